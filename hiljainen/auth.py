@@ -1,0 +1,151 @@
+"""Accounts, password login and role checks."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from hiljainen import resources
+from hiljainen.errors import InvalidInput
+from hiljainen.models import Role, User
+
+bp = Blueprint("auth", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+# What each role may do, in one place; tests walk every route against this table.
+RANK = {Role.STAFF: 1, Role.LEADER: 2, Role.ADMIN: 3}
+MIN_PASSWORD = 10
+
+
+def init_app(app: Flask) -> None:
+    """Load the logged-in user for every request."""
+
+    @app.before_request
+    def _load_user() -> None:
+        g.user = None
+        user_id = session.get("user_id")
+        if user_id is not None:
+            user = resources.session().get(User, user_id)
+            g.user = user if user is not None and user.active else None
+
+    @app.context_processor
+    def _user() -> dict[str, object]:
+        return {"current_user": g.get("user")}
+
+
+def create_user(
+    db: Session,
+    username: str,
+    password: str,
+    role: Role,
+    *,
+    display_name: str = "",
+    unit_id: int | None = None,
+) -> User:
+    """Add a user with a hashed password; raises InvalidInput for a weak password or a taken name."""
+    username = username.strip().lower()
+    if not username:
+        raise InvalidInput(_("Username is required."))
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(_("The password must be at least %(n)d characters.", n=MIN_PASSWORD))
+    if db.scalar(select(User).where(User.username == username)):
+        raise InvalidInput(_("The username %(name)s is taken.", name=username))
+    user = User(
+        username=username,
+        password_hash=generate_password_hash(password),
+        role=role,
+        display_name=display_name or username,
+        unit_id=unit_id,
+    )
+    db.add(user)
+    db.flush()
+    return user
+
+
+def authenticate(db: Session, username: str, password: str) -> User | None:
+    """The active user with these credentials, or None."""
+    user = db.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+        return None
+    return user
+
+
+def current_user() -> User | None:
+    """The logged-in user of this request, if any."""
+    return g.get("user")
+
+
+def login_required(role: Role = Role.STAFF) -> Callable[[F], F]:
+    """Require a logged-in user with at least this role (staff < leader < admin)."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                return redirect(url_for("auth.login", next=request.full_path))
+            if RANK[user.role] < RANK[role]:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """The password login form."""
+    error = None
+    if request.method == "POST":
+        user = authenticate(
+            resources.session(), request.form.get("username", ""), request.form.get("password", "")
+        )
+        if user is None:
+            error = _("Wrong username or password.")
+        else:
+            session.clear()
+            session["user_id"] = user.id
+            session.permanent = True
+            return redirect(_safe_next(request.args.get("next")) or home_for(user))
+    return render_template("login.html", error=error), (401 if error else 200)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    """Forget the session."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/")
+def index() -> Any:
+    """Send each person to their own start page."""
+    user = current_user()
+    return redirect(home_for(user) if user else url_for("auth.login"))
+
+
+def home_for(user: User) -> str:
+    """Staff start at the quick note; leaders and admins at the dashboard."""
+    return url_for("capture.note") if user.role == Role.STAFF else url_for("dashboard.home")
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Only same-site paths: an open redirect would let a phishing link borrow our login page.
+    if not target:
+        return None
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target

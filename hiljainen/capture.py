@@ -1,0 +1,217 @@
+"""Writing notes: staff quick note, public touchpoint forms with QR codes, receipt callback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import time
+from typing import Any
+
+import segno
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from hiljainen import intake, resources
+from hiljainen.auth import current_user, login_required
+from hiljainen.errors import InvalidInput
+from hiljainen.models import Observation, Role, Source, Status, Touchpoint, Unit
+from hiljainen.models import Response as NoteResponse
+
+bp = Blueprint("capture", __name__)
+PUBLIC_ROLES = (Source.CUSTOMER, Source.RELATIVE, Source.PARTNER)
+HONEYPOT = "website"  # hidden from people by CSS; bots fill it
+
+
+@bp.route("/note", methods=["GET", "POST"])
+@login_required(Role.STAFF)
+def note() -> Any:
+    """The staff quick note: one text field, optional unit/touchpoint/tags, anonymous choice."""
+    db = resources.session()
+    form = request.form if request.method == "POST" else {}
+    error = None
+    if request.method == "POST":
+        draft = intake.Draft(
+            text=form.get("text", ""),
+            source=Source.STAFF,
+            unit=form.get("unit") or None,
+            touchpoint=form.get("touchpoint") or None,
+            author=current_user(),
+            anonymous=form.get("anonymous") == "on",
+            tags=form.get("tags", "").split(","),
+        )
+        try:
+            stored = _store_and_queue(draft)
+        except InvalidInput as exc:
+            error = str(exc)
+        else:
+            return render_template("note_sent.html", stored=stored), 201
+    units = db.scalars(select(Unit).order_by(Unit.name_fi)).all()
+    touchpoints = db.scalars(select(Touchpoint).where(Touchpoint.active.is_(True))).all()
+    user = current_user()
+    default_unit = user.unit.slug if user and user.unit else ""
+    return render_template(
+        "note.html", form=form, error=error, units=units, touchpoints=touchpoints, default_unit=default_unit
+    ), (400 if error else 200)
+
+
+@bp.get("/my")
+@login_required(Role.STAFF)
+def my_notes() -> Any:
+    """The writer's own signed notes and their status."""
+    user = current_user()
+    assert user is not None
+    notes = (
+        resources.session()
+        .scalars(
+            select(Observation)
+            .where(Observation.author_id == user.id)
+            .order_by(Observation.id.desc())
+            .limit(100)
+        )
+        .all()
+    )
+    return render_template("my_notes.html", notes=notes)
+
+
+@bp.route("/t/<slug>", methods=["GET", "POST"])
+def public_form(slug: str) -> Any:
+    """A touchpoint's public form: no login; contact details only if the writer wants an answer."""
+    db = resources.session()
+    touchpoint = db.scalar(select(Touchpoint).where(Touchpoint.slug == slug, Touchpoint.active.is_(True)))
+    if touchpoint is None:
+        abort(404)
+    form = request.form if request.method == "POST" else {}
+    error = None
+    if request.method == "POST":
+        if form.get(HONEYPOT):
+            # Look like success so the bot learns nothing; store nothing.
+            return render_template("note_sent.html", stored=None), 201
+        if not _allow_public_submit():
+            error = _(
+                "Many notes have come from this connection in the last hour. "
+                "Please try again a little later; your text is kept below."
+            )
+            return render_template(
+                "public_form.html", touchpoint=touchpoint, form=form, error=error, roles=PUBLIC_ROLES
+            ), 429
+        role = form.get("role", Source.CUSTOMER.value)
+        wants_answer = form.get("wants_answer") == "on"
+        try:
+            source = Source(role)
+            if source not in PUBLIC_ROLES:
+                raise ValueError(role)
+        except ValueError:
+            error = _("Choose who you are.")
+        else:
+            draft = intake.Draft(
+                text=form.get("text", ""),
+                source=source,
+                touchpoint=touchpoint.slug,
+                anonymous=True,
+                contact=form.get("contact") if wants_answer else None,
+            )
+            try:
+                stored = _store_and_queue(draft)
+            except InvalidInput as exc:
+                error = str(exc)
+            else:
+                return render_template("note_sent.html", stored=stored), 201
+    return render_template(
+        "public_form.html", touchpoint=touchpoint, form=form, error=error, roles=PUBLIC_ROLES
+    ), (400 if error else 200)
+
+
+@bp.get("/t/<slug>/qr.svg")
+def qr_code(slug: str) -> Response:
+    """The touchpoint's QR code as SVG, pointing at its public form."""
+    touchpoint = resources.session().scalar(select(Touchpoint).where(Touchpoint.slug == slug))
+    if touchpoint is None:
+        abort(404)
+    out = io.BytesIO()
+    segno.make(_public_url(slug), error="m").save(out, kind="svg", scale=8, border=2)
+    return Response(out.getvalue(), mimetype="image/svg+xml")
+
+
+@bp.get("/t/<slug>/poster")
+@login_required(Role.ADMIN)
+def poster(slug: str) -> Any:
+    """A printable poster with the QR code for a touchpoint."""
+    touchpoint = resources.session().scalar(select(Touchpoint).where(Touchpoint.slug == slug))
+    if touchpoint is None:
+        abort(404)
+    return render_template("poster.html", touchpoint=touchpoint, url=_public_url(slug))
+
+
+@bp.route("/receipt", methods=["GET", "POST"])
+def receipt() -> Any:
+    """With a receipt code (and nothing else) a writer reads the answer and can reply."""
+    db = resources.session()
+    code = (request.form.get("code") or request.args.get("code") or "").strip()
+    obs = intake.find_by_receipt(db, code) if code else None
+    error = None
+    if code and obs is None:
+        error = _("No note has this receipt code. Check the code and try again.")
+    elif obs is not None and request.method == "POST" and request.form.get("reply"):
+        reply = request.form["reply"]
+        try:
+            text = intake.clean_text(reply, resources.get().settings.max_note_chars)
+            text = resources.get().redactor().redact(text).text
+        except InvalidInput as exc:
+            error = str(exc)
+        else:
+            db.add(NoteResponse(observation_id=obs.id, kind="reply", body=text))
+            if obs.status == Status.DONE:
+                obs.status = Status.SEEN  # a reply reopens the loop
+            db.commit()
+            return redirect(url_for("capture.receipt", code=code), code=303)
+    answers = []
+    if obs is not None:
+        answers = db.scalars(
+            select(NoteResponse)
+            .where(NoteResponse.observation_id == obs.id, NoteResponse.kind.in_(("answer", "reply")))
+            .order_by(NoteResponse.id)
+        ).all()
+    return render_template("receipt.html", code=code, obs=obs, answers=answers, error=error), (
+        404 if error and obs is None else 200
+    )
+
+
+def _store_and_queue(draft: intake.Draft) -> intake.Stored:
+    """Commit the note first, then queue it: the note is safe even if the queue is down."""
+    res = resources.get()
+    db = resources.session()
+    stored = intake.store(db, draft, res.redactor(), max_chars=res.settings.max_note_chars)
+    db.commit()
+    try:
+        conn = res.redis()
+    except Exception:  # noqa: BLE001 - no queue configured: the sweeper picks the note up
+        conn = None
+    stored.queued = intake.queue_processing(conn, [stored.observation.id], res.settings.batch_size)
+    return stored
+
+
+def _public_url(slug: str) -> str:
+    base = resources.get().settings.public_url.rstrip("/")
+    path = url_for("capture.public_form", slug=slug)
+    return base + path if base else url_for("capture.public_form", slug=slug, _external=True)
+
+
+def _allow_public_submit() -> bool:
+    """At most N public notes per address per hour; the address is kept only as a keyed hash."""
+    limit = resources.get().settings.public_rate_limit
+    key = hmac.new(
+        current_app.secret_key.encode(),  # type: ignore[union-attr]
+        (request.remote_addr or "").encode(),
+        hashlib.sha256,
+    ).hexdigest()[:32]
+    window = int(time.time() // 3600)
+    try:
+        conn = resources.get().redis()
+        name = f"hiljainen:rate:{window}:{key}"
+        count = conn.incr(name)
+        conn.expire(name, 3600)
+    except Exception:  # noqa: BLE001 - a down queue must not block people from writing
+        return True
+    return int(count) <= limit  # type: ignore[arg-type]

@@ -1,0 +1,79 @@
+"""Finnish and English interface (Flask-Babel); Finnish is the default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask, request, session
+from flask_babel import Babel, get_locale, lazy_gettext
+
+from hiljainen.config import Settings
+from hiljainen.models import Source, Status
+
+LOCALES = ("fi", "en")
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+_STATUS = {
+    Status.NEW: lazy_gettext("new"),
+    Status.SEEN: lazy_gettext("seen"),
+    Status.IN_PROGRESS: lazy_gettext("in progress"),
+    Status.DONE: lazy_gettext("done"),
+}
+_SOURCE = {
+    Source.STAFF: lazy_gettext("staff"),
+    Source.CUSTOMER: lazy_gettext("customer"),
+    Source.RELATIVE: lazy_gettext("relative"),
+    Source.PARTNER: lazy_gettext("partner"),
+}
+
+
+def status_label(status: Status) -> str:
+    """A note's or theme's status in the interface language."""
+    return str(_STATUS[status])
+
+
+def source_label(source: Source) -> str:
+    """Who wrote a note, in the interface language."""
+    return str(_SOURCE[source])
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Compile catalogs if needed and pick the locale per request."""
+    compile_catalogs()
+    default = settings.default_locale if settings.default_locale in LOCALES else "fi"
+    app.config["BABEL_DEFAULT_LOCALE"] = default
+    Babel(app, locale_selector=lambda: select_locale(default))
+
+    @app.context_processor
+    def _locale() -> dict[str, object]:
+        return {
+            "locale": str(get_locale()),
+            "locales": LOCALES,
+            "status_label": status_label,
+            "source_label": source_label,
+        }
+
+
+def select_locale(default: str) -> str:
+    """?lang= (remembered in the session), else the browser's preference, else the default."""
+    chosen = request.args.get("lang")
+    if chosen in LOCALES:
+        session["lang"] = chosen
+        return chosen
+    if session.get("lang") in LOCALES:
+        return str(session["lang"])
+    return request.accept_languages.best_match(LOCALES) or default
+
+
+def compile_catalogs() -> None:
+    """Write .mo files next to .po files that are newer (so a clean checkout just works)."""
+    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as src:
+            catalog = read_po(src)
+        with mo.open("wb") as out:
+            write_mo(out, catalog)

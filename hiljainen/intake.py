@@ -1,0 +1,158 @@
+"""Taking a note in: validate, redact, store, then queue. Shared by forms, API, import and demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import secrets
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import redis
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hiljainen.errors import ConfigError, InvalidInput, ServiceUnavailable
+from hiljainen.models import Observation, Source, Touchpoint, Unit, User, utcnow
+from hiljainen.stores import queue
+
+if TYPE_CHECKING:
+    from hiljainen.pipeline.redact import Redactor
+
+log = logging.getLogger(__name__)
+
+RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_TAGS = 10
+
+
+@dataclass
+class Draft:
+    """A note as submitted, before validation. `day` defaults to today."""
+
+    text: str
+    source: Source
+    unit: str | None = None
+    touchpoint: str | None = None
+    author: User | None = None
+    anonymous: bool = False
+    tags: Sequence[str] = ()
+    contact: str | None = None
+    day: dt.date | None = None
+    import_key: str | None = None
+    wants_receipt: bool = True
+
+
+@dataclass
+class Stored:
+    """The stored note and, for its writer only, the receipt code (shown once, kept as a hash)."""
+
+    observation: Observation
+    receipt: str | None
+    queued: bool
+    redacted: dict[str, int] = field(default_factory=dict)
+
+
+def clean_text(text: str, max_chars: int) -> str:
+    """Normalised note text, or InvalidInput with a message that says what to change."""
+    if _CONTROL.search(text):
+        raise InvalidInput(_("The text contains invisible control characters; please remove them."))
+    text = unicodedata.normalize("NFC", text).strip()
+    if not text:
+        raise InvalidInput(_("Write something before sending."))
+    if "\ufffd" in text:
+        raise InvalidInput(_("The text is not valid UTF-8; please copy it again."))
+    if len(text) > max_chars:
+        raise InvalidInput(
+            _("The note is %(n)d characters; the limit is %(max)d.", n=len(text), max=max_chars)
+        )
+    return text
+
+
+def clean_tags(tags: Sequence[str]) -> list[str]:
+    """Lowercase, unique, short tags."""
+    out: list[str] = []
+    for tag in tags:
+        tag = tag.strip().lower()[:40]
+        if tag and tag not in out:
+            out.append(tag)
+    return out[:MAX_TAGS]
+
+
+def new_receipt() -> str:
+    """A receipt code like K7QM-2XHD-P9TA (60 bits: not guessable)."""
+    raw = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(12))
+    return "-".join(raw[i : i + 4] for i in range(0, 12, 4))
+
+
+def receipt_hash(code: str) -> str:
+    """The stored form of a receipt code (case and separators ignored)."""
+    norm = re.sub(r"[^A-Z0-9]", "", code.upper())
+    return hashlib.sha256(norm.encode()).hexdigest()
+
+
+def store(db: Session, draft: Draft, redactor: Redactor, *, max_chars: int) -> Stored:
+    """Validate, redact and add the note to the session (the caller commits, then queues)."""
+    text = clean_text(draft.text, max_chars)
+    unit, touchpoint = _place(db, draft.unit, draft.touchpoint)
+    redaction = redactor.redact(text)
+    # Anonymous: no author, no exact time (the day is enough), nothing else that links a person.
+    anonymous = draft.anonymous or draft.author is None
+    receipt = new_receipt() if draft.wants_receipt else None
+    obs = Observation(
+        text=redaction.text,
+        redactions=dict(redaction.found),
+        source=draft.source,
+        unit_id=unit.id if unit else (touchpoint.unit_id if touchpoint else None),
+        touchpoint_id=touchpoint.id if touchpoint else None,
+        author_id=None if anonymous else draft.author.id,  # type: ignore[union-attr]
+        anonymous=anonymous,
+        day=draft.day or dt.date.today(),
+        created_at=None if anonymous else utcnow(),
+        tags=clean_tags(draft.tags),
+        contact=(draft.contact or "").strip()[:300] or None,
+        receipt_hash=receipt_hash(receipt) if receipt else None,
+        import_key=draft.import_key,
+    )
+    db.add(obs)
+    db.flush()
+    return Stored(obs, receipt, queued=False, redacted=dict(redaction.found))
+
+
+def queue_processing(conn: redis.Redis | None, ids: Sequence[int], batch_size: int = 64) -> bool:
+    """Queue notes that are already committed; False (not an error) when the queue is down."""
+    if conn is None or not ids:
+        return False
+    try:
+        queue.enqueue_process(conn, ids, batch_size)
+    except (ServiceUnavailable, ConfigError) as exc:
+        log.warning("queue unavailable, %d notes wait for the sweeper: %s", len(ids), exc)
+        return False
+    return True
+
+
+def _place(
+    db: Session, unit_slug: str | None, touchpoint_slug: str | None
+) -> tuple[Unit | None, Touchpoint | None]:
+    unit = touchpoint = None
+    if unit_slug:
+        unit = db.scalar(select(Unit).where(Unit.slug == unit_slug))
+        if unit is None:
+            raise InvalidInput(_("Unknown unit: %(slug)s", slug=unit_slug))
+    if touchpoint_slug:
+        touchpoint = db.scalar(
+            select(Touchpoint).where(Touchpoint.slug == touchpoint_slug, Touchpoint.active.is_(True))
+        )
+        if touchpoint is None:
+            raise InvalidInput(_("Unknown touchpoint: %(slug)s", slug=touchpoint_slug))
+    return unit, touchpoint
+
+
+def find_by_receipt(db: Session, code: str) -> Observation | None:
+    """The note a receipt code belongs to, if any."""
+    return db.scalar(select(Observation).where(Observation.receipt_hash == receipt_hash(code)))

@@ -1,0 +1,131 @@
+"""Per-application resources: settings, database sessions, queue, vector store, models.
+
+Slow resources (models, connections) are created on first use and shared by all requests.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import redis
+from flask import Flask, current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hiljainen import db
+from hiljainen.config import Settings
+from hiljainen.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hiljainen.pipeline.embed import Embedder
+    from hiljainen.pipeline.redact import Redactor
+    from hiljainen.stores.vectors import VectorStore
+
+
+@dataclass
+class Resources:
+    """What one application instance shares between its requests."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def _once(self, key: str, make: Any) -> Any:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = make()
+            return self._cache[key]
+
+    def redis(self) -> redis.Redis:
+        """The queue's Redis connection (created lazily; it may be down)."""
+        from hiljainen.stores.queue import connect
+
+        if not self.settings.redis_url:
+            raise ConfigError("HILJAINEN_REDIS_URL is not set (`hiljainen serve` sets it)")
+        return self._once("redis", lambda: connect(self.settings.redis_url))  # type: ignore[no-any-return]
+
+    def embedder(self) -> Embedder:
+        """The configured embedding model, loaded once."""
+        from hiljainen.pipeline.embed import load_embedder
+
+        s = self.settings
+        return self._once("embedder", lambda: load_embedder(s.embed_backend, s.embed_model))  # type: ignore[no-any-return]
+
+    def vectors(self) -> VectorStore:
+        """The Chroma collection; retried on the next call if the server was down."""
+        from hiljainen.stores.vectors import VectorStore
+
+        if not self.settings.chroma_url:
+            raise ConfigError("HILJAINEN_CHROMA_URL is not set (`hiljainen serve` sets it)")
+        return self._once(  # type: ignore[no-any-return]
+            "vectors",
+            lambda: VectorStore(
+                self.settings.chroma_url, self.embedder().model_id, collection=self.settings.chroma_collection
+            ),
+        )
+
+    def redactor(self) -> Redactor:
+        """The personal-data redactor (spaCy pipelines loaded once)."""
+        from hiljainen.pipeline.redact import Redactor
+
+        return self._once("redactor", Redactor)  # type: ignore[no-any-return]
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Attach settings, the database and lazy resources to the app."""
+    _prepare_data_dir(settings)
+    engine = db.make_engine(settings.sqlalchemy_url)
+    if settings.sqlalchemy_url.startswith("sqlite") and not db.has_schema(engine):
+        db.upgrade(settings.sqlalchemy_url)  # the embedded default migrates itself
+    app.extensions["hiljainen"] = Resources(settings, engine, db.make_sessionmaker(engine))
+    app.config.update(
+        SECRET_KEY=settings.secret_key or _stored_secret(settings),
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+        MAX_NOTE_CHARS=settings.max_note_chars,
+    )
+    app.teardown_appcontext(_close_session)
+
+
+def get() -> Resources:
+    """The current application's resources."""
+    return current_app.extensions["hiljainen"]  # type: ignore[no-any-return]
+
+
+def session() -> Session:
+    """The request's database session (closed at the end of the request)."""
+    if "db" not in g:
+        g.db = get().sessions()
+    return g.db  # type: ignore[no-any-return]
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    s = g.pop("db", None)
+    if s is not None:
+        s.close()
+
+
+def _prepare_data_dir(settings: Settings) -> None:
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        probe = settings.data_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"the data folder {settings.data_dir} is not writable ({exc.strerror}); "
+            "set HILJAINEN_DATA_DIR to a writable folder"
+        ) from None
+
+
+def _stored_secret(settings: Settings) -> str:
+    """A signing key generated once and kept in the data folder (readable by the owner only)."""
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()

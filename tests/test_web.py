@@ -1,0 +1,103 @@
+"""Login, roles, CSRF, security headers and language, through the real app and forms."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from hiljainen import auth, resources
+from hiljainen.models import Role
+from tests.conftest import csrf_token, login
+
+
+def add_user(app: Flask, username: str, role: Role, password: str = "salasana-123") -> None:
+    with app.app_context():
+        db = resources.session()
+        auth.create_user(db, username, password, role)
+        db.commit()
+
+
+@pytest.fixture()
+def users(app: Flask) -> None:
+    add_user(app, "hoitaja", Role.STAFF)
+    add_user(app, "johtaja", Role.LEADER)
+    add_user(app, "admin", Role.ADMIN)
+
+
+def test_security_headers_on_every_page(client: FlaskClient) -> None:
+    resp = client.get("/login")
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["X-Frame-Options"] == "DENY"
+
+
+def test_finnish_is_the_default_and_english_can_be_chosen(client: FlaskClient) -> None:
+    assert "Kirjaudu" in client.get("/login").get_data(as_text=True)
+    assert "Log in" in client.get("/login?lang=en").get_data(as_text=True)
+    assert "Log in" in client.get("/login").get_data(as_text=True), "the choice is remembered"
+
+
+def test_browser_language_is_respected(client: FlaskClient) -> None:
+    page = client.get("/login", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert "Log in" in page.get_data(as_text=True)
+
+
+def test_a_form_without_csrf_token_is_refused(client: FlaskClient, users: None) -> None:
+    resp = client.post("/login", data={"username": "johtaja", "password": "salasana-123"})
+    assert resp.status_code == 400
+
+
+def test_wrong_password_is_refused(client: FlaskClient, users: None) -> None:
+    token = csrf_token(client, "/login")
+    resp = client.post(
+        "/login", data={"username": "johtaja", "password": "nope-nope-nope", "csrf_token": token}
+    )
+    assert resp.status_code == 401
+
+
+def test_session_cookie_is_http_only_and_same_site(client: FlaskClient, users: None) -> None:
+    token = csrf_token(client, "/login")
+    resp = client.post(
+        "/login", data={"username": "johtaja", "password": "salasana-123", "csrf_token": token}
+    )
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "status"),
+    [
+        (None, "/dashboard/", 302),
+        (None, "/note", 302),
+        (None, "/admin/", 302),
+        ("hoitaja", "/note", 200),
+        ("hoitaja", "/dashboard/", 403),
+        ("hoitaja", "/admin/", 403),
+        ("johtaja", "/dashboard/", 200),
+        ("johtaja", "/admin/", 403),
+        ("admin", "/admin/", 200),
+        ("admin", "/dashboard/", 200),
+    ],
+)
+def test_roles(client: FlaskClient, users: None, who: str | None, path: str, status: int) -> None:
+    if who:
+        login(client, who, "salasana-123")
+    assert client.get(path).status_code == status
+
+
+def test_login_sends_people_home_and_refuses_open_redirects(client: FlaskClient, users: None) -> None:
+    token = csrf_token(client, "/login")
+    resp = client.post(
+        "/login?next=https://evil.example/",
+        data={"username": "hoitaja", "password": "salasana-123", "csrf_token": token},
+    )
+    assert resp.headers["Location"] == "/note"
+
+
+def test_logout_needs_post_with_csrf(client: FlaskClient, users: None) -> None:
+    login(client, "johtaja", "salasana-123")
+    assert client.post("/logout").status_code == 400
+    token = csrf_token(client, "/dashboard/")
+    client.post("/logout", data={"csrf_token": token})
+    assert client.get("/dashboard/").status_code == 302
