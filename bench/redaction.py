@@ -1,0 +1,173 @@
+"""Benchmark personal-data redaction on the hand-labelled sets in tests/data.
+
+Usage (from the project root):  .venv/bin/python bench/redaction.py [--show-errors]
+Writes bench/results/redaction.md, a section for BENCHMARKS.md.
+
+Definitions (span level, by character coverage):
+- A gold span is *found* when every letter and digit in it lies inside some predicted span
+  (of any kind: a phone number redacted as an IBAN still leaks nothing). Recall per gold kind.
+- A predicted span is *correct* when it overlaps some gold span. Precision per predicted kind.
+- Language is detected per line, as in production (the file's language is not passed in).
+- Speed: lines/s of Redactor.redact_lines over both sets, after the models are loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hiljainen.pipeline.language import detect  # noqa: E402
+from hiljainen.pipeline.linguistics import load_nlp  # noqa: E402
+from hiljainen.pipeline.redact import _LEXICON, KINDS, Redactor, Span  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+RESULTS = ROOT / "bench" / "results" / "redaction.md"
+
+
+def load(lang: str) -> list[dict]:
+    """The labelled lines of one language."""
+    path = DATA / f"redaction_{lang}.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def covered(text: str, gold: tuple[int, int], predicted: list[Span]) -> bool:
+    """True if every alphanumeric character of the gold span is inside a predicted span."""
+    start, end = gold
+    return all(
+        not text[i].isalnum() or any(p.start <= i < p.end for p in predicted)
+        for i in range(start, end)
+    )
+
+
+def score(rows: list[dict], predicted: list[list[Span]]) -> tuple[dict, list[str]]:
+    """Per-kind counts (gold, found, predicted, correct) and readable error lines."""
+    counts: dict[str, Counter] = {k: Counter() for k in KINDS}
+    errors: list[str] = []
+    for row, preds in zip(rows, predicted, strict=True):
+        text, gold = row["text"], [tuple(s) for s in row["spans"]]
+        for start, end, kind in gold:
+            counts[kind]["gold"] += 1
+            if covered(text, (start, end), preds):
+                counts[kind]["found"] += 1
+            else:
+                errors.append(f"MISS {kind:7} {text[start:end]!r} in {text!r}")
+        for p in preds:
+            counts[p.kind]["predicted"] += 1
+            if any(p.start < end and start < p.end for start, end, _ in gold):
+                counts[p.kind]["correct"] += 1
+            else:
+                errors.append(f"FP   {p.kind:7} {text[p.start:p.end]!r} in {text!r}")
+    return counts, errors
+
+
+def ratio(a: int, b: int) -> str:
+    """a/b to three decimals, or an en dash when b is zero."""
+    return f"{a / b:.3f}" if b else "–"
+
+
+def table(counts: dict[str, Counter]) -> list[str]:
+    """Markdown table rows for one language, with a total row."""
+    lines = [
+        "| kind | gold | found | recall | predicted | correct | precision |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    total: Counter = Counter()
+    for kind in KINDS:
+        c = counts[kind]
+        total.update(c)
+        lines.append(
+            f"| {kind} | {c['gold']} | {c['found']} | {ratio(c['found'], c['gold'])} | "
+            f"{c['predicted']} | {c['correct']} | {ratio(c['correct'], c['predicted'])} |"
+        )
+    lines.append(
+        f"| **all** | {total['gold']} | {total['found']} | "
+        f"**{ratio(total['found'], total['gold'])}** | {total['predicted']} | "
+        f"{total['correct']} | **{ratio(total['correct'], total['predicted'])}** |"
+    )
+    return lines
+
+
+def main() -> None:
+    """Run the benchmark, print errors on request, and write the markdown results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--show-errors", action="store_true", help="print misses and FPs")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    load_nlp("fi")
+    t_fi = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    load_nlp("en")
+    t_en = time.perf_counter() - t0
+
+    redactor = Redactor()
+    redactor.redact("Lämmin kiitos Matille.")  # warm up Voikko and the language model
+
+    sections: list[str] = []
+    all_lines: list[str] = []
+    for lang in ("fi", "en"):
+        rows = load(lang)
+        texts = [r["text"] for r in rows]
+        all_lines += texts
+        codes = [detect(t).code for t in texts]
+        counts, errors = score(rows, redactor.find(texts, codes))
+        agree = sum(code == lang for code in codes)
+        sections.append(
+            f"### {lang} — {len(rows)} lines, {sum(not r['spans'] for r in rows)} without "
+            f"personal data; language detected as {lang} on {agree}/{len(rows)}\n"
+        )
+        sections += table(counts)
+        sections.append("")
+        if args.show_errors:
+            print(f"--- {lang}")
+            print("\n".join(errors))
+
+    _LEXICON._classes.cache_clear()  # time a cold word cache, as for unseen notes
+    t0 = time.perf_counter()
+    out = list(redactor.redact_lines(all_lines))
+    elapsed = time.perf_counter() - t0
+    assert len(out) == len(all_lines)
+    t0 = time.perf_counter()
+    list(Redactor(names=False).redact_lines(all_lines))
+    elapsed_patterns = time.perf_counter() - t0
+
+    md = [
+        "## Redaction",
+        "",
+        "Command: `.venv/bin/python bench/redaction.py` (writes `bench/results/redaction.md`).",
+        "",
+        "Data: `tests/data/redaction_{fi,en}.jsonl`, original lines written for this project in "
+        "the voice of care-home, meal-delivery and rental-housing notes, with planted personal "
+        "data (hetu and IBAN values generated with valid check characters) and near-misses "
+        "(dates, prices, room, order and reference numbers, product and unit names, invalid "
+        "hetu/IBAN). The heuristics were tuned on this same set: treat the figures as an "
+        "upper bound and a regression floor, not as held-out accuracy. The last 30 fi and "
+        "15 en lines were written after tuning and scored once before being added: names fi "
+        "16/16 found with 1 false positive (the district 'Kallion'), en 7/8 found with 1 "
+        "false positive ('Homes England').",
+        "",
+        "Recall: a gold span counts as found when all its letters and digits are inside "
+        "redacted spans (of any kind). Precision: a redacted span counts as correct when it "
+        "overlaps a gold span. Language is detected per line, as in production.",
+        "",
+        *sections,
+        f"Speed (2-core machine, both sets, {len(all_lines)} lines, models loaded): "
+        f"**{len(all_lines) / elapsed:.0f} lines/s** with names (spaCy NER + Voikko), "
+        f"{len(all_lines) / elapsed_patterns:.0f} lines/s patterns only (`Redactor(names=False)`). "
+        f"spaCy load: fi {t_fi:.1f} s, en {t_en:.1f} s (once per process).",
+        "",
+    ]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(md), encoding="utf-8")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
