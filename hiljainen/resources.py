@@ -21,7 +21,7 @@ from hiljainen.errors import ConfigError
 
 if TYPE_CHECKING:
     from hiljainen.pipeline.embed import Embedder
-    from hiljainen.pipeline.redact import Redactor
+    from hiljainen.pipeline.redact import Redaction, Redactor
     from hiljainen.stores.vectors import VectorStore
 
 
@@ -70,10 +70,22 @@ class Resources:
         )
 
     def redactor(self) -> Redactor:
-        """The personal-data redactor (spaCy pipelines loaded once)."""
+        """The personal-data redactor (spaCy pipelines loaded once), safe to share between threads."""
         from hiljainen.pipeline.redact import Redactor
 
-        return self._once("redactor", Redactor)  # type: ignore[no-any-return]
+        return self._once("redactor", lambda: _LockedRedactor(Redactor()))  # type: ignore[no-any-return]
+
+
+class _LockedRedactor:
+    """spaCy is not documented as thread-safe, so web threads take turns (a note takes ~5 ms)."""
+
+    def __init__(self, inner: Redactor) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def redact(self, text: str, lang: str | None = None) -> Redaction:
+        with self._lock:
+            return self._inner.redact(text, lang)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
