@@ -310,6 +310,15 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class Snapshot(Base):
+    """Dashboard indicators precomputed by the workers for one scope ("all", "unit:<slug>", ...)."""
+
+    __tablename__ = "snapshots"
+    scope: Mapped[str] = mapped_column(String(120), primary_key=True)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 class Setting(Base):
     """Small facts the service keeps about itself, e.g. which model built the vector index."""
 

@@ -1,0 +1,152 @@
+"""Leadership indicators from note facts: weekly series, the response loop, reporting activity.
+
+Pure: takes plain facts, returns plain dicts ready to store as a dashboard snapshot.
+
+Privacy rule: a breakdown cell (unit x role, per period) is shown only when at least
+`min_group` distinct writers stand behind it. Signed notes count their author once; each
+anonymous note counts as one writer, because nothing links anonymous notes to each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ACK_WORKING_DAYS = 2
+
+
+@dataclass(frozen=True)
+class NoteFacts:
+    """What the indicators need to know about one note (no text, no identity beyond a key)."""
+
+    id: int
+    day: dt.date
+    source: str
+    unit: str | None
+    touchpoint: str | None
+    writer: str  # "u<id>" for a signed note, "a<note id>" for an anonymous one
+    status: str
+    tone: str | None
+    theme_id: int | None
+    acknowledged: dt.date | None = None
+    first_response: dt.date | None = None
+    closed_with_action: bool = False
+    answered: bool = False
+    duplicate: bool = False
+
+
+def week_of(day: dt.date) -> str:
+    """ISO week label, e.g. 2026-W07."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def month_of(day: dt.date) -> str:
+    """Month label, e.g. 2026-02."""
+    return f"{day.year}-{day.month:02d}"
+
+
+def week_labels(end: dt.date, weeks: int) -> list[str]:
+    """The last `weeks` ISO week labels ending with the week of `end`."""
+    monday = end - dt.timedelta(days=end.weekday())
+    return [week_of(monday - dt.timedelta(weeks=i)) for i in range(weeks - 1, -1, -1)]
+
+
+def working_days_between(start: dt.date, end: dt.date) -> int:
+    """Monday-to-Friday days after `start` up to and including `end`."""
+    days = 0
+    current = start
+    while current < end:
+        current += dt.timedelta(days=1)
+        if current.weekday() < 5:
+            days += 1
+    return days
+
+
+def snapshot(
+    notes: Iterable[NoteFacts], *, today: dt.date, weeks: int = 12, min_group: int = 3
+) -> dict[str, Any]:
+    """Every indicator of the dashboard for one scope, over the last `weeks` weeks."""
+    labels = week_labels(today, weeks)
+    inside = [n for n in notes if week_of(n.day) in set(labels) and not n.duplicate]
+    by_week: dict[str, list[NoteFacts]] = defaultdict(list)
+    for n in inside:
+        by_week[week_of(n.day)].append(n)
+    return {
+        "weeks": labels,
+        "total": len(inside),
+        "notes_by_source": _series(labels, by_week, lambda n: n.source),
+        "tone": _series(labels, by_week, lambda n: n.tone or "unknown"),
+        "response": response_loop(labels, by_week, today),
+        "activity": activity(inside, labels, min_group),
+    }
+
+
+def _series(labels: Sequence[str], by_week: dict[str, list[NoteFacts]], key: Any) -> dict[str, list[int]]:
+    keys = sorted({key(n) for notes in by_week.values() for n in notes})
+    return {k: [sum(1 for n in by_week.get(w, []) if key(n) == k) for w in labels] for k in keys}
+
+
+def response_loop(
+    labels: Sequence[str], by_week: dict[str, list[NoteFacts]], today: dt.date
+) -> dict[str, Any]:
+    """Per week: share acknowledged within 2 working days, median days to first response,
+    share closed with an action, and the 'you said, we did' count (answered and acted on)."""
+    ack_share, median_days, closed_share, you_said = [], [], [], []
+    for w in labels:
+        notes = by_week.get(w, [])
+        # A note younger than the acknowledgement window cannot have failed it yet.
+        due = [n for n in notes if working_days_between(n.day, today) >= ACK_WORKING_DAYS]
+        on_time = [
+            n
+            for n in due
+            if n.acknowledged and working_days_between(n.day, n.acknowledged) <= ACK_WORKING_DAYS
+        ]
+        ack_share.append(_share(len(on_time), len(due)))
+        waits = [(n.first_response - n.day).days for n in notes if n.first_response]
+        median_days.append(float(statistics.median(waits)) if waits else None)
+        closed_share.append(_share(sum(n.closed_with_action for n in notes), len(notes)))
+        you_said.append(sum(1 for n in notes if n.closed_with_action and n.answered))
+    return {
+        "acknowledged_in_time": ack_share,
+        "median_days_to_response": median_days,
+        "closed_with_action": closed_share,
+        "you_said_we_did": you_said,
+    }
+
+
+def activity(notes: Sequence[NoteFacts], labels: Sequence[str], min_group: int) -> dict[str, Any]:
+    """Notes per unit and role over the period; cells with too few writers are hidden (None)."""
+    cells: dict[tuple[str, str], list[NoteFacts]] = defaultdict(list)
+    for n in notes:
+        cells[(n.unit or "-", n.source)].append(n)
+    table = {}
+    for (unit, source), members in sorted(cells.items()):
+        writers = len({n.writer for n in members})
+        table[f"{unit}|{source}"] = {
+            "unit": unit,
+            "source": source,
+            "notes": len(members) if writers >= min_group else None,
+            "hidden": writers < min_group,
+        }
+    weekly_writers = [len({n.writer for n in notes if week_of(n.day) == w}) for w in labels]
+    return {"cells": list(table.values()), "writers_per_week": weekly_writers}
+
+
+def theme_stream(
+    counts: Iterable[tuple[int, str, int]], labels: Sequence[str], names: dict[int, str], top: int = 8
+) -> dict[str, list[int]]:
+    """Weekly note counts of the largest themes, for a stream chart: {name: [count per week]}."""
+    per_theme: dict[int, Counter[str]] = defaultdict(Counter)
+    for theme_id, week, n in counts:
+        per_theme[theme_id][week] += n
+    biggest = sorted(per_theme, key=lambda t: -sum(per_theme[t].values()))[:top]
+    return {names.get(t, str(t)): [per_theme[t][w] for w in labels] for t in biggest}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None

@@ -1,0 +1,92 @@
+"""Indicators: weekly series, the response loop and the privacy rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hiljainen.pipeline.indicators import (
+    NoteFacts,
+    snapshot,
+    theme_stream,
+    week_labels,
+    week_of,
+    working_days_between,
+)
+
+TODAY = dt.date(2026, 11, 24)  # a Tuesday
+
+
+def note(i: int, day: dt.date, **kw: object) -> NoteFacts:
+    values: dict[str, object] = {
+        "source": "staff",
+        "unit": "koivukoti",
+        "touchpoint": None,
+        "writer": f"u{i}",
+        "status": "new",
+        "tone": None,
+        "theme_id": None,
+    }
+    values.update(kw)
+    return NoteFacts(id=i, day=day, **values)  # type: ignore[arg-type]
+
+
+def test_working_days_skip_the_weekend() -> None:
+    friday = dt.date(2026, 11, 20)
+    assert working_days_between(friday, dt.date(2026, 11, 23)) == 1  # Monday
+    assert working_days_between(friday, dt.date(2026, 11, 24)) == 2
+
+
+def test_week_labels_end_with_this_week() -> None:
+    labels = week_labels(TODAY, 3)
+    assert labels[-1] == week_of(TODAY) == "2026-W48" and len(labels) == 3
+
+
+def test_acknowledged_in_time_counts_only_notes_that_are_due() -> None:
+    monday = dt.date(2026, 11, 16)
+    facts = [
+        note(1, monday, acknowledged=dt.date(2026, 11, 17)),  # 1 working day: in time
+        note(2, monday, acknowledged=dt.date(2026, 11, 20)),  # 4 working days: late
+        note(3, monday),  # never: late
+        note(4, TODAY),  # not due yet: left out
+    ]
+    response = snapshot(facts, today=TODAY, weeks=2)["response"]
+    assert response["acknowledged_in_time"] == [round(1 / 3, 3), None]
+
+
+def test_you_said_we_did_needs_an_answer_and_an_action() -> None:
+    day = dt.date(2026, 11, 10)
+    facts = [
+        note(1, day, closed_with_action=True, answered=True, first_response=day + dt.timedelta(days=2)),
+        note(2, day, closed_with_action=True),
+        note(3, day, first_response=day + dt.timedelta(days=4)),
+    ]
+    response = snapshot(facts, today=TODAY, weeks=3)["response"]
+    assert response["you_said_we_did"][0] == 1
+    assert response["median_days_to_response"][0] == 3.0
+    assert response["closed_with_action"][0] == round(2 / 3, 3)
+
+
+def test_cells_with_fewer_than_three_writers_are_hidden() -> None:
+    day = dt.date(2026, 11, 18)
+    facts = (
+        [note(i, day, writer="u1", source="partner") for i in range(5)]  # one writer
+        + [note(10 + i, day, writer=f"u{i}") for i in range(3)]  # three writers
+        + [note(20 + i, day, writer=f"a{20 + i}", source="customer") for i in range(2)]
+    )
+    cells = {c["source"]: c for c in snapshot(facts, today=TODAY)["activity"]["cells"]}
+    assert cells["partner"] == {"unit": "koivukoti", "source": "partner", "notes": None, "hidden": True}
+    assert cells["staff"]["notes"] == 3 and not cells["staff"]["hidden"]
+    assert cells["customer"]["hidden"]
+
+
+def test_duplicates_are_not_counted_twice() -> None:
+    day = dt.date(2026, 11, 18)
+    facts = [note(1, day), note(2, day, duplicate=True)]
+    assert snapshot(facts, today=TODAY)["total"] == 1
+
+
+def test_theme_stream_keeps_the_largest_themes() -> None:
+    labels = ["2026-W47", "2026-W48"]
+    counts = [(1, "2026-W47", 5), (1, "2026-W48", 1), (2, "2026-W48", 2), (3, "2026-W48", 1)]
+    stream = theme_stream(counts, labels, {1: "ruoka", 2: "hissi"}, top=2)
+    assert stream == {"ruoka": [5, 1], "hissi": [0, 2]}
