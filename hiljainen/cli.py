@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -100,6 +101,19 @@ def redact() -> None:
     lines = (line.rstrip("\n") for line in sys.stdin)
     for out in Redactor().redact_lines(lines):
         click.echo(out)
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", type=click.Choice(["staff", "customer", "relative", "partner"]), default=None,
+              help="Writer of rows that have no source.")
+def import_(path: Path, source: str | None) -> None:
+    """Import notes from a CSV file; importing the same file again skips notes already imported."""
+    from hiljainen.csv_import import import_command
+    from hiljainen.models import Source
+
+    report = import_command(path, source_default=Source(source) if source else None)
+    sys.exit(1 if report.errors else 0)
 
 
 @main.group()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import Babel, get_locale, lazy_gettext
 
 from hiljainen.config import Settings
@@ -58,6 +58,8 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 def select_locale(default: str) -> str:
     """?lang= (remembered in the session), else the browser's preference, else the default."""
+    if not has_request_context():  # workers and commands translate in the default language
+        return default
     chosen = request.args.get("lang")
     if chosen in LOCALES:
         session["lang"] = chosen

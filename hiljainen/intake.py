@@ -140,6 +140,9 @@ def _place(
     db: Session, unit_slug: str | None, touchpoint_slug: str | None
 ) -> tuple[Unit | None, Touchpoint | None]:
     unit = touchpoint = None
+    for slug in (unit_slug, touchpoint_slug):
+        if slug and (len(slug) > 60 or _CONTROL.search(slug)):
+            raise InvalidInput(_("Unknown unit or touchpoint."))
     if unit_slug:
         unit = db.scalar(select(Unit).where(Unit.slug == unit_slug))
         if unit is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +87,10 @@ class _LockedRedactor:
     def redact(self, text: str, lang: str | None = None) -> Redaction:
         with self._lock:
             return self._inner.redact(text, lang)
+
+    def redact_many(self, texts: Sequence[str], langs: Sequence[str] | None = None) -> list[Redaction]:
+        with self._lock:
+            return self._inner.redact_many(texts, langs)
 
 
 def init_app(app: Flask, settings: Settings) -> None:

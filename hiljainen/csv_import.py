@@ -1,0 +1,374 @@
+"""CSV import: validate the whole file, store the valid rows in one transaction, report the rest.
+
+Columns (header row, any order, only `text` required): text, source, unit, touchpoint, day,
+tags, anonymous. Comma, semicolon or tab separated; UTF-8 with or without a BOM. A line that is
+not UTF-8 is reported with its number; the other rows still import. Each row gets an import key
+(a SHA-256 of its normalised content and how many identical rows came before it in the file), so
+importing the same file again skips the rows already imported, while two identical notes in one
+file both count. Imported notes have no author: they are stored as anonymous, without receipts.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, cast
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hiljainen import intake
+from hiljainen.errors import InvalidInput
+from hiljainen.models import AuditEvent, Observation, Source, Touchpoint, Unit
+
+if TYPE_CHECKING:
+    from hiljainen.pipeline.redact import Redaction, Redactor
+
+COLUMNS = ("text", "source", "unit", "touchpoint", "day", "tags", "anonymous")
+DELIMITERS = (",", ";", "\t")
+YES = {"1", "true", "yes", "y", "x", "kyllä", "k", "on"}
+NO = {"", "0", "false", "no", "n", "ei", "off"}
+SLUG_MAX = 60
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_FI_DAY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")  # what Finnish spreadsheets write
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_BYTE = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
+_TAG_SPLIT = re.compile(r"[,;|]")
+_KEY_CHUNK = 500
+
+
+@dataclass
+class ImportReport:
+    """What an import did: ids stored, rows already imported before, and every invalid row."""
+
+    imported: list[int] = field(default_factory=list)
+    skipped_duplicates: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    rows: int = 0
+    queued: bool = False
+
+    def summary(self) -> str:
+        """A plain-text report, one error per line with its line number."""
+        head = _(
+            "%(rows)d rows: %(imported)d imported, %(dupes)d imported before, %(errors)d with errors.",
+            rows=self.rows,
+            imported=len(self.imported),
+            dupes=self.skipped_duplicates,
+            errors=len(self.errors),
+        )
+        lines = [head] + [_("line %(n)d: %(msg)s", n=n, msg=msg) for n, msg in self.errors]
+        return "\n".join(lines)
+
+
+@dataclass
+class _Row:
+    line: int
+    draft: intake.Draft
+
+
+def import_csv(
+    session: Session,
+    redactor: Redactor,
+    stream: IO[bytes],
+    *,
+    max_chars: int,
+    source_default: Source | None = None,
+) -> ImportReport:
+    """Validate every row, then add the valid new ones to the session (the caller commits and queues)."""
+    report = ImportReport()
+    raw = stream.read()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        report.errors.append((1, _("The file is UTF-16; save it as CSV UTF-8 and import again.")))
+        return report
+    # Undecodable bytes become lone surrogates, so one Latin-1 line fails alone, not the file.
+    text = raw.removeprefix(codecs.BOM_UTF8).decode("utf-8", "surrogateescape")
+    if not text.strip():
+        report.errors.append((1, _("The file is empty.")))
+        return report
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+    places = _Places(session)
+    header: list[str] | None = None
+    rows: list[_Row] = []
+    keys: list[str] = []
+    seen: Counter[str] = Counter()
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            report.rows += header is not None
+            if "end of data" in str(exc):
+                why = _(
+                    "A double quote opened on this line is never closed, so the rest of the file is unread."
+                )
+            else:
+                why = _("The row is not valid CSV (%(why)s); check its double quotes.", why=exc)
+            report.errors.append((start, why))
+            continue  # the reader goes on at the next line
+        if not any(cell.strip() for cell in record):
+            continue  # blank lines and Excel's trailing ";;;;"
+        if header is None:
+            header = [cell.strip().lstrip("\ufeff").lower() for cell in record]
+            problem = _check_header(header)
+            if problem:
+                report.errors.append((start, problem))
+                return report
+            continue
+        report.rows += 1
+        try:
+            draft, content = _parse_row(record, header, places, max_chars, source_default)
+        except InvalidInput as exc:
+            report.errors.append((start, str(exc)))
+            continue
+        seen[content] += 1
+        # The count makes two identical notes in one file two notes, and the same file twice one.
+        draft.import_key = hashlib.sha256(f"{content}\n{seen[content]}".encode()).hexdigest()
+        rows.append(_Row(start, draft))
+        keys.append(draft.import_key)
+    if header is None:
+        report.errors.append((1, _("The file has no header row.")))
+        return report
+    existing = _existing_keys(session, keys)
+    new = [row for row in rows if row.draft.import_key not in existing]
+    report.skipped_duplicates = len(rows) - len(new)
+    prepared = _Prepared(redactor, [row.draft.text for row in new])
+    for row in new:
+        try:
+            stored = intake.store(session, row.draft, cast("Redactor", prepared), max_chars=max_chars)
+        except InvalidInput as exc:  # validated above; kept so that nothing fails silently
+            report.errors.append((row.line, str(exc)))
+            continue
+        report.imported.append(stored.observation.id)
+    report.errors.sort()
+    return report
+
+
+def import_command(path: Path, *, source_default: Source | None = None) -> ImportReport:
+    """`hiljainen import FILE`: import into the configured database, commit, queue, print the report."""
+    import click
+
+    from hiljainen import db as database
+    from hiljainen.config import Settings
+    from hiljainen.pipeline.redact import Redactor
+    from hiljainen.stores import queue
+
+    settings = Settings.from_env()
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database.upgrade(settings.sqlalchemy_url)
+    engine = database.make_engine(settings.sqlalchemy_url)
+    try:
+        with stream, database.make_sessionmaker(engine)() as session:
+            report = import_csv(
+                session, Redactor(), stream, max_chars=settings.max_note_chars, source_default=source_default
+            )
+            session.add(audit_event(None, path.name, report))
+            session.commit()
+    finally:
+        engine.dispose()
+    conn = queue.connect(settings.redis_url) if settings.redis_url else None
+    report.queued = intake.queue_processing(conn, report.imported, settings.batch_size)
+    click.echo(report.summary())
+    if report.imported and not report.queued:
+        click.echo("notes are stored; the worker's sweeper will process them when the queue is up")
+    return report
+
+
+def audit_event(actor_id: int | None, filename: str, report: ImportReport) -> AuditEvent:
+    """The audit record of an import (counts only: never note text)."""
+    return AuditEvent(
+        actor_id=actor_id,
+        action="import_csv",
+        target="observations",
+        detail={
+            "file": filename[:200],
+            "imported": len(report.imported),
+            "duplicates": report.skipped_duplicates,
+            "errors": len(report.errors),
+        },
+    )
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def _delimiter(text: str) -> str:
+    """The separator the header row uses most, outside quotes (comma when none)."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    counts = Counter(ch for ch in re.sub(r'"[^"]*"', "", first) if ch in DELIMITERS)
+    return max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+
+
+def _check_header(header: Sequence[str]) -> str | None:
+    known = ", ".join(COLUMNS)
+    if "text" not in header:
+        return _("The header row has no text column. Known columns: %(cols)s.", cols=known)
+    unknown = [h for h in header if h not in COLUMNS]
+    if unknown:
+        # Refuse rather than drop a column silently: "touchpont" is a typo, not data to lose.
+        return _("Unknown column %(name)s. Known columns: %(cols)s.", name=unknown[0][:40], cols=known)
+    dupes = [h for h, n in Counter(header).items() if n > 1]
+    if dupes:
+        return _("The column %(name)s appears twice.", name=dupes[0])
+    return None
+
+
+class _Places:
+    """Units and active touchpoints by short name, read once per import."""
+
+    def __init__(self, session: Session) -> None:
+        self.units = {u.slug: u for u in session.scalars(select(Unit))}
+        self.touchpoints = {
+            t.slug: t for t in session.scalars(select(Touchpoint).where(Touchpoint.active.is_(True)))
+        }
+
+
+def _parse_row(
+    record: list[str],
+    header: list[str],
+    places: _Places,
+    max_chars: int,
+    source_default: Source | None,
+) -> tuple[intake.Draft, str]:
+    """A Draft and its normalised content, or InvalidInput saying what to fix."""
+    if len(record) > len(header):
+        raise InvalidInput(
+            _(
+                "The row has %(n)d fields but the header has %(m)d; put text that contains the "
+                "separator in double quotes.",
+                n=len(record),
+                m=len(header),
+            )
+        )
+    if any(_BAD_BYTE.search(cell) for cell in record):
+        raise InvalidInput(
+            _("The line is not valid UTF-8 (e.g. Latin-1 letters); save the file as CSV UTF-8.")
+        )
+    cells = dict.fromkeys(COLUMNS, "")
+    cells.update(zip(header, (cell.strip() for cell in record), strict=False))
+    if not cells["text"]:
+        raise InvalidInput(_("The text is empty."))
+    text = intake.clean_text(cells["text"], max_chars)
+    source = _source(cells["source"], source_default)
+    unit = _slug(cells["unit"], places.units, _("Unknown unit: %(slug)s"))
+    touchpoint = _slug(cells["touchpoint"], places.touchpoints, _("Unknown touchpoint: %(slug)s"))
+    day = _day(cells["day"]) if cells["day"] else None
+    tags = _tags(cells["tags"])
+    anonymous = _flag(cells["anonymous"])
+    content = json.dumps(
+        [text, source.value, unit, touchpoint, day.isoformat() if day else "", sorted(tags), anonymous],
+        ensure_ascii=False,
+    )
+    draft = intake.Draft(
+        text=text,
+        source=source,
+        unit=unit,
+        touchpoint=touchpoint,
+        anonymous=anonymous,
+        tags=tags,
+        day=day,
+        wants_receipt=False,  # nobody to hand a receipt to
+    )
+    return draft, content
+
+
+def _source(value: str, default: Source | None) -> Source:
+    if not value:
+        if default is None:
+            raise InvalidInput(_("The source is missing; add a source column or choose a default source."))
+        return default
+    try:
+        return Source(value.lower())
+    except ValueError:
+        raise InvalidInput(
+            _("Unknown source %(value)s; use one of: %(values)s", value=value[:40], values=", ".join(Source))
+        ) from None
+
+
+def _slug(value: str, known: Mapping[str, object], message: str) -> str | None:
+    if not value:
+        return None
+    if len(value) > SLUG_MAX or _CONTROL.search(value) or value not in known:
+        raise InvalidInput(message % {"slug": _CONTROL.sub("?", value[:SLUG_MAX])})
+    return value
+
+
+def _day(value: str) -> dt.date:
+    iso, fi = _ISO_DAY.fullmatch(value), _FI_DAY.fullmatch(value)
+    try:
+        if iso:
+            day = dt.date(int(iso[1]), int(iso[2]), int(iso[3]))
+        elif fi:
+            day = dt.date(int(fi[3]), int(fi[2]), int(fi[1]))
+        else:
+            raise ValueError(value)
+    except ValueError:
+        raise InvalidInput(
+            _("The day %(value)s is not a date like 2026-03-31 or 31.3.2026.", value=value[:40])
+        ) from None
+    if day > dt.date.today():
+        raise InvalidInput(_("The day %(value)s is in the future.", value=value))
+    return day
+
+
+def _tags(value: str) -> list[str]:
+    if _CONTROL.search(value):
+        raise InvalidInput(_("The tags contain control characters."))
+    tags = intake.clean_tags(_TAG_SPLIT.split(value))
+    if len([t for t in _TAG_SPLIT.split(value) if t.strip()]) > intake.MAX_TAGS:
+        raise InvalidInput(_("At most %(n)d tags.", n=intake.MAX_TAGS))
+    return tags
+
+
+def _flag(value: str) -> bool:
+    low = value.lower()
+    if low in YES:
+        return True
+    if low in NO:
+        return False
+    raise InvalidInput(_("anonymous must be yes or no, not %(value)s.", value=value[:40]))
+
+
+def _existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(keys), _KEY_CHUNK):
+        chunk = list(keys[i : i + _KEY_CHUNK])
+        found.update(
+            k
+            for k in session.scalars(select(Observation.import_key).where(Observation.import_key.in_(chunk)))
+            if k
+        )
+    return found
+
+
+class _Prepared:
+    """Answers redact() from one batched pass (spaCy runs faster over many texts at once)."""
+
+    def __init__(self, redactor: Redactor, texts: Sequence[str]) -> None:
+        self._redactor = redactor
+        unique = list(dict.fromkeys(texts))
+        # A wrapper without redact_many (e.g. the web app's locked one) redacts note by note.
+        many = getattr(redactor, "redact_many", None)
+        self._done: dict[str, Redaction] = (
+            dict(zip(unique, many(unique), strict=True)) if unique and many is not None else {}
+        )
+
+    def redact(self, text: str, lang: str | None = None) -> Redaction:
+        """The batched result for this text, or a fresh one."""
+        done = self._done.get(text)
+        return done if done is not None and lang is None else self._redactor.redact(text, lang)

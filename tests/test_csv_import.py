@@ -1,0 +1,316 @@
+"""CSV import: per-line errors, encodings, separators, re-imports, the admin page and the command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from rq import Queue
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hiljainen import auth, db, resources
+from hiljainen.config import Settings
+from hiljainen.csv_import import ImportReport, import_command, import_csv
+from hiljainen.models import AuditEvent, Observation, Role, Source, Touchpoint, Unit
+from hiljainen.pipeline.redact import Redactor
+from hiljainen.services import ChildServer
+from hiljainen.stores.queue import QUEUE_NAME, connect
+from tests.conftest import csrf_token, login
+
+PASSWORD = "salasana-123"
+GOOD = (
+    "text,source,unit,touchpoint,day,tags,anonymous\n"
+    "Ruoka oli kylmää.,customer,koivukoti,,2026-01-10,ruoka,yes\n"
+    '"Soita minulle, numero on 040 123 4567",relative,,aula,2026-01-11,"soitto,toive",\n'
+    "Iltavuorossa liian vähän väkeä.,staff,kotihoito,,2026-01-12,,no\n"
+)
+
+
+@pytest.fixture(scope="module")
+def redactor() -> Redactor:
+    return Redactor()
+
+
+def seed(session: Session) -> None:
+    unit = Unit(slug="koivukoti", name_fi="Koivukoti", name_en="Koivukoti")
+    session.add_all([unit, Unit(slug="kotihoito", name_fi="Kotihoito", name_en="Home care")])
+    session.flush()
+    session.add(Touchpoint(slug="aula", name_fi="Aula", name_en="Lobby", unit_id=unit.id))
+    session.add(Touchpoint(slug="vanha", name_fi="Vanha", name_en="Old", active=False))
+    session.commit()
+
+
+@pytest.fixture()
+def session(database_url: str) -> Iterator[Session]:
+    """A session on a migrated SQLite or PostgreSQL database with two units and touchpoints."""
+    engine = db.make_engine(database_url)
+    with db.make_sessionmaker(engine)() as s:
+        seed(s)
+        yield s
+    engine.dispose()
+
+
+def run(
+    session: Session, redactor: Redactor, data: bytes, source_default: Source | None = None
+) -> ImportReport:
+    report = import_csv(session, redactor, io.BytesIO(data), max_chars=200, source_default=source_default)
+    session.commit()
+    return report
+
+
+def texts(session: Session) -> list[str]:
+    return list(session.scalars(select(Observation.text).order_by(Observation.id)))
+
+
+def test_a_clean_file_imports_every_row_redacted(session: Session, redactor: Redactor) -> None:
+    report = run(session, redactor, GOOD.encode())
+    assert (len(report.imported), report.skipped_duplicates, report.errors, report.rows) == (3, 0, [], 3)
+    notes = session.scalars(select(Observation).order_by(Observation.id)).all()
+    assert [n.text for n in notes] == [
+        "Ruoka oli kylmää.",
+        "Soita minulle, numero on [PUHELIN]",
+        "Iltavuorossa liian vähän väkeä.",
+    ]
+    second = notes[1]
+    assert second.source == Source.RELATIVE and second.touchpoint is not None
+    assert second.unit is not None and second.unit.slug == "koivukoti"  # from the touchpoint
+    assert second.tags == ["soitto", "toive"] and second.day == dt.date(2026, 1, 11)
+    assert all(n.anonymous and n.author_id is None and n.receipt_hash is None for n in notes)
+    assert all(n.import_key and len(n.import_key) == 64 for n in notes)
+
+
+def test_a_bad_row_in_the_middle_is_reported_by_line_and_the_rest_imports(
+    session: Session, redactor: Redactor
+) -> None:
+    data = (
+        (
+            "text;source;touchpoint;day\n"  # line 1
+            "Hyvä alku.;staff;;2026-01-01\n"  # 2
+            "   ;staff;;2026-01-01\n"  # 3: whitespace only
+            "Tuntematon paikka.;staff;kellari;2026-01-01\n"  # 4
+            "\n"  # 5: blank, skipped
+            '"Monirivinen\nhuomio";customer;aula;2026-01-02\n'  # 6-7
+            "Päivä väärin.;staff;;2026-13-01\n" + "Liian pitkä " + "a" * 200 + ";staff;;\n"  # 8  # 9
+            "Outo lähde.;robotti;;\n"  # 10
+            "Ylimääräinen;staff;;;kenttä\n"  # 11
+            "Ohjausmerkki \x07 tässä.;staff;;\n"  # 12
+            "<script>alert(1)</script>;customer;;\n"  # 13: HTML is just text
+            "Suljettu paikka.;staff;vanha;\n"  # 14
+            "Tulevaisuus.;staff;;2999-01-01\n"  # 15
+            "Loppu hyvin.;partner;;31.1.2026\n"  # 16
+        ).encode()
+    )
+    report = run(session, redactor, data)
+    lines = [line for line, _msg in report.errors]
+    assert lines == [3, 4, 8, 9, 10, 11, 12, 14, 15]
+    messages = dict(report.errors)
+    assert "kellari" in messages[4] and "vanha" in messages[14]
+    assert "200" in messages[9]  # says what the limit is
+    assert "robotti" in messages[10] and "staff" in messages[10]
+    assert len(report.imported) == 4 and report.rows == 13
+    assert texts(session) == [
+        "Hyvä alku.",
+        "Monirivinen\nhuomio",
+        "<script>alert(1)</script>",
+        "Loppu hyvin.",
+    ]
+    assert session.scalars(select(Observation.day).where(Observation.text == "Loppu hyvin.")).one() == (
+        dt.date(2026, 1, 31)
+    )
+
+
+def test_broken_quotes_are_reported_by_line(session: Session, redactor: Redactor) -> None:
+    data = b'text,source\n"abc"x,staff\nToinen.,staff\n"Auki j\xc3\xa4i,staff\nNiel\xc3\xa4isty.,staff\n'
+    report = run(session, redactor, data)
+    assert [line for line, _msg in report.errors] == [2, 4]
+    assert "never closed" in report.errors[1][1]
+    assert texts(session) == ["Toinen."]
+
+
+def test_bom_semicolons_and_windows_line_ends(session: Session, redactor: Redactor) -> None:
+    data = "\ufeffText;Source;Day\r\nKahvi loppui.;staff;2026-02-02\r\nKiitos!;customer;2026-02-03\r\n"
+    report = run(session, redactor, data.encode("utf-8"))
+    assert report.errors == [] and len(report.imported) == 2
+    assert texts(session) == ["Kahvi loppui.", "Kiitos!"]
+
+
+def test_a_latin1_line_is_one_error_not_a_failed_file(session: Session, redactor: Redactor) -> None:
+    data = (
+        b"text,source\n"
+        + "Ensimmäinen rivi.,staff\n".encode()
+        + "Toinen rivi on Latin-1: päivä,staff\n".encode("latin-1")
+        + b"Kolmas rivi.,staff\n"
+    )
+    report = run(session, redactor, data)
+    assert [line for line, _msg in report.errors] == [3]
+    assert "UTF-8" in report.errors[0][1]
+    assert texts(session) == ["Ensimmäinen rivi.", "Kolmas rivi."]
+
+
+def test_re_importing_the_same_file_adds_nothing(session: Session, redactor: Redactor) -> None:
+    first = run(session, redactor, GOOD.encode())
+    again = run(session, redactor, GOOD.encode())
+    assert len(first.imported) == 3
+    assert (again.imported, again.skipped_duplicates, again.errors) == ([], 3, [])
+    # The same notes written with a BOM, semicolons and CRLF, plus one new row: only that is new.
+    semi = (
+        "text;source;unit;touchpoint;day;tags;anonymous\r\n"
+        "Ruoka oli kylmää.;customer;koivukoti;;2026-01-10;ruoka;yes\r\n"
+        '"Soita minulle, numero on 040 123 4567";relative;;aula;2026-01-11;"soitto,toive";\r\n'
+        "Iltavuorossa liian vähän väkeä.;staff;kotihoito;;2026-01-12;;no\r\n"
+        "Uusi rivi.;staff;;;;;\r\n"
+    )
+    third = run(session, redactor, b"\xef\xbb\xbf" + semi.encode())
+    assert third.errors == [] and (len(third.imported), third.skipped_duplicates) == (1, 3)
+    assert len(texts(session)) == 4
+
+
+def test_identical_rows_in_one_file_are_two_notes(session: Session, redactor: Redactor) -> None:
+    data = b"text,source,day\nKiitos!,customer,2026-03-01\nKiitos!,customer,2026-03-01\n"
+    assert len(run(session, redactor, data).imported) == 2
+    assert run(session, redactor, data).skipped_duplicates == 2
+
+
+def test_the_default_source_fills_empty_cells_and_is_otherwise_required(
+    session: Session, redactor: Redactor
+) -> None:
+    data = b"text,source\nIlman l\xc3\xa4hdett\xc3\xa4.,\nL\xc3\xa4hteen kanssa.,staff\n"
+    refused = run(session, redactor, data)
+    assert [line for line, _msg in refused.errors] == [2] and len(refused.imported) == 1
+    filled = run(session, redactor, data, source_default=Source.CUSTOMER)
+    assert filled.errors == [] and len(filled.imported) == 1 and filled.skipped_duplicates == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"", "empty"),
+        (b"teksti,lahde\nHei,staff\n", "text"),
+        (b"text,touchpont\nHei,aula\n", "touchpont"),
+        (b"text,text\nHei,Hei\n", "text"),
+        ("text\nHei\n".encode("utf-16"), "UTF-16"),
+    ],
+)
+def test_a_bad_header_imports_nothing_and_says_why(
+    session: Session, redactor: Redactor, data: bytes, says: str
+) -> None:
+    report = run(session, redactor, data, source_default=Source.STAFF)
+    assert report.imported == [] and len(report.errors) == 1
+    assert report.errors[0][0] == 1 and says in report.errors[0][1]
+    assert texts(session) == []
+
+
+def test_the_caller_owns_the_transaction(session: Session, redactor: Redactor) -> None:
+    """import_csv does not commit: a caller that fails before committing leaves no half import."""
+    report = import_csv(session, redactor, io.BytesIO(GOOD.encode()), max_chars=200, source_default=None)
+    assert len(report.imported) == 3
+    session.rollback()
+    assert texts(session) == []
+
+
+# --- the admin page --------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def admin_app(app: Flask) -> Flask:
+    with app.test_request_context():
+        s = resources.session()
+        seed(s)
+        auth.create_user(s, "paakayttaja", PASSWORD, Role.ADMIN)
+        auth.create_user(s, "hoitaja", PASSWORD, Role.STAFF)
+        s.commit()
+    return app
+
+
+def upload(client: FlaskClient, data: bytes, **form: str) -> tuple[int, str]:
+    fields: dict[str, object] = {"csrf_token": csrf_token(client, "/admin/import"), **form}
+    fields["file"] = (io.BytesIO(data), "muistiinpanot.csv")
+    resp = client.post(
+        "/admin/import", data=fields, content_type="multipart/form-data", headers={"Accept-Language": "en"}
+    )
+    return resp.status_code, resp.get_data(as_text=True)
+
+
+def number(page: str, element_id: str) -> int:
+    return int(page.split(f'id="{element_id}">', 1)[1].split("<", 1)[0])
+
+
+def test_admin_uploads_a_file_and_sees_the_report(
+    admin_app: Flask, client: FlaskClient, settings: Settings
+) -> None:
+    login(client, "paakayttaja", PASSWORD)
+    data = (GOOD + "Tuntematon.,staff,,kellari,,,\n").encode()
+    status, page = upload(client, data)
+    assert status == 200
+    assert (number(page, "imported"), number(page, "duplicates"), number(page, "error-count")) == (3, 0, 1)
+    assert "<td>5</td>" in page and "kellari" in page
+    with admin_app.test_request_context():
+        s = resources.session()
+        ids = list(s.scalars(select(Observation.id).order_by(Observation.id)))
+        audit = s.scalars(select(AuditEvent).where(AuditEvent.action == "import_csv")).one()
+        assert audit.detail == {"file": "muistiinpanot.csv", "imported": 3, "duplicates": 0, "errors": 1}
+    assert ids in [job.args[0] for job in Queue(QUEUE_NAME, connection=connect(settings.redis_url)).jobs]
+    status, page = upload(client, data)
+    assert (number(page, "imported"), number(page, "duplicates"), number(page, "error-count")) == (0, 3, 1)
+
+
+def test_the_upload_page_is_for_admins_with_a_csrf_token(admin_app: Flask, client: FlaskClient) -> None:
+    assert client.get("/admin/import").status_code == 302
+    login(client, "hoitaja", PASSWORD)
+    assert client.get("/admin/import").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/note")})
+    login(client, "paakayttaja", PASSWORD)
+    no_token = client.post(
+        "/admin/import",
+        data={"file": (io.BytesIO(GOOD.encode()), "a.csv")},
+        content_type="multipart/form-data",
+    )
+    assert no_token.status_code == 400
+    status, _page = upload(client, b"")  # no file content, but a file: an empty-file report
+    assert status == 200
+    missing = client.post(
+        "/admin/import",
+        data={"csrf_token": csrf_token(client, "/admin/import")},
+        content_type="multipart/form-data",
+    )
+    assert missing.status_code == 400
+    with admin_app.test_request_context():
+        assert resources.session().scalars(select(Observation.id)).all() == []
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def test_import_command_commits_queues_and_prints_the_report(
+    tmp_path: Path,
+    database_url: str,
+    redis_srv: ChildServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("HILJAINEN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HILJAINEN_DATABASE_URL", database_url)
+    monkeypatch.setenv("HILJAINEN_REDIS_URL", redis_srv.url)
+    engine = db.make_engine(database_url)
+    with db.make_sessionmaker(engine)() as s:
+        seed(s)
+    path = tmp_path / "notes.csv"
+    path.write_bytes((GOOD + "   ,staff,,,,,\n").encode())
+    report = import_command(path)
+    out = capsys.readouterr().out
+    assert len(report.imported) == 3 and report.queued and report.errors == [(5, report.errors[0][1])]
+    assert "line 5" in out and "3 imported" in out
+    with db.make_sessionmaker(engine)() as s:
+        assert sorted(s.scalars(select(Observation.id))) == sorted(report.imported)
+    assert report.imported in [
+        job.args[0] for job in Queue(QUEUE_NAME, connection=connect(redis_srv.url)).jobs
+    ]
+    again = import_command(path)
+    assert (again.imported, again.skipped_duplicates) == ([], 3)
+    engine.dispose()
