@@ -116,6 +116,19 @@ def import_(path: Path, source: str | None) -> None:
     sys.exit(1 if report.errors else 0)
 
 
+@main.command()
+@click.argument("input_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--themes-out", default=None, type=click.Path(dir_okay=False),
+              help="Also write the themes (label, keywords, size, weekly counts, signal).")
+def cluster(input_path: str, out_path: str, themes_out: str | None) -> None:
+    """Theme a JSON-lines file of notes with exactly the workers' code."""
+    from hiljainen.themes_batch import cluster_file
+
+    s = cluster_file(input_path, out_path, themes_out)
+    click.echo(f"{s['notes']} notes, {s['themes']} themes, {s['unassigned']} not yet a theme")
+
+
 @main.group()
 def models() -> None:
     """Model files under models/."""

@@ -1,0 +1,221 @@
+"""Weak-signal replay: a 26-week note stream refreshed week by week as a deployment would.
+
+Two streams from ../shared/data, each 26 weeks:
+- banking77 (English): 20 intents as steady background (~15 notes/week in all), one more
+  intent fading out (3/week, gone by week 12), and two intents that start late (weeks 10 and
+  17) at 1-2 notes/week and grow.
+- XED subtitles (Finnish): ~15 random subtitle lines/week as background chatter (no theme
+  structure at all: the hardest case for false alarms), lines about God ("jumala") fading,
+  and lines about the police ("poliisi") and money ("raha") starting late and growing.
+Every week: all notes so far are re-clustered with the previous week's themes (stable ids),
+labelled and scored, exactly as `workers.jobs.refresh_themes` does via compute_themes.
+A theme is "flagged" when classified weak or strong. An emerging intent counts as detected
+the first week a flagged theme has it as the majority label; any other flagged theme
+(majority label background or fading) is a false alarm, counted once per theme id.
+
+Run: .venv/bin/python bench/signals_replay.py [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from themes import embed_cached, read_jsonl, sample  # noqa: E402
+
+from hiljainen.pipeline.cluster import ClusterParams, PreviousTheme  # noqa: E402
+from hiljainen.pipeline.signals import NoteFact, SignalParams  # noqa: E402
+from hiljainen.themes_batch import compute_themes  # noqa: E402
+
+WEEKS = 26
+START = dt.date(2026, 1, 5)  # a Monday
+GROWTH = [1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7]
+FADING = [3] * 8 + [2, 2, 1, 1]
+FI_STEMS = {"poliisi": r"\bpoliisi", "raha": r"\braha", "jumala": r"\bjumala"}
+
+
+@dataclass
+class Stream:
+    """A replay stream: texts, true groups, dates, reporters, and which groups emerge."""
+
+    name: str
+    texts: list[str]
+    groups: list[str]
+    days: list[dt.date]
+    facts: list[NoteFact]
+    emerging: dict[str, int]  # group -> start week
+    fading: str
+    vectors: np.ndarray
+
+
+def finnish_pool() -> list[dict]:
+    """XED lines for the Finnish stream: every line of the three topics + 1,500 others."""
+    rows = read_jsonl("xed_fi_train.jsonl")
+    pool, rest = [], []
+    for r in rows:
+        hits = [g for g, pat in FI_STEMS.items() if re.search(pat, r["text"].lower())]
+        if len(hits) == 1:
+            pool.append({"text": r["text"], "group": hits[0]})
+        elif not hits:
+            rest.append({"text": r["text"], "group": "chatter"})
+    return pool + sample(rest, 1500, seed=1)
+
+
+def _schedule(rng: np.random.Generator, emerging: dict[str, int], fading: str,
+              background: list[str] | None) -> list[tuple[int, str]]:
+    plan: list[tuple[int, str]] = []
+    for w in range(WEEKS):
+        if background is not None:
+            n = rng.poisson(15)
+            plan += [(w, background[i]) for i in rng.integers(0, len(background), n)]
+        else:
+            plan += [(w, "chatter")] * int(rng.poisson(15))
+        for g, start in emerging.items():
+            if w >= start:
+                plan += [(w, g)] * GROWTH[w - start]
+        if w < len(FADING):
+            plan += [(w, fading)] * FADING[w]
+    return plan
+
+
+def make_stream(name: str, seed: int = 0) -> Stream:
+    """Build the banking77 or Finnish stream with reporters, units and roles."""
+    rng = np.random.default_rng(seed)
+    if name == "banking77":
+        rows = read_jsonl("banking77_train.jsonl")
+        all_vecs = embed_cached("banking77-all", [r["text"] for r in rows])
+        intents = sorted({r["label"] for r in rows})
+        chosen = [intents[i] for i in rng.permutation(len(intents))[:23]]
+        background, (e1, e2, fading) = chosen[:20], chosen[20:]
+        emerging = {e1: 10, e2: 17}
+        plan = _schedule(rng, emerging, fading, background)
+        by_group = {g: [i for i, r in enumerate(rows) if r["label"] == g] for g in chosen}
+    else:
+        rows = finnish_pool()
+        all_vecs = embed_cached("xed-stream", [r["text"] for r in rows])
+        emerging, fading = {"poliisi": 10, "raha": 17}, "jumala"
+        plan = _schedule(rng, emerging, fading, None)
+        by_group = {}
+        for i, r in enumerate(rows):
+            by_group.setdefault(r["group"], []).append(i)
+    cursor = {g: list(rng.permutation(ix)) for g, ix in by_group.items()}
+    picks, days, groups, facts = [], [], [], []
+    for w, g in plan:
+        if not cursor[g]:
+            cursor[g] = list(rng.permutation(by_group[g]))  # reuse when a pool runs out
+        i = int(cursor[g].pop())
+        day = START + dt.timedelta(weeks=w, days=int(rng.integers(0, 7)))
+        picks.append(i)
+        days.append(day)
+        groups.append(g)
+        facts.append(NoteFact(day=day, reporter=f"r{rng.integers(0, 40)}",
+                              unit=f"u{rng.integers(0, 4)}", touchpoint=None,
+                              role="staff" if rng.random() < 0.7 else "customer"))
+    order = np.argsort(np.array([d.toordinal() for d in days]), kind="stable")
+    texts = [rows[picks[i]]["text"] for i in order]
+    return Stream(name, texts, [groups[i] for i in order], [days[i] for i in order],
+                  [facts[i] for i in order], emerging, fading, all_vecs[[picks[i] for i in order]])
+
+
+def replay(stream: Stream, keywords: list[list[str]], cluster_params: ClusterParams | None = None,
+           signal_params: SignalParams | None = None) -> dict:
+    """Refresh week by week; return detections, false alarms and timing."""
+    previous: list[PreviousTheme] = []
+    first_seen: dict[int, dt.date] = {}
+    detected: dict[str, int] = {}
+    alarms: dict[int, tuple[int, str, str]] = {}
+    flagged_weeks = 0
+    seconds = []
+    for w in range(WEEKS):
+        end = START + dt.timedelta(weeks=w, days=6)
+        m = sum(1 for d in stream.days if d <= end)
+        t0 = time.perf_counter()
+        result = compute_themes(
+            stream.vectors[:m], keywords[:m], note_ids=list(range(m)), facts=stream.facts[:m],
+            previous=previous, first_seen=first_seen, now=end,
+            cluster_params=cluster_params, signal_params=signal_params,
+        )
+        seconds.append(time.perf_counter() - t0)
+        clustering = result.clustering
+        previous = [PreviousTheme(t.id, t.centroid, frozenset(t.members.tolist()))
+                    for t in clustering.themes]
+        for tid, sig in result.signals.items():
+            first_seen.setdefault(tid, sig.first_seen)
+        for tid, sig in result.signals.items():
+            if sig.signal not in ("weak", "strong"):
+                continue
+            flagged_weeks += 1
+            members = clustering.theme(tid).members
+            majority, _ = Counter(stream.groups[i] for i in members).most_common(1)[0]
+            if majority in stream.emerging and w >= stream.emerging[majority]:
+                detected.setdefault(majority, w)
+            elif tid not in alarms:
+                alarms[tid] = (w, majority, f"{sig.signal}: {result.names[tid].label}")
+    return {"detected": detected, "alarms": alarms, "flagged_theme_weeks": flagged_weeks,
+            "seconds": seconds, "notes": len(stream.texts)}
+
+
+def params_from(overrides: list[str]) -> tuple[ClusterParams, SignalParams]:
+    """ClusterParams and SignalParams with `name=value` overrides applied."""
+    import dataclasses
+
+    cp, sp = ClusterParams(), SignalParams()
+    for item in overrides:
+        key, value = item.split("=", 1)
+        for obj in (cp, sp):
+            kinds = {f.name: f.type for f in dataclasses.fields(obj)}
+            if key in kinds:
+                cast = float if "float" in str(kinds[key]) else int
+                if obj is cp:
+                    cp = dataclasses.replace(cp, **{key: cast(value)})
+                else:
+                    sp = dataclasses.replace(sp, **{key: cast(value)})
+                break
+        else:
+            raise SystemExit(f"unknown parameter {key}")
+    return cp, sp
+
+
+def main() -> None:
+    """Run both streams and print a markdown report."""
+    from hiljainen.pipeline.language import detect
+    from hiljainen.pipeline.linguistics import analyze
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--streams", default="banking77,finnish")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--set", action="append", default=[],
+                    help="override a ClusterParams/SignalParams field, e.g. --set min_cohesion=0.8")
+    args = ap.parse_args()
+    cp, sp = params_from(args.set)
+    print("| stream | seed | notes | emerging group (start week) | first flagged | weeks after start "
+          "| false alarms (themes) | refresh s (median / max) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in args.streams.split(","):
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            s = make_stream(name, seed)
+            keywords = [a.keywords for a in analyze(s.texts, [detect(t).code for t in s.texts])]
+            r = replay(s, keywords, cp, sp)
+            for g, start in s.emerging.items():
+                got = r["detected"].get(g)
+                lag = "not flagged" if got is None else str(got - start)
+                print(f"| {name} | {seed} | {r['notes']} | {g} ({start}) | "
+                      f"{'-' if got is None else got} | {lag} | {len(r['alarms'])} | "
+                      f"{np.median(r['seconds']):.2f} / {max(r['seconds']):.2f} |")
+            for tid, (w, majority, what) in sorted(r["alarms"].items()):
+                print(f"|  | | | false alarm: theme {tid} week {w}, mostly {majority} | {what} | | | |")
+
+
+if __name__ == "__main__":
+    main()

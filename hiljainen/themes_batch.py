@@ -1,0 +1,225 @@
+"""`hiljainen cluster`: themes and weak signals for a JSON-lines file, with the workers' code.
+
+`compute_themes` is the one composition of cluster -> label -> signals; the worker's
+refresh_themes job calls it with stored vectors and facts, and `cluster_file` calls it after
+embedding, detecting languages and lemmatising the file's notes exactly as the worker does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hiljainen.errors import InvalidInput
+from hiljainen.pipeline.cluster import (
+    UNASSIGNED,
+    Clustering,
+    ClusterParams,
+    NoteId,
+    PreviousTheme,
+    cluster_notes,
+)
+from hiljainen.pipeline.label import ThemeLabel, label_themes
+from hiljainen.pipeline.signals import NoteFact, SignalParams, ThemeSignal, Voice, score_signals
+
+if TYPE_CHECKING:
+    from hiljainen.pipeline.embed import Embedder
+
+
+@dataclass
+class ThemeRunResult:
+    """One theme refresh: clustering (labels, themes, events), names, and signals by theme id."""
+
+    clustering: Clustering
+    names: dict[int, ThemeLabel]
+    signals: dict[int, ThemeSignal] = field(default_factory=dict)
+
+    def display_name(self, theme_id: int) -> str:
+        """A leader's name for the theme if it has one, else the computed label."""
+        theme = self.clustering.theme(theme_id)
+        return theme.name or self.names[theme_id].label
+
+
+def compute_themes(
+    vectors: np.ndarray,
+    keywords: Sequence[Sequence[str]],
+    *,
+    note_ids: Sequence[NoteId] | None = None,
+    facts: Sequence[NoteFact] | None = None,
+    voices: Sequence[Voice] = (),
+    previous: Sequence[PreviousTheme] = (),
+    first_seen: Mapping[int, dt.date] | None = None,
+    now: dt.date | None = None,
+    next_id: int | None = None,
+    langs: Sequence[str] | None = None,
+    cluster_params: ClusterParams | None = None,
+    signal_params: SignalParams | None = None,
+) -> ThemeRunResult:
+    """Cluster, match to previous themes, label and (when dated facts are given) score signals."""
+    x = np.asarray(vectors, dtype=np.float32)
+    if len(keywords) != len(x):
+        raise ValueError(f"{len(x)} vectors but {len(keywords)} keyword lists")
+    clustering = cluster_notes(x, note_ids, previous, cluster_params, next_id, langs)
+    names = label_themes([t for t in clustering.themes if t.size], keywords, x)
+    signals: dict[int, ThemeSignal] = {}
+    if facts is not None:
+        signals = score_signals(
+            clustering.labels,
+            facts,
+            vectors=x,
+            centroids={t.id: t.centroid for t in clustering.themes},
+            voices=voices,
+            first_seen=first_seen,
+            now=now,
+            params=signal_params,
+        )
+    return ThemeRunResult(clustering, names, signals)
+
+
+def cluster_file(
+    input_path: str | Path,
+    out_path: str | Path,
+    themes_out: str | Path | None = None,
+    embedder: Embedder | None = None,
+) -> dict[str, Any]:
+    """Theme every note of a JSON-lines file; write one {"theme", "label"} line per input line."""
+    from hiljainen.pipeline.language import detect
+    from hiljainen.pipeline.linguistics import analyze
+
+    started = time.monotonic()
+    rows = read_notes(input_path)
+    texts = [r["text"] for r in rows]
+    if embedder is None:
+        from hiljainen.config import Settings
+        from hiljainen.pipeline.embed import load_embedder
+
+        settings = Settings.from_env()
+        embedder = load_embedder(settings.embed_backend, settings.embed_model)
+    vectors = embedder.embed(texts, kind="passage") if texts else np.zeros((0, 384), np.float32)
+    langs = [detect(t).code for t in texts]
+    keywords = [a.keywords for a in analyze(texts, langs)]
+    facts = note_facts(rows)
+    result = compute_themes(vectors, keywords, facts=facts, langs=langs)
+    clustering = result.clustering
+    with open(out_path, "w", encoding="utf-8") as fh:
+        for theme_id in clustering.labels.tolist():
+            label = result.display_name(theme_id) if theme_id != UNASSIGNED else ""
+            fh.write(json.dumps({"theme": int(theme_id), "label": label}, ensure_ascii=False))
+            fh.write("\n")
+    if themes_out is not None:
+        doc = themes_document(result, texts, getattr(embedder, "model_id", ""))
+        Path(themes_out).write_text(
+            json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+    return {
+        "notes": len(rows),
+        "themes": sum(1 for t in clustering.themes if t.size),
+        "unassigned": int((clustering.labels == UNASSIGNED).sum()),
+        "unassigned_share": round(clustering.unassigned_share, 4),
+        "signals": bool(result.signals),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def read_notes(path: str | Path) -> list[dict[str, Any]]:
+    """JSON lines with a non-empty "text"; blank lines are skipped, bad lines named."""
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"{path}:{number}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise InvalidInput(f'{path}:{number}: needs a "text" string')
+            row["_line"] = number
+            rows.append(row)
+    return rows
+
+
+def note_facts(rows: Sequence[Mapping[str, Any]]) -> list[NoteFact] | None:
+    """Signal facts from "created_at", "reporter", "unit", "touchpoint" and "source" fields.
+
+    None when no row is dated (no signals then); every row must be dated when any is.
+    """
+    if not any(r.get("created_at") for r in rows):
+        return None
+    facts = []
+    for r in rows:
+        raw = r.get("created_at")
+        if not raw:
+            raise InvalidInput(f'line {r.get("_line", "?")}: "created_at" missing (others have it)')
+        facts.append(
+            NoteFact(
+                day=parse_day(str(raw), r.get("_line")),
+                reporter=_opt(r.get("reporter")),
+                unit=_opt(r.get("unit")),
+                touchpoint=_opt(r.get("touchpoint")),
+                role=_opt(r.get("source")),
+            )
+        )
+    return facts
+
+
+def parse_day(raw: str, line: object = None) -> dt.date:
+    """The date of an ISO date or date-time string ("2026-02-03", "2026-02-03T10:00:00Z")."""
+    try:
+        if len(raw) == 10:
+            return dt.date.fromisoformat(raw)
+        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise InvalidInput(f'line {line}: "created_at" {raw!r} is not an ISO date') from None
+
+
+def themes_document(result: ThemeRunResult, texts: Sequence[str], model_id: str) -> dict[str, Any]:
+    """The THEMES.json content: run summary and one entry per theme, largest first."""
+    clustering = result.clustering
+    themes = sorted((t for t in clustering.themes if t.size), key=lambda t: (-t.size, t.id))
+    entries = []
+    for t in themes:
+        name = result.names[t.id]
+        entry: dict[str, Any] = {
+            "id": t.id,
+            "label": t.name or name.label,
+            "keywords": list(name.keywords),
+            "size": t.size,
+            "representatives": [texts[r] for r in name.representatives],
+        }
+        sig = result.signals.get(t.id)
+        if sig is not None:
+            entry.update(
+                signal=sig.signal,
+                emergence=sig.emergence,
+                confidence=sig.confidence,
+                confidence_note=sig.confidence_note,
+                first_seen=sig.first_seen.isoformat() if sig.first_seen else None,
+                last_seen=sig.last_seen.isoformat() if sig.last_seen else None,
+                novelty=sig.novelty,
+                weekly_counts=sig.weekly_counts(),
+                monthly_counts={m.period: m.count for m in sig.monthly},
+                reporters=sig.reporters,
+                units=sig.units,
+                touchpoints=sig.touchpoints,
+                roles=sig.roles,
+                burst_now=sig.burst_now,
+            )
+        entries.append(entry)
+    return {
+        "model_id": model_id,
+        "notes": int(len(clustering.labels)),
+        "unassigned": int((clustering.labels == UNASSIGNED).sum()),
+        "themes": entries,
+    }
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)

@@ -1,0 +1,198 @@
+"""Theme clustering: groups found, leftovers capped, identity kept across runs, events right."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from hiljainen.pipeline.cluster import (
+    UNASSIGNED,
+    ClusterParams,
+    PreviousTheme,
+    cluster_notes,
+)
+
+DIM = 384
+
+
+def make_groups(sizes: list[int], seed: int = 0, spread: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors around random centres, like embedded notes of distinct topics."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(sizes), DIM))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vecs, truth = [], []
+    for g, n in enumerate(sizes):
+        noise = rng.normal(size=(n, DIM)) * spread / np.sqrt(DIM)
+        vecs.append(centres[g] + noise)
+        truth += [g] * n
+    x = np.vstack(vecs).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True), np.array(truth)
+
+
+def as_previous(result, pinned: dict[int, str] | None = None) -> list[PreviousTheme]:
+    """The stored form of a run's themes, as the worker keeps them."""
+    pinned = pinned or {}
+    return [
+        PreviousTheme(t.id, t.centroid, frozenset(result.note_ids[i] for i in t.members),
+                      pinned=t.id in pinned, name=pinned.get(t.id))
+        for t in result.themes
+    ]
+
+
+def test_finds_the_groups_and_leaves_few_out() -> None:
+    x, truth = make_groups([20, 15, 25, 12])
+    result = cluster_notes(x)
+    assert len(result.themes) == 4
+    assert adjusted_rand_score(truth, result.labels) > 0.95
+    assert result.unassigned_share <= 0.10
+    assert all(e.kind == "born" for e in result.events)
+    sizes = Counter(result.labels[result.labels != UNASSIGNED].tolist())
+    assert {t.id: t.size for t in result.themes} == dict(sizes)
+
+
+def test_thirty_notes_are_enough() -> None:
+    x, truth = make_groups([10, 10, 10], seed=1)
+    result = cluster_notes(x)
+    assert len(result.labels) == 30
+    assert len(result.themes) == 3
+    assert adjusted_rand_score(truth, result.labels) > 0.9
+
+
+def test_too_few_notes_make_no_theme() -> None:
+    x, _ = make_groups([2])
+    result = cluster_notes(x)
+    assert result.themes == [] and list(result.labels) == [UNASSIGNED, UNASSIGNED]
+
+
+def test_unassigned_share_is_capped_even_for_scattered_notes() -> None:
+    grouped, _ = make_groups([30, 30], seed=2)
+    rng = np.random.default_rng(3)
+    scattered = rng.normal(size=(25, DIM)).astype(np.float32)
+    scattered /= np.linalg.norm(scattered, axis=1, keepdims=True)
+    x = np.vstack([grouped, scattered])
+    result = cluster_notes(x)
+    assert 0 < result.unassigned_share <= 0.10
+    # The scattered notes, not the grouped ones, are the ones left out.
+    assert np.all(result.labels[:60] != UNASSIGNED)
+
+
+def test_same_input_gives_same_themes_and_continued_ids() -> None:
+    x, _ = make_groups([20, 20, 20], seed=4)
+    ids = [f"n{i}" for i in range(len(x))]
+    first = cluster_notes(x, ids)
+    again = cluster_notes(x, ids, previous=as_previous(first))
+    assert np.array_equal(first.labels, again.labels)
+    assert {e.kind for e in again.events} == {"continued"}
+
+
+def test_new_group_is_born_and_old_ids_stay() -> None:
+    x, truth = make_groups([20, 20, 15], seed=5)
+    old = truth < 2
+    ids = list(range(len(x)))
+    first = cluster_notes(x[old], [i for i in ids if old[i]])
+    second = cluster_notes(x, ids, previous=as_previous(first), next_id=100)
+    kinds = {e.kind for e in second.events}
+    assert "born" in kinds
+    born = [e for e in second.events if e.kind == "born"]
+    assert [e.theme_id for e in born] == [100] and born[0].size_after == 15
+    for g in (0, 1):
+        assert second.labels[truth == g][0] == first.labels[truth[old] == g][0]
+
+
+def test_growth_is_reported() -> None:
+    x, truth = make_groups([30, 20], seed=6)
+    ids = list(range(len(x)))
+    early = np.r_[np.flatnonzero(truth == 0)[:15], np.flatnonzero(truth == 1)]
+    first = cluster_notes(x[early], [ids[i] for i in early])
+    second = cluster_notes(x, ids, previous=as_previous(first))
+    grew = [e for e in second.events if e.kind == "grew"]
+    assert len(grew) == 1 and grew[0].size_before == 15 and grew[0].size_after == 30
+
+
+def test_split_event_names_the_theme_it_came_from() -> None:
+    x, truth = make_groups([20, 20], seed=7)
+    ids = list(range(len(x)))
+    # Yesterday both topics were one theme; today they are two.
+    prev = [PreviousTheme(1, x.mean(axis=0), frozenset(ids))]
+    result = cluster_notes(x, ids, previous=prev, next_id=10)
+    assert sorted(e.kind for e in result.events) == ["shrank", "split"]
+    split = next(e for e in result.events if e.kind == "split")
+    assert split.other_id == 1 and split.theme_id == 10 and split.size_after == 20
+    assert {t.id for t in result.themes} == {1, 10}
+
+
+def test_merge_event_names_the_theme_it_went_into() -> None:
+    x, truth = make_groups([20, 20], seed=7)
+    ids = list(range(len(x)))
+    topic0 = np.flatnonzero(truth == 0)
+    topic1 = np.flatnonzero(truth == 1)
+    # Yesterday topic 0 was two themes (12 + 8 notes); today it is one.
+    prev = [
+        PreviousTheme(1, x[topic0[:12]].mean(axis=0), frozenset(topic0[:12].tolist())),
+        PreviousTheme(2, x[topic0[12:]].mean(axis=0), frozenset(topic0[12:].tolist())),
+        PreviousTheme(3, x[topic1].mean(axis=0), frozenset(topic1.tolist())),
+    ]
+    result = cluster_notes(x, ids, previous=prev)
+    merged = [e for e in result.events if e.kind == "merged"]
+    assert len(merged) == 1 and merged[0].theme_id == 2 and merged[0].other_id == 1
+    assert set(result.labels[topic0]) == {1} and set(result.labels[topic1]) == {3}
+
+
+def test_theme_without_notes_fades_unless_pinned() -> None:
+    x, _ = make_groups([20, 20], seed=8)
+    gone = np.random.default_rng(9).normal(size=DIM).astype(np.float32)
+    prev = [
+        PreviousTheme(7, gone, frozenset({"old-1", "old-2", "old-3"})),
+        PreviousTheme(8, -gone, frozenset({"old-4", "old-5", "old-6"}), pinned=True, name="Ruoka"),
+    ]
+    result = cluster_notes(x, previous=prev)
+    faded = {e.theme_id for e in result.events if e.kind == "faded"}
+    assert faded == {7, 8}
+    kept = result.theme(8)
+    assert kept.pinned and kept.name == "Ruoka" and kept.size == 0
+    with pytest.raises(KeyError):
+        result.theme(7)
+
+
+def test_theme_continues_by_centroid_when_its_notes_left_the_window() -> None:
+    x, truth = make_groups([20, 20], seed=10)
+    first = cluster_notes(x, [f"old{i}" for i in range(len(x))])
+    prev = as_previous(first)
+    # A new window: fresh notes of the same two topics, none of the old note ids.
+    y, _ = make_groups([20, 20], seed=10)
+    second = cluster_notes(y, [f"new{i}" for i in range(len(y))], previous=prev)
+    assert {t.id for t in second.themes} == {t.id for t in first.themes}
+
+
+def test_pinned_themes_are_never_merged_away() -> None:
+    x, truth = make_groups([20, 20], seed=11, spread=0.35)
+    ids = list(range(len(x)))
+    # Two pinned themes, each holding half of topic 0's notes: the new run sees one group.
+    half = np.flatnonzero(truth == 0)
+    c1 = x[half[:10]].mean(axis=0)
+    c2 = x[half[10:]].mean(axis=0)
+    prev = [
+        PreviousTheme(1, c1, frozenset(half[:10].tolist()), pinned=True, name="Aamupala"),
+        PreviousTheme(2, c2, frozenset(half[10:].tolist()), pinned=True, name="Kahvi"),
+    ]
+    result = cluster_notes(x, ids, previous=prev)
+    assert {1, 2} <= {t.id for t in result.themes}
+    assert result.theme(1).name == "Aamupala" and result.theme(2).name == "Kahvi"
+    assert not [e for e in result.events if e.kind == "merged"]
+
+
+def test_large_input_goes_through_micro_clusters() -> None:
+    x, truth = make_groups([150, 120, 130, 100], seed=12)
+    params = ClusterParams(direct_limit=200)
+    result = cluster_notes(x, params=params)
+    assert adjusted_rand_score(truth, result.labels) > 0.9
+    assert result.unassigned_share <= 0.10
+
+
+def test_mismatched_ids_are_rejected() -> None:
+    x, _ = make_groups([5])
+    with pytest.raises(ValueError, match="note ids"):
+        cluster_notes(x, note_ids=[1, 2])
