@@ -9,7 +9,21 @@ from hiljainen.config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web application for these settings (default: from the environment)."""
-    from hiljainen import admin, admin_import, api, auth, capture, dashboard, health, i18n, resources, security
+    from hiljainen import (
+        admin,
+        admin_import,
+        api,
+        auth,
+        capture,
+        dashboard,
+        health,
+        i18n,
+        report,
+        resources,
+        security,
+        themes,
+        triage,
+    )
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -17,6 +31,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.init_app(app, settings)
     i18n.init_app(app, settings)
     auth.init_app(app)
-    for blueprint in (auth.bp, capture.bp, dashboard.bp, admin.bp, admin_import.bp, api.bp, health.bp):
+    for blueprint in (
+        auth.bp,
+        capture.bp,
+        dashboard.bp,
+        themes.bp,
+        triage.bp,
+        report.bp,
+        admin.bp,
+        admin_import.bp,
+        api.bp,
+        health.bp,
+    ):
         app.register_blueprint(blueprint)
     return app

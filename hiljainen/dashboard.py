@@ -1,47 +1,135 @@
-"""The leader's home page: what people noticed, which themes grow, what is still unanswered."""
+"""The leader's home page: indicators precomputed by the workers, charts with their numbers."""
 
 from __future__ import annotations
 
-import datetime as dt
+import csv
+import io
 from typing import Any
 
-from flask import Blueprint, render_template
-from sqlalchemy import func, select
+from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import gettext as _
+from sqlalchemy import select
 
 from hiljainen import resources
 from hiljainen.auth import login_required
-from hiljainen.models import Observation, Role, Status, Theme
+from hiljainen.models import Alert, Indicator, IndicatorValue, Role, Source, Theme, Touchpoint, Unit
+from hiljainen.stores.reports import load_snapshot
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+CHARTS = ("notes_by_source", "response", "emergence_map", "theme_stream", "tone", "activity")
 
 
 @bp.get("/")
 @login_required(Role.LEADER)
 def home() -> Any:
-    """Counts of the last weeks, themes by emergence, and the newest notes."""
+    """Indicators for one scope (all, a unit, a touchpoint or a source role)."""
     db = resources.session()
-    since = dt.date.today() - dt.timedelta(weeks=12)
-    by_source = dict(
-        db.execute(
-            select(Observation.source, func.count())
-            .where(Observation.day >= since)
-            .group_by(Observation.source)
-        )
-        .tuples()
-        .all()
-    )
-    unanswered = db.scalar(select(func.count()).where(Observation.status == Status.NEW)) or 0
+    scope = _scope()
+    snap = load_snapshot(db, scope)
     themes = db.scalars(
-        select(Theme).where(Theme.active.is_(True)).order_by(Theme.emergence.desc()).limit(12)
+        select(Theme).where(Theme.active.is_(True), Theme.size > 0).order_by(Theme.emergence.desc()).limit(15)
     ).all()
-    recent = db.scalars(
-        select(Observation).order_by(Observation.day.desc(), Observation.id.desc()).limit(10)
-    ).all()
+    alerts = db.scalars(select(Alert).order_by(Alert.id.desc()).limit(8)).all()
+    indicators = _indicators()
     return render_template(
         "dashboard.html",
-        by_source=by_source,
-        total=sum(by_source.values()),
-        unanswered=unanswered,
+        scope=scope,
+        snap=snap.data if snap else None,
+        computed_at=snap.computed_at if snap else None,
+        tables=_tables(snap.data) if snap else {},
         themes=themes,
-        recent=recent,
+        alerts=alerts,
+        indicators=indicators,
+        scopes=_scope_choices(),
     )
+
+
+@bp.get("/data/<chart>.csv")
+@login_required(Role.LEADER)
+def chart_csv(chart: str) -> Response:
+    """The numbers behind one chart as CSV (opens in a spreadsheet)."""
+    if chart not in CHARTS:
+        abort(404)
+    snap = load_snapshot(resources.session(), _scope())
+    if snap is None:
+        abort(404)
+    header, rows = _tables(snap.data)[chart]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(
+        "\ufeff" + out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={chart}.csv"},
+    )
+
+
+def _scope() -> str:
+    scope = request.args.get("scope", "all")
+    kind, _sep, value = scope.partition(":")
+    if scope != "all" and (kind not in ("unit", "touchpoint", "source") or not value or len(value) > 60):
+        abort(400)
+    return scope
+
+
+def _scope_choices() -> list[tuple[str, str]]:
+    db = resources.session()
+    choices = [("all", _("Whole organisation"))]
+    choices += [(f"unit:{u.slug}", u.name_fi) for u in db.scalars(select(Unit).order_by(Unit.name_fi))]
+    choices += [
+        (f"touchpoint:{t.slug}", t.name_fi)
+        for t in db.scalars(select(Touchpoint).order_by(Touchpoint.name_fi))
+    ]
+    choices += [(f"source:{s.value}", s.value) for s in Source]
+    return choices
+
+
+def _indicators() -> list[dict[str, Any]]:
+    db = resources.session()
+    out = []
+    for indicator in db.scalars(select(Indicator).order_by(Indicator.id)):
+        values = db.scalars(
+            select(IndicatorValue)
+            .where(IndicatorValue.indicator_id == indicator.id)
+            .order_by(IndicatorValue.period)
+        ).all()
+        out.append({"indicator": indicator, "values": [(v.period, v.value) for v in values][-12:]})
+    return out
+
+
+def _tables(data: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """Each chart's data as (header, rows): shown under the chart and served as CSV."""
+    weeks = data["weeks"]
+
+    def by_week(series: dict[str, list[Any]]) -> tuple[list[str], list[list[Any]]]:
+        names = list(series)
+        return ["week", *names], [[w, *(series[n][i] for n in names)] for i, w in enumerate(weeks)]
+
+    cells = data["activity"]["cells"]
+    return {
+        "notes_by_source": by_week(data["notes_by_source"]),
+        "tone": by_week(data["tone"]),
+        "response": by_week(data["response"]),
+        "theme_stream": by_week(data.get("theme_stream", {})),
+        "emergence_map": (
+            ["theme", "signal", "confidence", "visibility", "emergence", "reporters", "notes"],
+            [
+                [
+                    p["name"],
+                    p["signal"],
+                    p["confidence"],
+                    p["visibility"],
+                    p["emergence"],
+                    p["reporters"],
+                    p["size"],
+                ]
+                for p in data.get("emergence_map", [])
+            ],
+        ),
+        "activity": (
+            ["unit", "source", "notes"],
+            [[c["unit"], c["source"], "–" if c["hidden"] else c["notes"]] for c in cells],
+        ),
+    }

@@ -29,6 +29,26 @@ _SOURCE = {
 }
 
 
+_SIGNAL = {
+    "weak": lazy_gettext("weak signal"),
+    "strong": lazy_gettext("strong signal"),
+    "well-known": lazy_gettext("well known"),
+    "latent": lazy_gettext("latent"),
+    "noise": lazy_gettext("too few notes"),
+}
+_CONFIDENCE = {"low": lazy_gettext("low"), "medium": lazy_gettext("medium"), "high": lazy_gettext("high")}
+
+
+def signal_label(signal: str) -> str:
+    """A theme's signal class in the interface language."""
+    return str(_SIGNAL.get(signal, signal))
+
+
+def confidence_label(confidence: str) -> str:
+    """How sure the signal is, in the interface language."""
+    return str(_CONFIDENCE.get(confidence, confidence))
+
+
 def status_label(status: Status) -> str:
     """A note's or theme's status in the interface language."""
     return str(_STATUS[status])
@@ -53,6 +73,8 @@ def init_app(app: Flask, settings: Settings) -> None:
             "locales": LOCALES,
             "status_label": status_label,
             "source_label": source_label,
+            "signal_label": signal_label,
+            "confidence_label": confidence_label,
         }
 
 

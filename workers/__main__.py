@@ -17,6 +17,9 @@ from hiljainen.stores import queue
 from workers import jobs
 
 SWEEP_SECONDS = 300
+REFRESH_CHECK_SECONDS = 60
+OUTBOX_SECONDS = 120
+DIGEST_CHECK_SECONDS = 3600
 
 
 def main() -> int:
@@ -35,6 +38,9 @@ def main() -> int:
         print(f"error: worker cannot start: {exc}", file=sys.stderr)
         return 2
     _every(SWEEP_SECONDS, jobs.sweep)
+    _every(REFRESH_CHECK_SECONDS, jobs.maybe_refresh)
+    _every(OUTBOX_SECONDS, jobs.deliver_outbox)
+    _every(DIGEST_CHECK_SECONDS, jobs.weekly_digest)
     worker = SimpleWorker([queue.queue(conn)], connection=conn)
     worker.work(with_scheduler=True)
     return 0

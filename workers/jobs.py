@@ -13,16 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from hiljainen.pipeline.embed import Embedder, load_embedder
-from sqlalchemy import select
+from rq import get_current_job
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hiljainen import db
+from hiljainen import db, digest
 from hiljainen.config import Settings
-from hiljainen.models import Observation, Setting, utcnow
+from hiljainen.models import Observation, Setting, ThemeRun, utcnow
 from hiljainen.pipeline.language import detect
 from hiljainen.pipeline.linguistics import analyze
 from hiljainen.stores import queue
 from hiljainen.stores.vectors import VectorStore
+from workers import refresh
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,62 @@ def vector_metadata(note: Observation, lang: str) -> dict[str, str | int | bool]
         "day": int(note.day.strftime("%Y%m%d")),
         "anonymous": note.anonymous,
     }
+
+
+def refresh_themes(today: str | None = None) -> dict[str, int]:
+    """Recompute themes, signals and indicators as of `today` (ISO date; default today).
+
+    Progress is kept in the rq job's meta so a page can show it."""
+    ctx = context()
+    job = get_current_job()
+
+    def progress(step: str, fraction: float) -> None:
+        if job is not None:
+            job.meta.update(step=step, progress=fraction)
+            job.save_meta()
+
+    day = dt.date.fromisoformat(today) if today else dt.date.today()
+    with db.transaction(ctx.sessions) as session:
+        run = refresh.themes(session, ctx.vectors(), ctx.embedder.model_id, day, progress)
+        summary = {"run": run.id, "notes": run.notes, "themes": run.themes, "unassigned": run.unassigned}
+    progress("indicators", 0.9)
+    with db.transaction(ctx.sessions) as session:
+        refresh.indicators(session, day, ctx.settings.min_group_size)
+    progress("done", 1.0)
+    return summary
+
+
+def maybe_refresh() -> bool:
+    """Queue a theme refresh when notes were processed since the last run and none wait."""
+    ctx = context()
+    with ctx.sessions() as session:
+        last = session.scalar(select(func.max(ThemeRun.started_at)))
+        processed = select(func.count()).where(Observation.processed_at.is_not(None))
+        newer = session.scalar(processed.where(Observation.processed_at > last) if last else processed)
+        waiting = session.scalar(select(func.count()).where(Observation.processed_at.is_(None)))
+    if not newer or waiting:
+        return False
+    queue.enqueue_refresh(queue.connect(ctx.settings.redis_url))
+    return True
+
+
+def deliver_outbox() -> int:
+    """Send what the outbox holds (alerts, digests); failures stay queued with a backoff."""
+    ctx = context()
+    with ctx.sessions() as session:
+        result = digest.deliver_outbox(session, digest.file_sender(ctx.settings.data_dir / "outbox"))
+    return len(result.sent)
+
+
+def weekly_digest() -> bool:
+    """On Mondays, put last week's digest in the outbox (once per week, however often called)."""
+    ctx = context()
+    today = dt.date.today()
+    if today.weekday() != 0:
+        return False
+    with db.transaction(ctx.sessions) as session:
+        digest.queue_digest(session, today, ctx.settings.min_group_size, ctx.settings.public_url)
+    return True
 
 
 def sweep() -> int:

@@ -52,10 +52,24 @@ def enqueue_process(conn: redis.Redis, ids: Sequence[int], batch_size: int = 64)
     return len(batches)
 
 
+REFRESH_JOB_ID = "hiljainen-refresh-themes"
+
+
 def enqueue_refresh(conn: redis.Redis) -> str:
-    """Queue a theme refresh; returns the job id so a page can show its progress."""
+    """Queue a theme refresh unless one is already waiting or running; returns its job id."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
     try:
-        job = queue(conn).enqueue(REFRESH_JOB, job_timeout=3600, description="refresh themes")
+        try:
+            current = Job.fetch(REFRESH_JOB_ID, connection=conn)
+            if current.get_status() in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED):
+                return REFRESH_JOB_ID
+        except NoSuchJobError:
+            pass
+        job = queue(conn).enqueue(
+            REFRESH_JOB, job_id=REFRESH_JOB_ID, job_timeout=3600, description="refresh themes"
+        )
     except redis.RedisError as exc:
         raise ServiceUnavailable(f"queue unavailable: {exc}") from None
     return str(job.id)

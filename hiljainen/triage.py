@@ -1,0 +1,415 @@
+"""Triage and the response loop: leaders acknowledge notes, set status and owner, answer the
+writer and record internal actions; themes get a status and an owner too.
+
+- An answer (Response kind "answer") reaches an anonymous writer only through their receipt
+  code (`capture.receipt`); an action (kind "action") is internal and never shown to the writer.
+  "Done" with an action recorded is what the indicators call "closed with an action".
+- Every step writes an AuditEvent (actor, action, target "observation:<id>" or "theme:<id>"); its
+  detail holds ids, statuses and lengths, never note or answer text.
+- Anonymous notes never show a name. Signed notes show their author's display name to leaders;
+  a writer's replies are shown as coming from "the writer".
+- Any step on a note nobody has acknowledged yet acknowledges it too (it has evidently been seen),
+  so the "acknowledged within two working days" figure counts the first response of any kind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from hiljainen import resources
+from hiljainen.auth import current_user, login_required
+from hiljainen.digest import excerpt, unanswered_clause
+from hiljainen.errors import InvalidInput
+from hiljainen.i18n import signal_label, status_label
+from hiljainen.intake import clean_text
+from hiljainen.models import (
+    AuditEvent,
+    Observation,
+    Role,
+    Source,
+    Status,
+    Theme,
+    Unit,
+    User,
+    utcnow,
+)
+from hiljainen.models import Response as NoteResponse
+from hiljainen.pipeline.indicators import working_days_between
+
+bp = Blueprint("triage", __name__, url_prefix="/triage")
+PAGE_SIZE = 25
+THEME_NOTES = 50
+OWNER_ROLES = (Role.LEADER, Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The list's filters from the query string; unknown values are ignored, not errors."""
+
+    status: str = ""
+    unit: str = ""
+    source: str = ""
+    theme: int | None = None
+    unanswered: bool = False
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> Filters:
+        """Read and validate the filters of a request."""
+        status = args.get("status", "")
+        source = args.get("source", "")
+        theme = args.get("theme", "")
+        page = args.get("page", "")
+        return cls(
+            status=status if status in {s.value for s in Status} else "",
+            unit=args.get("unit", "")[:60],
+            source=source if source in {s.value for s in Source} else "",
+            theme=int(theme) if theme.isdigit() and len(theme) <= 9 else None,
+            unanswered=args.get("unanswered") == "1",
+            page=max(int(page), 1) if page.isdigit() and len(page) <= 6 else 1,
+        )
+
+    def clauses(self, db: Session, today: dt.date) -> list[ColumnElement[bool]]:
+        """The WHERE clauses these filters mean."""
+        out: list[ColumnElement[bool]] = []
+        if self.status:
+            out.append(Observation.status == Status(self.status))
+        if self.unit:
+            unit_id = db.scalar(select(Unit.id).where(Unit.slug == self.unit))
+            out.append(Observation.unit_id == (unit_id or -1))
+        if self.source:
+            out.append(Observation.source == Source(self.source))
+        if self.theme is not None:
+            out.append(Observation.theme_id == self.theme)
+        if self.unanswered:
+            out.append(unanswered_clause(today))
+        return out
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """Query-string arguments for a link that keeps these filters (empty ones left out)."""
+        values = {
+            "status": self.status,
+            "unit": self.unit,
+            "source": self.source,
+            "theme": self.theme,
+            "unanswered": "1" if self.unanswered else "",
+            "page": self.page if self.page > 1 else None,
+        }
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+@bp.get("/")
+@login_required(Role.LEADER)
+def notes() -> Any:
+    """Notes newest first, filtered by status, unit, source, theme or 'unanswered', paginated."""
+    db = resources.session()
+    today = dt.date.today()
+    f = Filters.from_args(request.args)
+    query = select(Observation).where(*f.clauses(db, today))
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(math.ceil(total / PAGE_SIZE), 1)
+    page = min(f.page, pages)
+    rows = db.scalars(
+        query.order_by(Observation.day.desc(), Observation.id.desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    return render_template(
+        "triage_list.html",
+        f=f,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        overdue=_overdue_ids(db, [n.id for n in rows], today),
+        waited={n.id: working_days_between(n.day, today) for n in rows},
+        themes=db.scalars(select(Theme).where(Theme.active.is_(True)).order_by(Theme.label)).all(),
+        theme_names=_theme_names(db, {n.theme_id for n in rows if n.theme_id}),
+        owners=_user_names(db, {n.owner_id for n in rows if n.owner_id}),
+        units=db.scalars(select(Unit).order_by(Unit.name_fi)).all(),
+        statuses=list(Status),
+        sources=list(Source),
+        excerpt=excerpt,
+    )
+
+
+@bp.get("/notes/<int:note_id>")
+@login_required(Role.LEADER)
+def note(note_id: int) -> Any:
+    """One note with its theme, conversation, history and the triage forms."""
+    return _note_page(_get_note(note_id))
+
+
+@bp.post("/notes/<int:note_id>/acknowledge")
+@login_required(Role.LEADER)
+def acknowledge(note_id: int) -> Any:
+    """Mark the note seen, once: a second press changes nothing and logs nothing."""
+    obs = _get_note(note_id)
+    if obs.acknowledged_at is None:
+        _acknowledge(obs)
+        resources.session().commit()
+    return _back(obs)
+
+
+@bp.post("/notes/<int:note_id>/status")
+@login_required(Role.LEADER)
+def set_status(note_id: int) -> Any:
+    """Set the note's status (new, seen, in progress, done)."""
+    db = resources.session()
+    obs = _get_note(note_id)
+    try:
+        status = Status(request.form.get("status", ""))
+    except ValueError:
+        return _note_page(obs, error=_("Choose a status."), status=400)
+    if status != obs.status:
+        if status != Status.NEW:
+            _acknowledge_implicitly(obs, "set_status")
+        detail: dict[str, Any] = {"from": obs.status.value, "to": status.value}
+        if status == Status.DONE:
+            detail["with_action"] = _has_action(db, obs.id)
+        obs.status = status
+        _audit("set_status", obs, detail)
+        db.commit()
+    return _back(obs)
+
+
+@bp.post("/notes/<int:note_id>/owner")
+@login_required(Role.LEADER)
+def set_owner(note_id: int) -> Any:
+    """Give the note an owner (a leader or admin), or none."""
+    db = resources.session()
+    obs = _get_note(note_id)
+    try:
+        owner_id = _owner_from_form(db)
+    except InvalidInput as exc:
+        return _note_page(obs, error=str(exc), status=400)
+    if owner_id != obs.owner_id:
+        _acknowledge_implicitly(obs, "set_owner")
+        _audit("set_owner", obs, {"from": obs.owner_id, "to": owner_id})
+        obs.owner_id = owner_id
+        db.commit()
+    return _back(obs)
+
+
+@bp.post("/notes/<int:note_id>/answer")
+@login_required(Role.LEADER)
+def answer(note_id: int) -> Any:
+    """Write an answer the writer reads with their receipt code."""
+    return _add_response(_get_note(note_id), "answer")
+
+
+@bp.post("/notes/<int:note_id>/action")
+@login_required(Role.LEADER)
+def action(note_id: int) -> Any:
+    """Record an internal action; with 'close' the note is done, i.e. closed with an action."""
+    return _add_response(_get_note(note_id), "action")
+
+
+@bp.route("/themes/<int:theme_id>", methods=["GET", "POST"])
+@login_required(Role.LEADER)
+def theme(theme_id: int) -> Any:
+    """A theme's status and owner, and its notes."""
+    db = resources.session()
+    th = db.get(Theme, theme_id)
+    if th is None:
+        abort(404)
+    error = None
+    if request.method == "POST":
+        try:
+            status = Status(request.form.get("status", ""))
+            owner_id = _owner_from_form(db)
+        except ValueError:
+            error = _("Choose a status.")
+        except InvalidInput as exc:
+            error = str(exc)
+        else:
+            target = f"theme:{th.id}"
+            if status != th.status:
+                _audit_target("theme_status", target, {"from": th.status.value, "to": status.value})
+                th.status = status
+            if owner_id != th.owner_id:
+                _audit_target("theme_owner", target, {"from": th.owner_id, "to": owner_id})
+                th.owner_id = owner_id
+            db.commit()
+            return redirect(url_for("triage.theme", theme_id=th.id), code=303)
+    count = db.scalar(select(func.count()).where(Observation.theme_id == th.id)) or 0
+    theme_notes = db.scalars(
+        select(Observation)
+        .where(Observation.theme_id == th.id)
+        .order_by(Observation.day.desc(), Observation.id.desc())
+        .limit(THEME_NOTES)
+    ).all()
+    return render_template(
+        "triage_theme.html",
+        theme=th,
+        count=count,
+        notes=theme_notes,
+        owners=_owner_choices(db),
+        owner_name=_user_names(db, {th.owner_id} if th.owner_id else set()).get(th.owner_id or -1),
+        signal=signal_label(th.signal),
+        statuses=list(Status),
+        error=error,
+        excerpt=excerpt,
+    ), (400 if error else 200)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _get_note(note_id: int) -> Observation:
+    obs = resources.session().get(Observation, note_id)
+    if obs is None:
+        abort(404)
+    return obs
+
+
+def _back(obs: Observation) -> Any:
+    return redirect(url_for("triage.note", note_id=obs.id), code=303)
+
+
+def _add_response(obs: Observation, kind: str) -> Any:
+    db = resources.session()
+    user = current_user()
+    assert user is not None
+    try:
+        body = clean_text(request.form.get("body", ""), resources.get().settings.max_note_chars)
+    except InvalidInput as exc:
+        return _note_page(obs, error=str(exc), form={kind: request.form.get("body", "")}, status=400)
+    response = NoteResponse(observation_id=obs.id, author_id=user.id, kind=kind, body=body)
+    db.add(response)
+    db.flush()
+    _acknowledge_implicitly(obs, kind)
+    detail: dict[str, Any] = {"response_id": response.id, "chars": len(body)}
+    if kind == "action" and request.form.get("close") == "on" and obs.status != Status.DONE:
+        detail.update({"closed": True, "from": obs.status.value})
+        obs.status = Status.DONE
+    _audit(kind, obs, detail)
+    db.commit()
+    return _back(obs)
+
+
+def _acknowledge(obs: Observation, via: str | None = None) -> None:
+    obs.acknowledged_at = utcnow()
+    if obs.status == Status.NEW:
+        obs.status = Status.SEEN
+    _audit("acknowledge", obs, {"via": via} if via else {})
+
+
+def _acknowledge_implicitly(obs: Observation, via: str) -> None:
+    if obs.acknowledged_at is None:
+        _acknowledge(obs, via)
+
+
+def _audit(action: str, obs: Observation, detail: dict[str, Any]) -> None:
+    _audit_target(action, f"observation:{obs.id}", detail)
+
+
+def _audit_target(action: str, target: str, detail: dict[str, Any]) -> None:
+    user = current_user()
+    resources.session().add(
+        AuditEvent(actor_id=user.id if user else None, action=action, target=target, detail=detail)
+    )
+
+
+def _has_action(db: Session, note_id: int) -> bool:
+    found = db.scalar(
+        select(NoteResponse.id)
+        .where(NoteResponse.observation_id == note_id, NoteResponse.kind == "action")
+        .limit(1)
+    )
+    return found is not None
+
+
+def _owner_choices(db: Session) -> list[User]:
+    return list(
+        db.scalars(
+            select(User)
+            .where(User.active.is_(True), User.role.in_(OWNER_ROLES))
+            .order_by(User.display_name, User.id)
+        )
+    )
+
+
+def _owner_from_form(db: Session) -> int | None:
+    """The chosen owner's id (None for nobody); InvalidInput unless an active leader or admin."""
+    raw = request.form.get("owner_id", "")
+    if not raw:
+        return None
+    user = db.get(User, int(raw)) if raw.isdigit() and len(raw) <= 9 else None
+    if user is None or not user.active or user.role not in OWNER_ROLES:
+        raise InvalidInput(_("The owner must be an active leader or admin."))
+    return user.id
+
+
+def _user_names(db: Session, ids: set[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = db.execute(select(User.id, User.display_name, User.username).where(User.id.in_(wanted)))
+    return {uid: name or username for uid, name, username in rows.tuples()}
+
+
+def _theme_names(db: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {t.id: t.name for t in db.scalars(select(Theme).where(Theme.id.in_(ids)))}
+
+
+def _overdue_ids(db: Session, ids: list[int], today: dt.date) -> set[int]:
+    if not ids:
+        return set()
+    return set(db.scalars(select(Observation.id).where(Observation.id.in_(ids), unanswered_clause(today))))
+
+
+def _note_page(
+    obs: Observation, *, error: str | None = None, form: dict[str, str] | None = None, status: int = 200
+) -> Any:
+    db = resources.session()
+    today = dt.date.today()
+    conversation = db.scalars(
+        select(NoteResponse).where(NoteResponse.observation_id == obs.id).order_by(NoteResponse.id)
+    ).all()
+    history = db.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.target == f"observation:{obs.id}")
+        .order_by(AuditEvent.id.desc())
+        .limit(50)
+    ).all()
+    names = _user_names(
+        db,
+        {r.author_id for r in conversation if r.kind != "reply"}
+        | {e.actor_id for e in history}
+        | {obs.owner_id},
+    )
+    # The author's name only for a signed note; an anonymous one has no author by design,
+    # and the check on `anonymous` keeps it that way even if a row were inconsistent.
+    author_name = (
+        (obs.author.display_name or obs.author.username) if obs.author and not obs.anonymous else None
+    )
+    return render_template(
+        "triage_note.html",
+        note=obs,
+        author_name=author_name,
+        theme=db.get(Theme, obs.theme_id) if obs.theme_id else None,
+        conversation=conversation,
+        history=history,
+        names=names,
+        owners=_owner_choices(db),
+        statuses=list(Status),
+        status_names={s.value: status_label(s) for s in Status},
+        overdue=bool(_overdue_ids(db, [obs.id], today)),
+        waited=working_days_between(obs.day, today),
+        has_action=any(r.kind == "action" for r in conversation),
+        error=error,
+        form=form or {},
+    ), status

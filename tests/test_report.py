@@ -1,0 +1,209 @@
+"""The printable period report: privacy suppression, figures, print stylesheet, access."""
+
+from __future__ import annotations
+
+import datetime as dt
+from html.parser import HTMLParser
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from hiljainen import auth, report, resources
+from hiljainen.models import Observation, Response, Role, Source, Status, Theme, Unit, User, utcnow
+from tests.conftest import login
+
+PASSWORD = "salasana-123"
+
+
+class Tables(HTMLParser):
+    """Every <table> of a page as rows of cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def tables(page: str) -> list[list[list[str]]]:
+    parser = Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+@pytest.fixture()
+def rapp(app: Flask) -> Flask:
+    """The app with the report blueprint (until create_app registers it) and a small organisation."""
+    if "report" not in app.blueprints:
+        app.register_blueprint(report.bp)
+    today = dt.date.today()
+    with app.app_context():
+        db = resources.session()
+        koivu = Unit(slug="koivukoti", name_fi="Koivukoti", name_en="Birch Home")
+        maple = Unit(slug="vaahtera", name_fi="Vaahtera", name_en="Maple")
+        db.add_all([koivu, maple])
+        db.flush()
+        leader = auth.create_user(db, "johtaja", PASSWORD, Role.LEADER, display_name="Leena Johtaja")
+        auth.create_user(db, "hoitaja", PASSWORD, Role.STAFF, display_name="Hanna Hoitaja")
+        writers = [
+            auth.create_user(db, f"h{i}", PASSWORD, Role.STAFF, display_name=f"Kirjoittaja {i}")
+            for i in range(3)
+        ]
+        theme = Theme(label="kylmä ruoka", signal="weak", size=40)
+        small = Theme(label="pyykki", signal="strong", size=9)
+        db.add_all([theme, small])
+        db.flush()
+
+        def add(
+            text: str, unit: Unit, source: Source, author: User | None = None, **kw: object
+        ) -> Observation:
+            obs = Observation(
+                text=text,
+                day=kw.pop("day", today - dt.timedelta(days=3)),
+                source=source,
+                unit_id=unit.id,
+                anonymous=author is None,
+                author_id=author.id if author else None,
+                **kw,
+            )
+            db.add(obs)
+            db.flush()
+            return obs
+
+        # Koivukoti: three staff writers (shown), four anonymous customers (shown), one relative (hidden).
+        for w in writers:
+            add("Vuorolista myöhässä.", koivu, Source.STAFF, w, theme_id=theme.id)
+        for i in range(4):
+            add(f"Keitto kylmää {i}.", koivu, Source.CUSTOMER, theme_id=theme.id)
+        add("Omaisen huomio.", koivu, Source.RELATIVE, theme_id=small.id)
+        # Vaahtera: one staff writer with five notes: five notes, but one writer.
+        for i in range(5):
+            add(f"Vaahteran huomio {i}.", maple, Source.STAFF, writers[0])
+        add("Liian vanha.", maple, Source.PARTNER, day=today - dt.timedelta(days=60))
+        done = add("Lounas myöhässä.", koivu, Source.CUSTOMER, status=Status.DONE, acknowledged_at=utcnow())
+        db.add(Response(observation_id=done.id, kind="answer", body="Kiitos!", author_id=leader.id))
+        db.add(
+            Response(observation_id=done.id, kind="action", body="Aikataulu korjattu.", author_id=leader.id)
+        )
+        db.commit()
+    return app
+
+
+@pytest.fixture()
+def leader(rapp: Flask) -> FlaskClient:
+    client = rapp.test_client()
+    login(client, "johtaja", PASSWORD)
+    return client
+
+
+def test_small_groups_are_hidden_with_their_giveaways(leader: FlaskClient) -> None:
+    page = leader.get("/report/?lang=en").get_data(as_text=True)
+    units = tables(page)[0]
+    assert units[0] == ["Unit", "staff", "customer", "relative", "partner", "Total"]
+    rows = {r[0]: r[1:] for r in units[1:]}
+    # Koivukoti's one relative and Vaahtera's one staff writer (five notes) are hidden; so is
+    # every cell from which a total minus the rest would give them away, e.g. Koivukoti's total
+    # (the grand total minus it is Vaahtera's). Totals with enough writers stay.
+    assert rows["Birch Home"][2] == "–" and rows["Maple"] == ["–", "0", "0", "0", "–"]
+    assert rows["Total"][0] == "8" and rows["Total"][4] == "14" and rows["Birch Home"][3] == "0"
+    hidden = [(r, c) for r, cells in rows.items() for c, v in enumerate(cells) if v == "–"]
+    for r in rows:
+        assert sum(1 for rr, _ in hidden if rr == r) != 1, f"row {r} has a single hidden cell"
+    for c in range(5):
+        assert sum(1 for _, cc in hidden if cc == c) != 1, f"column {c} has a single hidden cell"
+    assert "Liian vanha" not in page and "Hanna" not in page and "Kirjoittaja" not in page
+    assert "fewer than 3 writers" in page
+
+
+def test_themes_loop_and_examples(leader: FlaskClient) -> None:
+    page = leader.get("/report/?lang=en").get_data(as_text=True)
+    themes = tables(page)[1]
+    assert themes[1] == ["kylmä ruoka", "weak signal", "7", "40"]
+    assert themes[2] == ["pyykki", "strong signal", "–", "9"], "one writer: count hidden"
+    loop = dict(tables(page)[2])
+    assert loop["Notes"] == "14" and loop["Closed with an action"] == "1 (7 %)"
+    assert loop["You said, we did (answered and closed with an action)"] == "1"
+    assert "Lounas myöhässä." in page and "Aikataulu korjattu." in page
+
+
+def test_period_and_print_stylesheet(leader: FlaskClient) -> None:
+    page = leader.get("/report/").get_data(as_text=True)
+    assert 'href="/static/print.css"' in page
+    css = leader.get("/static/print.css").get_data(as_text=True)
+    assert "@media print" in css and "header.top" in css and "@page" in css
+    today = dt.date.today()
+    old = (today - dt.timedelta(days=60)).isoformat()
+    page = leader.get(f"/report/?from={old}&to={old}&lang=en").get_data(as_text=True)
+    assert tables(page)[0][1:] == [["Maple", "0", "0", "0", "–", "–"], ["Total", "0", "0", "0", "–", "–"]]
+    page = leader.get(f"/report/?from={today}&to={today}&lang=en").get_data(as_text=True)
+    assert "No notes in this period." in page
+    for query in ("from=2026-13-01", f"from={today}&to={today - dt.timedelta(days=1)}", "from=2020-01-01"):
+        assert leader.get(f"/report/?{query}").status_code == 400, query
+
+
+def test_only_leaders_see_the_report(rapp: Flask) -> None:
+    staff = rapp.test_client()
+    login(staff, "hoitaja", PASSWORD)
+    assert staff.get("/report/").status_code == 403
+    assert rapp.test_client().get("/report/").status_code == 302
+    with rapp.app_context():
+        assert resources.session().scalar(select(User).where(User.username == "johtaja")) is not None
+
+
+@pytest.mark.browser
+def test_printed_report_shows_only_the_report(rapp: Flask) -> None:
+    """In real Chromium: the print layout hides navigation and the period form; no CSP errors."""
+    import shutil
+    import threading
+
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    from hiljainen.services import free_port
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    port = free_port()
+    server = make_server("127.0.0.1", port, rapp, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as pw:
+            try:
+                browser = pw.chromium.launch(executable_path=chromium)
+            except Exception as exc:  # noqa: BLE001 - no browser on this machine
+                pytest.skip(f"no Chromium to drive: {exc}")
+            page = browser.new_page(viewport={"width": 390, "height": 800})
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if "Content Security" in m.text else None)
+            page.goto(f"{base}/login?lang=en")
+            page.fill("input[name=username]", "johtaja")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("form button:has-text('Log in')")
+            page.goto(f"{base}/report/")
+            assert page.is_visible("form.report-period") and page.is_visible("header.top")
+            page.emulate_media(media="print")
+            assert not page.is_visible("header.top") and not page.is_visible("form.report-period")
+            assert page.is_visible("table.figures")
+            assert page.pdf(format="A4")[:4] == b"%PDF"
+            assert problems == []
+            browser.close()
+    finally:
+        server.shutdown()

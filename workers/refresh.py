@@ -1,0 +1,303 @@
+"""Refreshing themes and indicators: read notes and vectors, run the stages, write one run.
+
+Called from workers.jobs (the queue's entry points); reports progress through the rq job's meta
+so a page can show it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from hiljainen.models import (
+    Alert,
+    Indicator,
+    IndicatorValue,
+    Observation,
+    OutboxMessage,
+    Theme,
+    ThemeEvent,
+    ThemePeriod,
+    ThemeRun,
+    Voice,
+    utcnow,
+)
+from hiljainen.pipeline import indicators as ind
+from hiljainen.pipeline.cluster import UNASSIGNED, PreviousTheme
+from hiljainen.pipeline.signals import NoteFact
+from hiljainen.pipeline.signals import Voice as SignalVoice
+from hiljainen.stores import reports
+from hiljainen.stores.vectors import VectorStore
+from hiljainen.themes_batch import ThemeRunResult, compute_themes
+
+Progress = Callable[[str, float], None]
+SIGNALS_WORTH_AN_ALERT = ("weak", "strong")
+
+
+def refresh(
+    session: Session, store: VectorStore, model_id: str, today: dt.date, progress: Progress
+) -> ThemeRun:
+    """Recompute themes over every processed note and store the run (the caller commits)."""
+    progress("loading", 0.05)
+    rows = session.execute(
+        select(
+            Observation.id,
+            Observation.day,
+            Observation.author_id,
+            Observation.unit_id,
+            Observation.touchpoint_id,
+            Observation.source,
+            Observation.keywords,
+            Observation.lang,
+        )
+        .where(Observation.processed_at.is_not(None), Observation.duplicate_of_id.is_(None))
+        .order_by(Observation.id)
+    ).all()
+    vectors = store.vectors([r.id for r in rows])
+    rows = [r for r in rows if r.id in vectors]  # a note not yet indexed joins the next run
+    run = ThemeRun(notes=len(rows), model_id=model_id)
+    session.add(run)
+    session.flush()
+    if len(rows) < 3:
+        run.finished_at = utcnow()
+        return run
+    ids = [r.id for r in rows]
+    row_of = {note_id: i for i, note_id in enumerate(ids)}
+    old = {t.id: t for t in session.scalars(select(Theme))}
+    members = _members(session)
+    previous = [
+        PreviousTheme(
+            t.id,
+            np.asarray(t.centroid, np.float32),
+            frozenset(members.get(t.id, ())),
+            t.pinned,
+            t.custom_name,
+        )
+        for t in old.values()
+        if t.active and t.centroid
+    ]
+    voices = [
+        SignalVoice(row_of[v.observation_id], v.day, v.reporter_key, _key(v.unit_id), v.source.value)
+        for v in session.scalars(select(Voice))
+        if v.observation_id in row_of
+    ]
+    progress("clustering", 0.3)
+    result = compute_themes(
+        np.stack([vectors[i] for i in ids]),
+        [r.keywords for r in rows],
+        note_ids=ids,
+        facts=[
+            NoteFact(
+                r.day,
+                f"u{r.author_id}" if r.author_id else None,
+                _key(r.unit_id),
+                _key(r.touchpoint_id),
+                r.source.value,
+            )
+            for r in rows
+        ],
+        voices=voices,
+        previous=previous,
+        first_seen={t.id: t.first_seen for t in old.values() if t.first_seen},
+        now=today,
+        next_id=max(old, default=0) + 1,
+        langs=[r.lang or "und" for r in rows],
+    )
+    progress("writing", 0.8)
+    _store(session, run, result, ids, old)
+    run.finished_at = utcnow()
+    return run
+
+
+def _members(session: Session) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for note_id, theme_id in session.execute(
+        select(Observation.id, Observation.theme_id).where(Observation.theme_id.is_not(None))
+    ):
+        out.setdefault(theme_id, []).append(note_id)
+    return out
+
+
+def _key(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _store(
+    session: Session, run: ThemeRun, result: ThemeRunResult, ids: list[int], old: dict[int, Theme]
+) -> None:
+    clustering = result.clustering
+    seen: set[int] = set()
+    for t in clustering.themes:
+        name = result.names.get(t.id)
+        signal = result.signals.get(t.id)
+        theme = old.get(t.id) or Theme(id=t.id, label="")
+        session.add(theme)
+        was = theme.signal
+        theme.active = t.size > 0 or t.pinned
+        theme.size = t.size
+        theme.centroid = [round(float(v), 6) for v in t.centroid]
+        if name:
+            theme.label = name.label
+            theme.keywords = list(name.keywords)
+            theme.representatives = [ids[r] for r in name.representatives]
+        if signal:
+            theme.signal, theme.emergence, theme.confidence = (
+                signal.signal,
+                signal.emergence,
+                signal.confidence,
+            )
+            theme.first_seen, theme.last_seen = signal.first_seen, signal.last_seen
+            _periods(session, t.id, signal)
+            if signal.signal in SIGNALS_WORTH_AN_ALERT and was != signal.signal:
+                _alert(
+                    session,
+                    "signal",
+                    theme,
+                    f"{theme.name}: {was} → {signal.signal} ({signal.confidence_note})",
+                )
+            elif signal.burst_now and signal.signal not in SIGNALS_WORTH_AN_ALERT and was == "noise":
+                _alert(session, "burst", theme, f"{theme.name}: a burst of notes this week")
+        seen.add(t.id)
+    for theme_id, theme in old.items():
+        if theme_id not in seen and theme.active and not theme.pinned:
+            theme.active = False
+    session.flush()
+    for e in clustering.events:
+        session.add(
+            ThemeEvent(
+                run_id=run.id, theme_id=e.theme_id, kind=e.kind, other_theme_id=e.other_id, size=e.size_after
+            )
+        )
+    # One UPDATE per theme instead of one per note.
+    session.execute(update(Observation).values(theme_id=None))
+    by_theme: dict[int, list[int]] = {}
+    for note_id, label in zip(ids, clustering.labels.tolist(), strict=True):
+        if label != UNASSIGNED:
+            by_theme.setdefault(int(label), []).append(note_id)
+    for theme_id, note_ids in by_theme.items():
+        for start in range(0, len(note_ids), 5000):
+            session.execute(
+                update(Observation)
+                .where(Observation.id.in_(note_ids[start : start + 5000]))
+                .values(theme_id=theme_id)
+            )
+    run.themes = sum(1 for t in clustering.themes if t.size)
+    run.unassigned = int((clustering.labels == UNASSIGNED).sum())
+
+
+def _periods(session: Session, theme_id: int, signal: Any) -> None:
+    session.execute(delete(ThemePeriod).where(ThemePeriod.theme_id == theme_id))
+    for m in (*signal.weekly, *signal.monthly):
+        session.add(
+            ThemePeriod(
+                theme_id=theme_id,
+                period=m.period,
+                start=m.start,
+                count=m.count,
+                measures={
+                    "total": m.total,
+                    "visibility": m.visibility,
+                    "dov": m.dov,
+                    "dod": m.dod,
+                    "reporters": m.reporters,
+                    "units": m.units,
+                    "touchpoints": m.touchpoints,
+                    "roles": m.roles,
+                    "burst": bool(m.burst),
+                },
+            )
+        )
+
+
+def _alert(session: Session, kind: str, theme: Theme, message: str) -> None:
+    """Shown on the dashboard and sent through the outbox (a deployment delivers it)."""
+    session.add(Alert(kind=kind, theme_id=theme.id, message=message))
+    session.add(OutboxMessage(channel="alert", subject=f"Hiljainen: {message[:200]}", body=message))
+
+
+def indicators(session: Session, today: dt.date, min_group: int, weeks: int = 12) -> int:
+    """Precompute the dashboard snapshots and tracked indicator values; returns snapshots written."""
+    facts = reports.note_facts(session, today - dt.timedelta(weeks=weeks))
+    labels = ind.week_labels(today, weeks)
+    themes = list(session.scalars(select(Theme).where(Theme.active.is_(True))))
+    names = {t.id: t.name for t in themes}
+    weekly = (
+        session.execute(
+            select(ThemePeriod.theme_id, ThemePeriod.period, ThemePeriod.count).where(
+                ThemePeriod.period.contains("-W")
+            )
+        )
+        .tuples()
+        .all()
+    )
+    shared = {
+        "theme_stream": ind.theme_stream(weekly, labels, names),
+        "emergence_map": [_map_point(t, session) for t in themes if t.size],
+        "alerts": [
+            {"message": a.message, "kind": a.kind, "at": a.created_at.date().isoformat()}
+            for a in session.scalars(select(Alert).order_by(Alert.id.desc()).limit(10))
+        ],
+    }
+    snapshots = {
+        scope: {**ind.snapshot(members, today=today, weeks=weeks, min_group=min_group), **shared}
+        for scope, members in reports.scopes(facts).items()
+    }
+    snapshots.setdefault("all", {**ind.snapshot([], today=today, weeks=weeks, min_group=min_group), **shared})
+    reports.save_snapshots(session, snapshots)
+    _track_indicators(session, today)
+    return len(snapshots)
+
+
+def _map_point(theme: Theme, session: Session) -> dict[str, Any]:
+    """Emergence map: x = visibility (share of notes, last 8 weeks), y = emergence, size = reporters."""
+    recent = session.scalars(
+        select(ThemePeriod)
+        .where(ThemePeriod.theme_id == theme.id, ThemePeriod.period.contains("-W"))
+        .order_by(ThemePeriod.start.desc())
+        .limit(8)
+    ).all()
+    visibility = float(np.mean([p.measures.get("visibility", 0.0) for p in recent])) if recent else 0.0
+    reporters = max((p.measures.get("reporters", 0) for p in recent), default=0)
+    return {
+        "id": theme.id,
+        "name": theme.name,
+        "signal": theme.signal,
+        "confidence": theme.confidence,
+        "visibility": round(visibility, 4),
+        "emergence": theme.emergence,
+        "reporters": reporters,
+        "size": theme.size,
+    }
+
+
+def _track_indicators(session: Session, today: dt.date) -> None:
+    """Weekly value of each tracked indicator; crossing its threshold raises an alert."""
+    week = ind.week_of(today)
+    monday = today - dt.timedelta(days=today.weekday())
+    for indicator in session.scalars(select(Indicator)):
+        query = select(func.count()).select_from(Observation).where(Observation.day >= monday)
+        if indicator.theme_id is not None:
+            query = query.where(Observation.theme_id == indicator.theme_id)
+        elif indicator.query:
+            query = query.where(Observation.text.ilike(f"%{indicator.query}%"))
+        value = float(session.scalar(query) or 0)
+        current = session.scalar(
+            select(IndicatorValue).where(
+                IndicatorValue.indicator_id == indicator.id, IndicatorValue.period == week
+            )
+        )
+        before = current.value if current else None
+        if current is None:
+            session.add(IndicatorValue(indicator_id=indicator.id, period=week, value=value))
+        else:
+            current.value = value
+        limit = indicator.threshold
+        if limit is not None and value > limit and (before is None or before <= limit):
+            message = f"{indicator.name}: {value:g} > {limit:g} ({week})"
+            session.add(Alert(kind="threshold", indicator_id=indicator.id, message=message))
+            session.add(OutboxMessage(channel="alert", subject=f"Hiljainen: {message}", body=message))
