@@ -28,7 +28,7 @@ NOTES = [
     "Hissi on ollut rikki viikon.",
     "Naapurin koira haukkuu öisin.",
     "🙂",
-    "[NIMI] soitti, [PUHELIN].",
+    "[NIMI], [PUHELIN], [SÄHKÖPOSTI]",
     "Det här är en anteckning på svenska om maten.",
     "Laskussa oli yllättävä korotus. " * 150,
 ]

@@ -39,7 +39,7 @@ Progress = Callable[[str, float], None]
 SIGNALS_WORTH_AN_ALERT = ("weak", "strong")
 
 
-def refresh(
+def themes(
     session: Session, store: VectorStore, model_id: str, today: dt.date, progress: Progress
 ) -> ThemeRun:
     """Recompute themes over every processed note and store the run (the caller commits)."""
