@@ -13,6 +13,7 @@ from hiljainen.errors import ConfigError
 PREFIX = "HILJAINEN_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "multilingual-e5-small"
+TONE_MODEL_DIR = PROJECT_ROOT / "models" / "tone"
 
 
 def _setting(default: Any, doc: str) -> Any:

@@ -5,10 +5,12 @@ Servers are started once per test session on free loopback ports and stopped at 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -131,3 +133,73 @@ def login(client: FlaskClient, username: str, password: str) -> None:
     token = csrf_token(client, "/login")
     resp = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
     assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+
+
+DEMO_TODAY = dt.date(2026, 11, 24)
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory, chroma_srv: ChildServer) -> Iterator[Settings]:
+    """The demo organisation, processed and themed by the real worker jobs, once per session."""
+    from hiljainen.demo import load_demo
+    from workers import jobs
+
+    tmp = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{tmp / 'demo.db'}"
+    settings = make_settings(tmp, database_url=url, chroma_url=chroma_srv.url,
+                             chroma_collection=f"demo_{uuid.uuid4().hex[:8]}")
+    db.upgrade(url)
+    ids = load_demo(settings, today=DEMO_TODAY)
+    mp = pytest.MonkeyPatch()
+    for key, value in {"HILJAINEN_DATABASE_URL": url, "HILJAINEN_CHROMA_URL": chroma_srv.url,
+                       "HILJAINEN_CHROMA_COLLECTION": settings.chroma_collection}.items():
+        mp.setenv(key, value)
+    jobs.context.cache_clear()
+    for start in range(0, len(ids), 64):
+        jobs.process(ids[start:start + 64])
+    jobs.refresh_themes(DEMO_TODAY.isoformat())
+    yield settings
+    mp.undo()
+    jobs.context.cache_clear()
+
+
+@pytest.fixture()
+def live_server() -> Iterator[Callable[[Flask], str]]:
+    """Serve an app on a free loopback port in a thread; returns its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from hiljainen.services import free_port
+
+    servers = []
+
+    def serve(application: Flask) -> str:
+        port = free_port()
+        server = make_server("127.0.0.1", port, application, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (scripts/setup.sh --dev installs it)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "Chromium is missing: run scripts/setup.sh --dev"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

@@ -2,52 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 
 from hiljainen import db
-from hiljainen.demo import load_demo, notes
+from hiljainen.config import Settings
+from hiljainen.demo import notes
 from hiljainen.models import Observation, Snapshot, Theme, ThemeEvent, ThemeRun
-from hiljainen.services import ChildServer
-from tests.conftest import make_settings
+from tests.conftest import DEMO_TODAY
 from workers import jobs
 
-TODAY = dt.date(2026, 11, 24)
 
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory, chroma_srv: ChildServer) -> Iterator[str]:
-    """The demo organisation, processed and themed once for this module."""
-    tmp = tmp_path_factory.mktemp("demo")
-    url = f"sqlite:///{tmp / 'demo.db'}"
-    settings = make_settings(Path(tmp), database_url=url, chroma_url=chroma_srv.url,
-                             chroma_collection=f"demo_{uuid.uuid4().hex[:8]}")
-    db.upgrade(url)
-    ids = load_demo(settings, today=TODAY)
-    mp = pytest.MonkeyPatch()
-    for key, value in {"HILJAINEN_DATABASE_URL": url, "HILJAINEN_CHROMA_URL": chroma_srv.url,
-                       "HILJAINEN_CHROMA_COLLECTION": settings.chroma_collection}.items():
-        mp.setenv(key, value)
-    jobs.context.cache_clear()
-    for start in range(0, len(ids), 64):
-        jobs.process(ids[start:start + 64])
-    jobs.refresh_themes(TODAY.isoformat())
-    yield url
-    mp.undo()
-    jobs.context.cache_clear()
-
-
-def sessions(url: str):  # type: ignore[no-untyped-def]
-    return db.make_sessionmaker(db.make_engine(url))
+def sessions(settings: Settings):  # type: ignore[no-untyped-def]
+    return db.make_sessionmaker(db.make_engine(settings.sqlalchemy_url))
 
 
 @pytest.mark.slow
-def test_demo_notes_form_themes_with_few_left_out(demo_db: str) -> None:
+def test_demo_notes_form_themes_with_few_left_out(demo_db: Settings) -> None:
     with sessions(demo_db)() as s:
         total = s.scalar(select(func.count()).select_from(Observation))
         themed = s.scalar(select(func.count()).where(Observation.theme_id.is_not(None)))
@@ -60,7 +31,7 @@ def test_demo_notes_form_themes_with_few_left_out(demo_db: str) -> None:
 
 
 @pytest.mark.slow
-def test_planted_themes_are_found(demo_db: str) -> None:
+def test_planted_themes_are_found(demo_db: Settings) -> None:
     """Most notes of each planted theme share one theme (purity of the demo's hints)."""
     hint_of = {row["text"]: row["theme_hint"] for row in notes()}
     with sessions(demo_db)() as s:
@@ -77,14 +48,14 @@ def test_planted_themes_are_found(demo_db: str) -> None:
 
 
 @pytest.mark.slow
-def test_a_second_refresh_keeps_theme_ids_and_leader_names(demo_db: str) -> None:
+def test_a_second_refresh_keeps_theme_ids_and_leader_names(demo_db: Settings) -> None:
     with db.transaction(sessions(demo_db)) as s:
         before = dict(s.execute(select(Observation.id, Observation.theme_id)).tuples().all())
         theme = s.scalars(select(Theme).where(Theme.active.is_(True)).order_by(Theme.size.desc())).first()
         assert theme is not None
         theme.custom_name = "Iltaruoka"
         renamed = theme.id
-    jobs.refresh_themes(TODAY.isoformat())
+    jobs.refresh_themes(DEMO_TODAY.isoformat())
     with sessions(demo_db)() as s:
         after = dict(s.execute(select(Observation.id, Observation.theme_id)).tuples().all())
         kept = sum(1 for k, v in before.items() if v is not None and after.get(k) == v)
@@ -95,7 +66,7 @@ def test_a_second_refresh_keeps_theme_ids_and_leader_names(demo_db: str) -> None
 
 
 @pytest.mark.slow
-def test_dashboard_snapshots_are_precomputed(demo_db: str) -> None:
+def test_dashboard_snapshots_are_precomputed(demo_db: Settings) -> None:
     with sessions(demo_db)() as s:
         scopes = {snap.scope: snap.data for snap in s.scalars(select(Snapshot))}
     assert {"all", "unit:koivukoti", "source:customer"} <= set(scopes)
