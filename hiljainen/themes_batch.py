@@ -66,7 +66,7 @@ def compute_themes(
     x = np.asarray(vectors, dtype=np.float32)
     if len(keywords) != len(x):
         raise ValueError(f"{len(x)} vectors but {len(keywords)} keyword lists")
-    clustering = cluster_notes(x, note_ids, previous, cluster_params, next_id, langs)
+    clustering = cluster_notes(x, note_ids, previous, cluster_params, next_id, langs, keywords)
     names = label_themes([t for t in clustering.themes if t.size], keywords, x)
     signals: dict[int, ThemeSignal] = {}
     if facts is not None:

@@ -196,3 +196,26 @@ def test_mismatched_ids_are_rejected() -> None:
     x, _ = make_groups([5])
     with pytest.raises(ValueError, match="note ids"):
         cluster_notes(x, note_ids=[1, 2])
+
+
+def test_shared_keywords_join_notes_the_embedding_barely_separates() -> None:
+    # Two topics whose vectors overlap: alone the embedding mixes them; their lemmas do not.
+    x, truth = make_groups([20, 20], seed=5, spread=3.0)
+    words = [["lasku", "hinta", "nousta"], ["ovi", "avainlätkä", "toimia"]]
+    kws = [words[g] + [f"sana{i}"] for i, g in enumerate(truth)]
+    plain = cluster_notes(x, params=ClusterParams(keyword_weight=0.0))
+    joined = cluster_notes(x, keywords=kws, params=ClusterParams(keyword_weight=0.5))
+    assert adjusted_rand_score(truth, joined.labels) > adjusted_rand_score(truth, plain.labels)
+    assert adjusted_rand_score(truth, joined.labels) > 0.9
+
+
+def test_keywords_are_optional_and_checked() -> None:
+    x, truth = make_groups([20, 15, 25, 12])
+    none_shared = [[f"w{i}"] for i in range(len(x))]  # no lemma in two notes: embedding only
+    a = cluster_notes(x)
+    b = cluster_notes(x, keywords=none_shared)
+    assert np.array_equal(a.labels, b.labels)
+    c = cluster_notes(x, keywords=[[] for _ in range(len(x))])
+    assert np.array_equal(a.labels, c.labels)
+    with pytest.raises(ValueError):
+        cluster_notes(x, keywords=[["a"]] * (len(x) - 1))

@@ -12,16 +12,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hiljainen.pipeline.embed import Embedder, load_embedder
 from rq import get_current_job
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hiljainen import db, digest
-from hiljainen.config import Settings
+from hiljainen.config import TONE_MODEL_DIR, Settings
+from hiljainen.errors import ModelMismatch
 from hiljainen.models import Observation, Setting, ThemeRun, utcnow
+from hiljainen.pipeline.embed import Embedder, load_embedder
 from hiljainen.pipeline.language import detect
 from hiljainen.pipeline.linguistics import analyze
+from hiljainen.pipeline.tone import ToneModel
 from hiljainen.stores import queue
 from hiljainen.stores.vectors import VectorStore
 from workers import refresh
@@ -39,6 +41,15 @@ class Context:
     @functools.cached_property
     def embedder(self) -> Embedder:
         return load_embedder(self.settings.embed_backend, self.settings.embed_model)
+
+    @functools.cached_property
+    def tone(self) -> ToneModel | None:
+        """The tone classifier for this embedder; None (tone left empty) if it was trained for another."""
+        try:
+            return ToneModel.load(TONE_MODEL_DIR, model_id=self.embedder.model_id)
+        except ModelMismatch as exc:
+            log.warning("tone is not estimated: %s", exc)
+            return None
 
     def vectors(self) -> VectorStore:
         """The vector store; reopened per call so a restarted Chroma server is picked up."""
@@ -58,6 +69,7 @@ def warm_up() -> None:
     """Load the models before taking the first job (and before any fork could happen)."""
     ctx = context()
     ctx.embedder.embed(["lämmittely"], kind="passage")
+    _ = ctx.tone
     analyze(["Ruoka oli kylmää.", "The meal was cold."], ["fi", "en"])
 
 
@@ -82,11 +94,14 @@ def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore |
     langs = [detect(t).code for t in texts]
     analyses = analyze(texts, langs)
     vectors = ctx.embedder.embed(texts, kind="passage")
+    tones = ctx.tone.predict(vectors) if ctx.tone else [None] * len(notes)
     metadata = [vector_metadata(n, lang) for n, lang in zip(notes, langs, strict=True)]
     (store or ctx.vectors()).upsert([n.id for n in notes], vectors, metadata)
     now = utcnow()
-    for note, lang, analysis in zip(notes, langs, analyses, strict=True):
+    for note, lang, analysis, tone in zip(notes, langs, analyses, tones, strict=True):
         note.lang = lang
+        note.tone = tone.label if tone else None
+        note.tone_confidence = round(tone.confidence, 3) if tone else None
         note.lemmas = analysis.lemmas
         note.keywords = analysis.keywords
         note.vector_model = ctx.embedder.model_id

@@ -158,7 +158,7 @@ def _store(
                     session,
                     "signal",
                     theme,
-                    f"{theme.name}: {was or "new"} → {signal.signal} ({signal.confidence_note})",
+                    f"{theme.name}: {was or 'new'} → {signal.signal} ({signal.confidence_note})",
                 )
             elif signal.burst_now and signal.signal not in SIGNALS_WORTH_AN_ALERT and was == "noise":
                 _alert(session, "burst", theme, f"{theme.name}: a burst of notes this week")

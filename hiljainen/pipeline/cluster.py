@@ -6,8 +6,11 @@ bench/results/themes.md:
 1. Centre the unit vectors on each language's mean (the embedding's cosines sit in a narrow
    band and group notes by language; removing those common directions spreads them) and
    average each note with its nearest neighbours (denoising, the cheap stand-in for UMAP).
-   Above `direct_limit` notes, first group them into that many micro-clusters (two k-means
-   passes from a seeded sample) and cluster those.
+   When the notes' keywords (content-word lemmas) are given, a TF-IDF of them reduced by a
+   seeded truncated SVD is joined to the centred vectors with weight `keyword_weight` (share of
+   the cosine), so notes that share rare words sit a little closer; this adds 0.003-0.02 NMI on
+   the intent benches. Above `direct_limit` notes, first group them into that many
+   micro-clusters (two k-means passes from a seeded sample) and cluster those.
 2. Ward's hierarchy, cut from the root down into the largest groups whose notes sit close
    enough to their centre on average (`min_cohesion`): the number of themes follows the data
    (3,000 banking questions of 77 intents give ~116 groups, 3,000 clinc questions of 150
@@ -53,6 +56,10 @@ class ClusterParams:
     min_theme_size: int = 3
     # Each note is averaged with this many nearest neighbours before Ward (0 = off).
     denoise_neighbours: int = 5
+    # Share of the similarity Ward sees that comes from shared keywords (TF-IDF of lemmas,
+    # reduced to `keyword_dims` by SVD) when keywords are given; 0 = embedding only.
+    keyword_weight: float = 0.1
+    keyword_dims: int = 64
     # At most this share of notes is left as "not yet a theme".
     max_unassigned_share: float = 0.10
     # A leftover note joins a theme when at least as close to its centre as this quantile of
@@ -138,11 +145,13 @@ def cluster_notes(
     params: ClusterParams | None = None,
     next_id: int | None = None,
     langs: Sequence[str] | None = None,
+    keywords: Sequence[Sequence[str]] | None = None,
 ) -> Clustering:
     """Cluster note vectors into themes and match them to the previous run's themes.
 
     `langs` (one code per note, from the language stage) lets each language be centred on its
-    own mean, so English notes do not form a theme of their own among Finnish ones.
+    own mean, so English notes do not form a theme of their own among Finnish ones. `keywords`
+    (content-word lemmas per note) add shared-word evidence to the grouping (not to centroids).
     """
     p = params or ClusterParams()
     x = _unit(np.asarray(vectors, dtype=np.float32))
@@ -150,7 +159,7 @@ def cluster_notes(
     ids: list[NoteId] = list(range(n)) if note_ids is None else list(note_ids)
     if len(ids) != n:
         raise ValueError(f"{n} vectors but {len(ids)} note ids")
-    groups = find_groups(x, p, langs)
+    groups = find_groups(x, p, langs, keywords)
     groups = _split_pinned(x, ids, groups, previous, p)
     groups = assign_leftovers(x, groups, p)
     themes, events = match_themes(x, ids, groups, previous, p, next_id)
@@ -160,13 +169,25 @@ def cluster_notes(
     return Clustering(labels=labels, themes=themes, events=events, note_ids=ids)
 
 
-def find_groups(x: np.ndarray, params: ClusterParams, langs: Sequence[str] | None = None) -> np.ndarray:
+def find_groups(
+    x: np.ndarray,
+    params: ClusterParams,
+    langs: Sequence[str] | None = None,
+    keywords: Sequence[Sequence[str]] | None = None,
+) -> np.ndarray:
     """Raw group per note (0..k-1) from Ward's tree; -1 for notes in groups below minimum size."""
     n = len(x)
     labels = np.full(n, UNASSIGNED, dtype=np.int64)
     if n < params.min_theme_size:
         return labels
     z = _unit(x - _means(x, langs, params.min_theme_size))
+    if keywords is not None and params.keyword_weight > 0:
+        if len(keywords) != n:
+            raise ValueError(f"{n} vectors but {len(keywords)} keyword lists")
+        kw = _keyword_vectors(keywords, params.keyword_dims, params.seed)
+        if kw is not None:
+            w = params.keyword_weight
+            z = _unit(np.hstack([math.sqrt(1.0 - w) * z, math.sqrt(w) * kw]))
     if n > params.direct_limit:
         micro, centres = _micro_clusters(z, params.direct_limit, params.seed)
         weights = np.bincount(micro, minlength=len(centres)).astype(np.float64)
@@ -360,6 +381,29 @@ def _means(x: np.ndarray, langs: Sequence[str] | None, min_size: int) -> np.ndar
         if rows.sum() >= min_size:
             means[rows] = x[rows].mean(axis=0)
     return means
+
+
+def _keyword_vectors(keywords: Sequence[Sequence[str]], dims: int, seed: int) -> np.ndarray | None:
+    # Unit rows of a sublinear TF-IDF of each note's lemmas (lemmas of at least two notes),
+    # reduced by a seeded truncated SVD; zero rows for notes without shared lemmas. None when
+    # too few lemmas are shared to say anything.
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    docs = [list(k) for k in keywords]
+    try:
+        tfidf = TfidfVectorizer(analyzer=_identity, min_df=2, sublinear_tf=True).fit_transform(docs)
+    except ValueError:  # no lemma occurs in two notes
+        return None
+    d = min(dims, tfidf.shape[1] - 1, len(docs) - 1)
+    if d < 2:
+        return None
+    reduced = TruncatedSVD(d, random_state=seed).fit_transform(tfidf)
+    return _unit(np.asarray(reduced, dtype=np.float32))
+
+
+def _identity(doc: list[str]) -> list[str]:
+    return doc
 
 
 def _drop_scatter(z: np.ndarray, labels: np.ndarray, floor: float) -> np.ndarray:
