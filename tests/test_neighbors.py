@@ -1,0 +1,105 @@
+"""Batch neighbours (`hiljainen neighbors`): input checks, exact search, and the real model and index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hiljainen.config import Settings
+from hiljainen.errors import InvalidInput
+from hiljainen.neighbors import exact_neighbors, index_neighbors, neighbors_file, read_texts
+from hiljainen.services import ChildServer
+from hiljainen.stores.vectors import VectorStore
+
+PAIRS = [
+    ("Ruoka oli kylmää, kun se tuotiin huoneeseen.", "Ateria tuli huoneeseen kylmänä."),
+    ("Hissi on ollut rikki koko viikon.", "Hissi ei ole toiminut viikkoon."),
+    (
+        "Kuljettaja oli ystävällinen ja kantoi kassit sisään.",
+        "Ystävällinen kuljettaja auttoi kantamaan kassit.",
+    ),
+    ("Vuorolistat tulevat liian myöhään.", "Työvuorot julkaistaan aina liian myöhään."),
+]
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_bad_lines_are_named(tmp_path: Path) -> None:
+    bad = tmp_path / "a.jsonl"
+    bad.write_text('{"text": "a"}\n{oops\n')
+    with pytest.raises(InvalidInput, match="line 2: not valid JSON"):
+        read_texts(bad)
+    with pytest.raises(InvalidInput, match='line 1: expected an object with a "text" string'):
+        read_texts(write_jsonl(tmp_path / "b.jsonl", [{"body": "a"}]))
+    with pytest.raises(InvalidInput, match="line 1"):
+        read_texts(write_jsonl(tmp_path / "c.jsonl", [["text"]]))
+    # blank lines are skipped and not counted
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a"}\n\n{"text": "b"}\n')
+    assert read_texts(path) == ["a", "b"]
+
+
+def test_exact_neighbours_never_return_the_row_itself() -> None:
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(30, 8)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    v[7] = v[3]  # an exact duplicate must still not return itself
+    out = exact_neighbors(v, 5)
+    assert all(i not in row and len(row) == 5 for i, row in enumerate(out))
+    assert out[3][0] == 7 and out[7][0] == 3
+    brute = np.argsort(-(v @ v.T - 10 * np.eye(30)), axis=1)[:, :5]
+    assert [set(r) for r in out] == [set(r.tolist()) for r in brute]
+    assert exact_neighbors(v[:1], 5) == [[]]
+
+
+def test_index_agrees_with_exact_search(chroma_srv: ChildServer) -> None:
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(400, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    store = VectorStore(chroma_srv.url, "random-16", collection=f"nb_{rng.integers(1e9)}")
+    got = index_neighbors(store, v, 10)
+    want = exact_neighbors(v, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, want, strict=True)])
+    assert recall >= 0.99 and all(i not in row for i, row in enumerate(got))
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Any:
+    from hiljainen.pipeline.embed import load_embedder
+
+    defaults = Settings.from_env({})
+    return load_embedder(defaults.embed_backend, defaults.embed_model)
+
+
+def test_neighbors_file_with_the_service_model(tmp_path: Path, embedder: Any) -> None:
+    texts = [t for pair in PAIRS for t in pair]
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": t, "label": i // 2} for i, t in enumerate(texts)])
+    out = tmp_path / "out.jsonl"
+    assert neighbors_file(src, out, k=3, embedder=embedder) == len(texts)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == len(texts)
+    assert all(set(r) == {"neighbors"} and len(r["neighbors"]) == 3 for r in rows)
+    assert all(i not in r["neighbors"] for i, r in enumerate(rows))
+    partners = sum(r["neighbors"][0] == (i ^ 1) for i, r in enumerate(rows))
+    assert partners >= 6, rows  # each paraphrase finds its pair first (at least 6 of 8)
+    # k larger than the file: every other line, once
+    neighbors_file(src, out, k=50, embedder=embedder)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(sorted(r["neighbors"]) == [j for j in range(8) if j != i] for i, r in enumerate(rows))
+    with pytest.raises(InvalidInput):
+        neighbors_file(src, out, k=0, embedder=embedder)
+
+
+def test_an_empty_file_gives_an_empty_answer(tmp_path: Path, embedder: Any) -> None:
+    src = tmp_path / "empty.jsonl"
+    src.write_text("")
+    out = tmp_path / "out.jsonl"
+    assert neighbors_file(src, out, k=10, embedder=embedder) == 0
+    assert out.read_text() == ""
