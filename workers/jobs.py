@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hiljainen import db, digest
 from hiljainen.config import TONE_MODEL_DIR, Settings
-from hiljainen.errors import ModelMismatch
+from hiljainen.errors import HiljainenError
 from hiljainen.models import Observation, Setting, ThemeRun, utcnow
 from hiljainen.pipeline.embed import Embedder, load_embedder
 from hiljainen.pipeline.language import detect
@@ -47,7 +47,7 @@ class Context:
         """The tone classifier for this embedder; None (tone left empty) if it was trained for another."""
         try:
             return ToneModel.load(TONE_MODEL_DIR, model_id=self.embedder.model_id)
-        except ModelMismatch as exc:
+        except HiljainenError as exc:  # tone is an extra: notes are processed without it
             log.warning("tone is not estimated: %s", exc)
             return None
 
