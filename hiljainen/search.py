@@ -82,6 +82,7 @@ SUGGEST_MAX_CHARS = 1000  # only the start of a long draft is compared (the mode
 SUGGEST_MIN_SIMILARITY = 0.92
 KEYWORD_REBUILD_SECONDS = 6 * 3600  # drops deleted notes from the in-memory keyword index
 KEYWORD_OVERLAP = dt.timedelta(minutes=2)
+KEYWORD_OVERLAP_EVERY = 60.0  # seconds
 PUBLIC_ROLES = (Source.CUSTOMER, Source.RELATIVE, Source.PARTNER)
 LANGS = ("fi", "en", "und")
 TONES = ("positive", "negative", "neutral")  # as hiljainen.pipeline.tone.CLASSES
@@ -348,6 +349,7 @@ class _KeywordState:
     index: LemmaIndex
     last: dt.datetime | None
     built: float
+    overlap_read: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -366,10 +368,12 @@ def keyword_index(db: Session) -> tuple[LemmaIndex, threading.Lock]:
     with state.lock:
         if state.index.stale or time.monotonic() - state.built > KEYWORD_REBUILD_SECONDS:
             state.index, state.last, state.built = LemmaIndex(), None, time.monotonic()
-        # Two workers' transactions may commit out of processed_at order: read a little overlap
-        # again (re-adding a known note is a no-op).
-        since = None if state.last is None else state.last - KEYWORD_OVERLAP
-        for note_id, lemmas, processed in sql.lemma_rows(db, since=since):
+        # Two workers' transactions may commit out of processed_at order, so now and then the
+        # last minutes are read again (re-adding a known note is a no-op); otherwise only newer rows.
+        since, strict = state.last, True
+        if since is not None and time.monotonic() - state.overlap_read > KEYWORD_OVERLAP_EVERY:
+            since, strict, state.overlap_read = since - KEYWORD_OVERLAP, False, time.monotonic()
+        for note_id, lemmas, processed in sql.lemma_rows(db, since=since, strict=strict):
             state.index.add(note_id, lemmas)
             state.last = processed if state.last is None else max(state.last, processed)
     return state.index, state.lock

@@ -204,18 +204,21 @@ def test_shared_keywords_join_notes_the_embedding_barely_separates() -> None:
     words = [["lasku", "hinta", "nousta"], ["ovi", "avainlätkä", "toimia"]]
     kws = [words[g] + [f"sana{i}"] for i, g in enumerate(truth)]
     plain = cluster_notes(x, params=ClusterParams(keyword_weight=0.0))
-    joined = cluster_notes(x, keywords=kws, params=ClusterParams(keyword_weight=0.5))
+    joined = cluster_notes(x, keywords=kws, params=ClusterParams(keyword_weight=0.5, keyword_min_notes=0))
     assert adjusted_rand_score(truth, joined.labels) > adjusted_rand_score(truth, plain.labels)
     assert adjusted_rand_score(truth, joined.labels) > 0.9
 
 
 def test_keywords_are_optional_and_checked() -> None:
     x, truth = make_groups([20, 15, 25, 12])
+    p = ClusterParams(keyword_min_notes=0)
     none_shared = [[f"w{i}"] for i in range(len(x))]  # no lemma in two notes: embedding only
-    a = cluster_notes(x)
-    b = cluster_notes(x, keywords=none_shared)
+    a = cluster_notes(x, params=p)
+    b = cluster_notes(x, keywords=none_shared, params=p)
     assert np.array_equal(a.labels, b.labels)
-    c = cluster_notes(x, keywords=[[] for _ in range(len(x))])
+    c = cluster_notes(x, keywords=[[] for _ in range(len(x))], params=p)
     assert np.array_equal(a.labels, c.labels)
+    few = cluster_notes(x, keywords=[["sama"]] * len(x))  # fewer notes than keyword_min_notes
+    assert np.array_equal(a.labels, few.labels)
     with pytest.raises(ValueError):
         cluster_notes(x, keywords=[["a"]] * (len(x) - 1))

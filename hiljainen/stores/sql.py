@@ -98,13 +98,13 @@ def load_notes(session: Session, ids: Sequence[int]) -> list[Observation]:
 
 
 def lemma_rows(
-    session: Session, since: dt.datetime | None = None, batch: int = 5000
+    session: Session, since: dt.datetime | None = None, *, strict: bool = False, batch: int = 5000
 ) -> Iterator[tuple[int, list[str], dt.datetime]]:
-    """(id, lemmas, processed_at) of processed notes, oldest processing first, from `since` on."""
+    """(id, lemmas, processed_at) of processed notes, oldest processing first, from (or after) `since`."""
     o = Observation
     query = select(o.id, o.lemmas, o.processed_at).where(o.processed_at.is_not(None))
     if since is not None:
-        query = query.where(o.processed_at >= since)
+        query = query.where(o.processed_at > since if strict else o.processed_at >= since)
     query = query.order_by(o.processed_at, o.id).execution_options(yield_per=batch)
     for row in session.execute(query):
         yield row[0], list(row[1] or []), row[2]
