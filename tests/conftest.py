@@ -28,6 +28,19 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--screenshots", action="store_true",
+                     help="Write the browser tests' screenshots to docs/screens (for the README).")
+
+
+@pytest.fixture(scope="session")
+def screens_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """docs/screens with --screenshots, else a temporary folder (tests never dirty the tree)."""
+    if request.config.getoption("--screenshots"):
+        return PROJECT / "docs" / "screens"
+    return tmp_path_factory.mktemp("screens")
+
+
 @pytest.fixture(scope="session")
 def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("servers")

@@ -1,6 +1,6 @@
 """Real headless Chromium on a phone-sized viewport: capture, and the leader's loop on the demo.
 
-Screenshots of each page are written to docs/screens/ (linked from the README).
+With --screenshots, pictures of each page are written to docs/screens/ (linked from the README).
 """
 
 from __future__ import annotations
@@ -18,20 +18,15 @@ from hiljainen.config import Settings
 from hiljainen.models import Role
 from tests.test_capture import seed
 
-SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
 PHONE = {"width": 390, "height": 844}
 
 
-def shot(page: Any, name: str) -> None:
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
-
-
-def new_page(chromium: Any, **kw: Any) -> Any:
+def new_page(chromium: Any, screens: Path, **kw: Any) -> Any:
     options = {"viewport": PHONE, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
                "locale": "fi-FI", **kw}
     context = chromium.new_context(**options)
     page = context.new_page()
+    page.shot = lambda name: page.screenshot(path=str(screens / f"{name}.png"), full_page=True)
     page.csp_errors = []
     page.on("console", lambda m: page.csp_errors.append(m.text) if "Content Security" in m.text else None)
     return page
@@ -47,28 +42,28 @@ def log_in(page: Any, base: str, username: str, password: str) -> None:
 
 @pytest.mark.browser
 def test_staff_and_customer_notes_on_a_phone(app: Flask, live_server: Callable[[Flask], str],
-                                             chromium: Any) -> None:
+                                             chromium: Any, screens_dir: Path) -> None:
     seed(app)
     base = live_server(app)
-    page = new_page(chromium)
+    page = new_page(chromium, screens_dir)
     log_in(page, base, "hoitaja", "salasana-123")
     assert page.url.endswith("/note")
     page.fill("textarea[name=text]", "Asukas jätti iltapalan väliin kolmatta iltaa.")
     page.check("input[name=anonymous]")
-    shot(page, "staff-note")
+    page.shot("staff-note")
     page.click("button.primary")
     assert page.locator("h1").inner_text().startswith("Kiitos")
     assert re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", page.locator("#receipt").inner_text())
-    shot(page, "staff-note-sent")
+    page.shot("staff-note-sent")
 
-    customer = new_page(chromium)
+    customer = new_page(chromium, screens_dir)
     customer.goto(f"{base}/t/ruokasali")
     customer.fill("textarea[name=text]", "Keitto oli haaleaa ja jälkiruoka puuttui.")
     customer.check("input[value=relative]")
     customer.check("#wants_answer")
     assert customer.is_visible("input[name=contact]"), "contact field appears only when an answer is wanted"
     customer.fill("input[name=contact]", "omainen@example.com")
-    shot(customer, "customer-note")
+    customer.shot("customer-note")
     customer.click("button.primary")
     assert customer.is_visible("#receipt")
     assert page.csp_errors == [] and customer.csp_errors == []
@@ -84,7 +79,7 @@ def test_staff_and_customer_notes_on_a_phone(app: Flask, live_server: Callable[[
 @pytest.mark.browser
 @pytest.mark.slow
 def test_leader_loop_on_the_demo(demo_db: Settings, live_server: Callable[[Flask], str], chromium: Any,
-                                 tmp_path: Path) -> None:
+                                 screens_dir: Path) -> None:
     app = create_app(demo_db)
     with app.app_context():
         db = resources.session()
@@ -92,20 +87,20 @@ def test_leader_loop_on_the_demo(demo_db: Settings, live_server: Callable[[Flask
         db.commit()
     base = live_server(app)
 
-    writer = new_page(chromium)  # an anonymous relative at a touchpoint
+    writer = new_page(chromium, screens_dir)  # an anonymous relative at a touchpoint
     writer.goto(f"{base}/t/ruokasali")
     writer.fill("textarea[name=text]", "Äiti sanoo, ettei iltapalaa tarjottu eilen ollenkaan.")
     writer.check("input[value=relative]")
     writer.click("button.primary")
     code = writer.locator("#receipt").inner_text()
 
-    leader = new_page(chromium, viewport={"width": 1280, "height": 900}, is_mobile=False)
+    leader = new_page(chromium, screens_dir, viewport={"width": 1280, "height": 900}, is_mobile=False)
     log_in(leader, base, "selain-johtaja", "salasana-123")
     assert "/dashboard" in leader.url
     for chart in ("emergence_map", "theme_stream", "notes_by_source", "response", "tone"):
         drawn = leader.evaluate(f"!!Chart.getChart(document.getElementById('chart-{chart}'))")
         assert drawn, f"chart {chart} was not drawn"
-    shot(leader, "dashboard")
+    leader.shot("dashboard")
 
     leader.click("table a[href^='/themes/']")  # the most emerging theme
     leader.wait_for_load_state()
@@ -113,7 +108,7 @@ def test_leader_loop_on_the_demo(demo_db: Settings, live_server: Callable[[Flask
     leader.fill("#track-form input[name=threshold]", "5")
     leader.fill("#track-form input[name=target]", "1")
     leader.fill("#track-form input[name=owner]", "Palvelupäällikkö")
-    shot(leader, "theme")
+    leader.shot("theme")
     leader.click("#track-form button")
     leader.wait_for_load_state()
     assert "Palvelupäällikkö" in leader.content(), "the tracked indicator is listed on the dashboard"
@@ -126,9 +121,9 @@ def test_leader_loop_on_the_demo(demo_db: Settings, live_server: Callable[[Flask
     leader.fill("form[action$='/answer'] textarea", "Kiitos. Iltapala tarjotaan nyt klo 19 kaikille.")
     leader.click("form[action$='/answer'] button")
     leader.wait_for_load_state()
-    shot(leader, "triage-note")
+    leader.shot("triage-note")
 
     writer.goto(f"{base}/receipt?code={code}")
     assert "Iltapala tarjotaan nyt klo 19" in writer.content()
-    shot(writer, "receipt-answer")
+    writer.shot("receipt-answer")
     assert writer.csp_errors == [] and leader.csp_errors == []
