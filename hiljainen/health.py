@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 
 from hiljainen import resources
 from hiljainen.models import Observation
+from hiljainen.stores.vectors import count_vectors
 
 bp = Blueprint("health", __name__)
 
@@ -46,8 +47,10 @@ def _redis() -> dict[str, Any]:
 
 
 def _chroma() -> dict[str, Any]:
+    # Counted without loading the embedding model: health must stay cheap for a fresh web process.
+    settings = resources.get().settings
     try:
-        return {"ok": True, "vectors": resources.get().vectors().count()}
+        return {"ok": True, "vectors": count_vectors(settings.chroma_url, settings.chroma_collection)}
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "error": str(exc)[:200]}
 

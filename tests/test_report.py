@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -169,41 +170,21 @@ def test_only_leaders_see_the_report(rapp: Flask) -> None:
 
 
 @pytest.mark.browser
-def test_printed_report_shows_only_the_report(rapp: Flask) -> None:
+def test_printed_report_shows_only_the_report(rapp: Flask, live_server: Any, chromium: Any) -> None:
     """In real Chromium: the print layout hides navigation and the period form; no CSP errors."""
-    import shutil
-    import threading
-
-    from playwright.sync_api import sync_playwright
-    from werkzeug.serving import make_server
-
-    from hiljainen.services import free_port
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    port = free_port()
-    server = make_server("127.0.0.1", port, rapp, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with sync_playwright() as pw:
-            try:
-                browser = pw.chromium.launch(executable_path=chromium)
-            except Exception as exc:  # noqa: BLE001 - no browser on this machine
-                pytest.skip(f"no Chromium to drive: {exc}")
-            page = browser.new_page(viewport={"width": 390, "height": 800})
-            problems: list[str] = []
-            page.on("console", lambda m: problems.append(m.text) if "Content Security" in m.text else None)
-            page.goto(f"{base}/login?lang=en")
-            page.fill("input[name=username]", "johtaja")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("form button:has-text('Log in')")
-            page.goto(f"{base}/report/")
-            assert page.is_visible("form.report-period") and page.is_visible("header.top")
-            page.emulate_media(media="print")
-            assert not page.is_visible("header.top") and not page.is_visible("form.report-period")
-            assert page.is_visible("table.figures")
-            assert page.pdf(format="A4")[:4] == b"%PDF"
-            assert problems == []
-            browser.close()
-    finally:
-        server.shutdown()
+    base = live_server(rapp)
+    page = chromium.new_page(viewport={"width": 390, "height": 800})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if "Content Security" in m.text else None)
+    page.goto(f"{base}/login?lang=en")
+    page.fill("input[name=username]", "johtaja")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form button:has-text('Log in')")
+    page.goto(f"{base}/report/")
+    assert page.is_visible("form.report-period") and page.is_visible("header.top")
+    page.emulate_media(media="print")
+    assert not page.is_visible("header.top") and not page.is_visible("form.report-period")
+    assert page.is_visible("table.figures")
+    assert page.pdf(format="A4")[:4] == b"%PDF"
+    assert problems == []
+    page.close()

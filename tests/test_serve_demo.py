@@ -29,7 +29,7 @@ class Browser:
         )
 
     def get(self, path: str) -> tuple[int, str]:
-        with self.opener.open(self.base + path, timeout=30) as resp:
+        with self.opener.open(self.base + path, timeout=180) as resp:
             return resp.status, resp.read().decode()
 
     def submit(self, path: str, fields: dict[str, str]) -> tuple[int, str]:
@@ -37,7 +37,7 @@ class Browser:
         token = re.search(r'name="csrf_token" value="([^"]+)"', page)
         assert token
         data = urllib.parse.urlencode({**fields, "csrf_token": token.group(1)}).encode()
-        with self.opener.open(self.base + path, data=data, timeout=30) as resp:
+        with self.opener.open(self.base + path, data=data, timeout=180) as resp:
             return resp.status, resp.read().decode()
 
 
@@ -83,7 +83,7 @@ def test_serve_demo_end_to_end(tmp_path: Path) -> None:
         assert status == 200 and "Tilannekuva" in page, "the leader lands on the dashboard"
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:  # the worker analyses the demo notes
-            with urllib.request.urlopen(url + "/healthz", timeout=30) as resp:
+            with urllib.request.urlopen(url + "/healthz", timeout=180) as resp:
                 health = json.loads(resp.read())
             if health["database"]["unprocessed_notes"] == 0:
                 break

@@ -41,6 +41,24 @@ class NoTextEmbedding(EmbeddingFunction[Documents]):
         return NoTextEmbedding()
 
 
+def _client(url: str) -> Any:
+    parsed = urlparse(url)
+    return chromadb.HttpClient(
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 8000,
+        ssl=parsed.scheme == "https",
+        settings=ChromaSettings(anonymized_telemetry=False),
+    )
+
+
+def count_vectors(url: str, collection: str) -> int:
+    """How many vectors a collection holds (0 if it does not exist yet); raises when unreachable."""
+    client = _client(url)
+    if collection not in {c.name for c in client.list_collections()}:
+        return 0
+    return int(client.get_collection(collection, embedding_function=NoTextEmbedding()).count())
+
+
 @dataclass(frozen=True)
 class Hit:
     """One nearest neighbour: observation id and cosine similarity."""
@@ -55,14 +73,8 @@ class VectorStore:
     def __init__(
         self, url: str, model_id: str, *, collection: str = "observations", reset: bool = False
     ) -> None:
-        parsed = urlparse(url)
         try:
-            self.client = chromadb.HttpClient(
-                host=parsed.hostname or "127.0.0.1",
-                port=parsed.port or 8000,
-                ssl=parsed.scheme == "https",
-                settings=ChromaSettings(anonymized_telemetry=False),
-            )
+            self.client = _client(url)
         except Exception as exc:  # chromadb raises bare Exception/ValueError when unreachable
             raise ServiceUnavailable(f"vector store unavailable at {url}: {exc}") from None
         self.model_id = model_id
