@@ -6,12 +6,12 @@ import csv
 import io
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from hiljainen import resources
-from hiljainen.auth import login_required
+from hiljainen.auth import current_user, login_required
 from hiljainen.models import Alert, Indicator, IndicatorValue, Role, Source, Theme, Touchpoint, Unit
 from hiljainen.stores.reports import load_snapshot
 
@@ -64,6 +64,28 @@ def chart_csv(chart: str) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={chart}.csv"},
     )
+
+
+@bp.post("/indicators")
+@login_required(Role.LEADER)
+def track_search() -> Any:
+    """Track a saved search (notes per week whose text contains the words) as an indicator."""
+    db = resources.session()
+    f = request.form
+    query = f.get("query", "").strip()[:200]
+    try:
+        threshold = float(f["threshold"]) if f.get("threshold") else None
+        target = float(f["target"]) if f.get("target") else None
+    except ValueError:
+        abort(400)
+    if not query:
+        abort(400)
+    user = current_user()
+    db.add(Indicator(name=f.get("name", "").strip()[:200] or query, query=query, threshold=threshold,
+                     target=target, owner=f.get("owner", "").strip()[:200],
+                     created_by=user.id if user else None))
+    db.commit()
+    return redirect(url_for("dashboard.home"), code=303)
 
 
 def _scope() -> str:

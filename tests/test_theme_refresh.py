@@ -78,3 +78,19 @@ def test_dashboard_snapshots_are_precomputed(demo_db: Settings) -> None:
     assert data["total"] > 300 and len(data["weeks"]) == 12
     assert data["emergence_map"] and data["theme_stream"]
     assert sum(data["notes_by_source"]["staff"]) > 0
+
+
+@pytest.mark.slow
+def test_a_tracked_search_crossing_its_threshold_raises_an_alert(demo_db: Settings) -> None:
+    from hiljainen.models import Alert, Indicator, IndicatorValue, OutboxMessage
+    from workers import refresh
+
+    with db.transaction(sessions(demo_db)) as s:
+        s.add(Indicator(name="Iltapala", query="iltapala", threshold=0.5))
+    with db.transaction(sessions(demo_db)) as s:
+        refresh.indicators(s, DEMO_TODAY, 3)
+    with sessions(demo_db)() as s:
+        value = s.scalars(select(IndicatorValue)).one()
+        alert = s.scalars(select(Alert).where(Alert.kind == "threshold")).one()
+        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.body == alert.message)).all()
+    assert value.value >= 1 and "Iltapala" in alert.message and len(sent) == 1

@@ -101,3 +101,19 @@ def test_logout_needs_post_with_csrf(client: FlaskClient, users: None) -> None:
     token = csrf_token(client, "/dashboard/")
     client.post("/logout", data={"csrf_token": token})
     assert client.get("/dashboard/").status_code == 302
+
+
+def test_a_leader_tracks_a_saved_search(client: FlaskClient, users: None, app: Flask) -> None:
+    from sqlalchemy import select
+
+    from hiljainen.models import Indicator
+
+    login(client, "johtaja", "salasana-123")
+    token = csrf_token(client, "/dashboard/")
+    resp = client.post("/dashboard/indicators", data={"query": "iltapala", "threshold": "4",
+                                                      "owner": "Palvelupäällikkö", "csrf_token": token})
+    assert resp.status_code == 303
+    with app.app_context():
+        indicator = resources.session().scalars(select(Indicator)).one()
+    assert (indicator.query, indicator.threshold, indicator.theme_id) == ("iltapala", 4.0, None)
+    assert "iltapala" in client.get("/dashboard/").get_data(as_text=True)
