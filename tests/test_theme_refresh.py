@@ -25,7 +25,7 @@ def test_demo_notes_form_themes_with_few_left_out(demo_db: Settings) -> None:
         run = s.scalars(select(ThemeRun)).one()
         themes = s.scalars(select(Theme).where(Theme.active.is_(True))).all()
     assert total >= len(notes()) and run.notes >= len(notes())  # other tests may add notes
-    assert themed / total >= 0.9
+    assert themed / run.notes >= 0.9  # a note added after the run is not themed yet
     assert 5 <= len(themes) <= total // 3
     assert all(t.label and t.keywords and len(t.representatives) >= 1 for t in themes)
 
