@@ -457,7 +457,15 @@ def test_note_text_is_escaped_in_results(seeded: tuple[Flask, dict[str, int]]) -
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_filters_narrow_results(seeded: tuple[Flask, dict[str, int]]) -> None:
+@pytest.mark.parametrize(
+    "plan", [(300, 3000), (0, 10**6), (0, 0)], ids=["exact", "index-filter", "sql-post-filter"]
+)
+def test_filters_narrow_results(
+    seeded: tuple[Flask, dict[str, int]], plan: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every retrieval plan of semantic_hits must honour every filter
+    monkeypatch.setattr(search, "EXACT_MAX", plan[0])
+    monkeypatch.setattr(search, "WHERE_MAX", plan[1])
     app, ids = seeded
     client = logged_in(app, "johtaja")
     with app.app_context():
@@ -479,6 +487,7 @@ def test_filters_narrow_results(seeded: tuple[Flask, dict[str, int]]) -> None:
         found = result_ids(page)
         assert status == 200 and found, args
         assert all(ok(rows[i]) for i in found), args
+        assert ids["dup"] not in found, args
 
 
 def test_bad_input_gets_a_clear_answer(seeded: tuple[Flask, dict[str, int]]) -> None:

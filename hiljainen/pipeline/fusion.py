@@ -110,7 +110,7 @@ def query_terms(text: str, analyses: Iterable[Sequence[QueryToken]]) -> list[Ter
 
 @dataclass
 class KeywordHit:
-    """A note found by keywords, its BM25 score and the index terms it matched."""
+    """A note found by keywords and its BM25 score."""
 
     id: int
     score: float
@@ -131,6 +131,7 @@ class LemmaIndex:
         self._post: dict[str, tuple[array[int], array[int]]] = {}  # term -> (positions, tf)
         self._vocab: list[str] = []  # sorted, for prefix lookups
         self._total = 0
+        self._id_array: np.ndarray | None = None
         self.stale = False
 
     def __len__(self) -> int:
@@ -171,11 +172,11 @@ class LemmaIndex:
                 i += 1
         return out
 
-    def search(self, groups: Sequence[TermGroup], limit: int | None = None) -> list[KeywordHit]:
-        """Notes matching any group, best BM25 score first."""
+    def ranked(self, groups: Sequence[TermGroup]) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and BM25 scores of the notes matching any group, best first (ties: newer first)."""
         n = len(self._ids)
         if not n or not groups:
-            return []
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
         lens = np.frombuffer(self._lens, dtype=np.uint32).astype(np.float64)
         avg = self._total / n or 1.0
         norm = BM25_K1 * (1 - BM25_B + BM25_B * lens / avg)
@@ -194,11 +195,15 @@ class LemmaIndex:
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
             scores[hit] += idf * tf[hit] * (BM25_K1 + 1) / (tf[hit] + norm[hit])
         found = np.flatnonzero(scores)
-        # Stable order: score, then newer notes (higher id) first.
         order = found[np.lexsort((-found, -scores[found]))]
-        if limit is not None:
-            order = order[:limit]
-        return [KeywordHit(self._ids[int(i)], float(scores[i])) for i in order]
+        if self._id_array is None or len(self._id_array) != n:
+            self._id_array = np.asarray(self._ids, dtype=np.int64)
+        return self._id_array[order], scores[order]
+
+    def search(self, groups: Sequence[TermGroup], limit: int | None = None) -> list[KeywordHit]:
+        """Notes matching any group, best BM25 score first."""
+        ids, scores = self.ranked(groups)
+        return [KeywordHit(int(i), float(s)) for i, s in zip(ids[:limit], scores[:limit], strict=True)]
 
     def matched_terms(self, groups: Sequence[TermGroup]) -> frozenset[str]:
         """Every index term the groups match (for highlights)."""
@@ -213,12 +218,12 @@ class LemmaIndex:
 # Multilingual sentence embeddings carry a language component: a Finnish query sits closer to
 # any Finnish note than to the English note that says the same thing (with multilingual-e5-small,
 # "kylmä ruoka" scored an English note about a cold meal below every unrelated Finnish note).
-# Semantic search therefore ranks each language group on its own and merges the groups by
-# cos(q, p) - q . mu_L, the similarity minus the query's similarity to the group's centre mu_L:
-# the centre is what every note of that language shares. The centres come from these sentence
-# pairs, written for this project: the same things said in both languages, so the difference of
-# the centres is language, not topic. On 24 held-out pairs among 900 distractors it raised
-# cross-language recall@10 from 0.23 to 0.46 without lowering same-language recall.
+# Semantic search therefore removes the language direction from the query vector: d is the
+# difference of the mean Finnish and the mean English vector of these sentence pairs, written for
+# this project (the same things said in both languages, so d is language, not topic), and the
+# query q becomes q - (q . d) d. Ranking notes by that vector equals ranking both sides with the
+# direction removed, so one ordinary nearest-neighbour query does it. Measured in
+# bench/search_quality.py ("Across languages").
 LANGUAGE_REFERENCE: tuple[tuple[str, str], ...] = (
     (
         "Ruoka oli taas kylmää, kun se tuotiin huoneeseen.",
@@ -285,18 +290,21 @@ LANGUAGE_REFERENCE: tuple[tuple[str, str], ...] = (
     ("Viriketoimintaa on viikonloppuisin liian vähän.", "There are too few activities at weekends."),
     ("Roska-astiat ovat täynnä eikä niitä tyhjennetä.", "The bins are full and nobody empties them."),
 )
-LANGUAGE_GROUPS: dict[str, tuple[str, ...]] = {"fi": ("fi", "und"), "en": ("en",)}
 
 
-def group_of(lang: str | None) -> str:
-    """The language group a note language belongs to ("und" and others go with Finnish)."""
-    return "en" if lang == "en" else "fi"
+def language_direction(finnish: np.ndarray, english: np.ndarray) -> np.ndarray:
+    """The unit vector from the English to the Finnish centre of parallel sentence vectors."""
+    d = np.asarray(finnish, dtype=np.float64).mean(axis=0) - np.asarray(english, dtype=np.float64).mean(
+        axis=0
+    )
+    return (d / (np.linalg.norm(d) or 1.0)).astype(np.float32)
 
 
-def language_offsets(query: np.ndarray, centres: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """The query's similarity to each language group's centre (subtracted before merging groups)."""
-    q = np.asarray(query, dtype=np.float64)
-    return {group: float(q @ np.asarray(centre, dtype=np.float64)) for group, centre in centres.items()}
+def without_language(vector: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """The vector with its component along the language direction removed, renormalised."""
+    v = np.asarray(vector, dtype=np.float32)
+    out = v - float(v @ direction) * direction
+    return out / (np.linalg.norm(out) or 1.0)
 
 
 # --------------------------------------------------------------------------- fusion

@@ -63,17 +63,18 @@ def searchable(query: Select[Any], f: Filters) -> Select[Any]:
     return query
 
 
-def count_matching(session: Session, f: Filters) -> int:
-    """How many searchable notes pass the filters."""
-    return session.scalar(searchable(select(func.count(Observation.id)), f)) or 0
+def count_matching(session: Session, f: Filters, cap: int | None = None) -> int:
+    """How many searchable notes pass the filters (counting stops at `cap`, which is cheaper)."""
+    if cap is None:
+        return session.scalar(searchable(select(func.count(Observation.id)), f)) or 0
+    capped = searchable(select(Observation.id), f).limit(cap).subquery()
+    return session.scalar(select(func.count()).select_from(capped)) or 0
 
 
-def matching(session: Session, f: Filters, limit: int) -> list[tuple[int, str | None]]:
-    """(id, lang) of searchable notes passing the filters, newest first, at most `limit`."""
-    query = (
-        searchable(select(Observation.id, Observation.lang), f).order_by(Observation.id.desc()).limit(limit)
-    )
-    return [(int(i), lang) for i, lang in session.execute(query)]
+def matching_ids(session: Session, f: Filters, limit: int) -> list[int]:
+    """Ids of searchable notes passing the filters, newest first, at most `limit`."""
+    query = searchable(select(Observation.id), f).order_by(Observation.id.desc()).limit(limit)
+    return list(session.scalars(query))
 
 
 def keep_matching(session: Session, ids: Sequence[int], f: Filters) -> list[int]:
