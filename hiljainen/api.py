@@ -114,19 +114,12 @@ def create_observation() -> Any:
     """Store a note: validate, redact, commit, then queue it for processing."""
     body = _json_object()
     draft = _draft(body, resources.session())
-    res = resources.get()
     db = resources.session()
     try:
-        stored = intake.store(db, draft, res.redactor(), max_chars=res.settings.max_note_chars)
+        stored = resources.submit(draft)
     except InvalidInput as exc:
         db.rollback()
         raise ApiError(400, str(exc)) from None
-    db.commit()
-    try:
-        conn = res.redis()
-    except Exception:  # noqa: BLE001 - no queue configured: the sweeper picks the note up
-        conn = None
-    stored.queued = intake.queue_processing(conn, [stored.observation.id], res.settings.batch_size)
     out = _public(stored.observation, db)
     out.update(receipt=stored.receipt, queued=stored.queued)
     location = url_for("api.get_observation", observation_id=stored.observation.id)

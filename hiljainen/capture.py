@@ -42,7 +42,7 @@ def note() -> Any:
             tags=form.get("tags", "").split(","),
         )
         try:
-            stored = _store_and_queue(draft)
+            stored = resources.submit(draft)
         except InvalidInput as exc:
             error = str(exc)
         else:
@@ -113,7 +113,7 @@ def public_form(slug: str) -> Any:
                 contact=form.get("contact") if wants_answer else None,
             )
             try:
-                stored = _store_and_queue(draft)
+                stored = resources.submit(draft)
             except InvalidInput as exc:
                 error = str(exc)
             else:
@@ -176,20 +176,6 @@ def receipt() -> Any:
     return render_template("receipt.html", code=code, obs=obs, answers=answers, error=error), (
         404 if error and obs is None else 200
     )
-
-
-def _store_and_queue(draft: intake.Draft) -> intake.Stored:
-    """Commit the note first, then queue it: the note is safe even if the queue is down."""
-    res = resources.get()
-    db = resources.session()
-    stored = intake.store(db, draft, res.redactor(), max_chars=res.settings.max_note_chars)
-    db.commit()
-    try:
-        conn = res.redis()
-    except Exception:  # noqa: BLE001 - no queue configured: the sweeper picks the note up
-        conn = None
-    stored.queued = intake.queue_processing(conn, [stored.observation.id], res.settings.batch_size)
-    return stored
 
 
 def _public_url(slug: str) -> str:

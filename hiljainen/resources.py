@@ -16,7 +16,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from hiljainen import db
+from hiljainen import db, intake
 from hiljainen.config import Settings
 from hiljainen.errors import ConfigError
 
@@ -146,3 +146,17 @@ def _stored_secret(settings: Settings) -> str:
         path.touch(mode=0o600)
         path.write_text(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def submit(draft: intake.Draft) -> intake.Stored:
+    """Store a note from a web request, commit, then queue it: the note is safe if the queue is down."""
+    res = get()
+    db = session()
+    stored = intake.store(db, draft, res.redactor(), max_chars=res.settings.max_note_chars)
+    db.commit()
+    try:
+        conn = res.redis()
+    except Exception:  # noqa: BLE001 - no queue configured: the sweeper picks the note up
+        conn = None
+    stored.queued = intake.queue_processing(conn, [stored.observation.id], res.settings.batch_size)
+    return stored
