@@ -218,8 +218,6 @@ def main() -> None:
             )
             embed_module.load_embedder = lambda *_a, **_k: embedder  # the app shares the loaded model
             app = create_app(app_settings)
-            if "search" not in app.blueprints:
-                search.register(app)
             with app.app_context():
                 s = resources.session()
                 unit_rows = [
@@ -268,7 +266,7 @@ def main() -> None:
         "the keyword index up to date and searches it, counts and applies the filters in SQL, loads the "
         "page's "
         "notes and renders the page. With a filter the vector search follows the plan in `semantic_hits` "
-        "(exact below 300 matching notes, Chroma's own filter below 3,000, otherwise up to 2,000 unfiltered "
+        "(exact below 300 matching notes, Chroma's own filter below 3,000, otherwise 1,000 unfiltered "
         "neighbours filtered in SQL).",
     ]
     write_section(RESULTS, "Latency", body)

@@ -33,7 +33,8 @@ class Resources:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Re-entrant: vectors() asks for embedder() while building the store.
+    _lock: threading.RLock = field(default_factory=threading.RLock)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def _once(self, key: str, make: Any) -> Any:

@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 from flask import (
     Blueprint,
-    Flask,
     abort,
     current_app,
     jsonify,
@@ -63,7 +62,7 @@ from hiljainen.stores.sql import Filters
 from hiljainen.stores.vectors import Hit, VectorStore
 
 bp = Blueprint("search", __name__)
-# JSON API under /api/v1 with the API blueprint's bearer-token check (registered separately).
+# JSON API under /api/v1 with the API blueprint's bearer-token check (GET only: no CSRF concern).
 api_bp = Blueprint("search_api", __name__, url_prefix="/api/v1")
 
 MAX_QUERY_CHARS = 500  # a few words or a sentence; longer text is a note, not a query
@@ -660,7 +659,7 @@ def search() -> Any:
 
 
 def _page_url(page: int) -> str:
-    args = {k: v for k, v in request.args.items() if v and k != "page"}
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if v and k != "page"}
     return url_for("search.search", **args, page=page)
 
 
@@ -858,12 +857,3 @@ def _api_item(item: Item) -> dict[str, Any]:
         "similarity": None if item.similarity is None else round(item.similarity, 4),
         "highlights": [list(s) for s in item.highlights],
     }
-
-
-def register(app: Flask) -> None:
-    """Register the page and API blueprints (what create_app should call)."""
-    from hiljainen.security import csrf
-
-    app.register_blueprint(bp)
-    csrf.exempt(api_bp)  # bearer tokens are not ambient credentials
-    app.register_blueprint(api_bp)

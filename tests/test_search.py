@@ -333,13 +333,6 @@ def _one_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setattr(embed, "load_embedder", lambda *_a, **_k: model)
 
 
-def with_search(app: Flask) -> Flask:
-    """Until create_app registers the search blueprints (then this is a no-op)."""
-    if "search" not in app.blueprints:
-        search.register(app)
-    return app
-
-
 def seed(app: Flask, embedder: Any) -> dict[str, int]:
     """Units, touchpoints, users, a theme and NOTES stored through intake and processed by the worker code."""
     from workers import jobs
@@ -402,7 +395,6 @@ def seed(app: Flask, embedder: Any) -> dict[str, int]:
 
 @pytest.fixture()
 def seeded(app: Flask, shared_embedder: Any) -> tuple[Flask, dict[str, int]]:
-    with_search(app)
     return app, seed(app, shared_embedder)
 
 
@@ -554,7 +546,7 @@ def test_search_page_answers_503_when_the_vector_store_is_down(
     tmp_path: Path, redis_srv: ChildServer
 ) -> None:
     settings = make_settings(tmp_path, redis_url=redis_srv.url, chroma_url=f"http://127.0.0.1:{free_port()}")
-    app = with_search(create_app(settings))
+    app = create_app(settings)
     with app.app_context():
         s = resources.session()
         auth.create_user(s, "johtaja", PASSWORD, Role.LEADER)
@@ -709,3 +701,46 @@ def test_api_search_and_similar(seeded: tuple[Flask, dict[str, int]]) -> None:
     assert len(got) == 3 and ids["cold_fi"] not in got
     assert client.get("/api/v1/observations/999999/similar", headers=leader).status_code == 404
     assert client.get(f"/api/v1/observations/{ids['cold_fi']}/similar?k=0", headers=leader).status_code == 400
+
+
+# --------------------------------------------------------------------------- a real browser
+
+
+@pytest.mark.browser
+def test_suggestions_me_too_and_search_on_a_phone(
+    seeded: tuple[Flask, dict[str, int]], live_server: Any, chromium: Any, screens_dir: Path
+) -> None:
+    from tests.test_browser import log_in, new_page
+
+    app, ids = seeded
+    base = live_server(app)
+    page = new_page(chromium, screens_dir)
+    log_in(page, base, "hoitaja", PASSWORD)
+    page.goto(f"{base}/note")
+    page.fill("textarea[name=text]", "Ruoka on kylmää kun se tuodaan huoneisiin")
+    page.wait_for_selector("#similar .similar-item", timeout=20_000)
+    assert "viedään huoneisiin" in page.inner_text("#similar")
+    page.shot("staff-note-similar")
+    page.click("#similar .similar-item button")
+    page.wait_for_selector("#similar .joined", timeout=20_000)
+    assert "Kiitos" in page.inner_text("#similar .joined") or "Thank you" in page.inner_text(
+        "#similar .joined"
+    )
+
+    leader = new_page(chromium, screens_dir)
+    log_in(leader, base, "johtaja", PASSWORD)
+    leader.goto(f"{base}/search")
+    leader.fill("input[name=q]", "kylmä ruoka")
+    leader.click("form.search-form button.primary")
+    leader.wait_for_selector("ol.results li")
+    assert leader.locator("ol.results mark").count() > 0
+    leader.shot("search")
+    leader.click("ol.results li a >> nth=0")
+    assert (
+        leader.locator("h2", has_text="Samankaltaiset").count()
+        + leader.locator("h2", has_text="Similar").count()
+    )
+    leader.shot("note-similar")
+    assert page.csp_errors == [] and leader.csp_errors == []
+    with app.app_context():
+        assert resources.session().scalar(select(Voice.observation_id)) == ids["cold_colleague"]
