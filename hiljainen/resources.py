@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hiljainen import db, intake
 from hiljainen.config import Settings
 from hiljainen.errors import ConfigError
+from hiljainen.services import prepare_data_dir
 
 if TYPE_CHECKING:
     from hiljainen.pipeline.embed import Embedder
@@ -96,7 +97,7 @@ class _LockedRedactor:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Attach settings, the database and lazy resources to the app."""
-    _prepare_data_dir(settings)
+    prepare_data_dir(settings.data_dir)
     engine = db.make_engine(settings.sqlalchemy_url)
     if settings.sqlalchemy_url.startswith("sqlite") and not db.has_schema(engine):
         db.upgrade(settings.sqlalchemy_url)  # the embedded default migrates itself
@@ -125,19 +126,6 @@ def _close_session(_exc: BaseException | None) -> None:
     s = g.pop("db", None)
     if s is not None:
         s.close()
-
-
-def _prepare_data_dir(settings: Settings) -> None:
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        probe = settings.data_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(
-            f"the data folder {settings.data_dir} is not writable ({exc.strerror}); "
-            "set HILJAINEN_DATA_DIR to a writable folder"
-        ) from None
 
 
 def _stored_secret(settings: Settings) -> str:

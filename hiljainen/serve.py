@@ -17,6 +17,7 @@ from hiljainen.services import (
     ChildServer,
     chroma_server,
     port_in_use,
+    prepare_data_dir,
     redis_server,
     web_server,
     worker_process,
@@ -26,7 +27,7 @@ from hiljainen.services import (
 def run(settings: Settings, *, demo: bool = False) -> None:
     """Start Redis, Chroma, the worker and the web app; print their state; stop all on Ctrl-C."""
     data = settings.data_dir.resolve()
-    _check_data_dir(settings)
+    prepare_data_dir(settings.data_dir)
     if port_in_use(settings.host, settings.port):
         raise ConfigError(f"port {settings.port} is in use; stop what uses it or set HILJAINEN_PORT")
     db.upgrade(settings.sqlalchemy_url)
@@ -74,18 +75,6 @@ def _child_env(settings: Settings) -> dict[str, str]:
         "HILJAINEN_HOST": settings.host,
         "HILJAINEN_PORT": str(settings.port),
     }
-
-
-def _check_data_dir(settings: Settings) -> None:
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        (settings.data_dir / ".write-test").write_text("ok")
-        (settings.data_dir / ".write-test").unlink()
-    except OSError as exc:
-        raise ConfigError(
-            f"the data folder {settings.data_dir} is not writable ({exc.strerror}); "
-            "set HILJAINEN_DATA_DIR to a writable folder"
-        ) from None
 
 
 def _check_redis(url: str) -> None:

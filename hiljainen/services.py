@@ -22,6 +22,20 @@ from pathlib import Path
 from hiljainen.errors import ConfigError
 
 
+def prepare_data_dir(folder: Path) -> None:
+    """Create the data folder and prove it is writable, or say which setting to fix."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"the data folder {folder} is not writable ({exc.strerror}); "
+            "set HILJAINEN_DATA_DIR to a writable folder"
+        ) from None
+
+
 def free_port() -> int:
     """A TCP port on the loopback interface that nothing listens on right now."""
     with socket.socket() as s:
