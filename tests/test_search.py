@@ -389,7 +389,6 @@ def seed(app: Flask, embedder: Any) -> dict[str, int]:
             n.tone = tones[n.id]
             if n.id in (ids["cold_fi"], ids["cold_en"], ids["cold_food_rel"]):
                 n.theme_id = ids["theme"]
-        s.get(Observation, ids["dup"]).duplicate_of_id = ids["cold_fi"]
     return ids
 
 
@@ -529,6 +528,14 @@ def test_pages(seeded: tuple[Flask, dict[str, int]], monkeypatch: pytest.MonkeyP
     _s, second = get(client, q="ruoka", page="2")
     assert len(result_ids(first)) == 4 and not set(result_ids(first)) & set(result_ids(second))
     assert 'rel="next"' in first and "page=2" in first and 'rel="prev"' in second
+
+
+def test_worker_links_a_resent_note_and_nothing_else(app: Flask, shared_embedder: Any) -> None:
+    ids = seed(app, shared_embedder)
+    with app.test_request_context():
+        links = dict(resources.session().execute(select(Observation.id, Observation.duplicate_of_id)).all())
+    # The same writer sent the same text twice; the colleague's similar note is another reporter.
+    assert {i: d for i, d in links.items() if d is not None} == {ids["dup"]: ids["cold_fi"]}
 
 
 def test_note_page_lists_similar_notes_and_duplicates(seeded: tuple[Flask, dict[str, int]]) -> None:

@@ -9,23 +9,25 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from rq import get_current_job
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from hiljainen import db, digest
 from hiljainen.config import TONE_MODEL_DIR, Settings
 from hiljainen.errors import HiljainenError
 from hiljainen.models import Observation, Setting, ThemeRun, utcnow
+from hiljainen.pipeline import fusion
 from hiljainen.pipeline.embed import Embedder, load_embedder
 from hiljainen.pipeline.language import detect
 from hiljainen.pipeline.linguistics import analyze
 from hiljainen.pipeline.tone import ToneModel
 from hiljainen.stores import queue
-from hiljainen.stores.vectors import VectorStore
+from hiljainen.stores.vectors import Hit, VectorStore
 from workers import refresh
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class Context:
 
     settings: Settings
     sessions: sessionmaker[Session]
+    _store: VectorStore | None = field(default=None, repr=False)
 
     @functools.cached_property
     def embedder(self) -> Embedder:
@@ -51,11 +54,22 @@ class Context:
             log.warning("tone is not estimated: %s", exc)
             return None
 
+    @functools.cached_property
+    def linguistics(self) -> ThreadPoolExecutor:
+        """One thread for spaCy, so it runs beside the embedder (torch computes without the GIL)."""
+        return ThreadPoolExecutor(1, thread_name_prefix="spacy")
+
     def vectors(self) -> VectorStore:
-        """The vector store; reopened per call so a restarted Chroma server is picked up."""
-        return VectorStore(
-            self.settings.chroma_url, self.embedder.model_id, collection=self.settings.chroma_collection
-        )
+        """The vector store, one client per worker; dropped after a failure so the next job
+        reconnects (e.g. to a restarted Chroma server)."""
+        if self._store is None:
+            self._store = VectorStore(
+                self.settings.chroma_url, self.embedder.model_id, collection=self.settings.chroma_collection
+            )
+        return self._store
+
+    def forget_vectors(self) -> None:
+        self._store = None
 
 
 @functools.cache
@@ -89,16 +103,23 @@ def process(ids: Sequence[int]) -> int:
 
 
 def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore | None = None) -> None:
-    """Language, lemmas, keywords, vectors: fill the notes and upsert their vectors."""
+    """Language, lemmas, keywords, vectors: fill the notes, upsert their vectors, link repeats."""
     texts = [n.text for n in notes]
     langs = [detect(t).code for t in texts]
-    analyses = analyze(texts, langs)
+    analyses = ctx.linguistics.submit(analyze, texts, langs)
     vectors = ctx.embedder.embed(texts, kind="passage")
     tones = ctx.tone.predict(vectors) if ctx.tone else [None] * len(notes)
     metadata = [vector_metadata(n, lang) for n, lang in zip(notes, langs, strict=True)]
-    (store or ctx.vectors()).upsert([n.id for n in notes], vectors, metadata)
+    try:
+        store = store or ctx.vectors()
+        store.upsert([n.id for n in notes], vectors, metadata)
+        nearest = store.query_many(vectors, DUPLICATE_CANDIDATES)
+    except Exception:
+        ctx.forget_vectors()
+        raise
+    link_duplicates(notes, nearest)
     now = utcnow()
-    for note, lang, analysis, tone in zip(notes, langs, analyses, tones, strict=True):
+    for note, lang, analysis, tone in zip(notes, langs, analyses.result(), tones, strict=True):
         note.lang = lang
         note.tone = tone.label if tone else None
         note.tone_confidence = round(tone.confidence, 3) if tone else None
@@ -106,6 +127,40 @@ def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore |
         note.keywords = analysis.keywords
         note.vector_model = ctx.embedder.model_id
         note.processed_at = now
+
+
+# Nearest stored notes looked at per new note when deciding whether it repeats an earlier one.
+DUPLICATE_CANDIDATES = 6
+
+
+def link_duplicates(notes: Sequence[Observation], nearest: Sequence[Sequence[Hit]]) -> None:
+    """Mark notes that repeat an earlier note (same writer sending twice, a re-imported line)
+    so indicators count them once; the rules are fusion.duplicate_of's."""
+    session = object_session(notes[0]) if notes else None
+    if session is None:
+        return
+    wanted = {h.id for hits in nearest for h in hits}
+    known = {n.id: n for n in notes}
+    missing = wanted - known.keys()
+    if missing:
+        found = session.scalars(select(Observation).where(Observation.id.in_(missing)))
+        known.update((o.id, o) for o in found)
+    for note, hits in zip(notes, nearest, strict=True):
+        earlier = [(_key(known[h.id]), h.similarity) for h in hits if h.id in known and h.id < note.id]
+        note.duplicate_of_id = fusion.duplicate_of(_key(note), earlier) if earlier else None
+
+
+def _key(note: Observation) -> fusion.NoteKey:
+    return fusion.NoteKey(
+        id=note.id,
+        text=note.text,
+        day=note.day,
+        source=note.source.value,
+        author=note.author_id,
+        unit=note.unit_id,
+        touchpoint=note.touchpoint_id,
+        duplicate_of=note.duplicate_of_id,
+    )
 
 
 def vector_metadata(note: Observation, lang: str) -> dict[str, str | int | bool]:

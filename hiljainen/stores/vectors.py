@@ -133,6 +133,18 @@ class VectorStore:
             Hit(int(i), 1.0 - float(d)) for i, d in zip(found["ids"][0], found["distances"][0], strict=True)
         ]
 
+    def query_many(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        """The k nearest notes to each of several vectors, in one request."""
+        if len(vectors) == 0:
+            return []
+        found = self._call(
+            self.collection.query, query_embeddings=vectors.tolist(), n_results=k, include=["distances"]
+        )
+        return [
+            [Hit(int(i), 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
+            for ids, dists in zip(found["ids"], found["distances"], strict=True)
+        ]
+
     def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors by observation id (missing ids are left out)."""
         out: dict[int, np.ndarray] = {}
