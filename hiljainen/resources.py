@@ -36,6 +36,9 @@ class Resources:
     sessions: sessionmaker[Session]
     # Re-entrant: vectors() asks for embedder() while building the store.
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    # spaCy is not documented as thread-safe: every web-thread use of a pipeline (redaction,
+    # query analysis) takes turns under this lock (a note takes ~5 ms).
+    nlp_lock: threading.Lock = field(default_factory=threading.Lock)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def _once(self, key: str, make: Any) -> Any:
@@ -76,15 +79,17 @@ class Resources:
         """The personal-data redactor (spaCy pipelines loaded once), safe to share between threads."""
         from hiljainen.pipeline.redact import Redactor
 
-        return self._once("redactor", lambda: _LockedRedactor(Redactor()))  # type: ignore[no-any-return]
+        return self._once(  # type: ignore[no-any-return]
+            "redactor", lambda: _LockedRedactor(Redactor(), self.nlp_lock)
+        )
 
 
 class _LockedRedactor:
-    """spaCy is not documented as thread-safe, so web threads take turns (a note takes ~5 ms)."""
+    """The redactor, taking turns with other spaCy users (Resources.nlp_lock)."""
 
-    def __init__(self, inner: Redactor) -> None:
+    def __init__(self, inner: Redactor, lock: threading.Lock) -> None:
         self._inner = inner
-        self._lock = threading.Lock()
+        self._lock = lock
 
     def redact(self, text: str, lang: str | None = None) -> Redaction:
         with self._lock:

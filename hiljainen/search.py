@@ -32,8 +32,9 @@ import threading
 import time
 import unicodedata
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flask import (
@@ -53,13 +54,16 @@ from sqlalchemy.orm import Session
 from hiljainen import resources
 from hiljainen.api import ApiError, token_required
 from hiljainen.auth import RANK, current_user, login_required
-from hiljainen.errors import ConfigError, InvalidInput, ModelMismatch, ServiceUnavailable
+from hiljainen.errors import InvalidInput, ModelMismatch, ServiceUnavailable
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit, User
 from hiljainen.pipeline import fusion
 from hiljainen.pipeline.fusion import LemmaIndex, QueryToken, TermGroup
 from hiljainen.stores import sql
 from hiljainen.stores.sql import Filters
 from hiljainen.stores.vectors import Hit, VectorStore
+
+if TYPE_CHECKING:
+    from hiljainen.pipeline.embed import Embedder
 
 bp = Blueprint("search", __name__)
 # JSON API under /api/v1 with the API blueprint's bearer-token check (GET only: no CSRF concern).
@@ -92,11 +96,13 @@ TONES = ("positive", "negative", "neutral")  # as hiljainen.pipeline.tone.CLASSE
 DRAFT_RATE_LIMIT = 600  # as-you-type lookups per address per hour on public forms
 VOICE_RATE_LIMIT = 30  # "me too" per address per hour on public forms
 
-_NLP_LOCK = threading.Lock()
 _DIRECTIONS: dict[str, np.ndarray] = {}  # embedder model id -> Finnish-English direction
 _DIRECTION_LOCK = threading.Lock()
 _QUERY_VECTORS: dict[tuple[str, str], np.ndarray] = {}  # insertion-ordered: oldest first
 QUERY_CACHE = 256
+# Query embeddings run here while the request thread lemmatises and searches keywords: torch
+# computes without the GIL, so the two overlap on a second core.
+_EMBEDDING = ThreadPoolExecutor(2, thread_name_prefix="query-embed")
 
 
 # --------------------------------------------------------------------------- results
@@ -149,15 +155,6 @@ def clean_query(raw: str | None) -> str:
     return text
 
 
-def _nlp_lock() -> Any:
-    # The redactor runs the same spaCy pipelines in web threads under its own lock; sharing it
-    # keeps every use of a pipeline serialised (spaCy is not documented as thread-safe).
-    try:
-        return getattr(resources.get().redactor(), "_lock", _NLP_LOCK)
-    except RuntimeError:  # outside an application context
-        return _NLP_LOCK
-
-
 def query_tokens(text: str, lock: Any) -> list[list[QueryToken]]:
     """The query's tokens from the Finnish and the English pipeline (tagger and lemmatiser only)."""
     from hiljainen.pipeline.linguistics import load_nlp
@@ -194,7 +191,7 @@ def term_groups(text: str, analyses: list[list[QueryToken]]) -> list[TermGroup]:
 def analyse_query(text: str) -> list[TermGroup]:
     """Keyword term groups of a query; InvalidInput if it has no words or only function words."""
     check_words(text)
-    return term_groups(text, query_tokens(text, _nlp_lock()))
+    return term_groups(text, query_tokens(text, resources.get().nlp_lock))
 
 
 # --------------------------------------------------------------------------- filters
@@ -301,23 +298,11 @@ def vector_where(f: Filters, *extra: dict[str, Any]) -> dict[str, Any] | None:
 
 def vector_store() -> VectorStore:
     """The app's note vectors; opened on first use and retried on the next call if Chroma was down."""
-    # Not resources.get().vectors(): it calls embedder() while holding the same non-reentrant
-    # lock and deadlocks. Switch back once that lock is an RLock.
-    res = resources.get()
-    store: VectorStore | None = current_app.extensions.get("hiljainen.search.vectors")
-    if store is None:
-        if not res.settings.chroma_url:
-            raise ConfigError("HILJAINEN_CHROMA_URL is not set (`hiljainen serve` sets it)")
-        store = VectorStore(
-            res.settings.chroma_url, res.embedder().model_id, collection=res.settings.chroma_collection
-        )
-        current_app.extensions["hiljainen.search.vectors"] = store
-    return store
+    return resources.get().vectors()
 
 
-def language_direction() -> np.ndarray:
-    """The Finnish-English direction of the configured embedder (fusion.LANGUAGE_REFERENCE)."""
-    embedder = resources.get().embedder()
+def language_direction(embedder: Embedder) -> np.ndarray:
+    """The Finnish-English direction of this embedder (fusion.LANGUAGE_REFERENCE)."""
     with _DIRECTION_LOCK:
         if embedder.model_id not in _DIRECTIONS:
             pairs = fusion.LANGUAGE_REFERENCE
@@ -339,7 +324,7 @@ def semantic_hits(
     small sets are searched exactly, middling ones with Chroma's filter, large ones by filtering
     an unfiltered neighbour list in SQL.
     """
-    q = fusion.without_language(vector, language_direction())
+    q = fusion.without_language(vector, language_direction(resources.get().embedder()))
     if not f.any:
         hits = store.query(q, max(n, MIN_ANN_K))
     else:
@@ -356,9 +341,8 @@ def semantic_hits(
     return [h for h in hits if h.id in ok][:n]
 
 
-def query_vector(q: str) -> np.ndarray:
+def query_vector(embedder: Embedder, q: str) -> np.ndarray:
     """The query's embedding; the last few are kept, so paging through results embeds once."""
-    embedder = resources.get().embedder()
     key = (embedder.model_id, q)
     with _DIRECTION_LOCK:
         vector = _QUERY_VECTORS.get(key)
@@ -438,14 +422,14 @@ def keyword_hits(
 
 def run_search(db: Session, q: str, f: Filters, page: int = 1) -> Results:
     """Search notes by meaning and keywords under the filters; one page of fused results."""
+    embedding = _EMBEDDING.submit(query_vector, resources.get().embedder(), q)
     groups = analyse_query(q)
     # Counting stops past WHERE_MAX: the plan only needs to know which side of it the count is.
     matching = sql.count_matching(db, f, cap=WHERE_MAX + 1) if f.any else None
     if matching == 0:
         return Results([], 0, 1, 0, _("No notes match these filters. Remove a filter or widen the dates."))
-    vector = query_vector(q)
-    sem = semantic_hits(db, vector_store(), vector, f, SEMANTIC_CANDIDATES, matching)
     kw, terms = keyword_hits(db, groups, f, KEYWORD_CANDIDATES)
+    sem = semantic_hits(db, vector_store(), embedding.result(), f, SEMANTIC_CANDIDATES, matching)
     fused = fusion.fuse({"semantic": [h.id for h in sem], "keyword": [h.id for h in kw]})
     by_id = {x.id: x for x in fused}
     ids = [x.id for x in fused][:MAX_RESULTS]  # both lists hold searchable, filtered notes only
