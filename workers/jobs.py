@@ -95,6 +95,9 @@ def process(ids: Sequence[int]) -> int:
             select(Observation)
             .where(Observation.id.in_(list(ids)), Observation.processed_at.is_(None))
             .order_by(Observation.id)
+            # Two jobs can hold the same note (the web's and a sweeper's, or two sweepers'): on
+            # PostgreSQL the second skips rows the first has locked instead of processing them again.
+            .with_for_update(skip_locked=True)
         ).all()
         if not notes:
             return 0
@@ -220,14 +223,19 @@ def deliver_outbox() -> int:
     return len(result.sent)
 
 
+DIGEST_LOCK = "hiljainen:lock:weekly-digest"
+
+
 def weekly_digest() -> bool:
     """On Mondays, put last week's digest in the outbox (once per week, however often called)."""
     ctx = context()
     today = dt.date.today()
     if today.weekday() != 0:
         return False
-    with db.transaction(ctx.sessions) as session:
-        digest.queue_digest(session, today, ctx.settings.min_group_size, ctx.settings.public_url)
+    # Every worker's timer calls this: the lock makes check-then-insert one step across workers.
+    with queue.connect(ctx.settings.redis_url).lock(DIGEST_LOCK, timeout=120, blocking_timeout=120):
+        with db.transaction(ctx.sessions) as session:
+            digest.queue_digest(session, today, ctx.settings.min_group_size, ctx.settings.public_url)
     return True
 
 

@@ -53,6 +53,7 @@ def enqueue_process(conn: redis.Redis, ids: Sequence[int], batch_size: int = 64)
 
 
 REFRESH_JOB_ID = "hiljainen-refresh-themes"
+REFRESH_LOCK = "hiljainen:lock:enqueue-refresh"
 
 
 def enqueue_refresh(conn: redis.Redis) -> str:
@@ -61,15 +62,18 @@ def enqueue_refresh(conn: redis.Redis) -> str:
     from rq.job import Job, JobStatus
 
     try:
-        try:
-            current = Job.fetch(REFRESH_JOB_ID, connection=conn)
-            if current.get_status() in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED):
-                return REFRESH_JOB_ID
-        except NoSuchJobError:
-            pass
-        job = queue(conn).enqueue(
-            REFRESH_JOB, job_id=REFRESH_JOB_ID, job_timeout=3600, description="refresh themes"
-        )
+        # Check-then-enqueue under a lock: every worker's timer and the web's button call this, and
+        # without it two callers both push the id, so two workers run the same refresh at once.
+        with conn.lock(REFRESH_LOCK, timeout=10, blocking_timeout=10):
+            try:
+                current = Job.fetch(REFRESH_JOB_ID, connection=conn)
+                if current.get_status() in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED):
+                    return REFRESH_JOB_ID
+            except NoSuchJobError:
+                pass
+            job = queue(conn).enqueue(
+                REFRESH_JOB, job_id=REFRESH_JOB_ID, job_timeout=3600, description="refresh themes"
+            )
     except redis.RedisError as exc:
         raise ServiceUnavailable(f"queue unavailable: {exc}") from None
     return str(job.id)
