@@ -189,6 +189,89 @@ def reindex() -> None:
     run_reindex(progress=_progress)
 
 
+@main.group()
+def person() -> None:
+    """Export or erase everything about a person (an account) or a receipt code."""
+
+
+def _subject(user: str | None, receipt: str | None) -> Any:
+    from hiljainen.privacy import Subject
+
+    if bool(user) == bool(receipt):
+        raise click.UsageError("give exactly one of --user or --receipt")
+    return Subject.from_options(user, receipt)
+
+
+@person.command("export")
+@click.option("--user", default=None, help="Username of the account.")
+@click.option("--receipt", default=None, help="Receipt code of a note.")
+@click.option(
+    "--out",
+    "out_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the JSON here (default: standard output).",
+)
+def person_export(user: str | None, receipt: str | None, out_path: Path | None) -> None:
+    """Write everything stored about the person or receipt code as JSON."""
+    import json
+
+    from hiljainen import privacy
+
+    settings = Settings.from_env()
+    with privacy.sessions(settings) as factory, factory() as session:
+        data = privacy.export_subject(session, settings, _subject(user, receipt))
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if out_path is None:
+        click.echo(text)
+    else:
+        out_path.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"wrote {out_path}", err=True)
+
+
+@person.command("erase")
+@click.option("--user", default=None, help="Username of the account.")
+@click.option("--receipt", default=None, help="Receipt code of a note.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def person_erase(user: str | None, receipt: str | None, yes: bool) -> None:
+    """Erase the person's notes, account, vectors and outbox mentions (their leader work stays, unnamed)."""
+    from hiljainen import privacy
+
+    settings = Settings.from_env()
+    subject = _subject(user, receipt)
+    with privacy.sessions(settings) as factory, factory() as session:
+        found = privacy.find(session, subject, privacy.app_secret(settings))
+        planned = privacy.summary(session, found)
+        click.echo("to erase: " + ", ".join(f"{k} {v}" for k, v in planned.items()))
+        if not yes and not click.confirm("Erase permanently?"):
+            click.echo("nothing was erased")
+            sys.exit(1)
+        done = privacy.erase(session, found, settings)
+    click.echo("erased: " + ", ".join(f"{k} {v}" for k, v in done.items()))
+
+
+@main.command()
+@click.option(
+    "--months",
+    type=click.IntRange(1),
+    default=None,
+    help="Keep this many months (default HILJAINEN_RETENTION_MONTHS).",
+)
+def retention(months: int | None) -> None:
+    """Delete notes older than the retention period now (rows, vectors, theme memberships)."""
+    import datetime as dt
+
+    from hiljainen.privacy import apply_retention
+
+    settings = Settings.from_env()
+    keep = months or settings.retention_months
+    if keep <= 0:
+        click.echo("retention is off: set HILJAINEN_RETENTION_MONTHS or give --months")
+        return
+    deleted = apply_retention(settings, dt.date.today(), months=keep)
+    click.echo(f"deleted {deleted} notes older than {keep} months")
+
+
 def _progress(total: int) -> Callable[[int], None]:
     from tqdm import tqdm
 

@@ -12,6 +12,7 @@ import threading
 
 from rq import SimpleWorker
 
+from hiljainen import privacy
 from hiljainen.errors import HiljainenError
 from hiljainen.stores import queue
 from workers import jobs
@@ -20,6 +21,7 @@ SWEEP_SECONDS = 300
 REFRESH_CHECK_SECONDS = 60
 OUTBOX_SECONDS = 120
 DIGEST_CHECK_SECONDS = 3600
+RETENTION_CHECK_SECONDS = 3600  # retention_job itself runs at most once a day
 
 
 def main() -> int:
@@ -41,6 +43,8 @@ def main() -> int:
     _every(REFRESH_CHECK_SECONDS, jobs.maybe_refresh)
     _every(OUTBOX_SECONDS, jobs.deliver_outbox)
     _every(DIGEST_CHECK_SECONDS, jobs.weekly_digest)
+    if ctx.settings.retention_months > 0:
+        _every(RETENTION_CHECK_SECONDS, lambda: privacy.retention_job(ctx.settings))
     worker = SimpleWorker([queue.queue(conn)], connection=conn)
     worker.work(with_scheduler=True)
     return 0
