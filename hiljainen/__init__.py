@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         dashboard,
         health,
         i18n,
+        inputs,
         report,
         resources,
         search,
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     resources.init_app(app, settings)
     security.init_app(app, settings)
+    inputs.init_app(app)  # before the blueprints: it bounds their <int:...> ids
     i18n.init_app(app, settings)
     auth.init_app(app)
     for blueprint in (

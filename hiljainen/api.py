@@ -25,6 +25,7 @@ from werkzeug.exceptions import NotFound as RouteNotFound
 
 from hiljainen import intake, resources, tokens
 from hiljainen.errors import InvalidInput, ServiceUnavailable
+from hiljainen.inputs import MAX_ID
 from hiljainen.models import ApiToken, Observation, Source, Status, Touchpoint, Unit, User
 from hiljainen.security import csrf
 
@@ -46,6 +47,7 @@ _FORBIDDEN = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f\\ufffd"
 TEXT_PATTERN = f"^[^{_FORBIDDEN}]*[^\\s\\u0085{_FORBIDDEN}][^{_FORBIDDEN}]*$"
 TAG_PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+TONES = ("positive", "negative", "neutral")  # as hiljainen.pipeline.tone.CLASSES
 
 
 class ApiError(Exception):
@@ -76,6 +78,14 @@ def _http_error(exc: HTTPException) -> Any:
         else {}
     )
     return jsonify(error=exc.description or exc.name), exc.code or 500, headers
+
+
+@bp.app_errorhandler(RouteNotFound)
+def _route_not_found(exc: RouteNotFound) -> Any:
+    # A 404 from routing itself (e.g. an id above inputs.MAX_ID) reaches no blueprint's handler.
+    if request.path.startswith(bp.url_prefix or "/api/v1"):
+        return jsonify(error=_("No such API path.")), 404
+    return exc
 
 
 def token_required(scope: str) -> Callable[[F], F]:
@@ -160,7 +170,8 @@ def list_observations() -> Any:
 def get_observation(observation_id: str) -> Any:
     """One note by id."""
     obs = None
-    if observation_id.isascii() and observation_id.isdigit() and len(observation_id) < 18:
+    digits = observation_id.isascii() and observation_id.isdigit() and len(observation_id) <= 10
+    if digits and int(observation_id) <= MAX_ID:
         obs = resources.session().get(Observation, int(observation_id))
     if obs is None:
         raise ApiError(404, _("No note has the id %(id)s.", id=observation_id[:40]))
@@ -326,7 +337,8 @@ def _date(value: Any, name: str, not_after: dt.date | None = None) -> dt.date:
 def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
     if value is None:
         return default
-    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+    # The length check first: int() refuses strings of over 4300 digits (ValueError, a 500).
+    if not (value.isascii() and value.isdigit()) or len(value) > 12 or not low <= int(value) <= high:
         raise ApiError(
             400, _("%(name)s must be a whole number from %(low)d to %(high)d.", name=name, low=low, high=high)
         )
@@ -366,7 +378,7 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
     status = {"type": "string", "enum": [s.value for s in Status]}
     date = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
     slug = {"type": ["string", "null"], "maxLength": SLUG_MAX}
-    note = {
+    note: dict[str, Any] = {
         "type": "object",
         "required": [
             "id", "text", "source", "unit", "touchpoint", "day", "tags", "anonymous", "author",
@@ -391,6 +403,28 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
             "lang": {"type": ["string", "null"]},
             "processed": {"type": "boolean"},
             "theme_id": {"type": ["integer", "null"]},
+        },
+    }  # fmt: skip
+    search_item = {
+        "type": "object",
+        "required": [
+            "id", "text", "source", "unit", "touchpoint", "day", "lang", "tone", "theme_id", "status",
+            "voices", "score", "ranks", "similarity", "highlights",
+        ],
+        "properties": {
+            **{k: note["properties"][k] for k in ("id", "text", "source", "unit", "touchpoint", "day",
+                                                    "lang", "theme_id", "status")},
+            "tone": {"type": ["string", "null"], "enum": [*TONES, None]},
+            "voices": {"type": "integer", "description": "Other writers who said the same (\"me too\")."},
+            "score": {"type": "number"},
+            "ranks": {"type": "object", "additionalProperties": {"type": "integer"},
+                      "description": "The note's rank in each retrieval (semantic, keyword)."},
+            "similarity": {"type": ["number", "null"]},
+            "highlights": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+                "description": "Character spans of matching words in text.",
+            },
         },
     }  # fmt: skip
     return {
@@ -502,6 +536,83 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/search": {
+                "get": {
+                    "operationId": "search",
+                    "summary": "Search notes by meaning and keywords (leader and admin tokens).",
+                    "description": "Empty filter values are ignored. Duplicates of other notes are left out.",
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                            "description": "A few words or a sentence (at most 500 characters).",
+                        },
+                        {
+                            "name": "from",
+                            "in": "query",
+                            "schema": date,
+                            "description": "First day, inclusive.",
+                        },
+                        {"name": "to", "in": "query", "schema": date, "description": "Last day, inclusive."},
+                        {"name": "unit", "in": "query", "schema": {"type": "string"}},
+                        {"name": "touchpoint", "in": "query", "schema": {"type": "string"}},
+                        {"name": "source", "in": "query", "schema": source},
+                        {
+                            "name": "lang",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["fi", "en", "und"]},
+                        },
+                        {"name": "theme", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                        {"name": "tone", "in": "query", "schema": {"type": "string", "enum": list(TONES)}},
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "default": 1},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A page of results, best first.",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/SearchResults"}}
+                            },
+                        },
+                        "400": error,
+                        "401": error,
+                        "403": error,
+                        "503": error,
+                    },
+                }
+            },
+            "/api/v1/observations/{id}/similar": {
+                "get": {
+                    "operationId": "similarObservations",
+                    "summary": "The notes closest in meaning to one note (leader and admin tokens).",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                        {
+                            "name": "k",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Most similar first; none before the note is analysed.",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/SimilarList"}}
+                            },
+                        },
+                        "400": error,
+                        "401": error,
+                        "403": error,
+                        "404": error,
+                        "503": error,
+                    },
+                }
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -586,6 +697,27 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
                         "total": {"type": "integer"},
                         "limit": {"type": "integer"},
                         "offset": {"type": "integer"},
+                    },
+                },
+                "SearchItem": search_item,
+                "SearchResults": {
+                    "type": "object",
+                    "required": ["items", "total", "page", "pages", "page_size", "message"],
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/SearchItem"}},
+                        "total": {"type": "integer"},
+                        "page": {"type": "integer"},
+                        "pages": {"type": "integer"},
+                        "page_size": {"type": "integer"},
+                        "message": {"type": ["string", "null"], "description": "Why nothing was found."},
+                    },
+                },
+                "SimilarList": {
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/SearchItem"}},
+                        "message": {"type": "string"},
                     },
                 },
             },

@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from hiljainen import resources
 from hiljainen.errors import InvalidInput
+from hiljainen.inputs import queryable
 from hiljainen.models import Role, User
 
 bp = Blueprint("auth", __name__)
@@ -72,7 +73,8 @@ def create_user(
 
 def authenticate(db: Session, username: str, password: str) -> User | None:
     """The active user with these credentials, or None."""
-    user = db.scalar(select(User).where(User.username == username.strip().lower()))
+    name = username.strip().lower()
+    user = db.scalar(select(User).where(User.username == name)) if queryable(name) else None
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
         return None
     return user

@@ -78,7 +78,7 @@ def clean_tags(tags: Sequence[str]) -> list[str]:
     """Lowercase, unique, short tags."""
     out: list[str] = []
     for tag in tags:
-        tag = tag.strip().lower()[:40]
+        tag = _CONTROL.sub("", tag).strip().lower()[:40]  # PostgreSQL cannot store NUL
         if tag and tag not in out:
             out.append(tag)
     return out[:MAX_TAGS]
@@ -115,7 +115,7 @@ def store(db: Session, draft: Draft, redactor: Redactor, *, max_chars: int) -> S
         day=draft.day or dt.date.today(),
         created_at=None if anonymous else utcnow(),
         tags=clean_tags(draft.tags),
-        contact=(draft.contact or "").strip()[:300] or None,
+        contact=_CONTROL.sub("", draft.contact or "").strip()[:300] or None,
         receipt_hash=receipt_hash(receipt) if receipt else None,
         import_key=draft.import_key,
     )

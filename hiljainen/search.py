@@ -55,6 +55,7 @@ from hiljainen import resources
 from hiljainen.api import ApiError, token_required
 from hiljainen.auth import RANK, current_user, login_required
 from hiljainen.errors import InvalidInput, ModelMismatch, ServiceUnavailable
+from hiljainen.inputs import MAX_ID, queryable
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit, User
 from hiljainen.pipeline import fusion
 from hiljainen.pipeline.fusion import LemmaIndex, QueryToken, TermGroup
@@ -228,7 +229,8 @@ def parse_filters(args: Mapping[str, str], db: Session, user: User | None) -> Fi
     if tone is not None and tone not in TONES:
         raise InvalidInput(_("Unknown tone: %(value)s", value=tone[:40]))
     if value := arg("theme"):
-        theme_id = int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
+        theme_id = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else None
+        theme_id = theme_id if theme_id is not None and theme_id <= MAX_ID else None
         if theme_id is None or db.get(Theme, theme_id) is None:
             raise InvalidInput(_("No theme has the id %(id)s.", id=value[:40]))
     return Filters(
@@ -587,8 +589,10 @@ def _audience_for_request(db: Session, body: Mapping[str, Any]) -> tuple[Audienc
     """The public form's audience if a touchpoint is named, else the logged-in staff writer's."""
     slug = body.get("touchpoint")
     if isinstance(slug, str) and slug:
-        touchpoint = db.scalar(
-            select(Touchpoint).where(Touchpoint.slug == slug[:60], Touchpoint.active.is_(True))
+        touchpoint = (
+            db.scalar(select(Touchpoint).where(Touchpoint.slug == slug[:60], Touchpoint.active.is_(True)))
+            if queryable(slug)
+            else None
         )
         if touchpoint is None:
             abort(404)
@@ -702,7 +706,7 @@ def similar_draft() -> Any:
     body = _body()
     audience, touchpoint = _audience_for_request(db, body)
     text = body.get("text")
-    if not isinstance(text, str):
+    if not isinstance(text, str) or not queryable(text):  # JSON may carry lone surrogates
         return jsonify(error=_("Send the draft as text."), items=[]), 400
     text = " ".join(text.split())
     if len(text) < SUGGEST_MIN_CHARS or not fusion.words(text):
@@ -815,7 +819,7 @@ def api_similar(note_id: int) -> Any:
     if note is None:
         return jsonify(error=_("No note has the id %(id)s.", id=note_id)), 404
     raw = request.args.get("k", str(SIMILAR_K))
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 50:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 2 or not 1 <= int(raw) <= 50:
         raise InvalidInput(_("k must be a whole number from 1 to 50."))
     if note.processed_at is None:
         return jsonify(items=[], message=_("Similar notes appear once the note has been analysed."))

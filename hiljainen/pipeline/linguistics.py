@@ -24,6 +24,7 @@ BATCH_SIZE = 64
 MARKER = re.compile(r"\[[A-ZÄÖÅ_]+\]")
 # Letters, optionally joined by hyphens ("covid-rokote"): the "alphabetic" tokens we keep.
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class Analysis:
 def pipeline_lang(lang: str) -> str:
     """The pipeline language used for a note language ("und" and others fall back)."""
     return lang if lang in PIPELINES else FALLBACK
+
+
+def spacy_text(text: str) -> str:
+    """The text with lone surrogates as U+FFFD: spaCy cannot hash them; the length (offsets) stays."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def load_nlp(lang: str) -> Language:
@@ -73,7 +79,7 @@ def analyze(texts: Sequence[str], langs: Sequence[str]) -> list[Analysis]:
     for lang, idxs in groups.items():
         nlp = load_nlp(lang)
         stop_words = nlp.Defaults.stop_words
-        docs = nlp.pipe((texts[i] for i in idxs), batch_size=BATCH_SIZE)
+        docs = nlp.pipe((spacy_text(texts[i]) for i in idxs), batch_size=BATCH_SIZE)
         for i, doc in zip(idxs, docs, strict=True):
             results[i] = _analysis(doc, stop_words)
     return [r if r is not None else Analysis() for r in results]

@@ -19,7 +19,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from hiljainen.pipeline.language import detect
-from hiljainen.pipeline.linguistics import load_nlp, pipeline_lang
+from hiljainen.pipeline.linguistics import load_nlp, pipeline_lang, spacy_text
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Token
@@ -176,15 +176,23 @@ def _iban_spans(text: str) -> Iterator[Span]:
 
 def _phone_spans(text: str) -> Iterator[Span]:
     for m in _PHONE.finditer(text):
-        digits = sum(ch.isdigit() for ch in m.group(0))
-        if m.group("intl"):
-            ok = 8 <= digits <= 15
-        elif m.group("dom"):
-            ok = 8 <= digits <= 12
-        else:
-            ok = digits == 10
-        if ok:
-            yield Span(m.start(), m.end(), "PHONE")
+        # A number right after the phone joins the match ("040 123 4567 100 kertaa") and breaks its
+        # digit count: then try the match without its trailing space-separated groups.
+        cuts = (i for i in range(m.end() - 1, m.start(), -1) if text[i] == " ")
+        for end in (m.end(), *cuts):
+            cut = m if end == m.end() else _PHONE.fullmatch(text, m.start(), end)
+            if cut is not None and _phone_digits_ok(cut):
+                yield Span(m.start(), end, "PHONE")
+                break
+
+
+def _phone_digits_ok(m: re.Match[str]) -> bool:
+    digits = sum(ch.isdigit() for ch in m.group(0))
+    if m.group("intl"):
+        return 8 <= digits <= 15
+    if m.group("dom"):
+        return 8 <= digits <= 12
+    return digits == 10
 
 
 def find_structured(text: str) -> list[Span]:
@@ -463,4 +471,4 @@ class Redactor:
         nlp = load_nlp(lang)
         # Only NER is needed (both pipelines' NER has its own tok2vec): skip the rest for speed.
         disable = [name for name in nlp.pipe_names if name != "ner"]
-        return nlp.pipe(texts, disable=disable, batch_size=64)
+        return nlp.pipe([spacy_text(t) for t in texts], disable=disable, batch_size=64)
