@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         health,
         i18n,
         inputs,
+        outages,
         report,
         resources,
         search,
@@ -49,4 +50,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         health.bp,
     ):
         app.register_blueprint(blueprint)
+    outages.init_app(app)
     return app
+

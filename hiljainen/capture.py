@@ -13,7 +13,8 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from hiljainen import intake, resources
+from hiljainen import db as database
+from hiljainen import intake, outages, resources
 from hiljainen.auth import current_user, login_required
 from hiljainen.errors import InvalidInput
 from hiljainen.models import Observation, Role, Source, Status, Touchpoint, Unit
@@ -30,7 +31,7 @@ def note() -> Any:
     """The staff quick note: one text field, optional unit/touchpoint/tags, anonymous choice."""
     db = resources.session()
     form = request.form if request.method == "POST" else {}
-    error = None
+    error, unavailable = None, False
     if request.method == "POST":
         draft = intake.Draft(
             text=form.get("text", ""),
@@ -45,6 +46,8 @@ def note() -> Any:
             stored = resources.submit(draft)
         except InvalidInput as exc:
             error = str(exc)
+        except database.OUTAGE_ERRORS as exc:
+            error, unavailable = _not_saved(exc), True
         else:
             return render_template("note_sent.html", stored=stored), 201
     units = db.scalars(select(Unit).order_by(Unit.name_fi)).all()
@@ -53,7 +56,7 @@ def note() -> Any:
     default_unit = user.unit.slug if user and user.unit else ""
     return render_template(
         "note.html", form=form, error=error, units=units, touchpoints=touchpoints, default_unit=default_unit
-    ), (400 if error else 200)
+    ), (503 if unavailable else 400 if error else 200)
 
 
 @bp.get("/my")
@@ -83,7 +86,7 @@ def public_form(slug: str) -> Any:
     if touchpoint is None:
         abort(404)
     form = request.form if request.method == "POST" else {}
-    error = None
+    error, unavailable = None, False
     if request.method == "POST":
         if form.get(HONEYPOT):
             # Look like success so the bot learns nothing; store nothing.
@@ -116,11 +119,13 @@ def public_form(slug: str) -> Any:
                 stored = resources.submit(draft)
             except InvalidInput as exc:
                 error = str(exc)
+            except database.OUTAGE_ERRORS as exc:
+                error, unavailable = _not_saved(exc), True
             else:
                 return render_template("note_sent.html", stored=stored), 201
     return render_template(
         "public_form.html", touchpoint=touchpoint, form=form, error=error, roles=PUBLIC_ROLES
-    ), (400 if error else 200)
+    ), (503 if unavailable else 400 if error else 200)
 
 
 @bp.get("/t/<slug>/qr.svg")
@@ -176,6 +181,16 @@ def receipt() -> Any:
     return render_template("receipt.html", code=code, obs=obs, answers=answers, error=error), (
         404 if error and obs is None else 200
     )
+
+
+def _not_saved(exc: Exception) -> str:
+    """The form's message when the database could not store the note (disk full, restarting);
+    the form is shown again with the text, so nothing the writer typed is lost."""
+    kind = database.outage(exc)
+    if kind is None:
+        raise exc
+    resources.session().rollback()
+    return outages.message(kind) + " " + _("Your text is kept below: send it again later.")
 
 
 def _public_url(slug: str) -> str:

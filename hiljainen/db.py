@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hiljainen.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# What the driver raises when the database is down, restarting or out of disk space.
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
 
 
 def make_engine(url: str) -> Engine:
@@ -72,3 +75,18 @@ def _safe(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def outage(exc: BaseException) -> Literal["full", "down"] | None:
+    """'full' when the database's disk is full, 'down' when it cannot be reached right now,
+    None when the error is a bug (e.g. a missing table) that must not pass as an outage."""
+    if not isinstance(exc, OUTAGE_ERRORS):
+        return None
+    orig = getattr(exc, "orig", None)
+    message = str(orig).lower()
+    if getattr(orig, "sqlstate", None) == "53100" or "disk is full" in message or "no space left" in message:
+        return "full"
+    if type(orig).__module__.startswith("sqlite3"):
+        # SQLite reports schema and SQL mistakes as OperationalError too; only these are outages.
+        return "down" if any(w in message for w in ("locked", "unable to open", "disk i/o")) else None
+    return "down"

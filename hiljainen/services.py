@@ -6,6 +6,8 @@ service is tested the way it runs.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -24,12 +26,19 @@ from hiljainen.errors import ConfigError
 
 def prepare_data_dir(folder: Path) -> None:
     """Create the data folder and prove it is writable, or say which setting to fix."""
+    probe = folder / ".write-test"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            with contextlib.suppress(OSError):
+                probe.unlink(missing_ok=True)  # created empty before the write failed
+            raise ConfigError(
+                f"the data folder {folder} is full ({exc.strerror}); free some space there "
+                "or set HILJAINEN_DATA_DIR to a folder with room"
+            ) from None
         raise ConfigError(
             f"the data folder {folder} is not writable ({exc.strerror}); "
             "set HILJAINEN_DATA_DIR to a writable folder"

@@ -7,9 +7,13 @@ be forked (a forked child can hang), and loading models per job would cost secon
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
+import time
+from types import FrameType
 
+import redis
 from rq import SimpleWorker
 
 from hiljainen import privacy
@@ -45,9 +49,48 @@ def main() -> int:
     _every(DIGEST_CHECK_SECONDS, jobs.weekly_digest)
     if ctx.settings.retention_months > 0:
         _every(RETENTION_CHECK_SECONDS, lambda: privacy.retention_job(ctx.settings))
-    worker = SimpleWorker([queue.queue(conn)], connection=conn)
-    worker.work(with_scheduler=True)
-    return 0
+    while True:
+        worker = _Worker([queue.queue(conn)], connection=conn)
+        try:
+            worker.work(with_scheduler=True)
+        except redis.RedisError:  # rq's own teardown needs the Redis that just went away
+            if worker.pubsub_thread is not None:
+                worker.pubsub_thread.stop()
+        if worker.asked_to_stop:
+            return 0
+        # rq quits when Redis vanishes while a job runs. Wait for Redis and carry on, re-queuing what
+        # a restarted (empty) Redis lost, rather than leave notes unprocessed until someone restarts us.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        log = logging.getLogger(__name__)
+        log.warning("the worker loop ended without a stop request; resuming")
+        _wait_for_redis(conn)
+        try:
+            jobs.sweep()
+        except Exception:  # noqa: BLE001 - the periodic sweep tries again
+            log.exception("sweep after reconnecting failed")
+
+
+class _Worker(SimpleWorker):
+    """A SimpleWorker that remembers whether it was told to stop (SIGTERM/SIGINT)."""
+
+    asked_to_stop = False
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.asked_to_stop = True
+        super().request_stop(signum, frame)
+
+
+def _wait_for_redis(conn: redis.Redis) -> None:
+    """Return once Redis answers (at least one second from now, so a repeating failure cannot spin)."""
+    delay = 1.0
+    while True:
+        time.sleep(delay)
+        try:
+            conn.ping()
+            return
+        except redis.RedisError:
+            delay = min(delay * 2, 30.0)
 
 
 def _every(seconds: float, action: object) -> None:
