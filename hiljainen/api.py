@@ -34,7 +34,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 F = TypeVar("F", bound=Callable[..., Any])
-NOTE_FIELDS = {"text", "source", "unit", "touchpoint", "tags", "anonymous", "day"}
+NOTE_FIELDS = {"text", "source", "unit", "touchpoint", "tags", "anonymous", "shareable", "day"}
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 SLUG_MAX = 60
@@ -266,6 +266,9 @@ def _draft(body: dict[str, Any], db: Session) -> intake.Draft:
     anonymous = body.get("anonymous", False)
     if not isinstance(anonymous, bool):
         raise ApiError(400, _("The field anonymous must be true or false."))
+    shareable = body.get("shareable", False)
+    if not isinstance(shareable, bool):
+        raise ApiError(400, _("The field shareable must be true or false."))
     day = body.get("day")
     token: ApiToken = g.api_token
     # A token issued for a user signs that user's notes unless the note asks to be anonymous;
@@ -278,6 +281,7 @@ def _draft(body: dict[str, Any], db: Session) -> intake.Draft:
         touchpoint=touchpoint,
         author=author,
         anonymous=anonymous,
+        shareable=shareable,
         tags=tags,
         day=None if day is None else _date(day, "day", not_after=dt.date.today()),
         wants_receipt=True,
@@ -668,6 +672,14 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
                             "type": "boolean",
                             "default": False,
                             "description": "Tokens issued for a user sign notes unless this is true.",
+                        },
+                        "shareable": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": (
+                                "The writer lets other writers see the text as a similar note while "
+                                "they write (never who wrote it)."
+                            ),
                         },
                         "day": {**date, "description": "The day the note is about; today if left out."},
                     },

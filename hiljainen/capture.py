@@ -40,6 +40,7 @@ def note() -> Any:
             touchpoint=form.get("touchpoint") or None,
             author=current_user(),
             anonymous=form.get("anonymous") == "on",
+            shareable=form.get("shareable") == "on",
             tags=form.get("tags", "").split(","),
         )
         try:
@@ -113,6 +114,7 @@ def public_form(slug: str) -> Any:
                 source=source,
                 touchpoint=touchpoint.slug,
                 anonymous=True,
+                shareable=form.get("shareable") == "on",
                 contact=form.get("contact") if wants_answer else None,
             )
             try:

@@ -46,6 +46,7 @@ class Draft:
     day: dt.date | None = None
     import_key: str | None = None
     wants_receipt: bool = True
+    shareable: bool = False  # the writer lets other writers see the text as a similar note
 
 
 @dataclass
@@ -112,6 +113,7 @@ def store(db: Session, draft: Draft, redactor: Redactor, *, max_chars: int) -> S
         touchpoint_id=touchpoint.id if touchpoint else None,
         author_id=None if anonymous else draft.author.id,  # type: ignore[union-attr]
         anonymous=anonymous,
+        shareable=draft.shareable,
         day=draft.day or dt.date.today(),
         created_at=None if anonymous else utcnow(),
         tags=clean_tags(draft.tags),

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -116,6 +117,9 @@ class Observation(Base):
     touchpoint_id: Mapped[int | None] = mapped_column(ForeignKey("touchpoints.id"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The writer's choice: other writers may be shown this text as a similar note (never who wrote
+    # it). Without that choice a note is never suggested to anyone.
+    shareable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     day: Mapped[dt.date] = mapped_column(Date, index=True)
     created_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     tags: Mapped[list[Any]] = mapped_column(default=list)

@@ -6,10 +6,12 @@ Who sees what:
   "My notes" lists). The same rule holds for a note's page and its similar notes.
 - Suggestions under a note form show notes by the same kind of writer only: the staff form shows
   colleagues' staff notes of the writer's unit, a touchpoint's public form shows customers',
-  relatives' and partners' notes of the touchpoint's unit. A note is shown only when it is safe to
-  show: processed, written in the last SUGGEST_DAYS days, not a duplicate, and nothing was
-  redacted from it (a note that held personal data is never shown to another writer, even with
-  the data replaced by markers). No author, contact or unit details are shown with it.
+  relatives' and partners' notes of the touchpoint's unit. A note is shown only when its writer
+  chose to let others see it (`shareable`; ticked by default on the staff form, unticked on the
+  public one) and it is safe to show: processed, written in the last SUGGEST_DAYS days, not a
+  duplicate, and nothing was redacted from it (a note that held personal data is never shown to
+  another writer, even with the data replaced by markers). No author, contact or unit details
+  are shown with it.
 - Notes linked as duplicates are left out of search results and suggestions; their original
   lists them on its page.
 
@@ -523,7 +525,8 @@ def safe_to_suggest(note: Observation, audience: Audience, today: dt.date) -> bo
     """True when this note may be shown to this audience under a note form (module docstring)."""
     f = audience.filters(today)
     return (
-        note.processed_at is not None
+        note.shareable
+        and note.processed_at is not None
         and note.duplicate_of_id is None
         and not any((note.redactions or {}).values())
         and note.source in audience.sources

@@ -60,6 +60,12 @@ def chroma_srv(servers_dir: Path) -> Iterator[ChildServer]:
         yield server
 
 
+def redis_db(url: str, number: int) -> str:
+    """The session Redis server's database `number`: a test whose jobs must not meet other
+    tests' workers (or leave jobs for other tests to find) takes its own."""
+    return f"{url.rsplit('/', 1)[0]}/{number}"
+
+
 def _postgres_reachable() -> bool:
     try:
         with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=2):

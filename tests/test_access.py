@@ -29,7 +29,7 @@ from hiljainen import auth, create_app, db, intake, resources, search, tokens
 from hiljainen.models import Base, Observation, Role, Source, Theme, Touchpoint, Unit, User
 from hiljainen.services import ChildServer
 from hiljainen.stores import queue
-from tests.conftest import csrf_token, login, make_settings
+from tests.conftest import csrf_token, login, make_settings, redis_db
 
 # --------------------------------------------------------------------------- the table
 
@@ -207,7 +207,7 @@ def world(
     """One organisation for the whole module (loading the models once keeps it under a minute)."""
     settings = make_settings(
         tmp_path_factory.mktemp("access"),
-        redis_url=redis_srv.url,
+        redis_url=redis_db(redis_srv.url, 4),  # the refresh it queues stays out of others' queues
         chroma_url=chroma_srv.url,
         chroma_collection=f"access_{uuid.uuid4().hex[:12]}",
     )
@@ -235,6 +235,7 @@ def world(
                 unit=unit.slug,
                 touchpoint=TOUCHPOINT if key == "public" else None,
                 author=people[writers[key]] if writers[key] else None,
+                shareable=key != "private",  # the writer's choice to let others see it
             )
             ids[key] = intake.store(s, draft, redactor, max_chars=5000).observation.id
         s.commit()

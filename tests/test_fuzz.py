@@ -44,7 +44,7 @@ from hiljainen.pipeline.redact import _HETU_CHECK, MARKER, Redactor
 from hiljainen.pipeline.tone import CLASSES, ToneModel
 from hiljainen.services import ChildServer
 from hiljainen.stores import queue
-from tests.conftest import csrf_token, login, make_settings
+from tests.conftest import csrf_token, login, make_settings, redis_db
 
 PASSWORD = "salasana-123"
 SEED = 20261124
@@ -426,7 +426,7 @@ def hostile(
     settings = make_settings(
         tmp,
         database_url=url,
-        redis_url=redis_srv.url.rsplit("/", 1)[0] + "/5",
+        redis_url=redis_db(redis_srv.url, 5),
         chroma_url=chroma_srv.url,
         chroma_collection=f"hostile_{uuid.uuid4().hex[:8]}",
     )

@@ -45,6 +45,7 @@ from hiljainen.stores.queue import (
     queue,
 )
 from hiljainen.stores.vectors import VectorStore
+from tests.conftest import redis_db
 
 NOTE_COUNT = 400
 BATCH = 16  # 25 jobs for 400 notes: enough turns for both workers
@@ -73,11 +74,6 @@ class Cluster:
 
     def conn(self) -> Any:
         return connect(self.redis_url)
-
-
-def separate_redis_db(url: str, number: int) -> str:
-    """The same Redis server, another database number (the session server's URL ends in /0)."""
-    return f"{url.rsplit('/', 1)[0]}/{number}"
 
 
 def wait_for(check: Callable[[], bool], what: str, logs: Sequence[Path] = ()) -> None:
@@ -112,7 +108,7 @@ def cluster(
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
     db.upgrade(postgres_url)  # `hiljainen db upgrade`, once, before any web or worker starts
-    redis_url = separate_redis_db(redis_srv.url, 2)
+    redis_url = redis_db(redis_srv.url, 2)
     connect(redis_url).flushdb()
     collection = f"scaleout_{uuid.uuid4().hex[:10]}"
     env = {
@@ -351,7 +347,7 @@ def test_web_processes_configured_by_environment_take_a_note_a_worker_indexes(cl
 
 def test_a_theme_refresh_asked_for_at_once_by_many_is_queued_once(redis_srv: ChildServer) -> None:
     """Every worker's timer and the web's button ask for refreshes; only one may be queued."""
-    url = separate_redis_db(redis_srv.url, 3)  # no worker listens here: the queue stays as left
+    url = redis_db(redis_srv.url, 3)  # no worker listens here: the queue stays as left
     connect(url).flushdb()
     callers = 8
     conns = [connect(url) for _ in range(callers)]

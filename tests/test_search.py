@@ -375,6 +375,7 @@ def seed(app: Flask, embedder: Any) -> dict[str, int]:
                 touchpoint=touchpoint,
                 author=users[author] if author else None,
                 day=TODAY - dt.timedelta(days=ago),
+                shareable=True,  # the writers' choice; test_suggestions_need_the_writers_choice
             )
             ids[key] = intake.store(s, draft, redactor, max_chars=5000).observation.id
         s.commit()
@@ -583,6 +584,18 @@ def test_staff_suggestions_show_colleagues_safe_staff_notes(seeded: tuple[Flask,
     assert ids["cold_fi"] not in shown  # the writer's own note
     assert all(i in (ids["cold_colleague"], ids["singing"], ids["shifts"]) for i in shown)
     assert draft(client, "/note", "lyhyt") == []
+
+
+def test_suggestions_need_the_writers_choice(seeded: tuple[Flask, dict[str, int]]) -> None:
+    app, ids = seeded
+    client = logged_in(app, "hoitaja")
+    text = "Ruoka on kylmää kun se tuodaan huoneisiin"
+    assert ids["cold_colleague"] in [i["id"] for i in draft(client, "/note", text)]
+    with app.test_request_context():
+        resources.session().get(Observation, ids["cold_colleague"]).shareable = False
+        resources.session().commit()
+    assert ids["cold_colleague"] not in [i["id"] for i in draft(client, "/note", text)]
+    assert me_too(client, "/note", ids["cold_colleague"]).status_code == 404
 
 
 def test_public_suggestions_show_only_safe_public_notes_of_the_unit(

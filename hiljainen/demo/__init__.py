@@ -109,6 +109,7 @@ def _notes(session: Session, redactor: Redactor, today: dt.date, max_chars: int)
                 touchpoint=row.get("touchpoint"),
                 author=author,
                 anonymous=row.get("anonymous", author is None),
+                shareable=row.get("shareable", True),  # invented notes: every writer let others see them
                 day=day,
                 wants_receipt=author is None,
             ),
