@@ -12,14 +12,18 @@ labelled and scored, exactly as `workers.jobs.refresh_themes` does via compute_t
 A theme is "flagged" when classified weak or strong. An emerging intent counts as detected
 the first week a flagged theme has it as the majority label; any other flagged theme
 (majority label background or fading) is a false alarm, counted once per theme id.
+compute_themes splits out emerging micro-groups (cluster.py, step 4) since it is given dates;
+`--set emerging_weeks=0` replays without that step (the method before it).
 
-Run: .venv/bin/python bench/signals_replay.py [--markdown]
+Run: .venv/bin/python bench/signals_replay.py [--seeds 0,1,2] [--streams banking77,finnish]
+     [--set name=value ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import re
 import sys
 import time
@@ -199,6 +203,8 @@ def main() -> None:
                     help="override a ClusterParams/SignalParams field, e.g. --set min_cohesion=0.8")
     args = ap.parse_args()
     cp, sp = params_from(args.set)
+    lags: list[int | None] = []
+    alarms = runs = 0
     print("| stream | seed | notes | emerging group (start week) | first flagged | weeks after start "
           "| false alarms (themes) | refresh s (median / max) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -207,14 +213,23 @@ def main() -> None:
             s = make_stream(name, seed)
             keywords = [a.keywords for a in analyze(s.texts, [detect(t).code for t in s.texts])]
             r = replay(s, keywords, cp, sp)
+            runs += 1
+            alarms += len(r["alarms"])
             for g, start in s.emerging.items():
                 got = r["detected"].get(g)
+                lags.append(None if got is None else got - start)
                 lag = "not flagged" if got is None else str(got - start)
                 print(f"| {name} | {seed} | {r['notes']} | {g} ({start}) | "
                       f"{'-' if got is None else got} | {lag} | {len(r['alarms'])} | "
                       f"{np.median(r['seconds']):.2f} / {max(r['seconds']):.2f} |")
             for tid, (w, majority, what) in sorted(r["alarms"].items()):
                 print(f"|  | | | false alarm: theme {tid} week {w}, mostly {majority} | {what} | | | |")
+    found = [lag for lag in lags if lag is not None]
+    # A group never flagged counts as later than any flagged one.
+    median = np.median([math.inf if lag is None else lag for lag in lags]) if lags else math.inf
+    print(f"\nSummary: {len(lags)} emerging groups, {len(found)} flagged, median {median:g} weeks "
+          f"after start (never flagged = inf), {sum(1 for lag in found if lag <= 2)} within 2 "
+          f"weeks; {alarms} false alarms in {runs} runs of {WEEKS} weeks.")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,14 @@ from hiljainen.pipeline.cluster import (
     cluster_notes,
 )
 from hiljainen.pipeline.label import ThemeLabel, label_themes
-from hiljainen.pipeline.signals import NoteFact, SignalParams, ThemeSignal, Voice, score_signals
+from hiljainen.pipeline.signals import (
+    NoteFact,
+    SignalParams,
+    ThemeSignal,
+    Voice,
+    score_signals,
+    week_start,
+)
 
 if TYPE_CHECKING:
     from hiljainen.pipeline.embed import Embedder
@@ -62,11 +69,23 @@ def compute_themes(
     cluster_params: ClusterParams | None = None,
     signal_params: SignalParams | None = None,
 ) -> ThemeRunResult:
-    """Cluster, match to previous themes, label and (when dated facts are given) score signals."""
+    """Cluster, match to previous themes, label and (when dated facts are given) score signals.
+
+    Dated facts also let clustering split out emerging micro-groups (cluster.py, step 4).
+    """
     x = np.asarray(vectors, dtype=np.float32)
     if len(keywords) != len(x):
         raise ValueError(f"{len(x)} vectors but {len(keywords)} keyword lists")
-    clustering = cluster_notes(x, note_ids, previous, cluster_params, next_id, langs, keywords)
+    ages = reporters = None
+    if facts is not None:
+        if len(facts) != len(x):
+            raise ValueError(f"{len(x)} vectors but {len(facts)} facts")
+        # Whole ISO weeks before the current one: what the emerging micro-group step needs.
+        current = week_start(now or max((f.day for f in facts), default=dt.date.today()))
+        ages = [(current - week_start(f.day)).days // 7 for f in facts]
+        reporters = [f.reporter for f in facts]
+    clustering = cluster_notes(x, note_ids, previous, cluster_params, next_id, langs, keywords,
+                               ages=ages, reporters=reporters)
     names = label_themes([t for t in clustering.themes if t.size], keywords, x)
     signals: dict[int, ThemeSignal] = {}
     if facts is not None:

@@ -222,3 +222,77 @@ def test_keywords_are_optional_and_checked() -> None:
     assert np.array_equal(a.labels, few.labels)
     with pytest.raises(ValueError):
         cluster_notes(x, keywords=[["a"]] * (len(x) - 1))
+
+
+def background_and_recent(seed: int, planted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Six steady topics over 20 weeks, plus six notes of the last three weeks: a new sub-topic
+    beside topic 0 (planted) or notes of the old topics (a random recent scatter).
+
+    Returns vectors, ages in weeks and a mask of the six recent additions."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(6, DIM))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    shift = rng.normal(size=DIM)
+    shift -= (shift @ centres[0]) * centres[0]
+    new_centre = centres[0] + 0.5 * shift / np.linalg.norm(shift)
+    vecs, ages = [], []
+    for t in range(6):
+        for _ in range(40):
+            vecs.append(centres[t] + rng.normal(size=DIM) * 0.35 / np.sqrt(DIM))
+            ages.append(int(rng.integers(0, 20)))
+    for _ in range(6):
+        centre = new_centre if planted else centres[int(rng.integers(0, 6))]
+        vecs.append(centre + rng.normal(size=DIM) * 0.35 / np.sqrt(DIM))
+        ages.append(int(rng.integers(0, 3)))
+    x = np.asarray(vecs, dtype=np.float32)
+    added = np.zeros(len(x), dtype=bool)
+    added[-6:] = True
+    return x / np.linalg.norm(x, axis=1, keepdims=True), np.asarray(ages), added
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_small_new_group_of_recent_notes_becomes_a_theme_of_its_own(seed: int) -> None:
+    x, ages, planted = background_and_recent(seed, planted=True)
+    reporters = [f"p{i % 11}" for i in range(len(x))]
+    ids = list(range(len(x)))
+    plain = cluster_notes(x, ids, previous=as_previous(cluster_notes(x[:-6], ids[:-6])))
+    assert len(set(plain.labels[planted].tolist())) > 1 or plain.labels[planted][0] == UNASSIGNED
+    result = cluster_notes(x, ids, previous=as_previous(cluster_notes(x[:-6], ids[:-6])),
+                           next_id=500, ages=ages, reporters=reporters)
+    theme = result.labels[planted][0]
+    assert theme >= 500 and set(result.labels[planted].tolist()) == {theme}
+    assert result.theme(int(theme)).size <= 7  # the new notes, hardly anything else
+    assert [e.kind for e in result.events if e.theme_id == theme] == ["born"]
+    # The steady topics keep their notes.
+    steady = ~planted
+    assert np.mean(result.labels[steady] == plain.labels[steady]) >= 0.95
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_recent_notes_scattered_over_old_topics_change_nothing(seed: int) -> None:
+    x, ages, _ = background_and_recent(seed, planted=False)
+    reporters = [f"p{i % 11}" for i in range(len(x))]
+    plain = cluster_notes(x)
+    result = cluster_notes(x, ages=ages, reporters=reporters)
+    assert np.array_equal(plain.labels, result.labels)
+
+
+def test_one_person_or_no_history_is_not_an_emerging_group() -> None:
+    x, ages, planted = background_and_recent(1, planted=True)
+    plain = cluster_notes(x)
+    alone = cluster_notes(x, ages=ages, reporters=["p1" if p else f"p{i % 11}"
+                                                   for i, p in enumerate(planted)])
+    assert np.array_equal(plain.labels, alone.labels)
+    # The first weeks of a deployment: (almost) every note is recent, nothing to compare with.
+    young = cluster_notes(x, ages=np.minimum(ages, 2))
+    assert np.array_equal(plain.labels, young.labels)
+    with pytest.raises(ValueError, match="ages"):
+        cluster_notes(x, ages=ages[:-1])
+
+
+def test_a_first_week_of_loose_notes_gives_no_theme_rather_than_an_error() -> None:
+    # Two very loose topics of 11 notes: every Ward group is dropped as scatter (this raised an
+    # IndexError on a replay's first week).
+    x, _ = make_groups([6, 5], seed=0, spread=2.0)
+    result = cluster_notes(x)
+    assert result.themes == [] and result.labels.tolist() == [UNASSIGNED] * 11

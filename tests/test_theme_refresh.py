@@ -52,6 +52,24 @@ def test_planted_themes_are_found(demo_db: Settings) -> None:
 
 
 @pytest.mark.slow
+def test_the_recent_evening_meal_notes_are_split_out_and_flagged(demo_db: Settings) -> None:
+    """The evening-meal notes of the demo's last weeks sit in older meal themes for Ward; the
+    emerging micro-group step (cluster.py, step 4) gives them a theme, flagged weak or strong."""
+    hint_of = {row["text"][:25]: row["theme_hint"] for row in notes()}
+    with sessions(demo_db)() as s:
+        rows = s.execute(select(Observation.text, Observation.theme_id)).all()
+        flagged = {t.id for t in s.scalars(select(Theme).where(Theme.signal.in_(("weak", "strong"))))}
+    by_theme: dict[int, list[str]] = {}
+    for text, theme_id in rows:
+        if theme_id is not None:
+            by_theme.setdefault(theme_id, []).append(hint_of.get(text[:25], "other"))
+    meal = [t for t in flagged
+            if by_theme.get(t) and by_theme[t].count("evening_meal_skipped") > len(by_theme[t]) / 2]
+    assert meal, {t: by_theme.get(t) for t in flagged}
+    assert by_theme[meal[0]].count("evening_meal_skipped") >= 5
+
+
+@pytest.mark.slow
 def test_a_second_refresh_keeps_theme_ids_and_leader_names(demo_db: Settings) -> None:
     with db.transaction(sessions(demo_db)) as s:
         before = dict(s.execute(select(Observation.id, Observation.theme_id)).tuples().all())

@@ -192,3 +192,27 @@ def test_compute_themes_composes_the_stages_and_keeps_identity() -> None:
     assert second.signals == {}
     with pytest.raises(ValueError, match="keyword lists"):
         compute_themes(x, keywords[:3])
+
+
+@pytest.mark.parametrize("planted", [True, False])
+def test_a_small_new_group_is_flagged_and_a_recent_scatter_is_not(planted: bool) -> None:
+    from tests.test_cluster import background_and_recent
+
+    x, ages, added = background_and_recent(2, planted=planted)
+    rng = np.random.default_rng(5)
+    start, weeks = dt.date(2026, 1, 5), 20
+    facts = [NoteFact(start + dt.timedelta(weeks=weeks - 1 - int(a), days=int(rng.integers(0, 5))),
+                      reporter=f"p{rng.integers(0, 25)}", unit=f"u{rng.integers(0, 3)}", role="staff")
+             for a in ages]
+    keywords = [[] for _ in range(len(x))]
+    result = compute_themes(x, keywords, facts=facts, now=start + dt.timedelta(weeks=weeks - 1, days=6))
+    flagged = {t for t, s in result.signals.items() if s.signal in ("weak", "strong")}
+    if planted:
+        theme = int(result.clustering.labels[added][0])
+        assert set(result.clustering.labels[added].tolist()) == {theme}
+        assert flagged == {theme} and result.signals[theme].signal == "weak"
+    else:
+        assert flagged == set()
+        # Without dates the same notes give the same themes: nothing was split out.
+        plain = compute_themes(x, keywords)
+        assert np.array_equal(plain.clustering.labels, result.clustering.labels)

@@ -23,7 +23,21 @@ bench/results/themes.md:
    stay "not yet a theme" (-1), but never more than `max_unassigned_share` of all notes: beyond
    that the closest of them join their nearest theme anyway. A pinned theme that holds notes
    of another pinned theme's group gets its own notes back (nearest pinned centroid).
-4. Each new group is matched to the previous run's themes by shared member notes (and by
+4. Emerging micro-groups (when each note's age in weeks is given): a new subject's first notes
+   often sit inside two or three older themes of related subjects, so no theme grows until it
+   has 5-12 notes. Kulldorff's Bernoulli scan statistic looks at every note with its
+   1..`emerging_ball` nearest notes (same space as step 1) and scores how much richer in
+   "recent" notes (the last `emerging_weeks` ISO weeks) that neighbourhood is than the rest
+   (log-likelihood ratio). The best one is significant when at most `emerging_alpha` of
+   `emerging_permutations` random relabellings (as many recent notes, anywhere) score as high,
+   so a run splits out a chance group with probability about `emerging_alpha`, however many
+   neighbourhoods are scanned. Its notes are taken out and the scan repeated (Zhang, Assunção
+   and Kulldorff 2010). The recent notes of each significant neighbourhood, at least
+   `min_theme_size` of them from at least `emerging_reporters` people, become a group of their
+   own (a group left below theme size joins its nearest neighbour); nothing is scanned before
+   `emerging_baseline` older notes exist. The signal rule (signals.py) then decides whether the
+   new theme is a weak signal. bench/results/signals.md measures what this gains.
+5. Each new group is matched to the previous run's themes by shared member notes (and by
    centroid cosine when the old notes have left the window), which yields the events born,
    grew, shrank, continued, merged, split and faded. Pinned themes keep their id and name and
    are never merged away.
@@ -40,6 +54,8 @@ import numpy as np
 NoteId = Hashable
 UNASSIGNED = -1
 EVENT_KINDS = ("born", "grew", "shrank", "continued", "merged", "split", "faded")
+# Emerging micro-groups found per run at most (each one costs a new scan).
+_MAX_SCANS = 10
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,23 @@ class ClusterParams:
     link_share: float = 0.25
     # Centroid cosine to continue a theme whose notes have all left the window.
     match_similarity: float = 0.95
+    # Emerging micro-groups (step 4 of the module docstring; needs each note's age in weeks):
+    # notes of the last `emerging_weeks` ISO weeks are "recent" (0 = step off).
+    emerging_weeks: int = 3
+    # Neighbourhoods scanned: each note with up to this many of its nearest notes.
+    emerging_ball: int = 15
+    # A neighbourhood is significant when at most this share of as many random relabellings
+    # score as high (0.02 of 99: at most one); bench/signals_replay.py chose 0.02 (0.05 bought
+    # a little speed with false alarms, 0.01 gained almost nothing).
+    emerging_permutations: int = 99
+    emerging_alpha: float = 0.02
+    # Distinct reporters a group needs (one person writing repeatedly is not emerging).
+    emerging_reporters: int = 2
+    # Without this many older notes there is no "before" to compare with.
+    emerging_baseline: int = 30
+    # The scan looks at the newest this many notes: its cost grows with their square
+    # (about 4 s for 10,000 notes on 2 cores).
+    emerging_max_notes: int = 10000
     seed: int = 0
 
 
@@ -150,12 +183,17 @@ def cluster_notes(
     next_id: int | None = None,
     langs: Sequence[str] | None = None,
     keywords: Sequence[Sequence[str]] | None = None,
+    *,
+    ages: Sequence[int] | np.ndarray | None = None,
+    reporters: Sequence[Hashable | None] | None = None,
 ) -> Clustering:
     """Cluster note vectors into themes and match them to the previous run's themes.
 
     `langs` (one code per note, from the language stage) lets each language be centred on its
     own mean, so English notes do not form a theme of their own among Finnish ones. `keywords`
     (content-word lemmas per note) add shared-word evidence to the grouping (not to centroids).
+    `ages` (whole ISO weeks before the current one; negative = after now) turn on the emerging
+    micro-group step; `reporters` (None = anonymous, its own reporter) let it count people.
     """
     p = params or ClusterParams()
     x = _unit(np.asarray(vectors, dtype=np.float32))
@@ -163,9 +201,12 @@ def cluster_notes(
     ids: list[NoteId] = list(range(n)) if note_ids is None else list(note_ids)
     if len(ids) != n:
         raise ValueError(f"{n} vectors but {len(ids)} note ids")
-    groups = find_groups(x, p, langs, keywords)
+    z = _space(x, p, langs, keywords)
+    groups = _groups_in(z, x, p)
     groups = _split_pinned(x, ids, groups, previous, p)
     groups = assign_leftovers(x, groups, p)
+    if ages is not None:
+        groups = split_emerging(z, groups, ages, reporters, p)
     themes, events = match_themes(x, ids, groups, previous, p, next_id)
     labels = np.full(n, UNASSIGNED, dtype=np.int64)
     for t in themes:
@@ -180,10 +221,19 @@ def find_groups(
     keywords: Sequence[Sequence[str]] | None = None,
 ) -> np.ndarray:
     """Raw group per note (0..k-1) from Ward's tree; -1 for notes in groups below minimum size."""
+    return _groups_in(_space(x, params, langs, keywords), x, params)
+
+
+def _space(
+    x: np.ndarray,
+    params: ClusterParams,
+    langs: Sequence[str] | None,
+    keywords: Sequence[Sequence[str]] | None,
+) -> np.ndarray:
+    # The vectors grouping works on: centred per language, joined with shared-keyword evidence.
     n = len(x)
-    labels = np.full(n, UNASSIGNED, dtype=np.int64)
     if n < params.min_theme_size:
-        return labels
+        return x
     z = _unit(x - _means(x, langs, params.min_theme_size))
     if keywords is not None and len(keywords) != n:
         raise ValueError(f"{n} vectors but {len(keywords)} keyword lists")
@@ -192,6 +242,14 @@ def find_groups(
         if kw is not None:
             w = params.keyword_weight
             z = _unit(np.hstack([math.sqrt(1.0 - w) * z, math.sqrt(w) * kw]))
+    return z
+
+
+def _groups_in(z: np.ndarray, x: np.ndarray, params: ClusterParams) -> np.ndarray:
+    n = len(x)
+    labels = np.full(n, UNASSIGNED, dtype=np.int64)
+    if n < params.min_theme_size:
+        return labels
     if n > params.direct_limit:
         micro, centres = _micro_clusters(z, params.direct_limit, params.seed)
         weights = np.bincount(micro, minlength=len(centres)).astype(np.float64)
@@ -203,7 +261,8 @@ def find_groups(
                                params.min_cohesion)
     labels = _drop_scatter(z, labels, params.min_member_cohesion)
     labels = _drop_strays(x, labels, params.outlier_z)
-    sizes = np.bincount(labels[labels >= 0], minlength=int(labels.max()) + 1)
+    # (minlength >= 1: every group may have been dropped as scatter)
+    sizes = np.bincount(labels[labels >= 0], minlength=max(int(labels.max(initial=-1)) + 1, 1))
     labels[(labels >= 0) & (sizes[np.maximum(labels, 0)] < params.min_theme_size)] = UNASSIGNED
     return _renumber(labels)
 
@@ -234,6 +293,141 @@ def assign_leftovers(x: np.ndarray, groups: np.ndarray, params: ClusterParams) -
         take = order[: len(still) - cap]
         labels[out[take]] = best[take]
     return labels
+
+
+def find_emerging(
+    z: np.ndarray,
+    ages: Sequence[int] | np.ndarray,
+    reporters: Sequence[Hashable | None] | None,
+    params: ClusterParams,
+) -> list[np.ndarray]:
+    """Rows of each emerging micro-group (step 4 of the module docstring), most significant first.
+
+    `z` is the space grouping works in; `ages` whole weeks before the current one.
+    """
+    found = []
+    for rows, p_value in scan_recent(z, ages, params):
+        people = {("row", int(r)) if reporters is None or reporters[r] is None else reporters[r]
+                  for r in rows}
+        if p_value <= params.emerging_alpha and len(people) >= params.emerging_reporters:
+            found.append(rows)
+    return found
+
+
+def scan_recent(
+    z: np.ndarray, ages: Sequence[int] | np.ndarray, params: ClusterParams
+) -> list[tuple[np.ndarray, float]]:
+    """Neighbourhoods holding more recent notes than chance, as (recent rows, Monte Carlo p).
+
+    Kulldorff's Bernoulli scan, repeated after taking out each significant neighbourhood's notes
+    (Zhang, Assunção and Kulldorff 2010); the last entry is the first one that was not
+    significant at `emerging_alpha` (if any).
+    """
+    n = len(z)
+    age = np.asarray(ages, dtype=np.int64)
+    if len(age) != n:
+        raise ValueError(f"{n} vectors but {len(age)} ages")
+    known = np.flatnonzero(age >= 0)  # notes dated after "now" take no part
+    # The newest `emerging_max_notes` notes are enough history and bound the cost.
+    pool = np.sort(known[np.argsort(age[known], kind="stable")[: params.emerging_max_notes]])
+    if params.emerging_weeks <= 0 or len(pool) == 0:
+        return []
+    rng = np.random.default_rng(params.seed)
+    out: list[tuple[np.ndarray, float]] = []
+    while len(out) < _MAX_SCANS:
+        found = _scan_once(z, pool, age[pool] < params.emerging_weeks, params, rng)
+        if found is None:
+            break
+        inside, rows, p_value = found
+        out.append((rows, p_value))
+        if p_value > params.emerging_alpha:
+            break
+        pool = np.setdiff1d(pool, inside, assume_unique=True)
+    return out
+
+
+def _scan_once(
+    z: np.ndarray,
+    pool: np.ndarray,
+    recent: np.ndarray,
+    params: ClusterParams,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    # The best neighbourhood among `pool` (every note with its nearest notes, itself first):
+    # its rows, its recent rows and its p-value against random relabellings of `pool`.
+    total, cases = len(pool), int(recent.sum())
+    if cases < params.min_theme_size or total - cases < params.emerging_baseline:
+        return None
+    m = min(params.emerging_ball, total)
+    zp = z[pool]
+    nb = np.empty((total, m), dtype=np.int64)
+    for start in range(0, total, 2048):
+        sims = zp[start : start + 2048] @ zp.T
+        part = np.argpartition(-sims, m - 1, axis=1)[:, :m]
+        order = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1, kind="stable")
+        nb[start : start + len(sims)] = np.take_along_axis(part, order, axis=1)
+    real = _ball_llr(recent, nb, cases, params.min_theme_size)
+    best = int(np.argmax(real))
+    score = float(real.flat[best])
+    if score <= 0:
+        return None
+    null = np.array([
+        _ball_llr(rng.permutation(recent), nb, cases, params.min_theme_size).max()
+        for _ in range(params.emerging_permutations)
+    ])
+    centre, size = divmod(best, m)
+    inside = nb[centre, : size + 1]
+    p_value = (1 + int((null >= score).sum())) / (1 + len(null))
+    return pool[inside], pool[inside[recent[inside]]], p_value
+
+
+def _ball_llr(recent: np.ndarray, nb: np.ndarray, cases: int, min_cases: int) -> np.ndarray:
+    # Kulldorff's Bernoulli scan statistic for every nested neighbourhood nb[i, :j + 1]: the
+    # log-likelihood ratio of "recent notes are likelier inside" vs "equally likely anywhere";
+    # 0 where the inside is not richer in recent notes or holds fewer than min_cases of them.
+    from scipy.special import xlogy
+
+    total = len(recent)
+    r = np.cumsum(recent[nb], axis=1, dtype=np.float64)
+    size = np.arange(1, nb.shape[1] + 1, dtype=np.float64)[None, :]
+    r_out, size_out = cases - r, total - size
+    p_in = r / size
+    p_out = np.divide(r_out, size_out, out=np.zeros_like(r), where=size_out > 0)
+    ll1 = (xlogy(r, p_in) + xlogy(size - r, 1 - p_in)
+           + xlogy(r_out, p_out) + xlogy(size_out - r_out, 1 - p_out))
+    q = cases / total
+    ll0 = xlogy(cases, q) + xlogy(total - cases, 1 - q)
+    return np.where((p_in > p_out) & (r >= min_cases), ll1 - ll0, 0.0)
+
+
+def split_emerging(
+    z: np.ndarray,
+    groups: np.ndarray,
+    ages: Sequence[int] | np.ndarray,
+    reporters: Sequence[Hashable | None] | None,
+    params: ClusterParams,
+) -> np.ndarray:
+    """Give each emerging micro-group a group of its own (taken out of the groups holding it)."""
+    found = find_emerging(z, ages, reporters, params)
+    if not found:
+        return groups
+    out = groups.copy()
+    before = np.bincount(groups[groups >= 0], minlength=int(groups.max(initial=-1)) + 1)
+    fresh = len(before)
+    for rows in found:
+        out[rows] = fresh
+        fresh += 1
+    # A group the split left below theme size dissolves: its notes join the nearest old group
+    # that is left (they were assigned before, so they stay assigned).
+    after = np.bincount(out[out >= 0], minlength=fresh)[: len(before)]
+    shrunk = (after < before) & (after < params.min_theme_size)
+    orphans = np.flatnonzero(np.isin(out, np.flatnonzero(shrunk)))
+    kept = np.flatnonzero(~shrunk & (after > 0))
+    out[orphans] = UNASSIGNED
+    if len(orphans) and len(kept):
+        cents = _centroids(z, out, fresh)[kept]
+        out[orphans] = kept[(z[orphans] @ cents.T).argmax(axis=1)]
+    return _renumber(out)
 
 
 def match_themes(

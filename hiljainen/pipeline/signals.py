@@ -38,6 +38,9 @@ Classification of a theme over the last `window_weeks` weeks (SignalParams), in 
 6. "latent":     everything else: rare and not growing, or growing from a single corner.
 Confidence in words: "low" under `medium_notes` notes or 3 reporters in the window, "high" from
 `high_notes` notes and 5 reporters, else "medium"; the note says how many notes and people.
+A new subject's first notes often sit in older themes and grow none of them; clustering splits
+such emerging micro-groups out into themes of their own first (cluster.py, step 4), and this rule
+then scores them like any other theme.
 """
 
 from __future__ import annotations
