@@ -109,7 +109,7 @@ def profile(ctx, ids: list[int], collection: str) -> dict[str, float]:  # type: 
             c = _lap(t, "SQL load", c)
             langs = [detect(x).code for x in texts]
             c = _lap(t, "language detect", c)
-            analyses = analyze(texts, langs)
+            analyses = analyze(texts, langs, entities=False)
             c = _lap(t, "spaCy analyze", c)
             vectors = ctx.embedder.embed(texts, kind="passage")
             c = _lap(t, "embed", c)

@@ -66,6 +66,14 @@ def test_entity_offsets_point_into_the_text(nlp_fi: Language) -> None:
     assert any(text[e.start : e.end].startswith("Tampere") for e in result.entities)
 
 
+def test_without_entities_lemmas_and_keywords_stay_the_same(nlp_fi: Language, nlp_en: Language) -> None:
+    texts = ["Kävimme eilen Tampereella katsomassa uutta palvelutaloa.", "Meals reached Helsinki cold."]
+    full = analyze(texts, ["fi", "en"])
+    lean = analyze(texts, ["fi", "en"], entities=False)
+    assert all(f.entities for f in full) and not any(x.entities for x in lean)
+    assert [(f.lemmas, f.keywords) for f in full] == [(x.lemmas, x.keywords) for x in lean]
+
+
 def test_markers_are_not_keywords(nlp_fi: Language) -> None:
     result = one("[NIMI] soitti numeroon [PUHELIN] ja kysyi ruoasta.", "fi")
     assert result.keywords == ["soittaa", "numero", "kysyä", "ruoka"]

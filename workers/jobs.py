@@ -24,7 +24,7 @@ from hiljainen.models import Observation, Setting, ThemeRun, utcnow
 from hiljainen.pipeline import fusion
 from hiljainen.pipeline.embed import Embedder, load_embedder
 from hiljainen.pipeline.language import detect
-from hiljainen.pipeline.linguistics import analyze
+from hiljainen.pipeline.linguistics import Analysis, analyze
 from hiljainen.pipeline.tone import ToneModel
 from hiljainen.stores import queue
 from hiljainen.stores.vectors import Hit, VectorStore
@@ -114,9 +114,9 @@ def process(ids: Sequence[int]) -> int:
 def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore | None = None) -> None:
     """Language, lemmas, keywords, vectors: fill the notes, upsert their vectors, link repeats."""
     texts = [n.text for n in notes]
-    langs = [detect(t).code for t in texts]
-    analyses = ctx.linguistics.submit(analyze, texts, langs)
+    linguistics = ctx.linguistics.submit(_languages_and_lemmas, texts)
     vectors = ctx.embedder.embed(texts, kind="passage")
+    langs, analyses = linguistics.result()
     tones = ctx.tone.predict(vectors) if ctx.tone else [None] * len(notes)
     metadata = [vector_metadata(n, lang) for n, lang in zip(notes, langs, strict=True)]
     try:
@@ -128,7 +128,7 @@ def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore |
         raise
     link_duplicates(notes, nearest)
     now = utcnow()
-    for note, lang, analysis, tone in zip(notes, langs, analyses.result(), tones, strict=True):
+    for note, lang, analysis, tone in zip(notes, langs, analyses, tones, strict=True):
         note.lang = lang
         note.tone = tone.label if tone else None
         note.tone_confidence = round(tone.confidence, 3) if tone else None
@@ -136,6 +136,11 @@ def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore |
         note.keywords = analysis.keywords
         note.vector_model = ctx.embedder.model_id
         note.processed_at = now
+
+
+def _languages_and_lemmas(texts: Sequence[str]) -> tuple[list[str], list[Analysis]]:
+    langs = [detect(t).code for t in texts]
+    return langs, analyze(texts, langs, entities=False)
 
 
 # Nearest stored notes looked at per new note when deciding whether it repeats an earlier one.
