@@ -158,7 +158,11 @@ def valid_iban(code: str) -> bool:
 
 
 def _iban_spans(text: str) -> Iterator[Span]:
-    for m in _IBAN.finditer(text):
+    # Not finditer: a code-like word before the IBAN ("AA01 DE36 ...") starts a match that
+    # swallows it; when a match has no valid IBAN, the search goes on inside it.
+    pos = 0
+    while (m := _IBAN.search(text, pos)) is not None:
+        pos = m.start(1) + 1
         # The pattern may run into a following number ("FI21 ... 85 2024"): try the longest
         # prefix ending on a character that validates.
         chars = [(i, ch) for i, ch in enumerate(m.group(1), start=m.start(1)) if ch != " "]
@@ -171,6 +175,7 @@ def _iban_spans(text: str) -> Iterator[Span]:
             end = chars[n - 1][0] + 1
             if (end == len(text) or not text[end].isalnum()) and valid_iban(candidate):
                 yield Span(m.start(1), end, "IBAN")
+                pos = end
                 break
 
 
