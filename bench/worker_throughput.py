@@ -42,7 +42,7 @@ BATCH = 64
 from sqlalchemy import func, select  # noqa: E402
 
 from hiljainen import db  # noqa: E402
-from hiljainen.models import Observation, Source, utcnow  # noqa: E402
+from hiljainen.models import Observation, Source  # noqa: E402
 from hiljainen.pipeline.language import detect  # noqa: E402
 from hiljainen.pipeline.linguistics import analyze  # noqa: E402
 from hiljainen.services import ChildServer, chroma_server, redis_server  # noqa: E402
@@ -95,7 +95,7 @@ def worker_ready(redis_url: str):  # type: ignore[no-untyped-def]
 def profile(ctx, ids: list[int], collection: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """index_notes + process() re-done stage by stage; seconds per stage over all batches."""
     t: dict[str, float] = defaultdict(float)
-    from workers.jobs import DUPLICATE_CANDIDATES, link_duplicates, vector_metadata
+    from workers.jobs import DUPLICATE_CANDIDATES, link_duplicates, mark_processed, vector_metadata
 
     store = VectorStore(ctx.settings.chroma_url, ctx.embedder.model_id, collection=collection)
     for i in range(0, len(ids), BATCH):
@@ -120,15 +120,7 @@ def profile(ctx, ids: list[int], collection: str) -> dict[str, float]:  # type: 
             c = _lap(t, "Chroma upsert", c)
             link_duplicates(notes, store.query_many(vectors, DUPLICATE_CANDIDATES))
             c = _lap(t, "duplicate lookup", c)
-            now = utcnow()
-            for note, lang, analysis, tone in zip(notes, langs, analyses, tones, strict=True):
-                note.lang = lang
-                note.tone = tone.label if tone else None
-                note.tone_confidence = round(tone.confidence, 3) if tone else None
-                note.lemmas = analysis.lemmas
-                note.keywords = analysis.keywords
-                note.vector_model = ctx.embedder.model_id
-                note.processed_at = now
+            mark_processed(notes, langs, analyses, tones, ctx.embedder.model_id)
         _lap(t, "SQL write + commit", c)
     return dict(t)
 

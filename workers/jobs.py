@@ -25,7 +25,7 @@ from hiljainen.pipeline import fusion
 from hiljainen.pipeline.embed import Embedder, load_embedder
 from hiljainen.pipeline.language import detect
 from hiljainen.pipeline.linguistics import Analysis, analyze
-from hiljainen.pipeline.tone import ToneModel
+from hiljainen.pipeline.tone import Tone, ToneModel
 from hiljainen.stores import queue
 from hiljainen.stores.vectors import Hit, VectorStore
 from workers import refresh
@@ -127,6 +127,17 @@ def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore |
         ctx.forget_vectors()
         raise
     link_duplicates(notes, nearest)
+    mark_processed(notes, langs, analyses, tones, ctx.embedder.model_id)
+
+
+def mark_processed(
+    notes: Sequence[Observation],
+    langs: Sequence[str],
+    analyses: Sequence[Analysis],
+    tones: Sequence[Tone | None],
+    model_id: str,
+) -> None:
+    """Write what the stages found onto the notes and mark them processed."""
     now = utcnow()
     for note, lang, analysis, tone in zip(notes, langs, analyses, tones, strict=True):
         note.lang = lang
@@ -134,7 +145,7 @@ def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore |
         note.tone_confidence = round(tone.confidence, 3) if tone else None
         note.lemmas = analysis.lemmas
         note.keywords = analysis.keywords
-        note.vector_model = ctx.embedder.model_id
+        note.vector_model = model_id
         note.processed_at = now
 
 
