@@ -279,8 +279,8 @@ Worker start-up (model loads, warm-up, until registered with Redis; not in the f
 Where the time goes: `index_notes` re-done in the benchmark process on the same {n} notes in
 batches of {BATCH}, the stages one after another with one timer each ({prof_s:.1f} s in all,
 {n / prof_s:.1f} notes/s). SQL load = the select of `process()`; SQL write = setting the fields
-and the commit. The worker itself runs spaCy in a second thread beside the embedder, so with a
-free core its cost hides behind the embedding.
+and the commit. The worker itself runs language detection and spaCy in a process of their own
+beside the embedder, so with a free core their cost hides behind the embedding.
 
 {stage_table}
 

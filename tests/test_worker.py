@@ -100,3 +100,42 @@ def test_worker_process_finishes_jobs(
     assert len(model_ids) == 1
     store = VectorStore(chroma_srv.url, model_ids.pop(), collection=collection)
     assert store.count() == len(NOTES)
+
+
+@pytest.mark.slow
+def test_a_killed_linguistics_process_is_replaced(tmp_path: Path, chroma_srv: ChildServer) -> None:
+    """spaCy runs in a process of its own: if it dies, at most one attempt fails, nothing is
+    half-written, and the next attempt starts a new process and finishes the notes."""
+    import os
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tests.conftest import make_settings
+    from workers import jobs
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    db.upgrade(url)
+    settings = make_settings(tmp_path, database_url=url, chroma_url=chroma_srv.url,
+                             chroma_collection=f"kill_{uuid.uuid4().hex[:10]}")
+    ctx = jobs.Context(settings, db.make_sessionmaker(db.make_engine(url)))
+    with db.transaction(ctx.sessions) as s:
+        s.add_all([Observation(text=t, source=Source.STAFF, day=dt.date(2026, 11, 2)) for t in NOTES[:3]])
+    old_pid = jobs.linguistics().submit(os.getpid).result()
+    os.kill(old_pid, signal.SIGKILL)
+
+    failures = 0
+    for _attempt in range(2):
+        try:
+            with db.transaction(ctx.sessions) as s:
+                jobs.index_notes(ctx, s.scalars(select(Observation).order_by(Observation.id)).all())
+            break
+        except BrokenProcessPool:
+            failures += 1
+            with ctx.sessions() as s:
+                assert all(n.processed_at is None for n in s.scalars(select(Observation)))
+    assert failures <= 1
+    with ctx.sessions() as s:
+        notes = s.scalars(select(Observation).order_by(Observation.id)).all()
+        assert [n.lang for n in notes] == ["fi", "fi", "en"]
+        assert all(n.processed_at is not None for n in notes)
+    assert jobs.linguistics().submit(os.getpid).result() not in (old_pid, os.getpid())

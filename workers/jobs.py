@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,11 +56,6 @@ class Context:
             log.warning("tone is not estimated: %s", exc)
             return None
 
-    @functools.cached_property
-    def linguistics(self) -> ThreadPoolExecutor:
-        """One thread for spaCy, so it runs beside the embedder (torch computes without the GIL)."""
-        return ThreadPoolExecutor(1, thread_name_prefix="spacy")
-
     def vectors(self) -> VectorStore:
         """The vector store, one client per worker; dropped after a failure so the next job
         reconnects (e.g. to a restarted Chroma server)."""
@@ -73,6 +70,35 @@ class Context:
 
 
 @functools.cache
+def linguistics() -> ProcessPoolExecutor:
+    """Language detection and spaCy in a process of their own, so they run beside the embedder.
+
+    In a thread they slowed the embedding by 8 % (the GIL), in a process by 2 %
+    (bench/results/worker.md). Spawned, never forked: a native model that has run in a process
+    must not be forked. One per worker process; it holds no settings, so contexts share it."""
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _analyse(texts: Sequence[str]) -> Future[tuple[list[str], list[Analysis]]]:
+    """Start language detection and spaCy on texts in the linguistics process."""
+    try:
+        return linguistics().submit(_languages_and_lemmas, texts)
+    except BrokenProcessPool:  # it died between jobs: nothing was sent yet, so start a new one
+        linguistics.cache_clear()
+        return linguistics().submit(_languages_and_lemmas, texts)
+
+
+def _analysed(pending: Future[tuple[list[str], list[Analysis]]]) -> tuple[list[str], list[Analysis]]:
+    """The linguistics process's answer; if it died during the job, the job fails (rq retries it)
+    and the next job starts a new process."""
+    try:
+        return pending.result()
+    except BrokenProcessPool:
+        linguistics.cache_clear()
+        raise
+
+
+@functools.cache
 def context() -> Context:
     """The worker's context, built from the environment on first use."""
     settings = Settings.from_env()
@@ -82,9 +108,10 @@ def context() -> Context:
 def warm_up() -> None:
     """Load the models before taking the first job (and before any fork could happen)."""
     ctx = context()
+    warming = _analyse(["Ruoka oli kylmää.", "The meal was cold."])
     ctx.embedder.embed(["lämmittely"], kind="passage")
     _ = ctx.tone
-    analyze(["Ruoka oli kylmää.", "The meal was cold."], ["fi", "en"])
+    _analysed(warming)
 
 
 def process(ids: Sequence[int]) -> int:
@@ -113,10 +140,12 @@ def process(ids: Sequence[int]) -> int:
 
 def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore | None = None) -> None:
     """Language, lemmas, keywords, vectors: fill the notes, upsert their vectors, link repeats."""
+    if not notes:
+        return
     texts = [n.text for n in notes]
-    linguistics = ctx.linguistics.submit(_languages_and_lemmas, texts)
+    pending = _analyse(texts)
     vectors = ctx.embedder.embed(texts, kind="passage")
-    langs, analyses = linguistics.result()
+    langs, analyses = _analysed(pending)
     tones = ctx.tone.predict(vectors) if ctx.tone else [None] * len(notes)
     metadata = [vector_metadata(n, lang) for n, lang in zip(notes, langs, strict=True)]
     try:
