@@ -13,10 +13,11 @@ A theme is "flagged" when classified weak or strong. An emerging intent counts a
 the first week a flagged theme has it as the majority label; any other flagged theme
 (majority label background or fading) is a false alarm, counted once per theme id.
 compute_themes splits out emerging micro-groups (cluster.py, step 4) since it is given dates;
-`--set emerging_weeks=0` replays without that step (the method before it).
+`--set emerging_weeks=0` replays without that step (the method before it). `--oracle` skips
+clustering and scores the true groups with the same signal rule: the best any grouping could do.
 
 Run: .venv/bin/python bench/signals_replay.py [--seeds 0,1,2] [--streams banking77,finnish]
-     [--set name=value ...]
+     [--set name=value ...] [--oracle]
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from themes import embed_cached, read_jsonl, sample  # noqa: E402
 
 from hiljainen.pipeline.cluster import ClusterParams, PreviousTheme  # noqa: E402
-from hiljainen.pipeline.signals import NoteFact, SignalParams  # noqa: E402
+from hiljainen.pipeline.signals import NoteFact, SignalParams, score_signals  # noqa: E402
 from hiljainen.themes_batch import compute_themes  # noqa: E402
 
 WEEKS = 26
@@ -170,6 +171,30 @@ def replay(stream: Stream, keywords: list[list[str]], cluster_params: ClusterPar
             "seconds": seconds, "notes": len(stream.texts)}
 
 
+def replay_oracle(stream: Stream, signal_params: SignalParams | None = None) -> dict:
+    """The same weekly replay with the true groups as themes: the signal rule on perfect grouping."""
+    names = sorted(set(stream.groups))
+    labels = np.array([names.index(g) for g in stream.groups])
+    detected: dict[str, int] = {}
+    alarms: dict[int, tuple[int, str, str]] = {}
+    seconds = []
+    for w in range(WEEKS):
+        end = START + dt.timedelta(weeks=w, days=6)
+        m = sum(1 for d in stream.days if d <= end)
+        t0 = time.perf_counter()
+        signals = score_signals(labels[:m], stream.facts[:m], now=end, params=signal_params)
+        seconds.append(time.perf_counter() - t0)
+        for tid, sig in signals.items():
+            if sig.signal not in ("weak", "strong"):
+                continue
+            majority = names[tid]
+            if majority in stream.emerging and w >= stream.emerging[majority]:
+                detected.setdefault(majority, w)
+            elif tid not in alarms:
+                alarms[tid] = (w, majority, f"{sig.signal}: the true group")
+    return {"detected": detected, "alarms": alarms, "seconds": seconds, "notes": len(stream.texts)}
+
+
 def params_from(overrides: list[str]) -> tuple[ClusterParams, SignalParams]:
     """ClusterParams and SignalParams with `name=value` overrides applied."""
     import dataclasses
@@ -201,6 +226,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--set", action="append", default=[],
                     help="override a ClusterParams/SignalParams field, e.g. --set min_cohesion=0.8")
+    ap.add_argument("--oracle", action="store_true", help="score the true groups, no clustering")
     args = ap.parse_args()
     cp, sp = params_from(args.set)
     lags: list[int | None] = []
@@ -211,8 +237,11 @@ def main() -> None:
     for name in args.streams.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
             s = make_stream(name, seed)
-            keywords = [a.keywords for a in analyze(s.texts, [detect(t).code for t in s.texts])]
-            r = replay(s, keywords, cp, sp)
+            if args.oracle:
+                r = replay_oracle(s, sp)
+            else:
+                keywords = [a.keywords for a in analyze(s.texts, [detect(t).code for t in s.texts])]
+                r = replay(s, keywords, cp, sp)
             runs += 1
             alarms += len(r["alarms"])
             for g, start in s.emerging.items():
