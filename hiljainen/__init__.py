@@ -30,6 +30,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    if settings.trusted_proxies > 0:
+        # Behind a proxy every visitor has the proxy's address; the public forms' per-address
+        # limit needs the visitor's, which only a proxy we trust may tell us.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     resources.init_app(app, settings)
     security.init_app(app, settings)
     inputs.init_app(app)  # before the blueprints: it bounds their <int:...> ids

@@ -42,6 +42,11 @@ class Settings:
     max_note_chars: int = _setting(5000, "Longest note accepted, in characters.")
     min_group_size: int = _setting(3, "Dashboard cells with fewer distinct writers are hidden.")
     public_rate_limit: int = _setting(20, "Public-form notes accepted per address per hour.")
+    trusted_proxies: int = _setting(
+        0,
+        "Proxies in front of `hiljainen web` whose X-Forwarded-For and -Proto are believed "
+        "(1 behind one TLS proxy); 0 = none.",
+    )
     batch_size: int = _setting(64, "Notes per worker job.")
     retention_months: int = _setting(0, "Delete notes older than this many months; 0 keeps them.")
 

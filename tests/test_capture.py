@@ -177,6 +177,32 @@ def test_rate_limit_on_public_forms(tmp_path: Path, settings: Settings) -> None:
     assert status == 429 and "Vielä yksi" in page, "the text is kept for a later try"
 
 
+@pytest.mark.parametrize("trusted_proxies", [0, 1])
+def test_rate_limit_per_visitor_behind_a_trusted_proxy(
+    tmp_path: Path, settings: Settings, trusted_proxies: int
+) -> None:
+    """Behind a proxy every request comes from the proxy's address: only when the proxy is
+    trusted does each visitor (X-Forwarded-For) get a limit of their own."""
+    app = create_app(
+        make_settings(
+            tmp_path / f"proxy{trusted_proxies}",
+            redis_url=settings.redis_url,
+            chroma_url=settings.chroma_url,
+            public_rate_limit=2,
+            trusted_proxies=trusted_proxies,
+            secret_key=f"proxy-test-{trusted_proxies}-{tmp_path.name}",
+        )
+    )
+    seed(app)
+    first, second = app.test_client(), app.test_client()
+    first.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.10"
+    second.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.20"
+    codes = [post_note(first, "/t/ruokasali", text=f"Palaute {i}", role="customer")[0] for i in range(3)]
+    assert codes == [201, 201, 429]
+    status, _page = post_note(second, "/t/ruokasali", text="Toinen kävijä", role="customer")
+    assert status == (201 if trusted_proxies else 429)
+
+
 def test_notes_are_safe_while_redis_is_down_and_swept_when_it_returns(
     tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
