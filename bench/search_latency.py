@@ -30,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import write_section  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
 from hiljainen import auth, create_app, db, resources, search  # noqa: E402
@@ -160,18 +161,6 @@ def fill(
         store.upsert([r["id"] for r in rows], np.asarray(vecs, dtype=np.float32), metas)
 
 
-def write_section(path: Path, name: str, body: list[str]) -> None:
-    """Replace (or add) the `## name` section of a markdown file (as bench/search_quality.py does)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Search benchmarks\n"
-    start_tag, end_tag = f"<!-- {name} -->", f"<!-- /{name} -->"
-    block = "\n".join([start_tag, f"## {name}", "", *body, end_tag])
-    if start_tag in text:
-        before, rest = text.split(start_tag, 1)
-        text = before + block + rest.split(end_tag, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 def _searchable(q: str) -> bool:

@@ -23,6 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import write_section  # noqa: E402
+
 from hiljainen.config import Settings  # noqa: E402
 from hiljainen.neighbors import exact_neighbors, neighbors_file, read_texts  # noqa: E402
 from hiljainen.pipeline import fusion  # noqa: E402
@@ -266,19 +268,6 @@ def cross_language(embedder: object) -> list[str]:
     return lines
 
 
-def write_section(path: Path, name: str, body: list[str]) -> None:
-    """Replace (or add) the `## name` section of a markdown file."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Search benchmarks\n"
-    start_tag, end_tag = f"<!-- {name} -->", f"<!-- /{name} -->"
-    block = "\n".join([start_tag, f"## {name}", "", *body, end_tag])
-    if start_tag in text:
-        before, rest = text.split(start_tag, 1)
-        after = rest.split(end_tag, 1)[1]
-        text = before + block + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ DATA = ROOT / ".." / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "worker.md"
 BATCH = 64
 
+from benchlib import cpu_model  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from hiljainen import db  # noqa: E402
@@ -65,14 +66,6 @@ def mixed_notes(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def raw_embed(embedder, texts: list[str]) -> float:  # type: ignore[no-untyped-def]

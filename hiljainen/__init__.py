@@ -59,4 +59,3 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     outages.init_app(app)
     return app
-
