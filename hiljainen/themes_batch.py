@@ -98,6 +98,8 @@ def compute_themes(
             first_seen=first_seen,
             now=now,
             params=signal_params,
+            keywords=keywords,
+            theme_words={tid: name.keywords for tid, name in names.items()},
         )
     return ThemeRunResult(clustering, names, signals)
 

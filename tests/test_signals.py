@@ -149,6 +149,27 @@ def test_new_growing_theme_is_flagged_and_steady_one_is_not() -> None:
     assert sum(m.count for m in signals[1].monthly) == int((labels == 1).sum())
 
 
+def test_a_growing_theme_needs_a_growing_word() -> None:
+    """Theme 2's burst is real as counts, but is it a new subject? Only if a word naming it
+    is new too: the same notes sharing a word that older notes use as often are a chance group."""
+    labels, facts, _vecs = stream()
+    rows = len(labels)
+    new_word = [["ruoka", "myöhässä"] if t == 2 else ["ruoka"] for t in labels]
+    common_word = [["ruoka"] for _ in range(rows)]
+    flagged = ("weak", "strong")
+    assert score_signals(labels, facts, keywords=new_word, theme_words={2: ["myöhässä", "ruoka"]})[
+        2
+    ].signal in flagged
+    assert score_signals(labels, facts, keywords=common_word, theme_words={2: ["ruoka"]})[
+        2
+    ].signal not in flagged
+    # No words to test (emoji, markers) or no keywords at all: the count rule alone decides.
+    assert score_signals(labels, facts, keywords=common_word, theme_words={})[2].signal in flagged
+    assert rule(word_p=0.2) == "latent" and rule(word_p=0.01) == "weak"
+    with pytest.raises(ValueError, match="keyword lists"):
+        score_signals(labels, facts, keywords=common_word[:3])
+
+
 def test_confidence_is_low_for_few_notes() -> None:
     labels = np.array([1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2])
     facts = [NoteFact(MONDAY + dt.timedelta(days=i), reporter=f"p{i}") for i in range(len(labels))]

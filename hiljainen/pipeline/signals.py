@@ -26,7 +26,12 @@ Classification of a theme over the last `window_weeks` weeks (SignalParams), in 
 2. growing  =    the burst state is on in one of the last `recent_weeks` weeks, the theme's
                  share since that burst began beats its share before it at p <= `growth_alpha`
                  (one-sided binomial test) over a baseline of at least `min_baseline_notes`
-                 notes, and emergence >= `growth_threshold`.
+                 notes, and emergence >= `growth_threshold`; and, when the notes' keywords are
+                 given, one of the `theme_words` words that name the theme is growing too: its
+                 notes (in any theme) fall in the last `word_recent_weeks` weeks more often
+                 than all notes do, at p <= `word_alpha` (one-sided binomial test). A new
+                 subject brings its own words; a chance group of notes sharing a common word
+                 ("see", "day") does not, since older notes carry that word as often.
    high     =    the theme's share of the window's notes >= `high_share_ratio` x the share of an
                  average theme (1 / number of themes with notes in the window).
    spreading=    at least `spread_reporters` distinct reporters in the window and the theme
@@ -47,7 +52,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +81,9 @@ class SignalParams:
     novelty_neighbours: int = 5  # novelty compares the centre with this many nearest notes
     medium_notes: int = 5  # confidence "low" below this many notes in the window
     high_notes: int = 15  # confidence "high" from this many notes (and 5 reporters)
+    theme_words: int = 3  # a theme's words: the first 3 of its keywords (its label)
+    word_recent_weeks: int = 3  # a word grows if its notes of the last 3 weeks are many ...
+    word_alpha: float = 0.05  # ... at this p-value against all notes' share of those weeks
 
 
 @dataclass(frozen=True)
@@ -255,8 +264,13 @@ def score_signals(
     first_seen: Mapping[int, dt.date] | None = None,
     now: dt.date | None = None,
     params: SignalParams | None = None,
+    keywords: Sequence[Sequence[str]] | None = None,
+    theme_words: Mapping[int, Sequence[str]] | None = None,
 ) -> dict[int, ThemeSignal]:
-    """Measure and classify every theme in `labels` (theme id per note row, -1 = none)."""
+    """Measure and classify every theme in `labels` (theme id per note row, -1 = none).
+
+    `keywords` (per note row) and `theme_words` (per theme, best first) add the word test of
+    the rule's "growing"; without them it is skipped."""
     p = params or SignalParams()
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) != len(notes):
@@ -287,6 +301,7 @@ def score_signals(
     voice_week = {id(v): (week_start(v.day) - first_week).days // 7 for v in voices}
     voice_month = {id(v): month_index.get((v.day.year, v.day.month), -1) for v in voices}
     mstarts = [dt.date(y, m, 1) for y, m in months]
+    word_p = _word_growth(keywords, inside & (week_of_row >= n_weeks - p.word_recent_weeks), inside)
 
     out: dict[int, ThemeSignal] = {}
     for tid in theme_ids:
@@ -319,6 +334,10 @@ def score_signals(
             window_count=len(win), reporters=people[0], corners=people[1:],
             share=share, average_share=average_share, burst_now=burst_now,
             emergence=emergence, p_value=p_value, baseline_notes=baseline, params=p,
+            # A theme with no words (emoji, redaction markers) has nothing to test.
+            word_p=0.0 if word_p is None else min(
+                (word_p(w) for w in (theme_words or {}).get(tid, ())[: p.theme_words]), default=0.0
+            ),
         )
         confidence, note = _confidence(len(win), people[0], p)
         novelty = None
@@ -348,8 +367,11 @@ def classify(
     p_value: float,
     baseline_notes: int,
     params: SignalParams,
+    word_p: float = 0.0,
 ) -> str:
-    """The module docstring's rule: noise, strong, weak, well-known or latent."""
+    """The module docstring's rule: noise, strong, weak, well-known or latent.
+
+    `word_p` is the best p-value of the theme's words growing (0 when words are not known)."""
     p = params
     if window_count < p.min_support or reporters < p.min_reporters:
         return "noise"
@@ -358,6 +380,7 @@ def classify(
         and emergence >= p.growth_threshold
         and p_value <= p.growth_alpha
         and baseline_notes >= p.min_baseline_notes
+        and word_p <= p.word_alpha
     )
     high = share >= p.high_share_ratio * average_share
     known_corners = [c for c in corners if c > 0]
@@ -372,6 +395,33 @@ def classify(
     if high:
         return "well-known"
     return "latent"
+
+
+def _word_growth(
+    keywords: Sequence[Sequence[str]] | None, recent: np.ndarray, inside: np.ndarray
+) -> Callable[[str], float] | None:
+    """p-value of "this word's notes fall in the recent weeks more often than all notes do"
+    (one-sided binomial), per word; None without keywords."""
+    if keywords is None:
+        return None
+    from scipy.stats import binom
+
+    if len(keywords) != len(recent):
+        raise ValueError(f"{len(keywords)} keyword lists but {len(recent)} notes")
+    everywhere: Counter[str] = Counter()
+    lately: Counter[str] = Counter()
+    for row in np.flatnonzero(inside).tolist():
+        words = set(keywords[row])
+        everywhere.update(words)
+        if recent[row]:
+            lately.update(words)
+    share = float(recent.sum()) / max(int(inside.sum()), 1)
+
+    def p_value(word: str) -> float:
+        n = everywhere[word]
+        return float(binom.sf(lately[word] - 1, n, share)) if n else 1.0
+
+    return p_value
 
 
 def _confidence(notes: int, reporters: int, p: SignalParams) -> tuple[str, str]:
