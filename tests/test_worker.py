@@ -139,3 +139,37 @@ def test_a_killed_linguistics_process_is_replaced(tmp_path: Path, chroma_srv: Ch
         assert [n.lang for n in notes] == ["fi", "fi", "en"]
         assert all(n.processed_at is not None for n in notes)
     assert jobs.linguistics().submit(os.getpid).result() not in (old_pid, os.getpid())
+
+
+def _alive(pid: int) -> bool:
+    """True while the process runs (an exited one waiting to be reaped does not count)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.slow
+def test_the_linguistics_process_ends_with_a_killed_worker(tmp_path: Path) -> None:
+    """A worker killed outright (SIGKILL, out of memory) leaves no spaCy process behind."""
+    import os
+    import subprocess
+
+    script = tmp_path / "killed_worker.py"
+    script.write_text(
+        "import os, signal\n"
+        "from workers import jobs\n"
+        "if __name__ == '__main__':\n"
+        "    print(jobs.linguistics().submit(os.getpid).result(), flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n",
+        encoding="utf-8",
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(child)

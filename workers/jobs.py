@@ -9,6 +9,9 @@ import datetime as dt
 import functools
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -76,7 +79,20 @@ def linguistics() -> ProcessPoolExecutor:
     In a thread they slowed the embedding by 8 % (the GIL), in a process by 2 %
     (bench/results/worker.md). Spawned, never forked: a native model that has run in a process
     must not be forked. One per worker process; it holds no settings, so contexts share it."""
-    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    spawn = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(1, mp_context=spawn, initializer=_follow_parent, initargs=(os.getpid(),))
+
+
+def _follow_parent(parent: int) -> None:
+    """In the linguistics process: exit once the worker that started it is gone. A killed worker
+    (SIGKILL, out of memory) cannot say goodbye, and the process would otherwise live on."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="follow-parent").start()
 
 
 def _analyse(texts: Sequence[str]) -> Future[tuple[list[str], list[Analysis]]]:
