@@ -290,6 +290,39 @@ def test_one_person_or_no_history_is_not_an_emerging_group() -> None:
         cluster_notes(x, ages=ages[:-1])
 
 
+def topic_words(seed: int, n: int) -> list[list[str]]:
+    """Lemmas of the six steady topics of background_and_recent (240 notes) and n more notes:
+    each note two of its topic's five words, as the linguistics stage would give them."""
+    rng = np.random.default_rng(seed)
+    words = [[f"t{t}w{w}" for w in range(5)] for t in range(6)]
+    return ([list(rng.choice(words[i // 40], 2, replace=False)) for i in range(240)]
+            + [list(rng.choice(words[int(rng.integers(0, 6))], 2, replace=False))
+               for _ in range(n)])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_recent_notes_sharing_a_new_word_become_a_theme_though_scattered(seed: int) -> None:
+    # The six recent notes are about the old topics in the embedding, but all name a new thing.
+    x, ages, recent = background_and_recent(seed, planted=False)
+    reporters = [f"p{i % 11}" for i in range(len(x))]
+    keywords = topic_words(seed, 6)
+    for i in np.flatnonzero(recent):
+        keywords[i].append("hissi")
+    plain = cluster_notes(x, ages=ages, reporters=reporters)
+    result = cluster_notes(x, ages=ages, reporters=reporters, keywords=keywords)
+    theme = result.labels[recent][0]
+    assert theme != UNASSIGNED and set(result.labels[recent].tolist()) == {theme}
+    assert result.theme(int(theme)).size == 6
+    assert np.mean(result.labels[~recent] == plain.labels[~recent]) >= 0.95
+    # The same word spread over every week is old news: nothing changes.
+    for i in np.flatnonzero(recent):
+        keywords[i].remove("hissi")
+    for i in np.random.default_rng(seed).choice(len(x), 6, replace=False):
+        keywords[i].append("hissi")
+    assert np.array_equal(plain.labels, cluster_notes(x, ages=ages, reporters=reporters,
+                                                      keywords=keywords).labels)
+
+
 def test_a_first_week_of_loose_notes_gives_no_theme_rather_than_an_error() -> None:
     # Two very loose topics of 11 notes: every Ward group is dropped as scatter (this raised an
     # IndexError on a replay's first week).

@@ -35,8 +35,13 @@ bench/results/themes.md:
    and Kulldorff 2010). The recent notes of each significant neighbourhood, at least
    `min_theme_size` of them from at least `emerging_reporters` people, become a group of their
    own (a group left below theme size joins its nearest neighbour); nothing is scanned before
-   `emerging_baseline` older notes exist. The signal rule (signals.py) then decides whether the
-   new theme is a weak signal. bench/results/signals.md measures what this gains.
+   `emerging_baseline` older notes exist. When keywords are given, a second scan does the same
+   with the notes sharing a rare lemma (one in 3..`emerging_ball` notes) as the zones: a new
+   subject often brings its own word ("poliisi", "hissi") before its notes sit together in the
+   embedding. Such a group's word grows by construction, so the signal rule's word test cannot
+   screen a chance one: the scan's own `emerging_word_alpha` is ten times stricter. The signal
+   rule (signals.py) then decides whether a new theme is a weak signal.
+   bench/results/signals.md measures what this gains.
 5. Each new group is matched to the previous run's themes by shared member notes (and by
    centroid cosine when the old notes have left the window), which yields the events born,
    grew, shrank, continued, merged, split and faded. Pinned themes keep their id and name and
@@ -46,16 +51,22 @@ bench/results/themes.md:
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 NoteId = Hashable
 UNASSIGNED = -1
 EVENT_KINDS = ("born", "grew", "shrank", "continued", "merged", "split", "faded")
 # Emerging micro-groups found per run at most (each one costs a new scan).
 _MAX_SCANS = 10
+# One scan's best zone: all its rows, its recent rows, its Monte Carlo p-value.
+_Zone = tuple[np.ndarray, np.ndarray, float]
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,10 @@ class ClusterParams:
     # a little speed with false alarms, 0.01 gained almost nothing).
     emerging_permutations: int = 99
     emerging_alpha: float = 0.02
+    # The rare-lemma scan's level (its groups' own word grows by construction, so nothing later
+    # screens a chance word): 0.005 let a chance word through in 12 replay streams, 0.002 none.
+    emerging_word_permutations: int = 999
+    emerging_word_alpha: float = 0.002
     # Distinct reporters a group needs (one person writing repeatedly is not emerging).
     emerging_reporters: int = 2
     # Without this many older notes there is no "before" to compare with.
@@ -193,7 +208,8 @@ def cluster_notes(
     own mean, so English notes do not form a theme of their own among Finnish ones. `keywords`
     (content-word lemmas per note) add shared-word evidence to the grouping (not to centroids).
     `ages` (whole ISO weeks before the current one; negative = after now) turn on the emerging
-    micro-group step; `reporters` (None = anonymous, its own reporter) let it count people.
+    micro-group step (its rare-lemma scan needs `keywords`); `reporters` (None = anonymous, its
+    own reporter) let it count people.
     """
     p = params or ClusterParams()
     x = _unit(np.asarray(vectors, dtype=np.float32))
@@ -206,7 +222,7 @@ def cluster_notes(
     groups = _split_pinned(x, ids, groups, previous, p)
     groups = assign_leftovers(x, groups, p)
     if ages is not None:
-        groups = split_emerging(z, groups, ages, reporters, p)
+        groups = split_emerging(z, groups, ages, reporters, p, keywords)
     themes, events = match_themes(x, ids, groups, previous, p, next_id)
     labels = np.full(n, UNASSIGNED, dtype=np.int64)
     for t in themes:
@@ -300,17 +316,24 @@ def find_emerging(
     ages: Sequence[int] | np.ndarray,
     reporters: Sequence[Hashable | None] | None,
     params: ClusterParams,
+    keywords: Sequence[Sequence[str]] | None = None,
 ) -> list[np.ndarray]:
-    """Rows of each emerging micro-group (step 4 of the module docstring), most significant first.
+    """Rows of each emerging micro-group (step 4 of the module docstring), most significant first:
+    neighbourhoods in `z` (the space grouping works in), then notes sharing a rare lemma.
 
-    `z` is the space grouping works in; `ages` whole weeks before the current one.
+    `ages` are whole weeks before the current one.
     """
-    found = []
-    for rows, p_value in scan_recent(z, ages, params):
-        people = {("row", int(r)) if reporters is None or reporters[r] is None else reporters[r]
-                  for r in rows}
-        if p_value <= params.emerging_alpha and len(people) >= params.emerging_reporters:
-            found.append(rows)
+    def people(rows: np.ndarray) -> int:
+        return len({("row", int(r)) if reporters is None or reporters[r] is None else reporters[r]
+                    for r in rows})
+
+    found = [rows for rows, p_value in scan_recent(z, ages, params)
+             if p_value <= params.emerging_alpha and people(rows) >= params.emerging_reporters]
+    if keywords is not None:
+        taken = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+        found += [rows for rows, p_value in scan_words(keywords, ages, params, taken)
+                  if p_value <= params.emerging_word_alpha
+                  and people(rows) >= params.emerging_reporters]
     return found
 
 
@@ -323,24 +346,67 @@ def scan_recent(
     (Zhang, Assunção and Kulldorff 2010); the last entry is the first one that was not
     significant at `emerging_alpha` (if any).
     """
-    n = len(z)
+    if len(ages) != len(z):
+        raise ValueError(f"{len(z)} vectors but {len(ages)} ages")
+    return _repeat_scan(_scan_pool(ages, params), ages, params.emerging_alpha,
+                        lambda pool, recent, rng: _scan_once(z, pool, recent, params, rng), params)
+
+
+def scan_words(
+    keywords: Sequence[Sequence[str]],
+    ages: Sequence[int] | np.ndarray,
+    params: ClusterParams,
+    exclude: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, float]]:
+    """Notes sharing a rare lemma that are more often recent than chance, as (recent rows, p).
+
+    The same repeated scan as `scan_recent`, with the notes of each lemma in 3..`emerging_ball`
+    notes as the zones instead of neighbourhoods; rows in `exclude` take no part.
+    """
+    if len(ages) != len(keywords):
+        raise ValueError(f"{len(keywords)} keyword lists but {len(ages)} ages")
+    pool = _scan_pool(ages, params)
+    if exclude is not None and len(exclude):
+        pool = np.setdiff1d(pool, exclude)
+    return _repeat_scan(pool, ages, params.emerging_word_alpha,
+                        lambda pool, recent, rng: _word_scan_once(keywords, pool, recent, params,
+                                                                  rng), params)
+
+
+def _scan_pool(ages: Sequence[int] | np.ndarray, params: ClusterParams) -> np.ndarray:
+    # Rows a scan looks at: notes dated up to now, the newest `emerging_max_notes` of them (enough
+    # history, and a bound on the cost).
     age = np.asarray(ages, dtype=np.int64)
-    if len(age) != n:
-        raise ValueError(f"{n} vectors but {len(age)} ages")
-    known = np.flatnonzero(age >= 0)  # notes dated after "now" take no part
-    # The newest `emerging_max_notes` notes are enough history and bound the cost.
-    pool = np.sort(known[np.argsort(age[known], kind="stable")[: params.emerging_max_notes]])
+    known = np.flatnonzero(age >= 0)
+    return np.sort(known[np.argsort(age[known], kind="stable")[: params.emerging_max_notes]])
+
+
+def _repeat_scan(
+    pool: np.ndarray,
+    ages: Sequence[int] | np.ndarray,
+    alpha: float,
+    scan_once: Callable[[np.ndarray, np.ndarray, np.random.Generator], _Zone | None],
+    params: ClusterParams,
+) -> list[tuple[np.ndarray, float]]:
+    # Scan, take out the significant zone's notes, scan again (at most _MAX_SCANS times); stop
+    # after the first zone that is not significant at alpha, which is returned last, or when
+    # too few recent notes (or too little history) are left.
+    recent_all = np.asarray(ages, dtype=np.int64) < params.emerging_weeks
     if params.emerging_weeks <= 0 or len(pool) == 0:
         return []
     rng = np.random.default_rng(params.seed)
     out: list[tuple[np.ndarray, float]] = []
     while len(out) < _MAX_SCANS:
-        found = _scan_once(z, pool, age[pool] < params.emerging_weeks, params, rng)
+        recent = recent_all[pool]
+        cases = int(recent.sum())
+        if cases < params.min_theme_size or len(pool) - cases < params.emerging_baseline:
+            break
+        found = scan_once(pool, recent, rng)
         if found is None:
             break
         inside, rows, p_value = found
         out.append((rows, p_value))
-        if p_value > params.emerging_alpha:
+        if p_value > alpha:
             break
         pool = np.setdiff1d(pool, inside, assume_unique=True)
     return out
@@ -352,12 +418,10 @@ def _scan_once(
     recent: np.ndarray,
     params: ClusterParams,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, float] | None:
+) -> _Zone | None:
     # The best neighbourhood among `pool` (every note with its nearest notes, itself first):
     # its rows, its recent rows and its p-value against random relabellings of `pool`.
     total, cases = len(pool), int(recent.sum())
-    if cases < params.min_theme_size or total - cases < params.emerging_baseline:
-        return None
     m = min(params.emerging_ball, total)
     zp = z[pool]
     nb = np.empty((total, m), dtype=np.int64)
@@ -381,15 +445,72 @@ def _scan_once(
     return pool[inside], pool[inside[recent[inside]]], p_value
 
 
+def _word_scan_once(
+    keywords: Sequence[Sequence[str]],
+    pool: np.ndarray,
+    recent: np.ndarray,
+    params: ClusterParams,
+    rng: np.random.Generator,
+) -> _Zone | None:
+    # The rare lemma whose notes in `pool` are richest in recent ones: its rows, its recent rows
+    # and its p-value against random relabellings of `pool` (in batches: a sparse product each).
+    total, cases = len(pool), int(recent.sum())
+    zones = _word_zones([keywords[i] for i in pool], params.min_theme_size, params.emerging_ball)
+    if zones is None:
+        return None
+    size = np.asarray(zones.sum(axis=1), dtype=np.float64)
+
+    def llr(labels: np.ndarray) -> np.ndarray:  # labels: (notes, relabellings) of 0/1
+        r = np.asarray(zones @ labels, dtype=np.float64)
+        return _bernoulli_llr(r, size, cases, total, params.min_theme_size)
+
+    real = llr(recent[:, None].astype(np.float64))[:, 0]
+    best = int(np.argmax(real))
+    score = float(real[best])
+    if score <= 0:
+        return None
+    as_high = 0
+    for start in range(0, params.emerging_word_permutations, 100):
+        k = min(100, params.emerging_word_permutations - start)
+        batch = np.stack([rng.permutation(recent) for _ in range(k)], axis=1).astype(np.float64)
+        as_high += int((llr(batch).max(axis=0) >= score).sum())
+    p_value = (1 + as_high) / (1 + params.emerging_word_permutations)
+    inside = zones[best].indices
+    return pool[inside], pool[inside[recent[inside]]], p_value
+
+
+def _word_zones(keywords: Sequence[Sequence[str]], low: int, high: int) -> csr_matrix | None:
+    # Sparse lemma x note incidence of the lemmas found in low..high notes; None without any.
+    from scipy.sparse import csr_matrix
+
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for note, words in enumerate(keywords):
+        for word in set(words):
+            rows.append(vocab.setdefault(word, len(vocab)))
+            cols.append(note)
+    if not vocab:
+        return None
+    zones = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(vocab), len(keywords)))
+    counts = np.asarray(zones.sum(axis=1)).ravel()
+    keep = np.flatnonzero((counts >= low) & (counts <= high))
+    return zones[keep] if len(keep) else None
+
+
 def _ball_llr(recent: np.ndarray, nb: np.ndarray, cases: int, min_cases: int) -> np.ndarray:
-    # Kulldorff's Bernoulli scan statistic for every nested neighbourhood nb[i, :j + 1]: the
+    # The scan statistic of every nested neighbourhood nb[i, :j + 1].
+    r = np.cumsum(recent[nb], axis=1, dtype=np.float64)
+    size = np.arange(1, nb.shape[1] + 1, dtype=np.float64)[None, :]
+    return _bernoulli_llr(r, size, cases, len(recent), min_cases)
+
+
+def _bernoulli_llr(r: np.ndarray, size: np.ndarray, cases: int, total: int,
+                   min_cases: int) -> np.ndarray:
+    # Kulldorff's Bernoulli scan statistic of zones holding r recent notes of `size`: the
     # log-likelihood ratio of "recent notes are likelier inside" vs "equally likely anywhere";
     # 0 where the inside is not richer in recent notes or holds fewer than min_cases of them.
     from scipy.special import xlogy
 
-    total = len(recent)
-    r = np.cumsum(recent[nb], axis=1, dtype=np.float64)
-    size = np.arange(1, nb.shape[1] + 1, dtype=np.float64)[None, :]
     r_out, size_out = cases - r, total - size
     p_in = r / size
     p_out = np.divide(r_out, size_out, out=np.zeros_like(r), where=size_out > 0)
@@ -406,9 +527,10 @@ def split_emerging(
     ages: Sequence[int] | np.ndarray,
     reporters: Sequence[Hashable | None] | None,
     params: ClusterParams,
+    keywords: Sequence[Sequence[str]] | None = None,
 ) -> np.ndarray:
     """Give each emerging micro-group a group of its own (taken out of the groups holding it)."""
-    found = find_emerging(z, ages, reporters, params)
+    found = find_emerging(z, ages, reporters, params, keywords)
     if not found:
         return groups
     out = groups.copy()
