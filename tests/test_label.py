@@ -65,6 +65,27 @@ def test_label_themes_uses_supported_words_and_keeps_ids() -> None:
     assert set(labels[9].representatives) == {3, 4, 5}
 
 
+def test_a_theme_with_one_shared_word_is_named_with_its_most_typical_note() -> None:
+    # "toimia" (not working) alone does not say what broke: the note nearest the centre does.
+    x = unit([[1, 0], [1, 0.3], [1, -0.3], [0, 1], [0.1, 1], [0.2, 1]])
+    terms = [
+        ["ilmanvaihto", "toimia", "kylpyhuone"],
+        ["valo", "toimia", "piha"],
+        ["pesukone", "toimia"],
+        ["melu", "yö"],
+        ["melu", "yö"],
+        ["melu", "yö"],
+    ]
+    themes = [
+        Theme(1, np.array([0, 1, 2]), unit([[1, 0]])[0]),
+        Theme(2, np.array([3, 4, 5]), unit([[0.1, 1]])[0]),
+    ]
+    labels = label_themes(themes, terms, x)
+    assert labels[1].label == "toimia, ilmanvaihto, kylpyhuone"
+    assert labels[1].representatives[0] == 0
+    assert labels[2].label == "melu, yö"  # no typical-note words to add: all are shared
+
+
 @pytest.mark.slow
 def test_finnish_inflections_name_one_word() -> None:
     from hiljainen.pipeline.linguistics import analyze

@@ -98,12 +98,18 @@ def label_themes(
     scored = ctfidf([*grouped, rest], terms)[: len(grouped)]
     out: dict[int, ThemeLabel] = {}
     for theme, words in zip(themes, scored, strict=True):
-        # A label word must appear in two notes when the theme has two notes to offer.
+        reps = representatives(vectors, theme.members, theme.centroid, n_representatives)
+        # A label word must appear in two notes when the theme has two notes to offer; with
+        # fewer such words than a label needs, the words of its most typical note complete it
+        # ("toimia" alone says little, "toimia, ilmanvaihto, kylpyhuone" says what broke).
         support = Counter(w for r in theme.members for w in set(terms[r]))
         need = 2 if theme.size >= 2 else 1
-        strong = [w for w, _ in words if support[w] >= need] or [w for w, _ in words]
+        strong = [w for w, _ in words if support[w] >= need]
+        if len(strong) < label_words and reps:
+            typical = set(terms[reps[0]])
+            strong += [w for w, _ in words if w in typical and w not in strong]
+        strong = strong or [w for w, _ in words]
         keywords = tuple(strong[:n_keywords])
         label = ", ".join(keywords[:label_words]) or f"#{theme.id}"
-        reps = representatives(vectors, theme.members, theme.centroid, n_representatives)
         out[theme.id] = ThemeLabel(theme.id, label, keywords, reps)
     return out
