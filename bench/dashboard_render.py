@@ -76,7 +76,8 @@ def build(url: str, n_notes: int, seed: int = 9) -> None:
         s.add_all(units)
         s.flush()
         tps = [
-            Touchpoint(slug=f"piste-{u.id}-{j}", unit_id=u.id, name_fi=f"Piste {u.id}.{j}", name_en=f"Point {u.id}.{j}")
+            Touchpoint(slug=f"piste-{u.id}-{j}", unit_id=u.id, name_fi=f"Piste {u.id}.{j}",
+                       name_en=f"Point {u.id}.{j}")
             for u in units for j in range(2)
         ]
         s.add_all(tps)
@@ -90,7 +91,7 @@ def build(url: str, n_notes: int, seed: int = 9) -> None:
         staff_ids = [u.id for u in s.query(User).filter(User.role == Role.STAFF)]
         tp_by_unit = {u.id: [t.id for t in tps if t.unit_id == u.id] for u in units}
         themes = []
-        for i in range(THEMES):
+        for _i in range(THEMES):
             words = rng.sample(WORDS, 3)
             themes.append(Theme(
                 label=" / ".join(words), keywords=words, representatives=[], centroid=[], active=True,
@@ -106,7 +107,7 @@ def build(url: str, n_notes: int, seed: int = 9) -> None:
         rows, responses = [], []
         counts: dict[tuple[int, str], int] = {}
         span = (TODAY - start).days + 1
-        for k in range(n_notes):
+        for _k in range(n_notes):
             day = start + dt.timedelta(days=rng.randrange(span))
             source = rng.choices(SOURCES, SOURCE_W)[0]
             unit_id = units[rng.randrange(UNITS)].id
@@ -123,7 +124,8 @@ def build(url: str, n_notes: int, seed: int = 9) -> None:
                 "touchpoint_id": rng.choice(tp_by_unit[unit_id]) if rng.random() < 0.5 else None,
                 "author_id": rng.choice(staff_ids) if signed else None, "anonymous": not signed,
                 "day": day, "created_at": created, "tags": [], "redactions": {}, "status": status,
-                "acknowledged_at": created + dt.timedelta(hours=rng.randrange(1, 72)) if status != Status.NEW else None,
+                "acknowledged_at": (created + dt.timedelta(hours=rng.randrange(1, 72))
+                                    if status != Status.NEW else None),
                 "lang": "fi", "lemmas": [], "keywords": [], "tone": rng.choice(TONES),
                 "tone_confidence": 0.8, "processed_at": created, "vector_model": "bench",
                 "theme_id": theme_id,
@@ -133,10 +135,12 @@ def build(url: str, n_notes: int, seed: int = 9) -> None:
         obs = s.query(Observation.id, Observation.status, Observation.created_at).all()
         for oid, status, created in obs:
             if status in (Status.IN_PROGRESS, Status.DONE) or rng.random() < 0.1:
-                responses.append({"observation_id": oid, "author_id": None, "kind": "answer", "body": "Kiitos.",
+                responses.append({"observation_id": oid, "author_id": None, "kind": "answer",
+                                  "body": "Kiitos.",
                                   "created_at": created + dt.timedelta(days=rng.randrange(1, 10))})
             if status == Status.DONE and rng.random() < 0.5:
-                responses.append({"observation_id": oid, "author_id": None, "kind": "action", "body": "Korjattu.",
+                responses.append({"observation_id": oid, "author_id": None, "kind": "action",
+                                  "body": "Korjattu.",
                                   "created_at": created + dt.timedelta(days=rng.randrange(2, 15))})
         for lo in range(0, len(responses), 10_000):
             s.execute(insert(Response), responses[lo:lo + 10_000])
@@ -236,10 +240,12 @@ def write(results: dict, load_start: tuple, load_end: tuple) -> None:
         "endpoint, interleaved round by round so load hits all rows alike. Data: 4 units, 8 touchpoints,",
         f"{THEMES} themes with weekly periods, notes spread over {WEEKS} weeks (4 sources, signed and",
         "anonymous authors, all statuses, answers and actions). Machine: 2 CPU cores shared with other",
-        f"work; load average (1/5/15 min) {load_start[0]:.1f}/{load_start[1]:.1f}/{load_start[2]:.1f} at the start,"
+        f"work; load average (1/5/15 min) {load_start[0]:.1f}/{load_start[1]:.1f}/"
+        f"{load_start[2]:.1f} at the start,"
         f" {load_end[0]:.1f}/{load_end[1]:.1f}/{load_end[2]:.1f} at the end.",
         "",
-        f"| Request | p50 ms at {big:,} notes | p95 ms at {big:,} | p50 ms at {small:,} notes | p95 ms at {small:,} |",
+        f"| Request | p50 ms at {big:,} notes | p95 ms at {big:,} | p50 ms at {small:,} notes "
+        f"| p95 ms at {small:,} |",
         "|---|---:|---:|---:|---:|",
     ]
     for name in names:
@@ -263,7 +269,8 @@ def write(results: dict, load_start: tuple, load_end: tuple) -> None:
         f" organisation and {u50:.0f} ms for one unit (p95 {d95:.0f} and {u95:.0f} ms), {verdict} the 300 ms"
         f" the issue asks for, on a loaded 2-core machine. The same run's baselines are {h50:.1f} ms for"
         f" the quick health check (the app's fixed request overhead) and {l50:.1f} ms for the login page (a"
-        f" small template); the dashboard's extra time is rendering its {kb:.0f} kB page ({kb_small:.0f} kB at"
+        f" small template); the dashboard's extra time is rendering its {kb:.0f} kB page"
+        f" ({kb_small:.0f} kB at"
         f" {small:,} notes) and a few small queries (one snapshot row by key, 15 themes, 8 alerts,"
         f" indicators, scope choices), none of which reads the notes table. At {small:,} notes the same page"
         f" takes {s50:.0f} ms at the median; the two sizes differ by a few milliseconds, in either"
