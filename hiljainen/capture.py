@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
-import time
 from typing import Any
 
 import segno
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from hiljainen import db as database
-from hiljainen import intake, outages, resources
+from hiljainen import intake, outages, ratelimit, resources
 from hiljainen.auth import current_user, login_required
 from hiljainen.errors import InvalidInput
 from hiljainen.models import Observation, Role, Source, Status, Touchpoint, Unit
@@ -92,7 +89,7 @@ def public_form(slug: str) -> Any:
         if form.get(HONEYPOT):
             # Look like success so the bot learns nothing; store nothing.
             return render_template("note_sent.html", stored=None), 201
-        if not _allow_public_submit():
+        if not ratelimit.allow("note", resources.get().settings.public_rate_limit):
             error = _(
                 "Many notes have come from this connection in the last hour. "
                 "Please try again a little later; your text is kept below."
@@ -199,22 +196,3 @@ def _public_url(slug: str) -> str:
     base = resources.get().settings.public_url.rstrip("/")
     path = url_for("capture.public_form", slug=slug)
     return base + path if base else url_for("capture.public_form", slug=slug, _external=True)
-
-
-def _allow_public_submit() -> bool:
-    """At most N public notes per address per hour; the address is kept only as a keyed hash."""
-    limit = resources.get().settings.public_rate_limit
-    key = hmac.new(
-        current_app.secret_key.encode(),  # type: ignore[union-attr]
-        (request.remote_addr or "").encode(),
-        hashlib.sha256,
-    ).hexdigest()[:32]
-    window = int(time.time() // 3600)
-    try:
-        conn = resources.get().redis()
-        name = f"hiljainen:rate:{window}:{key}"
-        count = conn.incr(name)
-        conn.expire(name, 3600)
-    except Exception:  # noqa: BLE001 - a down queue must not block people from writing
-        return True
-    return int(count) <= limit  # type: ignore[arg-type]

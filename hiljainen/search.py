@@ -53,7 +53,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hiljainen import resources
+from hiljainen import ratelimit, resources
 from hiljainen.api import ApiError, token_required
 from hiljainen.auth import RANK, current_user, login_required
 from hiljainen.errors import InvalidInput, ModelMismatch, ServiceUnavailable
@@ -573,21 +573,6 @@ def reporter_key(user: User | None) -> str:
     return str(session["reporter_key"])
 
 
-def _rate_ok(kind: str, limit: int) -> bool:
-    """At most `limit` requests of a kind per address per hour (keyed hash; open if Redis is down)."""
-    key = hmac.new(
-        str(current_app.secret_key).encode(), (request.remote_addr or "").encode(), hashlib.sha256
-    ).hexdigest()[:32]
-    name = f"hiljainen:rate:{kind}:{int(time.time() // 3600)}:{key}"
-    try:
-        conn = resources.get().redis()
-        count = conn.incr(name)
-        conn.expire(name, 3600)
-    except Exception:  # noqa: BLE001 - a down queue must not block people from writing
-        return True
-    return int(count) <= limit  # type: ignore[arg-type]
-
-
 def _audience_for_request(db: Session, body: Mapping[str, Any]) -> tuple[Audience, Touchpoint | None]:
     """The public form's audience if a touchpoint is named, else the logged-in staff writer's."""
     slug = body.get("touchpoint")
@@ -714,7 +699,7 @@ def similar_draft() -> Any:
     text = " ".join(text.split())
     if len(text) < SUGGEST_MIN_CHARS or not fusion.words(text):
         return jsonify(items=[])
-    if touchpoint is not None and not _rate_ok("draft", DRAFT_RATE_LIMIT):
+    if touchpoint is not None and not ratelimit.allow("draft", DRAFT_RATE_LIMIT):
         return jsonify(items=[])  # suggestions are a help, not a right: quietly none
     try:
         items = suggestions(db, text, audience)
@@ -751,7 +736,7 @@ def me_too(note_id: int) -> Any:
     if note is None or not safe_to_suggest(note, audience, today):
         return jsonify(error=_("This note cannot be joined."), added=False), 404
     if touchpoint is not None:
-        if not _rate_ok("voice", VOICE_RATE_LIMIT):
+        if not ratelimit.allow("voice", VOICE_RATE_LIMIT):
             return jsonify(
                 error=_(
                     "Many notes have come from this connection in the last hour. "

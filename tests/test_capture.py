@@ -203,6 +203,24 @@ def test_rate_limit_per_visitor_behind_a_trusted_proxy(
     assert status == (201 if trusted_proxies else 429)
 
 
+def test_rate_limit_holds_while_redis_is_down(tmp_path: Path, settings: Settings) -> None:
+    """Without Redis the limit is counted in the web process: notes are still taken, a flood is not."""
+    app = create_app(
+        make_settings(
+            tmp_path / "rl-down",
+            redis_url=f"redis://127.0.0.1:{free_port()}/0",
+            chroma_url=settings.chroma_url,
+            public_rate_limit=2,
+            secret_key=f"rate-limit-down-{tmp_path.name}",
+        )
+    )
+    seed(app)
+    client = app.test_client()
+    codes = [post_note(client, "/t/ruokasali", text=f"Palaute {i}", role="customer")[0] for i in range(3)]
+    assert codes == [201, 201, 429]
+    assert [n.text for n in notes(app)] == ["Palaute 0", "Palaute 1"]
+
+
 def test_notes_are_safe_while_redis_is_down_and_swept_when_it_returns(
     tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

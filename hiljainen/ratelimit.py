@@ -1,0 +1,50 @@
+"""Per-address hourly limits on the public endpoints; an address is kept only as a keyed hash.
+
+Counted in Redis, so every web process shares one count. While Redis is down each process
+counts in its own memory instead: a down queue must neither stop people from writing nor open
+the public forms to a flood.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import time
+
+from flask import current_app, request
+
+from hiljainen import resources
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_local: dict[str, int] = {}  # this process's counts while Redis is down, current hour only
+_local_hour = -1
+
+
+def allow(kind: str, limit: int) -> bool:
+    """Count this request of `kind` for the visitor's address; False beyond `limit` an hour."""
+    key = hmac.new(
+        str(current_app.secret_key).encode(), (request.remote_addr or "").encode(), hashlib.sha256
+    ).hexdigest()[:32]
+    hour = int(time.time() // 3600)
+    name = f"hiljainen:rate:{kind}:{hour}:{key}"
+    try:
+        conn = resources.get().redis()
+        count = int(conn.incr(name))  # type: ignore[arg-type]
+        conn.expire(name, 3600)
+    except Exception as exc:  # noqa: BLE001 - any Redis failure: count here instead
+        log.warning("rate limit counted in this process: Redis unavailable (%s)", exc)
+        count = _count_locally(name, hour)
+    return count <= limit
+
+
+def _count_locally(name: str, hour: int) -> int:
+    global _local_hour
+    with _lock:
+        if hour != _local_hour:
+            _local.clear()
+            _local_hour = hour
+        _local[name] = _local.get(name, 0) + 1
+        return _local[name]
