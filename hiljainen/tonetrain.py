@@ -385,8 +385,10 @@ def train_tone(
         "metrics": metrics,
     }
     # The weights folder gets the same facts, so a loader needs no manifest.
+    # No checksum of the weights here: the embeddings they are fitted on differ in their last
+    # bits between machines (BLAS kernels), so the committed manifest would change on every new
+    # machine's build; the data's checksum and the rounded metrics do not.
     model.save(out_dir, extra={k: v for k, v in manifest.items() if k not in ("model_id", "classes")})
-    manifest["outputs"] = {p.name: file_sha256(p) for p in sorted(out_dir.iterdir()) if p.is_file()}
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     held = metrics["held_out"]
