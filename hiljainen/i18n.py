@@ -6,7 +6,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, has_request_context, request, session
+from flask import Flask, has_request_context, request, session, url_for
 from flask_babel import Babel, get_locale, lazy_gettext
 
 from hiljainen.config import Settings
@@ -75,7 +75,17 @@ def init_app(app: Flask, settings: Settings) -> None:
             "source_label": source_label,
             "signal_label": signal_label,
             "confidence_label": confidence_label,
+            "language_url": language_url,
         }
+
+
+def language_url(code: str) -> str | None:
+    """This page again in another interface language, its query kept; None for a page that a
+    form post produced (reloading it would lose what it shows, such as a receipt code)."""
+    if request.method != "GET" or request.endpoint is None:
+        return None
+    args = {k: v for k, v in request.args.to_dict(flat=False).items() if k != "lang"}
+    return url_for(request.endpoint, **(request.view_args or {}), **args, lang=code)
 
 
 def select_locale(default: str) -> str:

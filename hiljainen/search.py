@@ -618,7 +618,9 @@ def search() -> Any:
     if "q" in args:
         try:
             q = clean_query(args.get("q"))
-            results = run_search(db, q, parse_filters(args, db, user), parse_page(args.get("page")))
+            # The form's note-language filter is "note_lang": "lang" picks the interface language.
+            filters = parse_filters({**args.to_dict(), "lang": args.get("note_lang", "")}, db, user)
+            results = run_search(db, q, filters, parse_page(args.get("page")))
         except InvalidInput as exc:
             error, status = str(exc), 400
         except (ServiceUnavailable, ModelMismatch) as exc:

@@ -88,6 +88,8 @@ def test_public_form_and_receipt_callback(seeded: Flask, client: FlaskClient) ->
     status, page = post_note(client, "/t/ruokasali", text="Keitto oli kylmää.", role="relative")
     assert status == 201
     code = receipt_of(page)
+    # No language link here: following it would reload the form and lose the code for good.
+    assert 'class="lang"' not in page and 'class="lang"' in client.get("/t/ruokasali").get_data(as_text=True)
     (obs,) = notes(seeded)
     assert obs.source == Source.RELATIVE and obs.anonymous and obs.contact is None
     with seeded.app_context():

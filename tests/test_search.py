@@ -465,7 +465,7 @@ def test_filters_narrow_results(
     cases: list[tuple[dict[str, str], Any]] = [
         ({"unit": "vuokra"}, lambda o: o.unit_id == rows[ids["lamp"]].unit_id),
         ({"source": "relative"}, lambda o: o.source == Source.RELATIVE),
-        ({"lang": "en"}, lambda o: o.lang == "en"),
+        ({"note_lang": "en"}, lambda o: o.lang == "en"),
         ({"tone": "positive"}, lambda o: o.tone == "positive"),
         ({"theme": str(ids["theme"])}, lambda o: o.theme_id == ids["theme"]),
         ({"touchpoint": "ruokasali"}, lambda o: o.touchpoint_id == rows[ids["cold_en"]].touchpoint_id),
@@ -480,6 +480,24 @@ def test_filters_narrow_results(
         assert status == 200 and found, args
         assert all(ok(rows[i]) for i in found), args
         assert ids["dup"] not in found, args
+
+
+def test_switching_the_interface_language_keeps_the_search_and_filters_nothing(
+    seeded: tuple[Flask, dict[str, int]]
+) -> None:
+    app, _ids = seeded
+    client = logged_in(app, "johtaja")
+    status, page = get(client, q="ruoka kylmä rikki")
+    found = set(result_ids(page))
+    switch = re.search(r'<a href="([^"]+)" lang="fi" class="lang">', page)
+    assert status == 200 and found and switch
+    url = switch.group(1).replace("&amp;", "&")
+    assert "q=ruoka" in url and "lang=fi" in url
+    finnish = client.get(url).get_data(as_text=True)
+    assert '<html lang="fi">' in finnish and set(result_ids(finnish)) == found, "UI language: no filter"
+    # ...and the note-language filter leaves the interface language alone.
+    status, page = get(client, q="ruoka kylmä rikki", note_lang="en")
+    assert status == 200 and '<html lang="fi">' in client.get("/search").get_data(as_text=True)
 
 
 def test_bad_input_gets_a_clear_answer(seeded: tuple[Flask, dict[str, int]]) -> None:
