@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         auth,
         capture,
         dashboard,
+        errorpages,
         health,
         i18n,
         inputs,
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     inputs.init_app(app)  # before the blueprints: it bounds their <int:...> ids
     i18n.init_app(app, settings)
     auth.init_app(app)
+    errorpages.init_app(app)
     for blueprint in (
         auth.bp,
         capture.bp,

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 
-from hiljainen import intake, resources, tokens
+from hiljainen import errorpages, intake, resources, tokens
 from hiljainen.errors import InvalidInput, ServiceUnavailable
 from hiljainen.inputs import MAX_ID
 from hiljainen.models import ApiToken, Observation, Source, Status, Touchpoint, Unit, User
@@ -85,7 +85,7 @@ def _route_not_found(exc: RouteNotFound) -> Any:
     # A 404 from routing itself (e.g. an id above inputs.MAX_ID) reaches no blueprint's handler.
     if request.path.startswith(bp.url_prefix or "/api/v1"):
         return jsonify(error=_("No such API path.")), 404
-    return exc
+    return errorpages.page(exc)
 
 
 def token_required(scope: str) -> Callable[[F], F]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import select
 
 from hiljainen import resources
@@ -165,11 +166,24 @@ def refresh_status(job_id: str) -> Any:
         job = Job.fetch(job_id, connection=resources.get().redis())
     except (NoSuchJobError, ServiceUnavailable, ConfigError):
         abort(404)
+    status = job.get_status()
+    step = job.meta.get("step", "queued")
     return jsonify(
-        status=str(job.get_status()),
-        step=job.meta.get("step", "queued"),
+        # rq's JobStatus is an Enum: its str() is "JobStatus.FINISHED", its value "finished".
+        status=getattr(status, "value", status),
+        step=str(_STEPS.get(step, step)),
         progress=job.meta.get("progress", 0.0),
     )
+
+
+# The refresh job's steps (workers/refresh.py) as the progress bar says them.
+_STEPS = {
+    "queued": lazy_gettext("waiting for the worker"),
+    "loading": lazy_gettext("reading the notes"),
+    "clustering": lazy_gettext("grouping the notes into themes"),
+    "writing": lazy_gettext("saving the themes and signals"),
+    "done": lazy_gettext("done"),
+}
 
 
 def _user_id() -> int | None:

@@ -117,3 +117,31 @@ def test_a_leader_tracks_a_saved_search(client: FlaskClient, users: None, app: F
         indicator = resources.session().scalars(select(Indicator)).one()
     assert (indicator.query, indicator.threshold, indicator.theme_id) == ("iltapala", 4.0, None)
     assert "iltapala" in client.get("/dashboard/").get_data(as_text=True)
+
+
+def test_refresh_progress_says_finished_in_words_the_page_knows(
+    app: Flask, client: FlaskClient, users: None
+) -> None:
+    """rq's JobStatus is an Enum: the progress page waits for "finished", not its str()."""
+    from rq.job import Job, JobStatus
+
+    with app.app_context():
+        conn = resources.get().redis()
+    job = Job.create("builtins.print", connection=conn)
+    job.meta.update(step="done", progress=1.0)
+    job.save()
+    job.set_status(JobStatus.FINISHED)
+    login(client, "johtaja", "salasana-123")
+    state = client.get(f"/themes/refresh/{job.id}.json", headers={"Accept-Language": "fi"}).get_json()
+    assert state == {"status": "finished", "step": "valmis", "progress": 1.0}
+
+
+def test_error_pages_speak_the_interface_language_on_the_app_layout(client: FlaskClient) -> None:
+    page = client.get("/t/ei-ole")  # a mistyped QR address
+    text = page.get_data(as_text=True)
+    assert page.status_code == 404 and "Sivua ei löydy" in text and 'name="viewport"' in text
+    assert "Page not found" in client.get("/t/ei-ole?lang=en").get_data(as_text=True)
+    wrong_method = client.get("/themes/refresh")
+    assert wrong_method.status_code == 405 and "POST" in wrong_method.headers["Allow"]
+    api = client.get("/api/v1/ei-ole")
+    assert api.status_code == 404 and api.is_json

@@ -10,7 +10,9 @@
       bar.value = s.progress;
       step.textContent = s.step + " (" + Math.round(s.progress * 100) + " %)";
       if (s.status === "finished") { window.location = box.dataset.done; }
-      else if (s.status === "failed") { step.textContent = "failed: see the worker log"; }
+      else if (s.status === "failed" || s.status === "stopped" || s.status === "canceled") {
+        step.textContent = box.dataset.failed;
+      }
       else { setTimeout(poll, 1000); }
     }).catch(function () { setTimeout(poll, 3000); });
   }
