@@ -7,11 +7,13 @@ import io
 from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from hiljainen import resources
 from hiljainen.auth import current_user, login_required
+from hiljainen.i18n import source_label
 from hiljainen.models import Alert, Indicator, IndicatorValue, Role, Source, Theme, Touchpoint, Unit
 from hiljainen.stores.reports import load_snapshot
 
@@ -42,6 +44,7 @@ def home() -> Any:
         alerts=alerts,
         indicators=indicators,
         scopes=_scope_choices(),
+        unit_names={u.slug: _local_name(u) for u in resources.session().scalars(select(Unit))},
     )
 
 
@@ -99,13 +102,18 @@ def _scope() -> str:
 def _scope_choices() -> list[tuple[str, str]]:
     db = resources.session()
     choices = [("all", _("Whole organisation"))]
-    choices += [(f"unit:{u.slug}", u.name_fi) for u in db.scalars(select(Unit).order_by(Unit.name_fi))]
+    choices += [(f"unit:{u.slug}", _local_name(u)) for u in db.scalars(select(Unit).order_by(Unit.name_fi))]
     choices += [
-        (f"touchpoint:{t.slug}", t.name_fi)
+        (f"touchpoint:{t.slug}", _local_name(t))
         for t in db.scalars(select(Touchpoint).order_by(Touchpoint.name_fi))
     ]
-    choices += [(f"source:{s.value}", s.value) for s in Source]
+    choices += [(f"source:{s.value}", source_label(s)) for s in Source]
     return choices
+
+
+def _local_name(place: Unit | Touchpoint) -> str:
+    # Units and touchpoints are named in both languages; an empty English name falls back.
+    return place.name_en if str(get_locale()) == "en" and place.name_en else place.name_fi
 
 
 def _indicators() -> list[dict[str, Any]]:

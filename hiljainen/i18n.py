@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -37,6 +38,26 @@ _SIGNAL = {
     "noise": lazy_gettext("too few notes"),
 }
 _CONFIDENCE = {"low": lazy_gettext("low"), "medium": lazy_gettext("medium"), "high": lazy_gettext("high")}
+_TONE = {
+    "positive": lazy_gettext("positive"),
+    "neutral": lazy_gettext("neutral"),
+    "negative": lazy_gettext("negative"),
+}
+# What happened to a theme when themes were recomputed (cluster.EVENT_KINDS).
+_EVENT = {
+    "born": lazy_gettext("appeared"),
+    "grew": lazy_gettext("grew"),
+    "shrank": lazy_gettext("shrank"),
+    "continued": lazy_gettext("continued"),
+    "merged": lazy_gettext("merged into another"),
+    "split": lazy_gettext("split off"),
+    "faded": lazy_gettext("faded"),
+}
+_ALERT = {
+    "signal": lazy_gettext("signal"),
+    "burst": lazy_gettext("burst"),
+    "threshold": lazy_gettext("threshold"),
+}
 
 
 def signal_label(signal: str) -> str:
@@ -52,6 +73,67 @@ def confidence_label(confidence: str) -> str:
 def status_label(status: Status) -> str:
     """A note's or theme's status in the interface language."""
     return str(_STATUS[status])
+
+
+def event_label(kind: str) -> str:
+    """What happened to a theme in a recomputation, in the interface language."""
+    return str(_EVENT.get(kind, kind))
+
+
+def alert_label(kind: str) -> str:
+    """An alert's kind, in the interface language."""
+    return str(_ALERT.get(kind, kind))
+
+
+def chart_labels() -> dict[str, str]:
+    """Series names and axis titles the charts' script shows, in the interface language."""
+    names = {s.value: str(label) for s, label in _SOURCE.items()}
+    for table in (_SIGNAL, _TONE):
+        names.update({key: str(label) for key, label in table.items()})
+    names.update(
+        share=str(lazy_gettext("% of notes")),
+        growth=str(lazy_gettext("growth per week")),
+        acknowledged=str(lazy_gettext("% acknowledged within 2 working days")),
+        closed=str(lazy_gettext("% closed with an action")),
+        you_said=str(lazy_gettext("you said, we did")),
+        notes=str(lazy_gettext("Notes per week")),
+        burst_notes=str(lazy_gettext("notes in a burst week")),
+        reporters=str(lazy_gettext("reporters")),
+        week=str(lazy_gettext("wk")),  # before an ISO week number: "wk 37"
+    )
+    return names
+
+
+# The dashboard tables' column names (dashboard._tables; the CSV keeps these keys).
+_COLUMN = {
+    "week": lazy_gettext("Week"),
+    "unit": lazy_gettext("Unit"),
+    "source": lazy_gettext("Writer"),
+    "notes": lazy_gettext("Notes"),
+    "theme": lazy_gettext("Theme"),
+    "signal": lazy_gettext("Signal"),
+    "confidence": lazy_gettext("Confidence"),
+    "visibility": lazy_gettext("share of notes"),
+    "emergence": lazy_gettext("growth per week"),
+    "reporters": lazy_gettext("Reporters"),
+    "acknowledged_in_time": lazy_gettext("% acknowledged within 2 working days"),
+    "closed_with_action": lazy_gettext("% closed with an action"),
+    "you_said_we_did": lazy_gettext("you said, we did"),
+    "median_days_to_response": lazy_gettext("Median days to first response"),
+}
+
+
+def table_label(value: object) -> object:
+    """A dashboard table's column name or coded cell (writer role, signal, tone, confidence) in
+    the interface language; anything else unchanged."""
+    if not isinstance(value, str):
+        return value
+    for table in (_COLUMN, _SIGNAL, _TONE, _CONFIDENCE):
+        if value in table:
+            return str(table[value])
+    if value in {s.value for s in Source}:
+        return source_label(Source(value))
+    return value
 
 
 def source_label(source: Source) -> str:
@@ -76,6 +158,10 @@ def init_app(app: Flask, settings: Settings) -> None:
             "signal_label": signal_label,
             "confidence_label": confidence_label,
             "language_url": language_url,
+            "event_label": event_label,
+            "alert_label": alert_label,
+            "chart_labels": chart_labels,
+            "table_label": table_label,
         }
 
 
@@ -84,7 +170,7 @@ def language_url(code: str) -> str | None:
     form post produced (reloading it would lose what it shows, such as a receipt code)."""
     if request.method != "GET" or request.endpoint is None:
         return None
-    args = {k: v for k, v in request.args.to_dict(flat=False).items() if k != "lang"}
+    args: dict[str, Any] = {k: v for k, v in request.args.to_dict(flat=False).items() if k != "lang"}
     return url_for(request.endpoint, **(request.view_args or {}), **args, lang=code)
 
 

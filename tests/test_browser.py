@@ -100,11 +100,16 @@ def test_leader_loop_on_the_demo(demo_db: Settings, live_server: Callable[[Flask
     for chart in ("emergence_map", "theme_stream", "notes_by_source", "response", "tone"):
         drawn = leader.evaluate(f"!!Chart.getChart(document.getElementById('chart-{chart}'))")
         assert drawn, f"chart {chart} was not drawn"
+    legend = leader.evaluate("Chart.getChart(document.getElementById('chart-response')).data.datasets"
+                             ".map(function (d) { return d.label; })")
+    assert legend[0].startswith("% kuitattu"), legend  # the charts speak the page's language
     leader.shot("dashboard")
 
     leader.click("table a[href^='/themes/']")  # the most emerging theme
     leader.wait_for_load_state()
     assert leader.evaluate("!!Chart.getChart(document.getElementById('chart-theme'))")
+    assert leader.evaluate("Chart.getChart(document.getElementById('chart-theme')).data.datasets[0].label"
+                           ) == "Havainnot viikoittain"
     leader.fill("#track-form input[name=threshold]", "5")
     leader.fill("#track-form input[name=target]", "1")
     leader.fill("#track-form input[name=owner]", "Palvelupäällikkö")

@@ -145,3 +145,14 @@ def test_error_pages_speak_the_interface_language_on_the_app_layout(client: Flas
     assert wrong_method.status_code == 405 and "POST" in wrong_method.headers["Allow"]
     api = client.get("/api/v1/ei-ole")
     assert api.status_code == 404 and api.is_json
+
+
+def test_chart_names_and_theme_events_follow_the_interface_language(app: Flask) -> None:
+    from hiljainen.i18n import chart_labels, event_label
+
+    with app.test_request_context("/?lang=fi"):
+        labels = chart_labels()
+        assert labels["staff"] == "henkilöstö" and labels["weak"] == "heikko signaali"
+        assert labels["share"] == "% havainnoista" and event_label("shrank") == "pieneni"
+    with app.test_request_context("/?lang=en"):
+        assert chart_labels()["staff"] == "staff" and event_label("born") == "appeared"

@@ -4,15 +4,19 @@
   var node = document.getElementById("dashboard-data");
   if (!node || typeof Chart === "undefined") { return; }
   var data = JSON.parse(node.textContent);
+  var labelNode = document.getElementById("chart-labels");
+  var L = labelNode ? JSON.parse(labelNode.textContent) : {};
+  function say(key) { return L[key] || key; }
   var palette = ["#1f6f5c", "#d98e04", "#3b6cc4", "#b6416b", "#6a4fb3", "#5b8c2a", "#8a5a44", "#2b9aa0"];
   var signalColour = { weak: "#d98e04", strong: "#b6416b", "well-known": "#3b6cc4", latent: "#8c96a8", noise: "#c7ccd6" };
   Chart.defaults.font.family = "system-ui, sans-serif";
   Chart.defaults.maintainAspectRatio = false;
-  var weeks = data.weeks.map(function (w) { return w.slice(5); });
+  var weeks = data.weeks.map(function (w) { return say("week") + " " + Number(w.slice(6)); });
 
-  function series(obj, type, stacked, fill) {
+  // Series keyed by a source, tone or signal are named in the interface language; themes by their own name.
+  function series(obj, type, stacked, fill, ownNames) {
     return Object.keys(obj).map(function (name, i) {
-      return { label: name, data: obj[name], backgroundColor: palette[i % palette.length],
+      return { label: ownNames ? name : say(name), data: obj[name], backgroundColor: palette[i % palette.length],
                borderColor: palette[i % palette.length], fill: fill, tension: 0.3, type: type };
     });
   }
@@ -26,15 +30,15 @@
     options: { scales: stackedScales } });
   draw("tone", { type: "bar", data: { labels: weeks, datasets: series(data.tone, "bar") },
     options: { scales: stackedScales } });
-  draw("theme_stream", { type: "line", data: { labels: weeks, datasets: series(data.theme_stream || {}, "line", true, true) },
+  draw("theme_stream", { type: "line", data: { labels: weeks, datasets: series(data.theme_stream || {}, "line", true, true, true) },
     options: { scales: stackedScales, plugins: { legend: { position: "bottom" } } } });
 
   var r = data.response;
   function pct(values) { return values.map(function (v) { return v === null ? null : Math.round(v * 100); }); }
   draw("response", { type: "line", data: { labels: weeks, datasets: [
-      { label: "% " + (node.dataset.ack || "acknowledged ≤ 2 working days"), data: pct(r.acknowledged_in_time), borderColor: palette[0], backgroundColor: palette[0], spanGaps: true },
-      { label: "% " + (node.dataset.closed || "closed with an action"), data: pct(r.closed_with_action), borderColor: palette[1], backgroundColor: palette[1], spanGaps: true },
-      { label: node.dataset.yousaid || "you said, we did", data: r.you_said_we_did, type: "bar", backgroundColor: "rgba(59,108,196,.35)", yAxisID: "count" }
+      { label: say("acknowledged"), data: pct(r.acknowledged_in_time), borderColor: palette[0], backgroundColor: palette[0], spanGaps: true },
+      { label: say("closed"), data: pct(r.closed_with_action), borderColor: palette[1], backgroundColor: palette[1], spanGaps: true },
+      { label: say("you_said"), data: r.you_said_we_did, type: "bar", backgroundColor: "rgba(59,108,196,.35)", yAxisID: "count" }
     ] },
     options: { scales: { y: { min: 0, max: 100 }, count: { position: "right", beginAtZero: true, grid: { display: false } } } } });
 
@@ -46,9 +50,9 @@
   });
   draw("emergence_map", { type: "bubble",
     data: { datasets: Object.keys(groups).map(function (s) {
-      return { label: s, data: groups[s], backgroundColor: signalColour[s] || "#888", borderColor: "#fff" }; }) },
-    options: { scales: { x: { title: { display: true, text: "% of notes" }, beginAtZero: true },
-                         y: { title: { display: true, text: "growth / week" } } },
+      return { label: say(s), data: groups[s], backgroundColor: signalColour[s] || "#888", borderColor: "#fff" }; }) },
+    options: { scales: { x: { title: { display: true, text: say("share") }, beginAtZero: true },
+                         y: { title: { display: true, text: say("growth") } } },
                plugins: { tooltip: { callbacks: { label: function (c) {
                  return c.raw.name + " (" + c.raw.notes + ")"; } } } } } });
 
