@@ -4,6 +4,7 @@ against the real models, a real Chroma server and real Redis."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import uuid
 from pathlib import Path
@@ -423,12 +424,23 @@ def test_search_finds_by_meaning_across_languages(seeded: tuple[Flask, dict[str,
     assert status == 200
     found = result_ids(page)
     unrelated = [ids[k] for k in ("lamp", "lift", "singing", "shifts", "coffee")]
+
+    def rank(note_id: int) -> float:  # a note below the relevance floor is not listed at all
+        return found.index(note_id) if note_id in found else math.inf
+
     # the English note about a cold meal comes before every note about something else
-    assert found.index(ids["cold_en"]) < min(found.index(i) for i in unrelated)
+    assert rank(ids["cold_en"]) < min(rank(i) for i in unrelated)
     assert ids["dup"] not in found  # duplicates are linked, not listed twice
     status, page = get(client, q="the meal arrived cold")
     found = result_ids(page)
-    assert max(found.index(ids[k]) for k in ("cold_fi", "old_cold")) < min(found.index(i) for i in unrelated)
+    assert max(rank(ids[k]) for k in ("cold_fi", "old_cold")) < min(rank(i) for i in unrelated)
+
+
+def test_nonsense_finds_nothing_rather_than_the_nearest_notes(seeded: tuple[Flask, dict[str, int]]) -> None:
+    # Every query has nearest notes; below the similarity floor they are not matches.
+    app, _ids = seeded
+    status, page = get(logged_in(app, "johtaja"), q="xyzzy qwerty")
+    assert status == 200 and result_ids(page) == [] and "Nothing was found" in page
 
 
 def test_exact_terms_are_found_and_highlighted(seeded: tuple[Flask, dict[str, int]]) -> None:
@@ -455,9 +467,11 @@ def test_note_text_is_escaped_in_results(seeded: tuple[Flask, dict[str, int]]) -
 def test_filters_narrow_results(
     seeded: tuple[Flask, dict[str, int]], plan: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # every retrieval plan of semantic_hits must honour every filter
+    # every retrieval plan of semantic_hits must honour every filter (relevance is not tested
+    # here: without the floor each filter leaves notes to check)
     monkeypatch.setattr(search, "EXACT_MAX", plan[0])
     monkeypatch.setattr(search, "WHERE_MAX", plan[1])
+    monkeypatch.setattr(search, "SEARCH_MIN_SIMILARITY", -1.0)
     app, ids = seeded
     client = logged_in(app, "johtaja")
     with app.app_context():
