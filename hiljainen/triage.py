@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -158,6 +158,7 @@ def acknowledge(note_id: int) -> Any:
     if obs.acknowledged_at is None:
         _acknowledge(obs)
         resources.session().commit()
+    flash(_("The note is acknowledged."))
     return _back(obs)
 
 
@@ -295,7 +296,20 @@ def _add_response(obs: Observation, kind: str) -> Any:
         obs.status = Status.DONE
     _audit(kind, obs, detail)
     db.commit()
+    flash(_saved_message(obs, kind, closed=bool(detail.get("closed"))))
     return _back(obs)
+
+
+def _saved_message(obs: Observation, kind: str, closed: bool) -> str:
+    # Said at the top of the page the leader returns to: the form is screens further down.
+    if kind == "action":
+        return _("The action is recorded and the note closed.") if closed else _("The action is recorded.")
+    if obs.contact:
+        return _("The answer is saved. The writer asked for it at %(contact)s: send it there too.",
+                 contact=obs.contact)
+    if obs.receipt_hash:
+        return _("The answer is saved: the writer reads it with their receipt code.")
+    return _("The answer is saved, but this note has no receipt code: it cannot reach its writer.")
 
 
 def _acknowledge(obs: Observation, via: str | None = None) -> None:

@@ -97,6 +97,10 @@ def test_answer_reaches_the_writer_by_receipt_and_an_action_stays_internal(
     assert "Keitto oli kylmää." in page and "omainen@example.com" in page and "asked for an answer" in page
 
     assert step(leader, note_id, "answer", body="Vaihdoimme lämpölaukut, kiitos palautteesta.") == 303
+    # The page the leader lands on says it worked, and where the writer asked for the answer.
+    landed = leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
+    assert 'role="status">The answer is saved. The writer asked for it at omainen@example.com' in landed
+    assert "The answer is saved" not in leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
     assert step(leader, note_id, "action", body="Kuljettajan kanssa sovittu uusi reitti.", close="on") == 303
 
     writer = tapp.test_client()  # a new browser: only the receipt code leads to the note
