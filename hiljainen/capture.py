@@ -60,20 +60,23 @@ def note() -> Any:
 @bp.get("/my")
 @login_required(Role.STAFF)
 def my_notes() -> Any:
-    """The writer's own signed notes and their status."""
+    """The writer's own signed notes, their status and the answers they got (the response loop:
+    internal actions stay with the leaders)."""
     user = current_user()
     assert user is not None
-    notes = (
-        resources.session()
-        .scalars(
-            select(Observation)
-            .where(Observation.author_id == user.id)
-            .order_by(Observation.id.desc())
-            .limit(100)
-        )
-        .all()
-    )
-    return render_template("my_notes.html", notes=notes)
+    db = resources.session()
+    notes = db.scalars(
+        select(Observation).where(Observation.author_id == user.id).order_by(Observation.id.desc()).limit(100)
+    ).all()
+    answers: dict[int, list[NoteResponse]] = {}
+    if notes:
+        for r in db.scalars(
+            select(NoteResponse)
+            .where(NoteResponse.observation_id.in_([n.id for n in notes]), NoteResponse.kind == "answer")
+            .order_by(NoteResponse.id)
+        ):
+            answers.setdefault(r.observation_id, []).append(r)
+    return render_template("my_notes.html", notes=notes, answers=answers)
 
 
 @bp.route("/t/<slug>", methods=["GET", "POST"])

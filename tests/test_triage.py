@@ -279,3 +279,17 @@ def test_theme_status_and_owner(tapp: Flask) -> None:
         ("theme_owner", {"from": None, "to": boss}),
     ]
     assert leader.get("/triage/themes/999999").status_code == 404
+
+
+def test_staff_read_the_answers_to_their_own_notes_not_the_internal_actions(tapp: Flask) -> None:
+    (note_id,) = add_notes(tapp, {"text": "Nostolaite pitää ääntä.", "anonymous": False,
+                                  "day": dt.date.today(), "author_id": user_id(tapp, "hoitaja")})
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    assert step(leader, note_id, "answer", body="Huolto tulee torstaina.") == 303
+    assert step(leader, note_id, "action", body="Tilattu huolto, tiketti 42.") == 303
+    nurse = tapp.test_client()
+    login(nurse, "hoitaja", PASSWORD)
+    mine = nurse.get("/my").get_data(as_text=True)
+    assert "Nostolaite pitää ääntä." in mine and "Huolto tulee torstaina." in mine
+    assert "tiketti 42" not in mine, "an internal action never reaches the writer"
