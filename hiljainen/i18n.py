@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,20 @@ def select_locale(default: str) -> str:
     if session.get("lang") in LOCALES:
         return str(session["lang"])
     return request.accept_languages.best_match(LOCALES) or default
+
+
+def translator(locale: str) -> Callable[..., str]:
+    """gettext in `locale` for code that runs without a request (workers writing alerts)."""
+    from babel.support import Translations
+
+    compile_catalogs()
+    catalog = Translations.load(str(TRANSLATIONS), [locale if locale in LOCALES else "fi"])
+
+    def translate(message: str, **values: Any) -> str:
+        text = catalog.gettext(message)
+        return text % values if values else text
+
+    return translate
 
 
 def compile_catalogs() -> None:

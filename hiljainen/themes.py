@@ -182,6 +182,7 @@ _STEPS = {
     "loading": lazy_gettext("reading the notes"),
     "clustering": lazy_gettext("grouping the notes into themes"),
     "writing": lazy_gettext("saving the themes and signals"),
+    "indicators": lazy_gettext("computing the indicators"),
     "done": lazy_gettext("done"),
 }
 

@@ -115,3 +115,14 @@ def test_a_tracked_search_crossing_its_threshold_raises_an_alert(demo_db: Settin
         alert = s.scalars(select(Alert).where(Alert.indicator_id == tracked)).one()
         sent = s.scalars(select(OutboxMessage).where(OutboxMessage.body == alert.message)).all()
     assert value.value >= 1 and "Iltapala" in alert.message and len(sent) == 1
+
+
+@pytest.mark.slow
+def test_signal_alerts_are_written_in_the_organisations_language(demo_db: Settings) -> None:
+    from hiljainen.models import Alert, OutboxMessage
+
+    with sessions(demo_db)() as s:
+        said = [a.message for a in s.scalars(select(Alert).where(Alert.kind == "signal"))]
+        sent = [m.body for m in s.scalars(select(OutboxMessage).where(OutboxMessage.channel == "alert"))]
+    assert said and all("havaintoa" in m and "henkilöltä" in m for m in said), said
+    assert set(said) <= set(sent), "every alert also goes out through the outbox"

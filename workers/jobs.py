@@ -259,7 +259,8 @@ def refresh_themes(today: str | None = None) -> dict[str, int]:
 
     day = dt.date.fromisoformat(today) if today else dt.date.today()
     with db.transaction(ctx.sessions) as session:
-        run = refresh.themes(session, ctx.vectors(), ctx.embedder.model_id, day, progress)
+        run = refresh.themes(session, ctx.vectors(), ctx.embedder.model_id, day, progress,
+                             ctx.settings.default_locale)
         summary = {"run": run.id, "notes": run.notes, "themes": run.themes, "unassigned": run.unassigned}
     progress("indicators", 0.9)
     with db.transaction(ctx.sessions) as session:

@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from hiljainen.i18n import translator
 from hiljainen.models import (
     Alert,
     Indicator,
@@ -29,7 +30,7 @@ from hiljainen.models import (
 )
 from hiljainen.pipeline import indicators as ind
 from hiljainen.pipeline.cluster import UNASSIGNED, PreviousTheme
-from hiljainen.pipeline.signals import NoteFact
+from hiljainen.pipeline.signals import NoteFact, SignalParams
 from hiljainen.pipeline.signals import Voice as SignalVoice
 from hiljainen.stores import reports
 from hiljainen.stores.vectors import VectorStore
@@ -40,9 +41,15 @@ SIGNALS_WORTH_AN_ALERT = ("weak", "strong")
 
 
 def themes(
-    session: Session, store: VectorStore, model_id: str, today: dt.date, progress: Progress
+    session: Session,
+    store: VectorStore,
+    model_id: str,
+    today: dt.date,
+    progress: Progress,
+    locale: str = "fi",
 ) -> ThemeRun:
-    """Recompute themes over every processed note and store the run (the caller commits)."""
+    """Recompute themes over every processed note and store the run (the caller commits);
+    alerts are written in `locale`, the organisation's language."""
     progress("loading", 0.05)
     rows = session.execute(
         select(
@@ -109,7 +116,7 @@ def themes(
         langs=[r.lang or "und" for r in rows],
     )
     progress("writing", 0.8)
-    _store(session, run, result, ids, old)
+    _store(session, run, result, ids, old, translator(locale))
     run.finished_at = utcnow()
     return run
 
@@ -128,8 +135,21 @@ def _key(value: int | None) -> str | None:
 
 
 def _store(
-    session: Session, run: ThemeRun, result: ThemeRunResult, ids: list[int], old: dict[int, Theme]
+    session: Session,
+    run: ThemeRun,
+    result: ThemeRunResult,
+    ids: list[int],
+    old: dict[int, Theme],
+    _: Callable[..., str],
 ) -> None:
+    signal_names = {
+        None: _("new theme"),
+        "noise": _("too few notes"),
+        "latent": _("latent"),
+        "well-known": _("well known"),
+        "weak": _("weak signal"),
+        "strong": _("strong signal"),
+    }
     clustering = result.clustering
     seen: set[int] = set()
     for t in clustering.themes:
@@ -154,14 +174,15 @@ def _store(
             theme.first_seen, theme.last_seen = signal.first_seen, signal.last_seen
             _periods(session, t.id, signal)
             if signal.signal in SIGNALS_WORTH_AN_ALERT and was != signal.signal:
-                _alert(
-                    session,
-                    "signal",
-                    theme,
-                    f"{theme.name}: {was or 'new'} → {signal.signal} ({signal.confidence_note})",
+                message = _(
+                    "%(theme)s: %(was)s → %(now)s (%(notes)d notes from %(people)d people in the "
+                    "last %(weeks)d weeks)",
+                    theme=theme.name, was=signal_names.get(was, was), now=signal_names[signal.signal],
+                    notes=signal.window_count, people=signal.reporters, weeks=SignalParams().window_weeks,
                 )
+                _alert(session, "signal", theme, message)
             elif signal.burst_now and signal.signal not in SIGNALS_WORTH_AN_ALERT and was == "noise":
-                _alert(session, "burst", theme, f"{theme.name}: a burst of notes this week")
+                _alert(session, "burst", theme, _("%(theme)s: a burst of notes this week", theme=theme.name))
         seen.add(t.id)
     for theme_id, theme in old.items():
         if theme_id not in seen and theme.active and not theme.pinned:
