@@ -171,8 +171,13 @@ def language_url(code: str) -> str | None:
     form post produced (reloading it would lose what it shows, such as a receipt code)."""
     if request.method != "GET" or request.endpoint is None:
         return None
-    args: dict[str, Any] = {k: v for k, v in request.args.to_dict(flat=False).items() if k != "lang"}
-    return url_for(request.endpoint, **(request.view_args or {}), **args, lang=code)
+    # One dict, so a query key equal to a view argument cannot collide; url_for's own options
+    # (_external, _scheme, _anchor...) never come from the query string.
+    values: dict[str, Any] = {
+        k: v for k, v in request.args.to_dict(flat=False).items() if not k.startswith("_")
+    }
+    values.update(request.view_args or {}, lang=code)
+    return url_for(request.endpoint, **values)
 
 
 def select_locale(default: str) -> str:

@@ -156,3 +156,13 @@ def test_chart_names_and_theme_events_follow_the_interface_language(app: Flask) 
         assert labels["share"] == "% havainnoista" and event_label("shrank") == "pieneni"
     with app.test_request_context("/?lang=en"):
         assert chart_labels()["staff"] == "staff" and event_label("born") == "appeared"
+
+
+def test_the_language_link_takes_nothing_but_query_values_from_the_query(client: FlaskClient) -> None:
+    # url_for options smuggled in the query (a javascript: scheme) or a key that repeats a view
+    # argument must neither shape the link nor break the page.
+    page = client.get("/t/ei-ole?_external=1&_scheme=javascript&slug=x&q=a%0Ab")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 404 and "javascript:" not in text
+    ok = client.get("/login?_scheme=javascript&_external=1&next=%2Fsearch").get_data(as_text=True)
+    assert "javascript:" not in ok and 'href="/login?next=/search&amp;lang=en"' in ok
