@@ -644,7 +644,10 @@ def search() -> Any:
 
 
 def _page_url(page: int) -> str:
-    args: dict[str, Any] = {k: v for k, v in request.args.items() if v and k != "page"}
+    # url_for's own options (_external, _scheme...) never come from the query string.
+    args: dict[str, Any] = {
+        k: v for k, v in request.args.items() if v and k != "page" and not k.startswith("_")
+    }
     return url_for("search.search", **args, page=page)
 
 
