@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 import segno
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -153,7 +153,10 @@ def poster(slug: str) -> Any:
 
 @bp.route("/receipt", methods=["GET", "POST"])
 def receipt() -> Any:
-    """With a receipt code (and nothing else) a writer reads the answer and can reply."""
+    """With a receipt code (and nothing else) a writer reads the answer and can reply.
+
+    The page's own forms post the code, so it stays out of the address bar and a shared
+    device's history; a link with ?code= still works."""
     db = resources.session()
     code = (request.form.get("code") or request.args.get("code") or "").strip()
     obs = intake.find_by_receipt(db, code) if code else None
@@ -172,7 +175,6 @@ def receipt() -> Any:
             if obs.status == Status.DONE:
                 obs.status = Status.SEEN  # a reply reopens the loop
             db.commit()
-            return redirect(url_for("capture.receipt", code=code), code=303)
     answers = []
     if obs is not None:
         answers = db.scalars(

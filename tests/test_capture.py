@@ -103,6 +103,11 @@ def test_public_form_and_receipt_callback(seeded: Flask, client: FlaskClient) ->
     token = csrf_token(other, f"/receipt?code={code}")
     other.post("/receipt", data={"code": code, "reply": "Kiitos!", "csrf_token": token})
     assert "Kiitos!" in other.get(f"/receipt?code={code}").get_data(as_text=True)
+    # The page's own lookup posts the code: it never lands in the address bar or the history.
+    form = other.get("/receipt").get_data(as_text=True)
+    assert '<form method="post" class="card">' in form
+    shown = other.post("/receipt", data={"code": code, "csrf_token": csrf_token(other, "/receipt")})
+    assert shown.status_code == 200 and "Lämpölaukut vaihdettu." in shown.get_data(as_text=True)
     assert other.get("/receipt?code=AAAA-BBBB-CCCC").status_code == 404
 
 
