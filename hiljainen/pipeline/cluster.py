@@ -430,18 +430,18 @@ def _scan_once(
         part = np.argpartition(-sims, m - 1, axis=1)[:, :m]
         order = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1, kind="stable")
         nb[start : start + len(sims)] = np.take_along_axis(part, order, axis=1)
-    real = _ball_llr(recent, nb, cases, params.min_theme_size)
-    best = int(np.argmax(real))
-    score = float(real.flat[best])
-    if score <= 0:
+    found = _monte_carlo(
+        _ball_llr(recent, nb, cases, params.min_theme_size),
+        recent,
+        lambda batch: np.array([_ball_llr(c, nb, cases, params.min_theme_size).max() for c in batch.T]),
+        params.emerging_permutations,
+        rng,
+    )
+    if found is None:
         return None
-    null = np.array([
-        _ball_llr(rng.permutation(recent), nb, cases, params.min_theme_size).max()
-        for _ in range(params.emerging_permutations)
-    ])
+    best, p_value = found
     centre, size = divmod(best, m)
     inside = nb[centre, : size + 1]
-    p_value = (1 + int((null >= score).sum())) / (1 + len(null))
     return pool[inside], pool[inside[recent[inside]]], p_value
 
 
@@ -453,7 +453,7 @@ def _word_scan_once(
     rng: np.random.Generator,
 ) -> _Zone | None:
     # The rare lemma whose notes in `pool` are richest in recent ones: its rows, its recent rows
-    # and its p-value against random relabellings of `pool` (in batches: a sparse product each).
+    # and its p-value against random relabellings of `pool` (a sparse product per batch).
     total, cases = len(pool), int(recent.sum())
     zones = _word_zones([keywords[i] for i in pool], params.min_theme_size, params.emerging_ball)
     if zones is None:
@@ -461,22 +461,38 @@ def _word_scan_once(
     size = np.asarray(zones.sum(axis=1), dtype=np.float64)
 
     def llr(labels: np.ndarray) -> np.ndarray:  # labels: (notes, relabellings) of 0/1
-        r = np.asarray(zones @ labels, dtype=np.float64)
+        r = np.asarray(zones @ labels.astype(np.float64), dtype=np.float64)
         return _bernoulli_llr(r, size, cases, total, params.min_theme_size)
 
-    real = llr(recent[:, None].astype(np.float64))[:, 0]
+    found = _monte_carlo(llr(recent[:, None])[:, 0], recent, lambda batch: llr(batch).max(axis=0),
+                         params.emerging_word_permutations, rng)
+    if found is None:
+        return None
+    best, p_value = found
+    inside = zones[best].indices
+    return pool[inside], pool[inside[recent[inside]]], p_value
+
+
+def _monte_carlo(
+    real: np.ndarray,
+    recent: np.ndarray,
+    best_of: Callable[[np.ndarray], np.ndarray],
+    permutations: int,
+    rng: np.random.Generator,
+) -> tuple[int, float] | None:
+    # The best zone (flat index into `real`, the zones' scores for the true labelling) and its
+    # Monte Carlo p-value: the share of random relabellings of the same notes whose best zone
+    # scores as high. Relabellings go to `best_of` as columns, 100 at a time; None when no zone
+    # is richer in recent notes than the rest.
     best = int(np.argmax(real))
-    score = float(real[best])
+    score = float(real.flat[best])
     if score <= 0:
         return None
     as_high = 0
-    for start in range(0, params.emerging_word_permutations, 100):
-        k = min(100, params.emerging_word_permutations - start)
-        batch = np.stack([rng.permutation(recent) for _ in range(k)], axis=1).astype(np.float64)
-        as_high += int((llr(batch).max(axis=0) >= score).sum())
-    p_value = (1 + as_high) / (1 + params.emerging_word_permutations)
-    inside = zones[best].indices
-    return pool[inside], pool[inside[recent[inside]]], p_value
+    for start in range(0, permutations, 100):
+        batch = np.stack([rng.permutation(recent) for _ in range(min(100, permutations - start))], axis=1)
+        as_high += int((best_of(batch) >= score).sum())
+    return best, (1 + as_high) / (1 + permutations)
 
 
 def _word_zones(keywords: Sequence[Sequence[str]], low: int, high: int) -> csr_matrix | None:
