@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
@@ -34,6 +35,7 @@ def home() -> Any:
     ).all()
     alerts = db.scalars(select(Alert).order_by(Alert.id.desc()).limit(8)).all()
     indicators = _indicators()
+    units = db.scalars(select(Unit).order_by(Unit.name_fi)).all()
     return render_template(
         "dashboard.html",
         scope=scope,
@@ -43,8 +45,8 @@ def home() -> Any:
         themes=themes,
         alerts=alerts,
         indicators=indicators,
-        scopes=_scope_choices(),
-        unit_names={u.slug: _local_name(u) for u in resources.session().scalars(select(Unit))},
+        scopes=_scope_choices(units),
+        unit_names={u.slug: _local_name(u) for u in units},
     )
 
 
@@ -99,10 +101,10 @@ def _scope() -> str:
     return scope
 
 
-def _scope_choices() -> list[tuple[str, str]]:
+def _scope_choices(units: Sequence[Unit]) -> list[tuple[str, str]]:
     db = resources.session()
     choices = [("all", _("Whole organisation"))]
-    choices += [(f"unit:{u.slug}", _local_name(u)) for u in db.scalars(select(Unit).order_by(Unit.name_fi))]
+    choices += [(f"unit:{u.slug}", _local_name(u)) for u in units]
     choices += [
         (f"touchpoint:{t.slug}", _local_name(t))
         for t in db.scalars(select(Touchpoint).order_by(Touchpoint.name_fi))
