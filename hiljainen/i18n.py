@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, has_request_context, request, session, url_for
-from flask_babel import Babel, get_locale, lazy_gettext
+from flask_babel import Babel, format_date, format_datetime, get_locale, lazy_gettext
 
 from hiljainen.config import Settings
 from hiljainen.models import Source, Status
@@ -142,11 +143,24 @@ def source_label(source: Source) -> str:
     return str(_SOURCE[source])
 
 
+def day(value: dt.date | None) -> str:
+    """A date as its reader writes it: 24.11.2026, Nov 24, 2026; a time's date in the
+    deployment's time zone."""
+    return "" if value is None else format_date(value, "medium")
+
+
+def moment(value: dt.datetime | None) -> str:
+    """A time as its reader writes it, in the deployment's time zone: 24.11.2026 14.05."""
+    return "" if value is None else format_datetime(value, "short")
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     """Compile catalogs if needed and pick the locale per request."""
     compile_catalogs()
     default = settings.default_locale if settings.default_locale in LOCALES else "fi"
     app.config["BABEL_DEFAULT_LOCALE"] = default
+    app.config["BABEL_DEFAULT_TIMEZONE"] = settings.timezone
+    app.jinja_env.filters.update(day=day, moment=moment)
     Babel(app, locale_selector=lambda: select_locale(default))
 
     @app.context_processor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -94,12 +95,18 @@ def test_public_form_and_receipt_callback(seeded: Flask, client: FlaskClient) ->
     assert obs.source == Source.RELATIVE and obs.anonymous and obs.contact is None
     with seeded.app_context():
         db = resources.session()
-        db.add(Response(observation_id=obs.id, kind="answer", body="Lämpölaukut vaihdettu."))
+        # 23:30 UTC on 30 November is already 1 December in Helsinki (the default time zone).
+        late = dt.datetime(2026, 11, 30, 23, 30, tzinfo=dt.UTC)
+        db.add(Response(observation_id=obs.id, kind="answer", body="Lämpölaukut vaihdettu.",
+                        created_at=late))
         db.add(Response(observation_id=obs.id, kind="action", body="sisäinen muistiinpano"))
         db.commit()
     other = seeded.test_client()  # a new browser: only the code links it to the note
     page = other.get(f"/receipt?code={code.lower()}").get_data(as_text=True)
     assert "Lämpölaukut vaihdettu." in page and "sisäinen muistiinpano" not in page
+    assert "Organisaatio · 1.12.2026" in page, "dates as Finns write them, in their time zone"
+    assert f"{obs.day.day}.{obs.day.month}.{obs.day.year}" in page
+    assert "Organisation · Dec 1, 2026" in other.get(f"/receipt?code={code}&lang=en").get_data(as_text=True)
     token = csrf_token(other, f"/receipt?code={code}")
     other.post("/receipt", data={"code": code, "reply": "Kiitos!", "csrf_token": token})
     assert "Kiitos!" in other.get(f"/receipt?code={code}").get_data(as_text=True)

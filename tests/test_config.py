@@ -31,7 +31,9 @@ def test_defaults_use_sqlite_in_the_data_folder() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("HILJAINEN_PORT", "eighty"), ("HILJAINEN_SECURE_COOKIES", "maybe")]
+    ("name", "value"),
+    [("HILJAINEN_PORT", "eighty"), ("HILJAINEN_SECURE_COOKIES", "maybe"),
+     ("HILJAINEN_TIMEZONE", "Mars/Olympus"), ("HILJAINEN_TIMEZONE", "../../etc/passwd")],
 )
 def test_invalid_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
