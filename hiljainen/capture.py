@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import segno
@@ -175,7 +176,7 @@ def receipt() -> Any:
             if obs.status == Status.DONE:
                 obs.status = Status.SEEN  # a reply reopens the loop
             db.commit()
-    answers = []
+    answers: Sequence[NoteResponse] = []
     if obs is not None:
         answers = db.scalars(
             select(NoteResponse)

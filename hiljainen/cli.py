@@ -41,7 +41,7 @@ def serve(demo: bool, port: int | None) -> None:
     """Start everything: Redis, Chroma, web app and one worker; Ctrl-C stops them all."""
     from hiljainen.serve import run
 
-    settings = Settings.from_env(**({"port": port} if port else {}))
+    settings = Settings.from_env() if port is None else Settings.from_env(port=port)
     run(settings, demo=demo)
 
 

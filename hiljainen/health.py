@@ -19,10 +19,9 @@ def healthz() -> Any:
     """Each component's state; HTTP 503 when the database is down (nothing works without it)."""
     if request.args.get("quick"):
         return jsonify(status="ok")
-    report = {"database": _database(), "redis": _redis(), "chroma": _chroma(), "workers": _workers()}
-    status = 200 if report["database"]["ok"] else 503
-    report["status"] = "ok" if all(part["ok"] for part in report.values()) else "degraded"
-    return jsonify(report), status
+    parts = {"database": _database(), "redis": _redis(), "chroma": _chroma(), "workers": _workers()}
+    overall = "ok" if all(part["ok"] for part in parts.values()) else "degraded"
+    return jsonify({**parts, "status": overall}), 200 if parts["database"]["ok"] else 503
 
 
 def _database() -> dict[str, Any]:
