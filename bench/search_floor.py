@@ -86,7 +86,8 @@ def main() -> None:
                     f"{sum(n >= floor for n in nonsense)} |")
     body += ["", "Nearest note of each nonsense query: "
              + ", ".join(f"\"{q}\" {n:.3f}" for q, n in zip(NONSENSE, nonsense, strict=True)) + "."]
-    write_section(RESULTS, "Relevance floor", body)
+    write_section(RESULTS, "Relevance floor", "\n".join(["## Relevance floor", "", *body]),
+                  "# Search benchmarks")
     print("\n".join(body))
 
 

@@ -258,7 +258,8 @@ def main() -> None:
         "(exact below 300 matching notes, Chroma's own filter below 3,000, otherwise 1,000 unfiltered "
         "neighbours filtered in SQL).",
     ]
-    write_section(RESULTS, "Latency", body)
+    write_section(RESULTS, "Latency", "\n".join(["## Latency", "", *body]),
+                  "# Search benchmarks")
     print("\n".join(body))
 
 

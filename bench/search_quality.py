@@ -291,7 +291,8 @@ def main() -> None:
         "",
         *cross_language(embedder),
     ]
-    write_section(RESULTS, "Quality", body)
+    write_section(RESULTS, "Quality", "\n".join(["## Quality", "", *body]),
+                  "# Search benchmarks")
     print("\n".join(body))
 
 

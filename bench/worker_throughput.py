@@ -39,7 +39,7 @@ DATA = ROOT / ".." / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "worker.md"
 BATCH = 64
 
-from benchlib import cpu_model  # noqa: E402
+from benchlib import cpu_model, write_section  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from hiljainen import db  # noqa: E402
@@ -243,8 +243,8 @@ def report(args, n, fi_share, model_id, lb, la, raw1, raw2, pipe_s, startup, sta
     overhead = pipe_s - total
     import torch
 
-    body = f"""<!-- worker_throughput:start -->
-Command: `.venv/bin/python bench/worker_throughput.py --notes {n}` ({time.strftime("%Y-%m-%d")}).
+    day = time.strftime("%Y-%m-%d")
+    body = f"""Command: `.venv/bin/python bench/worker_throughput.py --notes {n}` ({day}).
 
 Machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}
 (torch threads {torch.get_num_threads()} in this process; the worker uses the same default).
@@ -280,23 +280,11 @@ beside the embedder, so with a free core their cost hides behind the embedding.
 The pipeline run took {pipe_s:.1f} s against {total:.1f} s for the stages one after another; the
 difference ({-overhead:.1f} s) is what running spaCy beside the embedder saved, less rq/Redis job
 handling, polling granularity (0.2 s) and load noise between the runs.
-<!-- worker_throughput:end -->
 """
     print(body)
     if not args.no_write:
-        write_section(body)
+        write_section(RESULTS, "worker_throughput", body, "## Worker throughput (issue 5)")
         print(f"wrote {RESULTS.relative_to(ROOT)}")
-
-
-def write_section(body: str) -> None:
-    """Replace the measured part between the markers; keep the hand-written text around it."""
-    start, end = "<!-- worker_throughput:start -->", "<!-- worker_throughput:end -->"
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    if start in old and end in old:
-        new = old[: old.index(start)] + body.rstrip("\n") + old[old.index(end) + len(end) :]
-    else:
-        new = "## Worker throughput (issue 5)\n\n" + body
-    RESULTS.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":
