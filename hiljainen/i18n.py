@@ -10,7 +10,7 @@ from typing import Any
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, has_request_context, request, session, url_for
-from flask_babel import Babel, format_date, format_datetime, get_locale, lazy_gettext
+from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale, lazy_gettext
 
 from hiljainen.config import Settings
 from hiljainen.models import Source, Status
@@ -154,13 +154,19 @@ def moment(value: dt.datetime | None) -> str:
     return "" if value is None else format_datetime(value, "short")
 
 
+def number(value: float | None, digits: int = 1) -> str:
+    """A number as its reader writes it, rounded to `digits` decimals: 3,5 / 3.5, and 4 rather
+    than 4.0; – for none."""
+    return "–" if value is None else format_decimal(round(value, digits))
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     """Compile catalogs if needed and pick the locale per request."""
     compile_catalogs()
     default = settings.default_locale if settings.default_locale in LOCALES else "fi"
     app.config["BABEL_DEFAULT_LOCALE"] = default
     app.config["BABEL_DEFAULT_TIMEZONE"] = settings.timezone
-    app.jinja_env.filters.update(day=day, moment=moment)
+    app.jinja_env.filters.update(day=day, moment=moment, number=number)
     Babel(app, locale_selector=lambda: select_locale(default))
 
     @app.context_processor

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
@@ -33,8 +35,15 @@ MAX_FIELD = 2000
 @login_required(Role.LEADER)
 def detail(theme_id: int) -> Any:
     """Signal, weekly counts, events and interpretations side by side, and the theme's notes."""
+    return _detail_page(resources.session().get(Theme, theme_id) or abort(404))
+
+
+def _detail_page(theme: Theme, *, error: str | None = None, form: str = "",
+                 values: Mapping[str, str] | None = None, status: int = 200) -> Any:
+    """The theme's page; after a refused form post, the error beside that form (`form`: "track"
+    or "interpretation") and what the user typed in it (`values`)."""
     db = resources.session()
-    theme = db.get(Theme, theme_id) or abort(404)
+    theme_id = theme.id
     periods = db.scalars(
         select(ThemePeriod)
         .where(ThemePeriod.theme_id == theme_id, ThemePeriod.period.contains("-W"))
@@ -68,8 +77,10 @@ def detail(theme_id: int) -> Any:
         history=history,
         representatives=[reps[i] for i in theme.representatives if i in reps],
         notes=notes,
-        error=request.args.get("error"),
-    )
+        error=error,
+        error_form=form,
+        values=values or {},
+    ), status
 
 
 @bp.post("/<int:theme_id>/name")
@@ -90,13 +101,12 @@ def rename(theme_id: int) -> Any:
 def interpret(theme_id: int) -> Any:
     """Record what the signal means, the decision, an owner and a review date."""
     db = resources.session()
-    db.get(Theme, theme_id) or abort(404)
+    theme = db.get(Theme, theme_id) or abort(404)
     f = request.form
     meaning = f.get("meaning", "").strip()
     if not meaning:
-        return redirect(
-            url_for("themes.detail", theme_id=theme_id, error=_("Write what the signal means.")), code=303
-        )
+        return _detail_page(theme, error=_("Write what the signal means."), form="interpretation",
+                            values=f, status=400)
     db.add(
         Interpretation(
             theme_id=theme_id,
@@ -120,13 +130,11 @@ def track(theme_id: int) -> Any:
     theme = db.get(Theme, theme_id) or abort(404)
     f = request.form
     try:
-        threshold = float(f["threshold"]) if f.get("threshold") else None
-        target = float(f["target"]) if f.get("target") else None
+        threshold = parse_number(f.get("threshold"))
+        target = parse_number(f.get("target"))
     except ValueError:
-        return redirect(
-            url_for("themes.detail", theme_id=theme_id, error=_("Threshold and target are numbers.")),
-            code=303,
-        )
+        return _detail_page(theme, error=_("Threshold and target are numbers, such as 4 or 3.5."),
+                            form="track", values=f, status=400)
     theme.pinned = True
     db.add(
         Indicator(
@@ -185,6 +193,18 @@ _STEPS = {
     "indicators": lazy_gettext("computing the indicators"),
     "done": lazy_gettext("done"),
 }
+
+
+def parse_number(raw: str | None) -> float | None:
+    """A number of notes per week as people write it: "4", "3,5" (a Finnish decimal comma) or
+    "3.5"; None when empty; ValueError unless a finite number of at least zero."""
+    text = (raw or "").strip().replace(",", ".")
+    if not text:
+        return None
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(raw)
+    return value
 
 
 def _user_id() -> int | None:

@@ -166,3 +166,58 @@ def test_the_language_link_takes_nothing_but_query_values_from_the_query(client:
     assert page.status_code == 404 and "javascript:" not in text
     ok = client.get("/login?_scheme=javascript&_external=1&next=%2Fsearch").get_data(as_text=True)
     assert "javascript:" not in ok and 'href="/login?next=/search&amp;lang=en"' in ok
+
+
+@pytest.fixture()
+def leader_on_theme(client: FlaskClient, users: None, app: Flask) -> tuple[int, str]:
+    """A theme, and a leader logged in on its page: the theme's id and the page's CSRF token."""
+    from hiljainen.models import Theme
+
+    with app.app_context():
+        db = resources.session()
+        theme = Theme(label="iltapala myöhässä", size=4)
+        db.add(theme)
+        db.commit()
+        theme_id = theme.id
+    login(client, "johtaja", "salasana-123")
+    return theme_id, csrf_token(client, f"/themes/{theme_id}")
+
+
+def test_a_theme_is_tracked_with_a_decimal_comma_and_shown_as_finns_write_numbers(
+    client: FlaskClient, app: Flask, leader_on_theme: tuple[int, str]
+) -> None:
+    from sqlalchemy import select
+
+    from hiljainen.models import Indicator
+
+    theme_id, token = leader_on_theme
+    resp = client.post(f"/themes/{theme_id}/track",
+                       data={"threshold": " 3,5 ", "target": "1", "csrf_token": token})
+    assert resp.status_code == 303
+    with app.app_context():
+        indicator = resources.session().scalars(select(Indicator)).one()
+    assert (indicator.threshold, indicator.target, indicator.owner) == (3.5, 1.0, "")
+    page = client.get("/dashboard/").get_data(as_text=True)
+    line = page[page.index("<strong>iltapala myöhässä</strong>"):].split("<br>")[0]
+    assert "hälytysraja 3,5 · tavoite 1" in " ".join(line.split()) and not line.rstrip().endswith("·")
+    english = client.get("/dashboard/?lang=en").get_data(as_text=True)
+    assert "threshold 3.5" in " ".join(english.split())
+
+
+def test_a_refused_tracking_form_keeps_what_was_typed_and_says_why_beside_it(
+    client: FlaskClient, leader_on_theme: tuple[int, str]
+) -> None:
+    theme_id, token = leader_on_theme
+    resp = client.post(f"/themes/{theme_id}/track", data={
+        "name": "Iltapala", "threshold": "neljä", "target": "1,5", "owner": "Palvelupäällikkö",
+        "review_on": "2026-12-01", "csrf_token": token})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "Location" not in resp.headers
+    form = page[page.index('id="track-error"'):]
+    assert "pitää olla lukuja" in form.split("</p>")[0]
+    for typed in ('value="Iltapala"', 'value="neljä"', 'value="1,5"', 'value="Palvelupäällikkö"',
+                  'value="2026-12-01"'):
+        assert typed in form
+    empty = client.post(f"/themes/{theme_id}/interpretation",
+                        data={"meaning": " ", "decision": "Kysytään hoitajilta", "csrf_token": token})
+    assert empty.status_code == 400 and "Kysytään hoitajilta</textarea>" in empty.get_data(as_text=True)
