@@ -2,7 +2,8 @@
 writer and record internal actions; themes get a status and an owner too.
 
 - An answer (Response kind "answer") reaches an anonymous writer only through their receipt
-  code (`capture.receipt`); an action (kind "action") is internal and never shown to the writer.
+  code (`capture.receipt`); an action (kind "action") is never shown to the writer, but the
+  leaders' report and the weekly digest quote it under "you said, we did" (the form says so).
   "Done" with an action recorded is what the indicators call "closed with an action".
 - Every step writes an AuditEvent (actor, action, target "observation:<id>" or "theme:<id>"); its
   detail holds ids, statuses and lengths, never note or answer text.

@@ -293,3 +293,13 @@ def test_staff_read_the_answers_to_their_own_notes_not_the_internal_actions(tapp
     mine = nurse.get("/my").get_data(as_text=True)
     assert "Nostolaite pitää ääntä." in mine and "Huolto tulee torstaina." in mine
     assert "tiketti 42" not in mine, "an internal action never reaches the writer"
+
+
+def test_the_action_form_says_where_the_action_text_is_shown(tapp: Flask) -> None:
+    """The report and the weekly digest quote actions under "you said, we did": the form says so."""
+    (note_id,) = add_notes(tapp, {"text": "Ovi narisee.", "day": dt.date.today()})
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    page = leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
+    assert "kirjoittaja ei näe tätä; näkyy johdon raportissa ja viikkokoosteessa" in page
+    assert "internal" not in leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
