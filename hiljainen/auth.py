@@ -118,7 +118,9 @@ def login() -> Any:
             session["user_id"] = user.id
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")) or home_for(user))
-    return render_template("login.html", error=error), (401 if error else 200)
+    # After a wrong password the username stays filled in: only the password is retyped.
+    username = request.form.get("username", "")[:200] if error else ""
+    return render_template("login.html", error=error, username=username), (401 if error else 200)
 
 
 @bp.post("/logout")

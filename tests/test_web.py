@@ -54,6 +54,9 @@ def test_wrong_password_is_refused(client: FlaskClient, users: None) -> None:
         "/login", data={"username": "johtaja", "password": "nope-nope-nope", "csrf_token": token}
     )
     assert resp.status_code == 401
+    page = resp.get_data(as_text=True)
+    assert 'name="username" autocomplete="username" required value="johtaja"' in page, "kept"
+    assert "nope-nope-nope" not in page, "the password is never sent back"
 
 
 def test_session_cookie_is_http_only_and_same_site(client: FlaskClient, users: None) -> None:
