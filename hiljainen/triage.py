@@ -283,10 +283,11 @@ def _add_response(obs: Observation, kind: str) -> Any:
     db = resources.session()
     user = current_user()
     assert user is not None
+    raw = request.form.get("body", "")
     try:
-        body = clean_text(request.form.get("body", ""), resources.get().settings.max_note_chars)
+        body = _clean_body(raw, kind, resources.get().settings.max_note_chars)
     except InvalidInput as exc:
-        return _note_page(obs, error=str(exc), form={kind: request.form.get("body", "")}, status=400)
+        return _note_page(obs, error=str(exc), error_for=kind, form={kind: raw}, status=400)
     response = NoteResponse(observation_id=obs.id, author_id=user.id, kind=kind, body=body)
     db.add(response)
     db.flush()
@@ -299,6 +300,22 @@ def _add_response(obs: Observation, kind: str) -> Any:
     db.commit()
     flash(_saved_message(obs, kind, closed=bool(detail.get("closed"))))
     return _back(obs)
+
+
+def _clean_body(raw: str, kind: str, limit: int) -> str:
+    """An answer's or action's text, or InvalidInput in words about that answer or action."""
+    if not raw.strip() and kind == "answer":
+        raise InvalidInput(_("Write the answer before sending."))
+    if not raw.strip():
+        raise InvalidInput(_("Write what was done before saving."))
+    body = clean_text(raw, len(raw))  # control characters and broken text; the length is ours
+    if len(body) > limit:
+        if kind == "answer":
+            raise InvalidInput(_("The answer is %(n)d characters; an answer can be at most %(max)d.",
+                                 n=len(body), max=limit))
+        raise InvalidInput(_("The action is %(n)d characters; an action can be at most %(max)d.",
+                             n=len(body), max=limit))
+    return body
 
 
 def _saved_message(obs: Observation, kind: str, closed: bool) -> str:
@@ -387,8 +404,15 @@ def _overdue_ids(db: Session, ids: list[int], today: dt.date) -> set[int]:
 
 
 def _note_page(
-    obs: Observation, *, error: str | None = None, form: dict[str, str] | None = None, status: int = 200
+    obs: Observation,
+    *,
+    error: str | None = None,
+    error_for: str = "",
+    form: dict[str, str] | None = None,
+    status: int = 200,
 ) -> Any:
+    """The note's page; `error_for` ("answer" or "action") puts the error beside that form, which
+    takes the focus (and so comes into view), instead of at the top of a long page."""
     db = resources.session()
     today = dt.date.today()
     conversation = db.scalars(
@@ -426,5 +450,6 @@ def _note_page(
         waited=working_days_between(obs.day, today),
         has_action=any(r.kind == "action" for r in conversation),
         error=error,
+        error_for=error_for,
         form=form or {},
     ), status

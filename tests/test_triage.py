@@ -303,3 +303,23 @@ def test_the_action_form_says_where_the_action_text_is_shown(tapp: Flask) -> Non
     page = leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
     assert "kirjoittaja ei näe tätä; näkyy johdon raportissa ja viikkokoosteessa" in page
     assert "internal" not in leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
+
+
+def test_a_refused_answer_is_explained_beside_its_form_in_words_about_the_answer(tapp: Flask) -> None:
+    (note_id,) = add_notes(tapp, {"text": "Ovi narisee.", "day": dt.date.today()})
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    limit = tapp.extensions["hiljainen"].settings.max_note_chars
+    long = "Kiitos palautteesta. " * (limit // 20 + 5)
+    token = csrf_token(leader, f"/triage/notes/{note_id}")
+    resp = leader.post(f"/triage/notes/{note_id}/answer", data={"body": long, "csrf_token": token})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "Havainnossa" not in page
+    answer_form = page[page.index('id="answer"'):page.index('id="action"')]
+    assert f"Vastauksessa on {len(long.strip())} merkkiä; vastaus saa olla enintään" in answer_form
+    assert "autofocus" in answer_form and long.strip() in answer_form, "the text is kept by the form"
+    blank = leader.post(f"/triage/notes/{note_id}/action", data={"body": " \n ", "csrf_token": token})
+    page = blank.get_data(as_text=True)
+    action_form = page[page.index('id="action"'):]
+    assert blank.status_code == 400 and "Kirjoita, mitä tehtiin" in action_form and "autofocus" in action_form
+    assert 'role="alert"' not in page[:page.index('id="answer"')], "not at the top of the page"
