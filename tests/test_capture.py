@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -264,3 +265,34 @@ def test_notes_are_safe_while_redis_is_down_and_swept_when_it_returns(
         queued = Queue(QUEUE_NAME, connection=connect(f"redis://127.0.0.1:{port}/0")).jobs
         assert [job.args for job in queued] == [([obs.id],)]
     jobs.context.cache_clear()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("lang", "shown"), [("fi", "8.11.2026"), ("en", "Nov 8, 2026")])
+def test_similar_notes_show_their_day_as_the_page_writes_dates(
+    app: Flask, chromium: Any, lang: str, shown: str
+) -> None:
+    """The suggestions endpoint sends ISO days; similar.js shows them as the `day` filter does."""
+    import json
+
+    from hiljainen.i18n import day
+
+    script = (Path(__file__).parent.parent / "hiljainen" / "static" / "similar.js").read_text()
+    html = (f'<!doctype html><html lang="{lang}"><body><form><input name="csrf_token" value="t">'
+            '<textarea id="text"></textarea><div id="similar" data-url="/similar" data-title="T" '
+            f'data-hint="H" data-join="J" data-others="O"></div></form><script>{script}</script>')
+    items = {"items": [{"text": "Iltapala on myöhässä.", "day": "2026-11-08", "voices": 0,
+                        "me_too_url": "/me-too"}]}
+    context = chromium.new_context()
+    page = context.new_page()
+    page.route("http://hiljainen.test/note", lambda route: route.fulfill(body=html, content_type="text/html"))
+    page.route("http://hiljainen.test/similar",
+               lambda route: route.fulfill(body=json.dumps(items), content_type="application/json"))
+    page.goto("http://hiljainen.test/note")
+    page.fill("#text", "Iltapala tulee taas myöhään.")
+    meta = page.locator(".similar-item .meta")
+    meta.wait_for()
+    assert meta.inner_text() == shown
+    context.close()
+    with app.test_request_context(f"/?lang={lang}"):
+        assert day(dt.date(2026, 11, 8)) == shown, "the same as the server's dates"

@@ -16,6 +16,19 @@
     var timer = null;
     var controller = null;
     var lastSent = "";
+    var dayFormat = null;
+    try {
+      // The page's language, as the `day` filter writes dates elsewhere: 8.11.2026, Nov 8, 2026.
+      dayFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined,
+        { dateStyle: "medium", timeZone: "UTC" });
+    } catch (e) { dayFormat = null; }
+
+    function day(iso) {
+      // The server sends a calendar day (2026-11-08): read it as such, not as a moment in a zone.
+      var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
+      if (!m || !dayFormat) { return iso || ""; }
+      return dayFormat.format(new Date(Date.UTC(+m[1], +m[2] - 1, +m[3])));
+    }
 
     function post(url, body) {
       return fetch(url, {
@@ -52,7 +65,7 @@
       items.forEach(function (item) {
         var li = el("li", "similar-item");
         li.appendChild(el("blockquote", "", item.text));
-        var meta = el("p", "meta", item.day + (item.voices ? " · " + box.dataset.others + " " + item.voices : ""));
+        var meta = el("p", "meta", day(item.day) + (item.voices ? " · " + box.dataset.others + " " + item.voices : ""));
         li.appendChild(meta);
         var button = el("button", "", box.dataset.join);
         button.type = "button";
