@@ -68,6 +68,8 @@ def test_staff_note_is_stored_redacted_and_queued(
         tags="ruoka, ilta",
     )
     assert status == 201 and "vastaanotettu" in page
+    # The status in the words "my notes" and the receipt page use for the same note.
+    assert 'Tila: <strong class="status status-new">uusi</strong>' in page
     (obs,) = notes(seeded)
     assert obs.text == "Asukas ei syönyt iltapalaa. Soita [PUHELIN]."
     assert obs.author_id is not None and obs.tags == ["ruoka", "ilta"] and obs.source == Source.STAFF
@@ -89,7 +91,7 @@ def test_anonymous_note_keeps_no_link_to_its_writer(seeded: Flask, client: Flask
 def test_public_form_and_receipt_callback(seeded: Flask, client: FlaskClient) -> None:
     status, page = post_note(client, "/t/ruokasali", text="Keitto oli kylmää.", role="relative")
     assert status == 201
-    code = receipt_of(page)
+    code, thanks = receipt_of(page), page
     # No language link here: following it would reload the form and lose the code for good.
     assert 'class="lang"' not in page and 'class="lang"' in client.get("/t/ruokasali").get_data(as_text=True)
     (obs,) = notes(seeded)
@@ -105,6 +107,7 @@ def test_public_form_and_receipt_callback(seeded: Flask, client: FlaskClient) ->
     other = seeded.test_client()  # a new browser: only the code links it to the note
     page = other.get(f"/receipt?code={code.lower()}").get_data(as_text=True)
     assert "Lämpölaukut vaihdettu." in page and "sisäinen muistiinpano" not in page
+    assert 'status-new">uusi</span>' in page and 'status-new">uusi</strong>' in thanks, "one word"
     assert "Organisaatio · 1.12.2026" in page, "dates as Finns write them, in their time zone"
     assert f"{obs.day.day}.{obs.day.month}.{obs.day.year}" in page
     assert "Organisation · Dec 1, 2026" in other.get(f"/receipt?code={code}&lang=en").get_data(as_text=True)
