@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -224,3 +226,20 @@ def test_a_refused_tracking_form_keeps_what_was_typed_and_says_why_beside_it(
     empty = client.post(f"/themes/{theme_id}/interpretation",
                         data={"meaning": " ", "decision": "Kysytään hoitajilta", "csrf_token": token})
     assert empty.status_code == 400 and "Kysytään hoitajilta</textarea>" in empty.get_data(as_text=True)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1280])
+def test_headings_get_smaller_from_the_page_title_down(chromium: Any, width: int) -> None:
+    """The page title (h1) is the largest heading, then h2, then h3, on a phone and a desktop."""
+    from pathlib import Path
+
+    css = (Path(__file__).parent.parent / "hiljainen" / "static" / "app.css").read_text()
+    context = chromium.new_context(viewport={"width": width, "height": 800})
+    page = context.new_page()
+    page.set_content(f"<style>{css}</style><main><h1>T</h1><section class='card'><h2>S</h2>"
+                     "<h3>A</h3><p>p</p></section></main>")
+    h1, h2, h3, p = page.evaluate(
+        "['h1', 'h2', 'h3', 'p'].map(t => parseFloat(getComputedStyle(document.querySelector(t)).fontSize))")
+    context.close()
+    assert h1 > h2 > h3 > p, (h1, h2, h3, p)
