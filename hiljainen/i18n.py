@@ -13,7 +13,7 @@ from flask import Flask, has_request_context, request, session, url_for
 from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale, lazy_gettext
 
 from hiljainen.config import Settings
-from hiljainen.models import Source, Status
+from hiljainen.models import Role, Source, Status
 
 LOCALES = ("fi", "en")
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -31,6 +31,12 @@ _SOURCE = {
     Source.PARTNER: lazy_gettext("partner"),
 }
 
+# An account's role: what it may do, in words an administrator uses.
+_ROLE = {
+    Role.STAFF: lazy_gettext("staff member"),
+    Role.LEADER: lazy_gettext("leader"),
+    Role.ADMIN: lazy_gettext("administrator"),
+}
 
 _SIGNAL = {
     "weak": lazy_gettext("weak signal"),
@@ -138,6 +144,11 @@ def table_label(value: object) -> object:
     return value
 
 
+def role_label(role: Role | str) -> str:
+    """An account's or API token's role (or its value, "staff"), in the interface language."""
+    return str(_ROLE[Role(role)])
+
+
 def source_label(source: Source) -> str:
     """Who wrote a note, in the interface language."""
     return str(_SOURCE[source])
@@ -176,6 +187,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             "locales": LOCALES,
             "status_label": status_label,
             "source_label": source_label,
+            "role_label": role_label,
             "signal_label": signal_label,
             "confidence_label": confidence_label,
             "language_url": language_url,

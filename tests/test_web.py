@@ -243,3 +243,31 @@ def test_headings_get_smaller_from_the_page_title_down(chromium: Any, width: int
         "['h1', 'h2', 'h3', 'p'].map(t => parseFloat(getComputedStyle(document.querySelector(t)).fontSize))")
     context.close()
     assert h1 > h2 > h3 > p, (h1, h2, h3, p)
+
+
+def test_admin_pages_speak_finnish_about_roles_units_and_retention(
+    client: FlaskClient, users: None, app: Flask
+) -> None:
+    from sqlalchemy import select
+
+    from hiljainen.models import Unit, User
+
+    with app.app_context():
+        db = resources.session()
+        unit = Unit(slug="koivukoti", name_fi="Palvelutalo Koivukoti", name_en="Koivukoti service home")
+        db.add(unit)
+        db.flush()
+        db.scalars(select(User).where(User.username == "hoitaja")).one().unit_id = unit.id
+        db.commit()
+    login(client, "admin", "salasana-123")
+    page = client.get("/admin/").get_data(as_text=True)
+    rows = page[page.index("<table>"):page.index("</table>")]
+    assert "<td>työntekijä</td><td>Palvelutalo Koivukoti</td>" in rows
+    assert "<td>esihenkilö</td>" in rows and "<td>ylläpitäjä</td>" in rows
+    assert ">leader<" not in page and ">koivukoti<" not in page
+    assert '<option value="leader">esihenkilö</option>' in page
+    assert "säilytysaikaa ei ole asetettu" in page and "<code>HILJAINEN_RETENTION_MONTHS</code>" in page
+    tokens = client.get("/admin/tokens").get_data(as_text=True)
+    assert "<li>työntekijä:" in tokens and '<option value="admin">ylläpitäjä</option>' in tokens
+    english = client.get("/admin/?lang=en").get_data(as_text=True)
+    assert "<td>staff member</td><td>Koivukoti service home</td>" in english
