@@ -40,6 +40,16 @@ def log_in(page: Any, base: str, username: str, password: str) -> None:
     page.wait_for_load_state()
 
 
+def serve_demo(demo_db: Settings, live_server: Callable[[Flask], str], leader: str) -> str:
+    """The demo organisation served with a leader account of its own (password salasana-123)."""
+    app = create_app(demo_db)
+    with app.app_context():
+        db = resources.session()
+        auth.create_user(db, leader, "salasana-123", Role.LEADER)
+        db.commit()
+    return live_server(app)
+
+
 @pytest.mark.browser
 def test_staff_and_customer_notes_on_a_phone(app: Flask, live_server: Callable[[Flask], str],
                                              chromium: Any, screens_dir: Path) -> None:
@@ -80,12 +90,7 @@ def test_staff_and_customer_notes_on_a_phone(app: Flask, live_server: Callable[[
 @pytest.mark.slow
 def test_leader_loop_on_the_demo(demo_db: Settings, live_server: Callable[[Flask], str], chromium: Any,
                                  screens_dir: Path) -> None:
-    app = create_app(demo_db)
-    with app.app_context():
-        db = resources.session()
-        auth.create_user(db, "selain-johtaja", "salasana-123", Role.LEADER)
-        db.commit()
-    base = live_server(app)
+    base = serve_demo(demo_db, live_server, "selain-johtaja")
 
     writer = new_page(chromium, screens_dir)  # an anonymous relative at a touchpoint
     writer.goto(f"{base}/t/ruokasali")
@@ -119,7 +124,7 @@ def test_leader_loop_on_the_demo(demo_db: Settings, live_server: Callable[[Flask
     assert "Palvelupäällikkö" in leader.content(), "the tracked indicator is listed on the dashboard"
 
     leader.goto(f"{base}/triage/")
-    leader.click("p:has-text('Äiti sanoo') a")
+    leader.click("a.item-link:has-text('Äiti sanoo')")  # the note's text opens it
     leader.wait_for_load_state()
     leader.click("form[action$='/acknowledge'] button")
     leader.wait_for_load_state()
@@ -132,3 +137,36 @@ def test_leader_loop_on_the_demo(demo_db: Settings, live_server: Callable[[Flask
     assert "Iltapala tarjotaan nyt klo 19" in writer.content()
     writer.shot("receipt-answer")
     assert writer.csp_errors == [] and leader.csp_errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_leader_pages_fit_a_thumb_on_a_phone(demo_db: Settings, live_server: Callable[[Flask], str],
+                                             chromium: Any, screens_dir: Path) -> None:
+    """Tap targets of at least 44 px, a wide table that says it scrolls, and a refused answer
+    explained where the leader is looking."""
+    base = serve_demo(demo_db, live_server, "puhelin-johtaja")
+    page = new_page(chromium, screens_dir)
+    log_in(page, base, "puhelin-johtaja", "salasana-123")
+
+    page.goto(f"{base}/dashboard/")
+    page.evaluate("document.querySelectorAll('details').forEach(function (d) { d.open = true; })")
+    heights = [box["height"] for box in (a.bounding_box() for a in page.locator("a.csv").all()) if box]
+    assert heights and min(heights) >= 44, heights
+    assert page.locator(".scroll-hint").first.is_visible(), "the themes table says it scrolls sideways"
+
+    page.goto(f"{base}/triage/")
+    first = page.locator(".triage-item a.item-link").first
+    box = first.bounding_box()
+    assert box and box["height"] >= 44 and box["width"] > 300, box
+    first.click()
+    page.wait_for_load_state()
+    page.fill("form[action$='/answer'] textarea", "   ")
+    page.evaluate("document.querySelector(\"form[action$='/answer'] textarea\").removeAttribute('required')")
+    page.click("form[action$='/answer'] button")
+    page.wait_for_load_state()
+    error = page.locator("#answer-error")
+    assert "Kirjoita vastaus" in error.inner_text()
+    top = error.bounding_box()
+    assert top and 0 <= top["y"] < PHONE["height"], "the error is on the screen, beside the form"
+    assert page.csp_errors == []
