@@ -271,3 +271,19 @@ def test_admin_pages_speak_finnish_about_roles_units_and_retention(
     assert "<li>työntekijä:" in tokens and '<option value="admin">ylläpitäjä</option>' in tokens
     english = client.get("/admin/?lang=en").get_data(as_text=True)
     assert "<td>staff member</td><td>Koivukoti service home</td>" in english
+
+
+def test_an_alert_about_a_theme_links_to_the_theme(
+    client: FlaskClient, app: Flask, leader_on_theme: tuple[int, str]
+) -> None:
+    from hiljainen.models import Alert
+
+    theme_id, _token = leader_on_theme
+    with app.app_context():
+        db = resources.session()
+        db.add_all([Alert(kind="burst", theme_id=theme_id, message="Iltapala: äkillinen nousu"),
+                    Alert(kind="threshold", message="Haku ylitti rajan")])
+        db.commit()
+    page = " ".join(client.get("/dashboard/").get_data(as_text=True).split())
+    assert f'<a href="/themes/{theme_id}">Iltapala: äkillinen nousu</a>' in page
+    assert "</span> Haku ylitti rajan <span" in page, "an alert without a theme stays text"
