@@ -12,7 +12,9 @@ from hiljainen.pipeline.cluster import (
     UNASSIGNED,
     ClusterParams,
     PreviousTheme,
+    centroid,
     cluster_notes,
+    match_themes,
 )
 
 DIM = 384
@@ -329,3 +331,44 @@ def test_a_first_week_of_loose_notes_gives_no_theme_rather_than_an_error() -> No
     x, _ = make_groups([6, 5], seed=0, spread=2.0)
     result = cluster_notes(x)
     assert result.themes == [] and result.labels.tolist() == [UNASSIGNED] * 11
+
+
+def test_a_new_subject_already_grouped_keeps_its_notes_and_its_id() -> None:
+    # A subject that started six weeks ago and grows already has a theme of its own; its recent
+    # notes are an emerging neighbourhood, but carving them out would leave its older notes
+    # behind and give the subject a new identity in the next run.
+    x, ages, _ = background_and_recent(1, planted=False)
+    x, ages = x[:-6], ages[:-6]
+    rng = np.random.default_rng(7)
+    centre = rng.normal(size=DIM)
+    centre /= np.linalg.norm(centre)
+    subject = centre + rng.normal(size=(16, DIM)) * 0.35 / np.sqrt(DIM)
+    subject /= np.linalg.norm(subject, axis=1, keepdims=True)
+    subject_ages = np.array([5, 5, 4, 4, 3, 3] + [2, 2, 1, 1, 1, 0, 0, 0] + [0, 0])
+    reporters = [f"p{i % 11}" for i in range(len(x) + 16)]
+    ids = list(range(len(x) + 16))
+    m = len(x) + 14
+    first = cluster_notes(np.vstack([x, subject[:14]]), ids[:m],
+                          ages=np.concatenate([ages, subject_ages[:14]]), reporters=reporters[:m])
+    (theme,) = set(first.labels[len(x):].tolist())
+    assert theme != UNASSIGNED and first.theme(theme).size == 14
+    later = cluster_notes(np.vstack([x, subject]), ids, previous=as_previous(first),
+                          ages=np.concatenate([ages, subject_ages]), reporters=reporters)
+    assert set(later.labels[len(x):].tolist()) == {theme} and later.theme(theme).size == 16
+    assert [e.kind for e in later.events if e.kind in ("split", "born")] == []
+
+
+def test_a_group_of_corners_of_several_themes_gets_a_new_id() -> None:
+    # Theme 102 keeps only three notes, in a group that holds two notes each of 100 and 101 as
+    # well: that group is a new mix, not theme 102 under a new meaning.
+    x, truth = make_groups([8, 8, 8], seed=3)
+    ids = list(range(24))
+    rows = [np.flatnonzero(truth == g) for g in range(3)]
+    prev = [PreviousTheme(100 + g, centroid(x, r), frozenset(r.tolist())) for g, r in enumerate(rows)]
+    groups = np.full(24, UNASSIGNED)
+    groups[rows[0][:6]] = 0
+    groups[rows[1][:6]] = 1
+    groups[np.concatenate([rows[0][6:], rows[1][6:], rows[2][:3]])] = 2
+    themes, events = match_themes(x, ids, groups, prev, ClusterParams(), next_id=200)
+    assert sorted(t.id for t in themes) == [100, 101, 200]
+    assert ("merged", 102, 200) in [(e.kind, e.theme_id, e.other_id) for e in events]

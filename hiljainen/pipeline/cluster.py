@@ -40,12 +40,16 @@ bench/results/themes.md:
    subject often brings its own word ("poliisi", "hissi") before its notes sit together in the
    embedding. Such a group's word grows by construction, so the signal rule's word test cannot
    screen a chance one: the scan's own `emerging_word_alpha` is ten times stricter. The signal
-   rule (signals.py) then decides whether a new theme is a weak signal.
-   bench/results/signals.md measures what this gains.
+   rule (signals.py) then decides whether a new theme is a weak signal. A micro-group that
+   makes up most of the group holding it takes that group's older notes along: the group is
+   the subject's theme already, and carving its recent notes out would give the subject a new
+   identity each run. bench/results/signals.md measures what this step gains.
 5. Each new group is matched to the previous run's themes by shared member notes (and by
    centroid cosine when the old notes have left the window), which yields the events born,
-   grew, shrank, continued, merged, split and faded. Pinned themes keep their id and name and
-   are never merged away.
+   grew, shrank, continued, merged, split and faded. A group continues a previous theme only
+   when it holds more of that theme's notes than of all other themes' together: a mix of
+   corners of several themes is a new theme, not an old id with a new meaning. Pinned themes
+   keep their id and name and are never merged away.
 """
 
 from __future__ import annotations
@@ -545,8 +549,10 @@ def split_emerging(
     params: ClusterParams,
     keywords: Sequence[Sequence[str]] | None = None,
 ) -> np.ndarray:
-    """Give each emerging micro-group a group of its own (taken out of the groups holding it)."""
-    found = find_emerging(z, ages, reporters, params, keywords)
+    """Give each emerging micro-group a group of its own (taken out of the groups holding it).
+    A group that mostly coincides with it keeps its older notes in it: carving only the recent
+    ones out of what is already the subject's theme would change its identity from run to run."""
+    found = [_with_host(rows, groups) for rows in find_emerging(z, ages, reporters, params, keywords)]
     if not found:
         return groups
     out = groups.copy()
@@ -566,6 +572,21 @@ def split_emerging(
         cents = _centroids(z, out, fresh)[kept]
         out[orphans] = kept[(z[orphans] @ cents.T).argmax(axis=1)]
     return _renumber(out)
+
+
+def _with_host(rows: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    # `rows` and the group holding most of them, when they make up most of that group too: the
+    # group is the subject already, and its older notes belong with the recent ones.
+    hosts = groups[rows]
+    hosts = hosts[hosts >= 0]
+    if len(hosts) == 0:
+        return rows
+    host = np.bincount(hosts).argmax()
+    shared = int((hosts == host).sum())
+    members = np.flatnonzero(groups == host)
+    if shared * 2 > len(rows) and shared * 2 > len(members):
+        return np.union1d(rows, members)
+    return rows
 
 
 def match_themes(
@@ -596,11 +617,14 @@ def match_themes(
             overlap[pi] = np.bincount(g[g >= 0], minlength=k)
     need = np.maximum(1, np.ceil(params.link_share * live))
     linked = (overlap >= need[:, None]) & (overlap > 0)
+    # An heir also holds more of the previous theme's notes than of all other themes' together:
+    # a group made of a corner of each of three themes is a new theme, not the old id renamed.
+    heir = linked & (overlap * 2 > overlap.sum(axis=0, keepdims=True))
 
     heir_of: dict[int, int] = {}  # group -> previous index
     if len(prev) and k:
         pinned = np.array([q.pinned for q in prev])
-        weight = np.where(linked, overlap + np.where(pinned, 10**9, 0)[:, None], 0)
+        weight = np.where(heir | (linked & pinned[:, None]), overlap + np.where(pinned, 10**9, 0)[:, None], 0)
         rows_, cols = linear_sum_assignment(-weight)
         for pi, c in zip(rows_, cols, strict=True):
             if weight[pi, c] > 0:
