@@ -297,6 +297,7 @@ class Alert(Base):
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     seen: Mapped[bool] = mapped_column(Boolean, default=False)
+    signal: Mapped[str | None] = mapped_column(String(20))  # kind "signal": weak or strong
 
 
 class OutboxMessage(Base):

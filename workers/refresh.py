@@ -37,7 +37,10 @@ from hiljainen.stores.vectors import VectorStore
 from hiljainen.themes_batch import ThemeRunResult, compute_themes
 
 Progress = Callable[[str, float], None]
-SIGNALS_WORTH_AN_ALERT = ("weak", "strong")
+# A theme turning weak, or strong, is worth an alert; falling back is not. Themes regrouped
+# around the threshold flicker, so a theme alerts at most once per level in ALERT_QUIET.
+ALERT_LEVEL = {"weak": 1, "strong": 2}
+ALERT_QUIET = dt.timedelta(days=7)
 
 
 def themes(
@@ -174,16 +177,16 @@ def _store(
             )
             theme.first_seen, theme.last_seen = signal.first_seen, signal.last_seen
             _periods(session, t.id, signal)
-            if signal.signal in SIGNALS_WORTH_AN_ALERT and was != signal.signal:
+            if new_signal(session, theme, was, signal.signal):
                 message = _(
                     "%(theme)s: %(was)s → %(now)s (%(notes)d notes from %(people)d people in the "
                     "last %(weeks)d weeks)",
                     theme=theme.name, was=signal_names.get(was, was), now=signal_names[signal.signal],
                     notes=signal.window_count, people=signal.reporters, weeks=SignalParams().window_weeks,
                 )
-                _alert(session, "signal", theme, message)
-            elif signal.burst_now and signal.signal not in SIGNALS_WORTH_AN_ALERT and was == "noise":
-                _alert(session, "burst", theme, _("%(theme)s: a burst of notes this week", theme=theme.name))
+                alert(session, "signal", theme, message, signal.signal)
+            elif signal.burst_now and signal.signal not in ALERT_LEVEL and was == "noise":
+                alert(session, "burst", theme, _("%(theme)s: a burst of notes this week", theme=theme.name))
         seen.add(t.id)
     for theme_id, theme in old.items():
         if theme_id not in seen and theme.active and not theme.pinned:
@@ -236,9 +239,22 @@ def _periods(session: Session, theme_id: int, signal: Any) -> None:
         )
 
 
-def _alert(session: Session, kind: str, theme: Theme, message: str) -> None:
+def new_signal(session: Session, theme: Theme, was: str | None, now: str) -> bool:
+    """Whether `theme` turning from `was` to `now` is a new signal: a higher level than before,
+    and not one it was already alerted for lately."""
+    level = ALERT_LEVEL.get(now, 0)
+    if level <= ALERT_LEVEL.get(was or "", 0) or theme.id is None:
+        return False
+    lately = session.scalars(
+        select(Alert.signal).where(Alert.theme_id == theme.id, Alert.kind == "signal",
+                                   Alert.created_at >= utcnow() - ALERT_QUIET)
+    )
+    return all(ALERT_LEVEL.get(s or "", 0) < level for s in lately)
+
+
+def alert(session: Session, kind: str, theme: Theme, message: str, signal: str | None = None) -> None:
     """Shown on the dashboard and sent through the outbox (a deployment delivers it)."""
-    session.add(Alert(kind=kind, theme_id=theme.id, message=message))
+    session.add(Alert(kind=kind, theme_id=theme.id, message=message, signal=signal))
     session.add(OutboxMessage(channel="alert", subject=f"Hiljainen: {message[:200]}", body=message))
 
 
@@ -251,7 +267,7 @@ def indicators(session: Session, today: dt.date, min_group: int, weeks: int = 12
     weekly = (
         session.execute(
             select(ThemePeriod.theme_id, ThemePeriod.period, ThemePeriod.count).where(
-                ThemePeriod.period.contains("-W")
+                ThemePeriod.period.contains("-W"), ThemePeriod.theme_id.in_(names)
             )
         )
         .tuples()
