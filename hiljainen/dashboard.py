@@ -15,7 +15,17 @@ from sqlalchemy import select
 from hiljainen import resources
 from hiljainen.auth import current_user, login_required
 from hiljainen.i18n import source_label
-from hiljainen.models import Alert, Indicator, IndicatorValue, Role, Source, Theme, Touchpoint, Unit
+from hiljainen.models import (
+    Alert,
+    Indicator,
+    IndicatorValue,
+    Observation,
+    Role,
+    Source,
+    Theme,
+    Touchpoint,
+    Unit,
+)
 from hiljainen.stores.reports import load_snapshot
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -31,7 +41,10 @@ def home() -> Any:
     scope = _scope()
     snap = load_snapshot(db, scope)
     themes = db.scalars(
-        select(Theme).where(Theme.active.is_(True), Theme.size > 0).order_by(Theme.emergence.desc()).limit(15)
+        select(Theme)
+        .where(Theme.active.is_(True), Theme.size > 0, *_raised_in(scope))
+        .order_by(Theme.emergence.desc())
+        .limit(15)
     ).all()
     alerts = db.scalars(select(Alert).order_by(Alert.id.desc()).limit(8)).all()
     indicators = _indicators()
@@ -99,6 +112,20 @@ def _scope() -> str:
     if scope != "all" and (kind not in ("unit", "touchpoint", "source") or not value or len(value) > 60):
         abort(400)
     return scope
+
+
+def _raised_in(scope: str) -> list[Any]:
+    # Themes with a note from the scope's unit, touchpoint or source role (no filter for "all").
+    kind, _sep, value = scope.partition(":")
+    if kind == "unit":
+        note = Observation.unit.has(Unit.slug == value)
+    elif kind == "touchpoint":
+        note = Observation.touchpoint.has(Touchpoint.slug == value)
+    elif kind == "source" and value in {s.value for s in Source}:
+        note = Observation.source == Source(value)
+    else:
+        return []
+    return [Theme.id.in_(select(Observation.theme_id).where(note))]
 
 
 def _scope_choices(units: Sequence[Unit]) -> list[tuple[str, str]]:

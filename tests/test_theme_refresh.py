@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
@@ -126,3 +128,57 @@ def test_signal_alerts_are_written_in_the_organisations_language(demo_db: Settin
         sent = [m.body for m in s.scalars(select(OutboxMessage).where(OutboxMessage.channel == "alert"))]
     assert said and all("havaintoa" in m and "henkilöltä" in m for m in said), said
     assert set(said) <= set(sent), "every alert also goes out through the outbox"
+
+
+def test_a_theme_flickering_between_signals_alerts_once_per_level(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from hiljainen.models import Alert, utcnow
+    from workers.refresh import alert, new_signal
+
+    url = f"sqlite:///{tmp_path / 'alerts.db'}"
+    db.upgrade(url)
+    with db.transaction(db.make_sessionmaker(db.make_engine(url))) as s:
+        theme = Theme(id=1, label="lasku, hinta, nousta")
+        s.add(theme)
+        s.flush()
+        alerted = []
+        for was, now in [(None, "weak"), ("weak", "latent"), ("latent", "weak"), ("weak", "strong"),
+                         ("strong", "weak"), ("weak", "strong"), ("strong", "well-known")]:
+            if new_signal(s, theme, was, now):
+                alert(s, "signal", theme, f"{was} -> {now}", now)
+                s.flush()
+                alerted.append(now)
+        assert alerted == ["weak", "strong"]
+        for a in s.scalars(select(Alert)):
+            a.created_at = utcnow() - dt.timedelta(days=8)
+        s.flush()
+        assert new_signal(s, theme, "latent", "weak"), "a week later it is news again"
+
+
+@pytest.mark.slow
+def test_the_dashboard_scope_lists_only_the_themes_raised_there(demo_db: Settings) -> None:
+    import re
+
+    from hiljainen import auth, create_app, resources
+    from hiljainen.models import Role, Source
+    from tests.conftest import login
+
+    app = create_app(demo_db)
+    with app.app_context():
+        s = resources.session()
+        auth.create_user(s, "rajaus-johtaja", "salasana-123", Role.LEADER)
+        s.commit()
+        raised = set(s.scalars(select(Observation.theme_id).where(Observation.source == Source.PARTNER)))
+        ranked = s.scalars(select(Theme.id).where(Theme.active.is_(True), Theme.size > 0)
+                           .order_by(Theme.emergence.desc())).all()
+    client = app.test_client()
+    login(client, "rajaus-johtaja", "salasana-123")
+
+    def listed(scope: str) -> list[int]:
+        page = client.get(f"/dashboard/?scope={scope}").get_data(as_text=True)
+        return [int(i) for i in re.findall(r'<tr><td><a href="/themes/(\d+)"', page)]
+
+    assert listed("all") == ranked[:15]
+    assert listed("source:partner") == [t for t in ranked if t in raised][:15]
+    assert 0 < len(raised - {None}) < len(ranked), "partners raise some themes, not all"
