@@ -105,7 +105,7 @@ def chart_labels() -> dict[str, str]:
         closed=str(lazy_gettext("% closed with an action")),
         you_said=str(lazy_gettext("you said, we did")),
         notes=str(lazy_gettext("Notes per week")),
-        burst_notes=str(lazy_gettext("notes in a burst week")),
+        burst_notes=str(lazy_gettext("notes in weeks when the theme suddenly grew")),
         reporters=str(lazy_gettext("reporters")),
         week=str(lazy_gettext("wk")),  # before an ISO week number: "wk 37"
     )

@@ -154,6 +154,9 @@ def test_leader_pages_fit_a_thumb_on_a_phone(demo_db: Settings, live_server: Cal
     heights = [box["height"] for box in (a.bounding_box() for a in page.locator("a.csv").all()) if box]
     assert heights and min(heights) >= 44, heights
     assert page.locator(".scroll-hint").first.is_visible(), "the themes table says it scrolls sideways"
+    tile = page.locator(".kpi-card:has(.kpi-hint)")
+    assert tile.locator("p").first.inner_text() == "Sanoitte, teimme", "no quotes"
+    assert tile.locator(".kpi-hint").is_visible()
 
     page.goto(f"{base}/triage/")
     first = page.locator(".triage-item a.item-link").first

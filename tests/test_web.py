@@ -159,6 +159,7 @@ def test_chart_names_and_theme_events_follow_the_interface_language(app: Flask) 
         labels = chart_labels()
         assert labels["staff"] == "henkilöstö" and labels["weak"] == "heikko signaali"
         assert labels["share"] == "% havainnoista" and event_label("shrank") == "pieneni"
+        assert labels["burst_notes"] == "havainnot viikoilla, joina teema yleistyi äkkiä", "no jargon"
     with app.test_request_context("/?lang=en"):
         assert chart_labels()["staff"] == "staff" and event_label("born") == "appeared"
 
@@ -207,6 +208,8 @@ def test_a_theme_is_tracked_with_a_decimal_comma_and_shown_as_finns_write_number
     assert "hälytysraja 3,5 · tavoite 1" in " ".join(line.split()) and not line.rstrip().endswith("·")
     english = client.get("/dashboard/?lang=en").get_data(as_text=True)
     assert "threshold 3.5" in " ".join(english.split())
+    # The themes table says what its confidence column means.
+    assert "Varmuus: Kuinka luotettava signaali on" in page and 'title="Kuinka luotettava' in page
 
 
 def test_a_refused_tracking_form_keeps_what_was_typed_and_says_why_beside_it(

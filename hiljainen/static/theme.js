@@ -15,7 +15,7 @@
     type: "bar",
     data: { labels: d.weeks.map(function (w) { return (L.week || "wk") + " " + Number(w.slice(1)); }), datasets: [
       { label: L.notes || "notes", data: weeks(false), backgroundColor: "#1f6f5c", stack: "notes" },
-      { label: L.burst_notes || "notes in a burst week", data: weeks(true), backgroundColor: "#b6416b", stack: "notes" },
+      { label: L.burst_notes || "notes in weeks when the theme suddenly grew", data: weeks(true), backgroundColor: "#b6416b", stack: "notes" },
       { label: L.reporters || "reporters", data: d.reporters, type: "line", borderColor: "#d98e04", backgroundColor: "#d98e04" }
     ] },
     options: { maintainAspectRatio: false,
