@@ -142,6 +142,7 @@ def test_themes_loop_and_examples(leader: FlaskClient) -> None:
     loop = dict(tables(page)[2])
     assert loop["Notes"] == "14" and loop["Closed with an action"] == "1 (7 %)"
     assert loop["You said, we did (answered and closed with an action)"] == "1"
+    assert loop["Median days to the first answer or action"] == "3", "as people write it, not 3.0"
     assert "Lounas myöhässä." in page and "Aikataulu korjattu." in page
 
 
