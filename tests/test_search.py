@@ -461,6 +461,17 @@ def test_note_text_is_escaped_in_results(seeded: tuple[Flask, dict[str, int]]) -
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+def test_a_query_that_means_something_lists_its_near_misses_too() -> None:
+    # Notes in the other language sit just under the query floor: listed once the query's best
+    # note clears it, and never for a query whose best note does not.
+    from hiljainen.stores.vectors import Hit
+
+    hits = [Hit(1, 0.85), Hit(2, 0.815), Hit(3, 0.805)]
+    assert [h.id for h in search.meaningful(hits)] == [1, 2]
+    assert search.meaningful([Hit(2, 0.815), Hit(3, 0.812)]) == []
+    assert search.meaningful([]) == []
+
+
 @pytest.mark.parametrize(
     "plan", [(300, 3000), (0, 10**6), (0, 0)], ids=["exact", "index-filter", "sql-post-filter"]
 )
