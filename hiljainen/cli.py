@@ -52,10 +52,11 @@ def web(host: str | None, port: int | None) -> None:
     """Serve the web app alone (waitress), with settings from the environment."""
     from waitress import serve as waitress_serve
 
-    from hiljainen import create_app
+    from hiljainen import create_app, resources
 
     settings = Settings.from_env()
     app = create_app(settings)
+    resources.warm_up(app)
     waitress_serve(app, host=host or settings.host, port=port or settings.port, threads=8, ident="hiljainen")
 
 

@@ -5,6 +5,7 @@ Slow resources (models, connections) are created on first use and shared by all 
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from hiljainen import db, intake
 from hiljainen.config import Settings
 from hiljainen.errors import ConfigError
 from hiljainen.services import prepare_data_dir
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from hiljainen.pipeline.embed import Embedder
@@ -113,6 +116,24 @@ def init_app(app: Flask, settings: Settings) -> None:
         MAX_NOTE_CHARS=settings.max_note_chars,
     )
     app.teardown_appcontext(_close_session)
+
+
+def warm_up(app: Flask) -> threading.Thread:
+    """Load the models a first note or search would wait for (redaction took 15 s on the first note
+    after a start), in the background: the server answers meanwhile, and a request that needs
+    a model still loading waits for it."""
+
+    def load() -> None:
+        with app.app_context():
+            try:
+                get().redactor().redact("Hoitaja Matti soitti eilen.", "fi")
+                get().embedder().embed(["iltapala jäi syömättä"], kind="query")
+            except Exception:  # the first request will report it
+                log.warning("warming up the models failed", exc_info=True)
+
+    thread = threading.Thread(target=load, name="warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def get() -> Resources:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from hiljainen.services import free_port, port_in_use, redis_server
 
@@ -82,3 +83,12 @@ def test_child_server_starts_and_stops_cleanly(tmp_path: Path) -> None:
     assert server.state == "running" and port_in_use("127.0.0.1", port)
     server.stop()
     assert server.state.startswith("exited") and not port_in_use("127.0.0.1", port)
+
+
+def test_the_web_process_loads_its_models_before_the_first_note(app: Flask) -> None:
+    # Without it the first note after a start waited 15 s for the redaction models.
+    from hiljainen import resources
+
+    resources.warm_up(app).join(timeout=300)
+    loaded = app.extensions["hiljainen"]._cache
+    assert "redactor" in loaded and "embedder" in loaded
