@@ -27,6 +27,7 @@ from hiljainen.models import (
     Unit,
 )
 from hiljainen.stores.reports import load_snapshot
+from hiljainen.themes import parse_number
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -37,6 +38,11 @@ CHARTS = ("notes_by_source", "response", "emergence_map", "theme_stream", "tone"
 @login_required(Role.LEADER)
 def home() -> Any:
     """Indicators for one scope (all, a unit, a touchpoint or a source role)."""
+    return _home_page()
+
+
+def _home_page(error: str | None = None, values: Any = None, status: int = 200) -> Any:
+    # `error` and the typed `values` belong to the track-a-search form, shown open again.
     db = resources.session()
     scope = _scope()
     snap = load_snapshot(db, scope)
@@ -60,7 +66,9 @@ def home() -> Any:
         indicators=indicators,
         scopes=_scope_choices(units),
         unit_names={u.slug: _local_name(u) for u in units},
-    )
+        track_error=error,
+        track_values=values or {},
+    ), status
 
 
 @bp.get("/data/<chart>.csv")
@@ -92,12 +100,12 @@ def track_search() -> Any:
     f = request.form
     query = f.get("query", "").strip()[:200]
     try:
-        threshold = float(f["threshold"]) if f.get("threshold") else None
-        target = float(f["target"]) if f.get("target") else None
+        threshold = parse_number(f.get("threshold"))
+        target = parse_number(f.get("target"))
     except ValueError:
-        abort(400)
+        return _home_page(_("Threshold and target are numbers, such as 4 or 3.5."), f, 400)
     if not query:
-        abort(400)
+        return _home_page(_("Write the words to look for."), f, 400)
     user = current_user()
     db.add(Indicator(name=f.get("name", "").strip()[:200] or query, query=query, threshold=threshold,
                      target=target, owner=f.get("owner", "").strip()[:200],

@@ -122,6 +122,16 @@ def test_a_leader_tracks_a_saved_search(client: FlaskClient, users: None, app: F
         indicator = resources.session().scalars(select(Indicator)).one()
     assert (indicator.query, indicator.threshold, indicator.theme_id) == ("iltapala", 4.0, None)
     assert "iltapala" in client.get("/dashboard/").get_data(as_text=True)
+    # A decimal comma is a number; a word is refused beside the form with what was typed kept.
+    client.post("/dashboard/indicators", data={"query": "hissi", "threshold": "3,5", "csrf_token": token})
+    bad = client.post("/dashboard/indicators", data={"query": "lasku", "threshold": "neljä",
+                                                     "owner": "Kaisa H", "csrf_token": token})
+    page = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "pitää olla lukuja" in page
+    assert 'value="lasku"' in page and 'value="neljä"' in page and 'value="Kaisa H"' in page
+    with app.app_context():
+        rows = resources.session().execute(select(Indicator.query, Indicator.threshold)).tuples().all()
+    assert dict(rows) == {"iltapala": 4.0, "hissi": 3.5}
 
 
 def test_refresh_progress_says_finished_in_words_the_page_knows(
