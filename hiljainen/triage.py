@@ -23,7 +23,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from hiljainen import resources
@@ -61,6 +61,7 @@ class Filters:
     source: str = ""
     theme: int | None = None
     unanswered: bool = False
+    replied: bool = False
     page: int = 1
 
     @classmethod
@@ -76,6 +77,7 @@ class Filters:
             source=source if source in {s.value for s in Source} else "",
             theme=int(theme) if theme.isascii() and theme.isdigit() and len(theme) <= 9 else None,
             unanswered=args.get("unanswered") == "1",
+            replied=args.get("replied") == "1",
             page=max(int(page), 1) if page.isascii() and page.isdigit() and len(page) <= 6 else 1,
         )
 
@@ -93,6 +95,8 @@ class Filters:
             out.append(Observation.theme_id == self.theme)
         if self.unanswered:
             out.append(unanswered_clause(today))
+        if self.replied:
+            out.append(Observation.id.in_(awaiting_reply()))
         return out
 
     def args(self, **changes: Any) -> dict[str, Any]:
@@ -103,6 +107,7 @@ class Filters:
             "source": self.source,
             "theme": self.theme,
             "unanswered": "1" if self.unanswered else "",
+            "replied": "1" if self.replied else "",
             "page": self.page if self.page > 1 else None,
         }
         values.update(changes)
@@ -112,7 +117,8 @@ class Filters:
 @bp.get("/")
 @login_required(Role.LEADER)
 def notes() -> Any:
-    """Notes newest first, filtered by status, unit, source, theme or 'unanswered', paginated."""
+    """Notes newest first, filtered by status, unit, source, theme, "unanswered" or "the writer
+    replied", paginated."""
     db = resources.session()
     today = dt.date.today()
     f = Filters.from_args(request.args)
@@ -125,6 +131,7 @@ def notes() -> Any:
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
+    ids = [n.id for n in rows]
     return render_template(
         "triage_list.html",
         f=f,
@@ -132,7 +139,8 @@ def notes() -> Any:
         total=total,
         page=page,
         pages=pages,
-        overdue=_overdue_ids(db, [n.id for n in rows], today),
+        overdue=_overdue_ids(db, ids, today),
+        replied=set(db.scalars(awaiting_reply().where(NoteResponse.observation_id.in_(ids)))),
         waited={n.id: working_days_between(n.day, today) for n in rows},
         themes=db.scalars(select(Theme).where(Theme.active.is_(True)).order_by(Theme.label)).all(),
         theme_names=_theme_names(db, {n.theme_id for n in rows if n.theme_id}),
@@ -395,6 +403,13 @@ def _theme_names(db: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return {t.id: t.name for t in db.scalars(select(Theme).where(Theme.id.in_(ids)))}
+
+
+def awaiting_reply() -> Select[int]:
+    """Ids of notes whose writer spoke last: their latest response is the writer's reply."""
+    latest = select(func.max(NoteResponse.id)).group_by(NoteResponse.observation_id)
+    last = NoteResponse.id.in_(latest)
+    return select(NoteResponse.observation_id).where(last, NoteResponse.kind == "reply")
 
 
 def _overdue_ids(db: Session, ids: list[int], today: dt.date) -> set[int]:

@@ -323,3 +323,27 @@ def test_a_refused_answer_is_explained_beside_its_form_in_words_about_the_answer
     action_form = page[page.index('id="action"'):]
     assert blank.status_code == 400 and "Kirjoita, mitä tehtiin" in action_form and "autofocus" in action_form
     assert 'role="alert"' not in page[:page.index('id="answer"')], "not at the top of the page"
+
+
+def test_a_writers_reply_is_flagged_until_someone_answers_it(tapp: Flask) -> None:
+    today = dt.date.today()
+    quiet, replied = add_notes(tapp, {"text": "kiitos vastauksesta", "day": today},
+                               {"text": "lämmin ruoka puuttui", "day": today})
+    with tapp.app_context():
+        db = resources.session()
+        db.add_all([Response(observation_id=quiet, kind="answer", body="Korjattu."),
+                    Response(observation_id=replied, kind="answer", body="Selvitämme."),
+                    Response(observation_id=replied, kind="reply", body="Eilen taas sama.")])
+        db.commit()
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+
+    def listed(query: str) -> tuple[list[int], str]:
+        page = leader.get(f"/triage/?{query}").get_data(as_text=True)
+        return [int(i) for i in re.findall(r'href="/triage/notes/(\d+)"', page)], page
+
+    ids, page = listed("")
+    assert ids == [replied, quiet] and page.count("kirjoittaja vastasi") == 1
+    assert listed("replied=1")[0] == [replied]
+    assert step(leader, replied, "answer", body="Kiitos, korjaamme.") in (302, 303)
+    assert listed("replied=1")[0] == []
