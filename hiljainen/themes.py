@@ -70,9 +70,13 @@ def _detail_page(theme: Theme, *, error: str | None = None, form: str = "",
         "bursts": [bool(p.measures.get("burst")) for p in periods],
         "reporters": [p.measures.get("reporters", 0) for p in periods],
     }
+    # A theme no longer in use says so, and where its notes went (its latest merge or fade).
+    ended = None if theme.active else next((e for e in events if e.kind in ("merged", "faded")), None)
     return render_template(
         "theme.html",
         theme=theme,
+        ended=ended,
+        successor=db.get(Theme, ended.other_theme_id) if ended and ended.other_theme_id else None,
         chart=chart,
         history=history,
         representatives=[reps[i] for i in theme.representatives if i in reps],

@@ -300,3 +300,24 @@ def test_an_alert_about_a_theme_links_to_the_theme(
     page = " ".join(client.get("/dashboard/").get_data(as_text=True).split())
     assert f'<a href="/themes/{theme_id}">Iltapala: äkillinen nousu</a>' in page
     assert "</span> Haku ylitti rajan <span" in page, "an alert without a theme stays text"
+
+
+def test_a_merged_theme_says_it_is_no_longer_in_use_and_where_its_notes_went(
+    client: FlaskClient, app: Flask, leader_on_theme: tuple[int, str]
+) -> None:
+    from hiljainen.models import Theme, ThemeEvent, ThemeRun
+
+    theme_id, _token = leader_on_theme
+    with app.app_context():
+        db = resources.session()
+        heir = Theme(label="iltapala jää syömättä", size=9)
+        run = ThemeRun()
+        db.add_all([heir, run])
+        db.flush()
+        db.add(ThemeEvent(run_id=run.id, theme_id=theme_id, kind="merged", other_theme_id=heir.id))
+        db.get(Theme, theme_id).active = False
+        db.commit()
+        heir_id = heir.id
+    page = client.get(f"/themes/{theme_id}").get_data(as_text=True)
+    assert "ei ole enää käytössä" in page and f'href="/themes/{heir_id}"' in page
+    assert "ei ole enää käytössä" not in client.get(f"/themes/{heir_id}").get_data(as_text=True)
