@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from hiljainen import auth, create_app, db  # noqa: E402
+from hiljainen import create_app, db  # noqa: E402
 from hiljainen.config import Settings  # noqa: E402
 from hiljainen.models import (  # noqa: E402
     Observation,
@@ -44,6 +44,7 @@ from hiljainen.models import (  # noqa: E402
     User,
 )
 from hiljainen.pipeline.indicators import week_of  # noqa: E402
+from hiljainen.web import auth  # noqa: E402
 from workers.refresh import indicators  # noqa: E402
 
 TODAY = dt.date(2026, 11, 24)

@@ -25,7 +25,7 @@ PLANTED = ("evening_meal_skipped", "price_increase_invoice", "door_access_system
 
 def demo_inputs() -> tuple[list[str], list[str], list[str], np.ndarray, list[list[str]]]:
     """(texts, hints, langs, vectors, keywords) of the demo notes, as the worker would store them."""
-    from hiljainen.demo import notes
+    from hiljainen.tools.demo import notes
 
     rows = notes()
     raw = [r["text"] for r in rows]

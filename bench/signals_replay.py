@@ -41,7 +41,7 @@ from themes import embed_cached, read_jsonl, sample  # noqa: E402
 
 from hiljainen.pipeline.cluster import ClusterParams, PreviousTheme  # noqa: E402
 from hiljainen.pipeline.signals import NoteFact, SignalParams, score_signals  # noqa: E402
-from hiljainen.themes_batch import compute_themes  # noqa: E402
+from hiljainen.tools.themes_batch import compute_themes  # noqa: E402
 
 WEEKS = 26
 START = dt.date(2026, 1, 5)  # a Monday

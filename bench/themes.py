@@ -172,7 +172,7 @@ def refresh_100k() -> list[str]:
 
     from hiljainen.pipeline.cluster import PreviousTheme
     from hiljainen.pipeline.signals import NoteFact
-    from hiljainen.themes_batch import compute_themes
+    from hiljainen.tools.themes_batch import compute_themes
 
     rows = read_jsonl("banking77_train.jsonl")
     texts = [r["text"] for r in rows]

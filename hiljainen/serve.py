@@ -45,7 +45,7 @@ def run(settings: Settings, *, demo: bool = False) -> None:
         settings = replace(settings, redis_url=redis_url, chroma_url=chroma_url, data_dir=data)
         env = _child_env(settings)
         if demo:
-            from hiljainen.demo import load_demo
+            from hiljainen.tools.demo import load_demo
 
             load_demo(settings)
         _start(children, worker_process(env, data / "worker.log", _worker_ready(redis_url)), timeout=300)

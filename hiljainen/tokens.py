@@ -10,9 +10,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hiljainen.auth import RANK
 from hiljainen.errors import InvalidInput, NotFound
 from hiljainen.models import ApiToken, Role, User
+from hiljainen.web.auth import RANK
 
 PREFIX = "hlj_"  # lets secret scanners and people recognise a leaked token
 MAX_TOKEN_CHARS = 200

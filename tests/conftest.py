@@ -160,7 +160,7 @@ DEMO_TODAY = dt.date(2026, 11, 24)
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory, chroma_srv: ChildServer) -> Iterator[Settings]:
     """The demo organisation, processed and themed by the real worker jobs, once per session."""
-    from hiljainen.demo import load_demo
+    from hiljainen.tools.demo import load_demo
     from workers import jobs
 
     tmp = tmp_path_factory.mktemp("demo")

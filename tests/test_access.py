@@ -25,10 +25,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from hiljainen import auth, create_app, db, intake, resources, search, tokens
+from hiljainen import create_app, db, intake, resources, search, tokens
 from hiljainen.models import Base, Observation, Role, Source, Theme, Touchpoint, Unit, User
 from hiljainen.services import ChildServer
 from hiljainen.stores import queue
+from hiljainen.web import auth
 from tests.conftest import csrf_token, login, make_settings, redis_db
 
 # --------------------------------------------------------------------------- the table

@@ -20,11 +20,12 @@ from referencing.jsonschema import DRAFT202012
 from rq import Queue
 from sqlalchemy import select
 
-from hiljainen import api, auth, create_app, resources, tokens
+from hiljainen import create_app, resources, tokens
 from hiljainen.config import Settings
 from hiljainen.errors import InvalidInput
 from hiljainen.models import ApiToken, Observation, Role, Touchpoint, Unit, User
 from hiljainen.stores.queue import QUEUE_NAME, connect
+from hiljainen.web import api, auth
 from tests.conftest import csrf_token, login
 
 EN = {"Accept-Language": "en"}

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from hiljainen import auth, create_app, resources
+from hiljainen import create_app, resources
 from hiljainen.config import Settings
 from hiljainen.models import Role
+from hiljainen.web import auth
 from tests.test_capture import seed
 
 PHONE = {"width": 390, "height": 844}

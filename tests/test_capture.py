@@ -13,11 +13,12 @@ from flask.testing import FlaskClient
 from rq import Queue
 from sqlalchemy import select
 
-from hiljainen import auth, create_app, resources
+from hiljainen import create_app, resources
 from hiljainen.config import Settings
 from hiljainen.models import Observation, Response, Role, Source, Touchpoint, Unit
 from hiljainen.services import free_port, redis_server
 from hiljainen.stores.queue import QUEUE_NAME, connect
+from hiljainen.web import auth
 from tests.conftest import csrf_token, login, make_settings
 
 
@@ -278,7 +279,7 @@ def test_similar_notes_show_their_day_as_the_page_writes_dates(
     """The suggestions endpoint sends ISO days; similar.js shows them as the `day` filter does."""
     import json
 
-    from hiljainen.i18n import day
+    from hiljainen.web.i18n import day
 
     script = (Path(__file__).parent.parent / "hiljainen" / "static" / "similar.js").read_text()
     html = (f'<!doctype html><html lang="{lang}"><body><form><input name="csrf_token" value="t">'

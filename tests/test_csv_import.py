@@ -14,13 +14,14 @@ from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hiljainen import auth, db, resources
+from hiljainen import db, resources
 from hiljainen.config import Settings
 from hiljainen.csv_import import ImportReport, import_command, import_csv
 from hiljainen.models import AuditEvent, Observation, Role, Source, Touchpoint, Unit
 from hiljainen.pipeline.redact import Redactor
 from hiljainen.services import ChildServer
 from hiljainen.stores.queue import QUEUE_NAME, connect
+from hiljainen.web import auth
 from tests.conftest import csrf_token, login
 
 PASSWORD = "salasana-123"

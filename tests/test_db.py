@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from hiljainen import auth, db
+from hiljainen import db
 from hiljainen.models import Base, Observation, Role, Source, Unit, User
+from hiljainen.web import auth
 
 
 def test_migrations_create_every_table(database_url: str) -> None:

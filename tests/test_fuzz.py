@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import select
 
-from hiljainen import api, auth, create_app, db, intake, resources, tokens
+from hiljainen import create_app, db, intake, resources, tokens
 from hiljainen.config import TONE_MODEL_DIR, Settings
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit
 from hiljainen.pipeline import embed
@@ -44,6 +44,7 @@ from hiljainen.pipeline.redact import _HETU_CHECK, MARKER, Redactor
 from hiljainen.pipeline.tone import CLASSES, ToneModel
 from hiljainen.services import ChildServer
 from hiljainen.stores import queue
+from hiljainen.web import api, auth
 from tests.conftest import csrf_token, login, make_settings, redis_db
 
 PASSWORD = "salasana-123"

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hiljainen import modelbuild
 from hiljainen.config import DEFAULT_MODEL_DIR
-from hiljainen.modelbuild import (
+from hiljainen.tools import modelbuild
+from hiljainen.tools.modelbuild import (
     DEFAULT_MANIFEST_PATH,
     MODEL_NAME,
     PREFIXES,

@@ -11,9 +11,9 @@ import pytest
 
 from hiljainen.config import Settings
 from hiljainen.errors import InvalidInput
-from hiljainen.neighbors import exact_neighbors, index_neighbors, neighbors_file, read_texts
 from hiljainen.services import ChildServer
 from hiljainen.stores.vectors import VectorStore
+from hiljainen.tools.neighbors import exact_neighbors, index_neighbors, neighbors_file, read_texts
 
 PAIRS = [
     ("Ruoka oli kylmää, kun se tuotiin huoneeseen.", "Ateria tuli huoneeseen kylmänä."),

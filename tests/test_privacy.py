@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import select
 
-from hiljainen import auth, create_app, db, digest, intake, privacy, search, tokens
+from hiljainen import create_app, db, digest, intake, privacy, search, tokens
 from hiljainen.cli import main as cli
 from hiljainen.config import Settings
 from hiljainen.models import (
@@ -43,8 +43,9 @@ from hiljainen.models import (
     Voice,
     utcnow,
 )
-from hiljainen.stores import sql
+from hiljainen.search import sql
 from hiljainen.stores.vectors import VectorStore
+from hiljainen.web import auth
 from tests.conftest import csrf_token, login
 from workers import jobs
 

@@ -11,8 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hiljainen import auth, report, resources
+from hiljainen import resources
 from hiljainen.models import Observation, Response, Role, Source, Status, Theme, Unit, User, utcnow
+from hiljainen.web import auth, report
 from tests.conftest import login
 
 PASSWORD = "salasana-123"

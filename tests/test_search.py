@@ -15,12 +15,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hiljainen import auth, create_app, db, intake, resources, search, tokens
+from hiljainen import create_app, db, intake, resources, search, tokens
 from hiljainen.config import Settings
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit, Voice
 from hiljainen.pipeline import fusion
 from hiljainen.pipeline.fusion import LemmaIndex, NoteKey, QueryToken, TermGroup
 from hiljainen.services import ChildServer, free_port
+from hiljainen.web import auth
 from tests.conftest import csrf_token, login, make_settings
 
 # --------------------------------------------------------------------------- pure: fusion

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from hiljainen import db
 from hiljainen.config import Settings
-from hiljainen.demo import notes
 from hiljainen.models import Observation, Snapshot, Theme, ThemeEvent, ThemeRun
+from hiljainen.tools.demo import notes
 from tests.conftest import DEMO_TODAY
 from workers import jobs
 
@@ -160,8 +160,9 @@ def test_a_theme_flickering_between_signals_alerts_once_per_level(tmp_path: Path
 def test_the_dashboard_scope_lists_only_the_themes_raised_there(demo_db: Settings) -> None:
     import re
 
-    from hiljainen import auth, create_app, resources
+    from hiljainen import create_app, resources
     from hiljainen.models import Role, Source
+    from hiljainen.web import auth
     from tests.conftest import login
 
     app = create_app(demo_db)

@@ -13,7 +13,7 @@ import pytest
 from hiljainen.errors import InvalidInput
 from hiljainen.pipeline.cluster import PreviousTheme
 from hiljainen.pipeline.signals import NoteFact
-from hiljainen.themes_batch import cluster_file, compute_themes, note_facts, parse_day, read_notes
+from hiljainen.tools.themes_batch import cluster_file, compute_themes, note_facts, parse_day, read_notes
 
 TOPICS = {
     "food": [

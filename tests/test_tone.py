@@ -12,7 +12,13 @@ import pytest
 
 from hiljainen.errors import ConfigError, ModelMismatch
 from hiljainen.pipeline.tone import META_FILE, WEIGHTS_FILE, Tone, ToneModel
-from hiljainen.tonetrain import DEFAULT_DATA_PATH, DEFAULT_TONE_DIR, IN_DOMAIN_PATH, read_notes, train_tone
+from hiljainen.tools.tonetrain import (
+    DEFAULT_DATA_PATH,
+    DEFAULT_TONE_DIR,
+    IN_DOMAIN_PATH,
+    read_notes,
+    train_tone,
+)
 
 needs_data = pytest.mark.skipif(
     not DEFAULT_DATA_PATH.is_file(), reason="../shared/data/xed_fi_train.jsonl missing"

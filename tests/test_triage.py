@@ -10,8 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hiljainen import auth, resources, triage
+from hiljainen import resources
 from hiljainen.models import AuditEvent, Observation, Response, Role, Source, Status, Theme, Unit, User
+from hiljainen.web import auth, triage
 from tests.conftest import csrf_token, login
 from tests.test_capture import post_note, receipt_of
 from tests.test_capture import seed as seed_capture

@@ -8,8 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from hiljainen import auth, resources
+from hiljainen import resources
 from hiljainen.models import Role
+from hiljainen.web import auth
 from tests.conftest import csrf_token, login
 
 
@@ -163,7 +164,7 @@ def test_error_pages_speak_the_interface_language_on_the_app_layout(client: Flas
 
 
 def test_chart_names_and_theme_events_follow_the_interface_language(app: Flask) -> None:
-    from hiljainen.i18n import chart_labels, event_label
+    from hiljainen.web.i18n import chart_labels, event_label
 
     with app.test_request_context("/?lang=fi"):
         labels = chart_labels()

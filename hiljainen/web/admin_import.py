@@ -9,10 +9,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from hiljainen import intake, resources, tokens
-from hiljainen.auth import current_user, login_required
 from hiljainen.csv_import import COLUMNS, ImportReport, audit_event, import_csv
 from hiljainen.errors import InvalidInput, NotFound
 from hiljainen.models import ApiToken, AuditEvent, Role, Source, User
+from hiljainen.web.auth import current_user, login_required
 
 # One blueprint for /admin/import and /admin/tokens; "admin" is the name of the main admin pages.
 bp = Blueprint("admin_import", __name__, url_prefix="/admin")
@@ -115,7 +115,7 @@ def _audit(action: str, token: ApiToken) -> None:
 
 def _import_page(error: str | None = None, report: ImportReport | None = None, filename: str = "") -> str:
     return render_template(
-        "admin_import.html",
+        "admin/import.html",
         error=error,
         report=report,
         filename=filename,
@@ -132,7 +132,7 @@ def _tokens_page(error: str | None = None, new_token: str | None = None, new_nam
         .order_by(ApiToken.id.desc())
     ).all()
     return render_template(
-        "admin_tokens.html",
+        "admin/tokens.html",
         error=error,
         tokens=rows,
         roles=list(Role),

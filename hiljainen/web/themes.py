@@ -13,7 +13,6 @@ from flask_babel import lazy_gettext
 from sqlalchemy import select
 
 from hiljainen import resources
-from hiljainen.auth import current_user, login_required
 from hiljainen.errors import ConfigError, ServiceUnavailable
 from hiljainen.models import (
     AuditEvent,
@@ -26,6 +25,7 @@ from hiljainen.models import (
     ThemePeriod,
 )
 from hiljainen.stores import queue
+from hiljainen.web.auth import current_user, login_required
 
 bp = Blueprint("themes", __name__, url_prefix="/themes")
 MAX_FIELD = 2000
@@ -73,7 +73,7 @@ def _detail_page(theme: Theme, *, error: str | None = None, form: str = "",
     # A theme no longer in use says so, and where its notes went (its latest merge or fade).
     ended = None if theme.active else next((e for e in events if e.kind in ("merged", "faded")), None)
     return render_template(
-        "theme.html",
+        "themes/theme.html",
         theme=theme,
         ended=ended,
         successor=db.get(Theme, ended.other_theme_id) if ended and ended.other_theme_id else None,
@@ -163,8 +163,8 @@ def refresh() -> Any:
     try:
         job_id = queue.enqueue_refresh(resources.get().redis())
     except (ServiceUnavailable, ConfigError):
-        return render_template("refresh.html", job_id=None), 503
-    return render_template("refresh.html", job_id=job_id), 202
+        return render_template("themes/refresh.html", job_id=None), 503
+    return render_template("themes/refresh.html", job_id=job_id), 202
 
 
 @bp.get("/refresh/<job_id>.json")

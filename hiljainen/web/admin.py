@@ -13,9 +13,9 @@ from flask_babel import lazy_gettext
 from sqlalchemy import select
 
 from hiljainen import privacy, resources
-from hiljainen.auth import create_user, current_user, login_required
 from hiljainen.errors import ConfigError, InvalidInput, NotFound, ServiceUnavailable
 from hiljainen.models import Role, Touchpoint, Unit, User
+from hiljainen.web.auth import create_user, current_user, login_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 ERASURE_LABELS = {
@@ -117,7 +117,7 @@ def privacy_request() -> Any:
         if f.get("confirm") != "yes":
             planned = privacy.summary(db, found)
             return render_template(
-                "admin_privacy.html", kind=kind, value=value, planned=planned, labels=ERASURE_LABELS
+                "admin/privacy.html", kind=kind, value=value, planned=planned, labels=ERASURE_LABELS
             )
         done = privacy.erase(db, found, settings, actor_id=user.id)
     except (ServiceUnavailable, ConfigError):
@@ -126,13 +126,13 @@ def privacy_request() -> Any:
         return _page(error=message), 503
     # This process's keyword index still holds the erased notes' lemmas: rebuild it on the next search.
     current_app.extensions.pop("hiljainen.search", None)
-    return render_template("admin_privacy.html", kind=kind, done=done, labels=ERASURE_LABELS)
+    return render_template("admin/privacy.html", kind=kind, done=done, labels=ERASURE_LABELS)
 
 
 def _page(error: str | None = None) -> Any:
     db = resources.session()
     return render_template(
-        "admin.html",
+        "admin/index.html",
         error=error,
         roles=list(Role),
         users=db.scalars(select(User).order_by(User.username)).all(),

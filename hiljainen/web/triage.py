@@ -27,10 +27,8 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from hiljainen import resources
-from hiljainen.auth import current_user, login_required
 from hiljainen.digest import excerpt, unanswered_clause
 from hiljainen.errors import InvalidInput
-from hiljainen.i18n import signal_label, status_label
 from hiljainen.intake import clean_text
 from hiljainen.models import (
     AuditEvent,
@@ -45,6 +43,8 @@ from hiljainen.models import (
 )
 from hiljainen.models import Response as NoteResponse
 from hiljainen.pipeline.indicators import working_days_between
+from hiljainen.web.auth import current_user, login_required
+from hiljainen.web.i18n import signal_label, status_label
 
 bp = Blueprint("triage", __name__, url_prefix="/triage")
 PAGE_SIZE = 25
@@ -133,7 +133,7 @@ def notes() -> Any:
     ).all()
     ids = [n.id for n in rows]
     return render_template(
-        "triage_list.html",
+        "triage/list.html",
         f=f,
         rows=rows,
         total=total,
@@ -260,7 +260,7 @@ def theme(theme_id: int) -> Any:
         .limit(THEME_NOTES)
     ).all()
     return render_template(
-        "triage_theme.html",
+        "triage/theme.html",
         theme=th,
         count=count,
         notes=theme_notes,
@@ -451,7 +451,7 @@ def _note_page(
         (obs.author.display_name or obs.author.username) if obs.author and not obs.anonymous else None
     )
     return render_template(
-        "triage_note.html",
+        "triage/note.html",
         note=obs,
         author_name=author_name,
         theme=db.get(Theme, obs.theme_id) if obs.theme_id else None,

@@ -19,12 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hiljainen import resources
-from hiljainen.auth import login_required
 from hiljainen.digest import MAX_EXAMPLES, Example, Table, examples, privacy_table
 from hiljainen.errors import InvalidInput
 from hiljainen.models import Role, Source, Theme, Unit
 from hiljainen.pipeline.indicators import ACK_WORKING_DAYS, NoteFacts, response_loop, working_days_between
 from hiljainen.stores.reports import note_facts
+from hiljainen.web.auth import login_required
 
 bp = Blueprint("report", __name__, url_prefix="/report")
 DEFAULT_DAYS = 28
@@ -144,12 +144,12 @@ def period_report() -> Any:
         start, end = parse_period(raw_from, raw_to, today)
     except InvalidInput as exc:
         return render_template(
-            "report.html", report=None, error=str(exc), raw_from=raw_from or "", raw_to=raw_to or ""
+            "report/index.html", report=None, error=str(exc), raw_from=raw_from or "", raw_to=raw_to or ""
         ), 400
     settings = resources.get().settings
     report = build(resources.session(), start, end, today, settings.min_group_size)
     return render_template(
-        "report.html",
+        "report/index.html",
         report=report,
         error=None,
         raw_from=start.isoformat(),

@@ -53,17 +53,18 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hiljainen import ratelimit, resources
-from hiljainen.api import ApiError, token_required
-from hiljainen.auth import RANK, current_user, login_required
+from hiljainen import resources
 from hiljainen.errors import InvalidInput, ModelMismatch, ServiceUnavailable
-from hiljainen.inputs import MAX_ID, queryable
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit, User
 from hiljainen.pipeline import fusion
 from hiljainen.pipeline.fusion import LemmaIndex, QueryToken, TermGroup
-from hiljainen.stores import sql
-from hiljainen.stores.sql import Filters
+from hiljainen.search import sql
+from hiljainen.search.sql import Filters
 from hiljainen.stores.vectors import Hit, VectorStore
+from hiljainen.web import ratelimit
+from hiljainen.web.api import ApiError, token_required
+from hiljainen.web.auth import RANK, current_user, login_required
+from hiljainen.web.inputs import MAX_ID, queryable
 
 if TYPE_CHECKING:
     from hiljainen.pipeline.embed import Embedder
@@ -645,7 +646,7 @@ def search() -> Any:
         except (ServiceUnavailable, ModelMismatch) as exc:
             error, status = _("Search is not available right now: %(reason)s", reason=str(exc)), 503
     return render_template(
-        "search.html",
+        "search/index.html",
         args=args,
         results=results,
         error=error,
@@ -691,7 +692,7 @@ def note_detail(note_id: int) -> Any:
         except (ServiceUnavailable, ModelMismatch) as exc:
             similar_error = _("Search is not available right now: %(reason)s", reason=str(exc))
     return render_template(
-        "note_detail.html",
+        "search/note.html",
         note=note,
         item=make_item(note, width=len(note.text) + 1),
         similar=similar,

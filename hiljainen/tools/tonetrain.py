@@ -37,8 +37,8 @@ import numpy as np
 
 from hiljainen.config import PROJECT_ROOT, TONE_MODEL_DIR
 from hiljainen.errors import ConfigError
-from hiljainen.modelbuild import file_sha256
 from hiljainen.pipeline.tone import CLASSES, ToneLabel, ToneModel
+from hiljainen.tools.modelbuild import file_sha256
 
 if TYPE_CHECKING:
     from hiljainen.pipeline.embed import Embedder

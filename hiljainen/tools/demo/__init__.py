@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hiljainen import auth, db, intake
+from hiljainen import db, intake
 from hiljainen.config import Settings
 from hiljainen.models import (
     Observation,
@@ -24,6 +24,7 @@ from hiljainen.models import (
     User,
 )
 from hiljainen.pipeline.redact import Redactor
+from hiljainen.web import auth
 
 HERE = Path(__file__).parent
 

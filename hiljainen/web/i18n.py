@@ -16,7 +16,7 @@ from hiljainen.config import Settings
 from hiljainen.models import Role, Source, Status
 
 LOCALES = ("fi", "en")
-TRANSLATIONS = Path(__file__).parent / "translations"
+TRANSLATIONS = Path(__file__).parent.parent / "translations"
 
 _STATUS = {
     Status.NEW: lazy_gettext("new"),
