@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from hiljainen import create_app, db  # noqa: E402
+from hiljainen import accounts, create_app, db  # noqa: E402
 from hiljainen.config import Settings  # noqa: E402
 from hiljainen.models import (  # noqa: E402
     Observation,
@@ -44,7 +44,6 @@ from hiljainen.models import (  # noqa: E402
     User,
 )
 from hiljainen.pipeline.indicators import week_of  # noqa: E402
-from hiljainen.web import auth  # noqa: E402
 from workers.refresh import indicators  # noqa: E402
 
 TODAY = dt.date(2026, 11, 24)
@@ -82,7 +81,7 @@ def build(url: str, n_notes: int, seed: int = 9) -> None:
             for u in units for j in range(2)
         ]
         s.add_all(tps)
-        auth.create_user(s, "johtaja", PASSWORD, Role.LEADER)
+        accounts.create_user(s, "johtaja", PASSWORD, Role.LEADER)
         s.execute(insert(User), [
             {"username": f"hoitaja{i}", "display_name": f"Hoitaja {i}", "password_hash": "x",
              "role": Role.STAFF, "unit_id": units[i % UNITS].id, "active": True}

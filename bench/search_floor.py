@@ -31,7 +31,7 @@ from demo_themes import demo_inputs  # noqa: E402
 from hiljainen.pipeline import fusion  # noqa: E402
 from hiljainen.pipeline.embed import load_embedder  # noqa: E402
 from hiljainen.pipeline.language import detect  # noqa: E402
-from hiljainen.search import SEARCH_KEEP_SIMILARITY, SEARCH_MIN_SIMILARITY, language_direction  # noqa: E402
+from hiljainen.search.engine import SEARCH_KEEP_SIMILARITY, SEARCH_MIN_SIMILARITY, language_direction  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "search.md"
 QUERIES = {

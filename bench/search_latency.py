@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from benchlib import write_section  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
-from hiljainen import create_app, db, resources, search  # noqa: E402
+from hiljainen import accounts, create_app, db, resources  # noqa: E402
 from hiljainen.config import Settings  # noqa: E402
 from hiljainen.errors import InvalidInput  # noqa: E402
 from hiljainen.models import Observation, Role, Source, Touchpoint, Unit  # noqa: E402
@@ -41,9 +41,9 @@ from hiljainen.pipeline import embed as embed_module  # noqa: E402
 from hiljainen.pipeline.embed import load_embedder  # noqa: E402
 from hiljainen.pipeline.language import detect  # noqa: E402
 from hiljainen.pipeline.linguistics import analyze  # noqa: E402
+from hiljainen.search import engine, query  # noqa: E402
 from hiljainen.services import chroma_server  # noqa: E402
 from hiljainen.stores.vectors import VectorStore  # noqa: E402
-from hiljainen.web import auth  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data"
 OUT = ROOT / "bench" / "out"
@@ -166,7 +166,7 @@ def fill(
 
 def _searchable(q: str) -> bool:
     try:
-        search.analyse_query(search.clean_query(q))
+        query.analyse_query(query.clean_query(q))
     except InvalidInput:
         return False
     return True
@@ -220,7 +220,7 @@ def main() -> None:
                     for i, u in enumerate(unit_rows)
                 ]
                 s.add_all(tp_rows)
-                auth.create_user(s, "johtaja", "salasana-123", Role.LEADER)
+                accounts.create_user(s, "johtaja", "salasana-123", Role.LEADER)
                 s.commit()
                 units, touchpoints = [u.id for u in unit_rows], [t.id for t in tp_rows]
             sessions = db.make_sessionmaker(db.make_engine(app_settings.sqlalchemy_url))
@@ -278,7 +278,7 @@ def measure(client: object, store: VectorStore, embedder: object, queries: list[
 
     def request(args: dict[str, str]) -> Callable[[str], object]:
         def run(q: str) -> object:
-            search._QUERY_VECTORS.clear()  # every query is new: no cached query embedding
+            engine._QUERY_VECTORS.clear()  # every query is new: no cached query embedding
             resp = client.get("/search", query_string={"q": q, **args})  # type: ignore[attr-defined]
             assert resp.status_code == 200, (q, resp.status_code, resp.get_data(as_text=True)[:300])
             return resp

@@ -28,7 +28,7 @@ from benchlib import write_section  # noqa: E402
 from hiljainen.config import Settings  # noqa: E402
 from hiljainen.pipeline import fusion  # noqa: E402
 from hiljainen.pipeline.embed import load_embedder  # noqa: E402
-from hiljainen.search import SUGGEST_MIN_SIMILARITY  # noqa: E402
+from hiljainen.search.suggest import SUGGEST_MIN_SIMILARITY  # noqa: E402
 from hiljainen.tools.neighbors import exact_neighbors, neighbors_file, read_texts  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data"

@@ -39,9 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from themes import embed_cached, read_jsonl, sample  # noqa: E402
 
-from hiljainen.pipeline.cluster import ClusterParams, PreviousTheme  # noqa: E402
+from hiljainen.pipeline.cluster import ClusterParams  # noqa: E402
+from hiljainen.pipeline.identity import PreviousTheme  # noqa: E402
 from hiljainen.pipeline.signals import NoteFact, SignalParams, score_signals  # noqa: E402
-from hiljainen.tools.themes_batch import compute_themes  # noqa: E402
+from hiljainen.pipeline.themes import compute_themes  # noqa: E402
 
 WEEKS = 26
 START = dt.date(2026, 1, 5)  # a Monday

@@ -170,9 +170,9 @@ def refresh_100k() -> list[str]:
     import datetime as dt
     import time
 
-    from hiljainen.pipeline.cluster import PreviousTheme
+    from hiljainen.pipeline.identity import PreviousTheme
     from hiljainen.pipeline.signals import NoteFact
-    from hiljainen.tools.themes_batch import compute_themes
+    from hiljainen.pipeline.themes import compute_themes
 
     rows = read_jsonl("banking77_train.jsonl")
     texts = [r["text"] for r in rows]

@@ -9,10 +9,9 @@ from hiljainen.config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web application for these settings (default: from the environment)."""
-    from hiljainen import resources, search
+    from hiljainen import resources
     from hiljainen.web import (
         admin,
-        admin_import,
         api,
         auth,
         capture,
@@ -23,6 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         inputs,
         outages,
         report,
+        search,
         security,
         themes,
         triage,
@@ -48,12 +48,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         capture.bp,
         dashboard.bp,
         search.bp,
-        search.api_bp,
         themes.bp,
         triage.bp,
         report.bp,
         admin.bp,
-        admin_import.bp,
         api.bp,
         health.bp,
     ):

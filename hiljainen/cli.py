@@ -81,16 +81,16 @@ def db_upgrade() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_admin(username: str, password_stdin: bool) -> None:
     """Create the first administrator account."""
+    from hiljainen import accounts
     from hiljainen import db as database
     from hiljainen.models import Role
-    from hiljainen.web import auth
 
     settings = Settings.from_env()
     password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass()
     database.upgrade(settings.sqlalchemy_url)
     sessions = database.make_sessionmaker(database.make_engine(settings.sqlalchemy_url))
     with database.transaction(sessions) as session:
-        auth.create_user(session, username, password, Role.ADMIN)
+        accounts.create_user(session, username, password, Role.ADMIN)
     click.echo(f"created admin {username}")
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from hiljainen.errors import InvalidInput, NotFound
 from hiljainen.models import ApiToken, Role, User
-from hiljainen.web.auth import RANK
+from hiljainen.rules import RANK
 
 PREFIX = "hlj_"  # lets secret scanners and people recognise a leaked token
 MAX_TOKEN_CHARS = 200

@@ -25,11 +25,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from hiljainen import create_app, db, intake, resources, search, tokens
+from hiljainen import accounts, create_app, db, intake, resources, tokens
 from hiljainen.models import Base, Observation, Role, Source, Theme, Touchpoint, Unit, User
+from hiljainen.search import suggest
 from hiljainen.services import ChildServer
 from hiljainen.stores import queue
-from hiljainen.web import auth
 from tests.conftest import csrf_token, login, make_settings, redis_db
 
 # --------------------------------------------------------------------------- the table
@@ -128,7 +128,7 @@ PASSWORD = "salasana-1234"
 AUTHOR = "hoitaja-a"  # writes the private and the shared note
 USERS = {"staff": "hoitaja-b", "leader": "johtaja", "admin": "paakayttaja"}
 TOUCHPOINT = "aula"
-# Close in meaning to every hissi note below (cosine >= search.SUGGEST_MIN_SIMILARITY, checked).
+# Close in meaning to every hissi note below (cosine >= suggest.SUGGEST_MIN_SIMILARITY, checked).
 DRAFT = "Hissi on ollut rikki koko viikon ja ostoksia kannetaan portaita."
 
 
@@ -222,11 +222,11 @@ def world(
         s.flush()
         s.add(Touchpoint(slug=TOUCHPOINT, name_fi="Aula", name_en="Lobby", unit_id=unit.id))
         people = {
-            name: auth.create_user(s, name, PASSWORD, Role.STAFF, unit_id=unit.id)
+            name: accounts.create_user(s, name, PASSWORD, Role.STAFF, unit_id=unit.id)
             for name in (AUTHOR, USERS["staff"])
         }
-        people[USERS["leader"]] = auth.create_user(s, USERS["leader"], PASSWORD, Role.LEADER)
-        people[USERS["admin"]] = auth.create_user(s, USERS["admin"], PASSWORD, Role.ADMIN)
+        people[USERS["leader"]] = accounts.create_user(s, USERS["leader"], PASSWORD, Role.LEADER)
+        people[USERS["admin"]] = accounts.create_user(s, USERS["admin"], PASSWORD, Role.ADMIN)
         redactor = resources.get().redactor()
         writers = {"private": AUTHOR, "shared": AUTHOR, "colleague": USERS["staff"], "public": None}
         for key, note in NOTES.items():
@@ -337,7 +337,7 @@ def _request(world: World, role: str, method: str, endpoint: str) -> dict[str, A
         queries: dict[str, dict[str, str]] = {
             "capture.receipt": {"code": world.receipt} if customer else {},
             "search.search": {"q": "hissi rikki portaita"},
-            "search_api.api_search": {"q": "hissi rikki"},
+            "api.search": {"q": "hissi rikki"},
         }
         return {"query_string": queries.get(endpoint, {})}
     public = {"touchpoint": TOUCHPOINT, "role": "customer"} if customer else {}
@@ -362,10 +362,10 @@ def _request(world: World, role: str, method: str, endpoint: str) -> dict[str, A
         "admin.add_user": lambda: {"data": {"username": "uusi", "password": PASSWORD, "role": "staff"}},
         "admin.add_touchpoint": lambda: {"data": {"slug": "uusi-piste", "name_fi": "Uusi piste"}},
         "admin.privacy_request": lambda: {"data": {"kind": "user", "value": AUTHOR, "action": "export"}},
-        "admin_import.upload": lambda: {
+        "admin.upload": lambda: {
             "data": {"file": (io.BytesIO(b"text,source\nPihan valot eivat syty.,staff\n"), "notes.csv")}
         },
-        "admin_import.issue_token": lambda: {"data": {"name": "walk", "role": "staff"}},
+        "admin.issue_token": lambda: {"data": {"name": "walk", "role": "staff"}},
         "api.create_observation": lambda: {"json": {"text": "Pihan penkki on rikki.", "source": "staff"}},
     }
     return bodies.get(endpoint, dict)()
@@ -548,7 +548,7 @@ def test_staff_see_their_own_notes_and_only_shared_ones_of_colleagues(world: Wor
     # Suggestions while writing: the shared note, never the private one (not for want of similarity).
     with world.app.app_context():
         vectors = resources.get().embedder().embed([DRAFT, NOTES["private"].text], kind="passage")
-    assert float(np.dot(vectors[0], vectors[1])) >= search.SUGGEST_MIN_SIMILARITY
+    assert float(np.dot(vectors[0], vectors[1])) >= suggest.SUGGEST_MIN_SIMILARITY
     suggested = _suggested(colleague, {"text": DRAFT})
     assert ids["shared"] in suggested and ids["private"] not in suggested
     assert ids["colleague"] not in suggested and ids["public"] not in suggested

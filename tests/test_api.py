@@ -20,12 +20,12 @@ from referencing.jsonschema import DRAFT202012
 from rq import Queue
 from sqlalchemy import select
 
-from hiljainen import create_app, resources, tokens
+from hiljainen import accounts, create_app, resources, tokens
 from hiljainen.config import Settings
 from hiljainen.errors import InvalidInput
 from hiljainen.models import ApiToken, Observation, Role, Touchpoint, Unit, User
 from hiljainen.stores.queue import QUEUE_NAME, connect
-from hiljainen.web import api, auth
+from hiljainen.web.api import observations, openapi
 from tests.conftest import csrf_token, login
 
 EN = {"Accept-Language": "en"}
@@ -51,9 +51,9 @@ def keys(api_app: Flask) -> dict[str, str]:
         db.flush()
         db.add(Touchpoint(slug="aula", name_fi="Aula", name_en="Lobby", unit_id=unit.id))
         db.add(Touchpoint(slug="vanha", name_fi="Vanha", name_en="Old", active=False))
-        staff = auth.create_user(db, "hoitaja", PASSWORD, Role.STAFF, unit_id=unit.id)
-        leader = auth.create_user(db, "johtaja", PASSWORD, Role.LEADER)
-        admin = auth.create_user(db, "paakayttaja", PASSWORD, Role.ADMIN)
+        staff = accounts.create_user(db, "hoitaja", PASSWORD, Role.STAFF, unit_id=unit.id)
+        leader = accounts.create_user(db, "johtaja", PASSWORD, Role.LEADER)
+        admin = accounts.create_user(db, "paakayttaja", PASSWORD, Role.ADMIN)
         out = {
             "staff": tokens.issue(db, "hoitajan puhelin", Role.STAFF, user=staff)[1],
             "system": tokens.issue(db, "palautekioski", Role.STAFF)[1],
@@ -362,7 +362,7 @@ def test_openapi_describes_what_the_api_really_answers(client: FlaskClient, keys
         "/api/v1/search", "/api/v1/openapi.json",
     }  # fmt: skip
     assert spec["components"]["schemas"]["NewObservation"]["properties"]["text"]["maxLength"] == 5000
-    assert set(spec["components"]["schemas"]["NewObservation"]["properties"]) == api.NOTE_FIELDS
+    assert set(spec["components"]["schemas"]["NewObservation"]["properties"]) == observations.NOTE_FIELDS
     for name in spec["components"]["schemas"]:
         Draft202012Validator.check_schema(spec["components"]["schemas"][name])
 
@@ -413,7 +413,7 @@ NOTE_LIKE = st.fixed_dictionaries(
 NEW_NOTE = Draft202012Validator(
     {"$ref": "urn:spec#/components/schemas/NewObservation"},
     registry=Registry().with_resource(
-        "urn:spec", Resource.from_contents(api.openapi_spec(5000), default_specification=DRAFT202012)
+        "urn:spec", Resource.from_contents(openapi.openapi_spec(5000), default_specification=DRAFT202012)
     ),
     format_checker=Draft202012Validator.FORMAT_CHECKER,
 )

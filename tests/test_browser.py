@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from hiljainen import create_app, resources
+from hiljainen import accounts, create_app, resources
 from hiljainen.config import Settings
 from hiljainen.models import Role
-from hiljainen.web import auth
 from tests.test_capture import seed
 
 PHONE = {"width": 390, "height": 844}
@@ -46,7 +45,7 @@ def serve_demo(demo_db: Settings, live_server: Callable[[Flask], str], leader: s
     app = create_app(demo_db)
     with app.app_context():
         db = resources.session()
-        auth.create_user(db, leader, "salasana-123", Role.LEADER)
+        accounts.create_user(db, leader, "salasana-123", Role.LEADER)
         db.commit()
     return live_server(app)
 

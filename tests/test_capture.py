@@ -13,12 +13,11 @@ from flask.testing import FlaskClient
 from rq import Queue
 from sqlalchemy import select
 
-from hiljainen import create_app, resources
+from hiljainen import accounts, create_app, resources
 from hiljainen.config import Settings
 from hiljainen.models import Observation, Response, Role, Source, Touchpoint, Unit
 from hiljainen.services import free_port, redis_server
 from hiljainen.stores.queue import QUEUE_NAME, connect
-from hiljainen.web import auth
 from tests.conftest import csrf_token, login, make_settings
 
 
@@ -29,8 +28,8 @@ def seed(app: Flask) -> None:
         db.add(unit)
         db.flush()
         db.add(Touchpoint(slug="ruokasali", name_fi="Ruokasali", name_en="Dining room", unit_id=unit.id))
-        auth.create_user(db, "hoitaja", "salasana-123", Role.STAFF, unit_id=unit.id)
-        auth.create_user(db, "johtaja", "salasana-123", Role.LEADER)
+        accounts.create_user(db, "hoitaja", "salasana-123", Role.STAFF, unit_id=unit.id)
+        accounts.create_user(db, "johtaja", "salasana-123", Role.LEADER)
         db.commit()
 
 

@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from hiljainen.pipeline.cluster import (
-    UNASSIGNED,
-    ClusterParams,
-    PreviousTheme,
-    centroid,
-    cluster_notes,
-    match_themes,
-)
+from hiljainen.pipeline.cluster import ClusterParams, cluster_notes
+from hiljainen.pipeline.grouping import UNASSIGNED, centroid
+from hiljainen.pipeline.identity import PreviousTheme, match_themes
 
 DIM = 384
 

@@ -14,14 +14,13 @@ from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hiljainen import db, resources
+from hiljainen import accounts, db, resources
 from hiljainen.config import Settings
 from hiljainen.csv_import import ImportReport, import_command, import_csv
 from hiljainen.models import AuditEvent, Observation, Role, Source, Touchpoint, Unit
 from hiljainen.pipeline.redact import Redactor
 from hiljainen.services import ChildServer
 from hiljainen.stores.queue import QUEUE_NAME, connect
-from hiljainen.web import auth
 from tests.conftest import csrf_token, login
 
 PASSWORD = "salasana-123"
@@ -223,8 +222,8 @@ def admin_app(app: Flask) -> Flask:
     with app.test_request_context():
         s = resources.session()
         seed(s)
-        auth.create_user(s, "paakayttaja", PASSWORD, Role.ADMIN)
-        auth.create_user(s, "hoitaja", PASSWORD, Role.STAFF)
+        accounts.create_user(s, "paakayttaja", PASSWORD, Role.ADMIN)
+        accounts.create_user(s, "hoitaja", PASSWORD, Role.STAFF)
         s.commit()
     return app
 

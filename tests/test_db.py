@@ -8,9 +8,8 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from hiljainen import db
+from hiljainen import accounts, db
 from hiljainen.models import Base, Observation, Role, Source, Unit, User
-from hiljainen.web import auth
 
 
 def test_migrations_create_every_table(database_url: str) -> None:
@@ -58,11 +57,11 @@ def test_observation_round_trip(database_url: str) -> None:
 def test_passwords_are_hashed_and_usernames_unique(database_url: str) -> None:
     sessions = db.make_sessionmaker(db.make_engine(database_url))
     with db.transaction(sessions) as s:
-        auth.create_user(s, "Hoitaja1", "pitka-salasana-1", Role.STAFF)
+        accounts.create_user(s, "Hoitaja1", "pitka-salasana-1", Role.STAFF)
     with sessions() as s:
         user = s.scalars(select(User)).one()
         assert user.username == "hoitaja1" and "pitka-salasana-1" not in user.password_hash
-        assert auth.authenticate(s, "HOITAJA1", "pitka-salasana-1") is not None
-        assert auth.authenticate(s, "hoitaja1", "wrong-password") is None
+        assert accounts.authenticate(s, "HOITAJA1", "pitka-salasana-1") is not None
+        assert accounts.authenticate(s, "hoitaja1", "wrong-password") is None
     with pytest.raises(IntegrityError), db.transaction(sessions) as s:
         s.add(User(username="hoitaja1", password_hash="x", role=Role.STAFF))

@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import select
 
-from hiljainen import create_app, db, intake, resources, tokens
+from hiljainen import accounts, create_app, db, intake, resources, tokens
 from hiljainen.config import TONE_MODEL_DIR, Settings
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit
 from hiljainen.pipeline import embed
@@ -44,7 +44,7 @@ from hiljainen.pipeline.redact import _HETU_CHECK, MARKER, Redactor
 from hiljainen.pipeline.tone import CLASSES, ToneModel
 from hiljainen.services import ChildServer
 from hiljainen.stores import queue
-from hiljainen.web import api, auth
+from hiljainen.web.api import openapi
 from tests.conftest import csrf_token, login, make_settings, redis_db
 
 PASSWORD = "salasana-123"
@@ -80,8 +80,8 @@ def seed_org(app: Flask) -> dict[str, str]:
         s.add(unit)
         s.flush()
         s.add(Touchpoint(slug="aula", name_fi="Aula", name_en="Lobby", unit_id=unit.id))
-        leader = auth.create_user(s, "johtaja", PASSWORD, Role.LEADER)
-        staff = auth.create_user(s, "hoitaja", PASSWORD, Role.STAFF, unit_id=unit.id)
+        leader = accounts.create_user(s, "johtaja", PASSWORD, Role.LEADER)
+        staff = accounts.create_user(s, "hoitaja", PASSWORD, Role.STAFF, unit_id=unit.id)
         out = {
             "leader": tokens.issue(s, "raportointi", Role.LEADER, user=leader)[1],
             "staff": tokens.issue(s, "hoitajan puhelin", Role.STAFF, user=staff)[1],
@@ -110,7 +110,7 @@ def fuzz_api(settings: Settings, database_url: str, one_model: Any) -> tuple[Fla
     """The app on SQLite or PostgreSQL with a few analysed notes, and a leader's token."""
     app = create_app(dataclasses.replace(settings, database_url=database_url, max_note_chars=MAX_CHARS))
     app.config["TESTING"] = True
-    assert app.test_client().get("/api/v1/openapi.json").get_json() == api.openapi_spec(MAX_CHARS)
+    assert app.test_client().get("/api/v1/openapi.json").get_json() == openapi.openapi_spec(MAX_CHARS)
     keys = seed_org(app)
     with app.test_request_context():
         s = resources.session()
@@ -125,7 +125,7 @@ def fuzz_api(settings: Settings, database_url: str, one_model: Any) -> tuple[Fla
 # The description the app serves (the fixture checks they are equal), loaded at import so that
 # pytest collects one test per operation.
 schema = schemathesis.openapi.from_dict(
-    api.openapi_spec(MAX_CHARS),
+    openapi.openapi_spec(MAX_CHARS),
     config=schemathesis.Config.from_dict(
         {
             "seed": SEED,

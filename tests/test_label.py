@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hiljainen.pipeline.cluster import Theme
+from hiljainen.pipeline.identity import Theme
 from hiljainen.pipeline.label import ctfidf, label_themes, representatives
 
 

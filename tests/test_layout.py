@@ -22,6 +22,19 @@ def imported_roots(path: Path) -> set[str]:
     return names
 
 
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, dotted in full (`from a import b` counts as a and a.b)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
 def modules(folder: str) -> list[Path]:
     return sorted((ROOT / folder).rglob("*.py"))
 
@@ -46,3 +59,33 @@ def test_the_application_never_imports_workers(path: Path) -> None:
 
 def test_models_folder_holds_no_python() -> None:
     assert not list((ROOT / "models").rglob("*.py"))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in modules("hiljainen") + modules("workers")
+     if "web" not in p.relative_to(ROOT).parts and p != ROOT / "hiljainen" / "__init__.py"],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_only_the_web_layer_imports_it(path: Path) -> None:
+    # create_app (hiljainen/__init__.py) is the one place that assembles the web layer.
+    assert not {m for m in imported_modules(path) if m == "hiljainen.web" or m.startswith("hiljainen.web.")}
+
+
+@pytest.mark.parametrize("path", modules("hiljainen/pipeline"), ids=lambda p: p.name)
+def test_pipeline_stages_use_no_other_layer(path: Path) -> None:
+    # Stages take and give dataclasses and arrays: no database, store, search or web code.
+    layers = ("hiljainen.db", "hiljainen.models", "hiljainen.stores", "hiljainen.search", "hiljainen.web",
+              "hiljainen.resources", "hiljainen.runtime", "hiljainen.tools")
+    assert not {m for m in imported_modules(path) if m.startswith(layers)}
+
+
+@pytest.mark.parametrize("path", modules("hiljainen/search"), ids=lambda p: p.name)
+def test_search_serves_pages_without_being_one(path: Path) -> None:
+    # The search pages and the /api/v1 search live in web/; search/ holds no blueprint.
+    assert "Blueprint" not in path.read_text(encoding="utf-8")
+
+
+def test_one_api_package_serves_api_v1() -> None:
+    prefixed = [p for p in modules("hiljainen") if 'url_prefix="/api/v1"' in p.read_text(encoding="utf-8")]
+    assert prefixed == [ROOT / "hiljainen" / "web" / "api" / "__init__.py"]

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import select
 
-from hiljainen import create_app, db, digest, intake, privacy, search, tokens
+from hiljainen import accounts, create_app, db, digest, intake, privacy, tokens
 from hiljainen.cli import main as cli
 from hiljainen.config import Settings
 from hiljainen.models import (
@@ -43,9 +43,8 @@ from hiljainen.models import (
     Voice,
     utcnow,
 )
-from hiljainen.search import sql
+from hiljainen.search import sql, suggest
 from hiljainen.stores.vectors import VectorStore
-from hiljainen.web import auth
 from tests.conftest import csrf_token, login
 from workers import jobs
 
@@ -144,12 +143,12 @@ def seed(app: Flask, cfg: Settings, redactor: Any, extra: Sequence[tuple[str, st
         s.flush()
         s.add(Touchpoint(slug="ruokasali", name_fi="Ruokasali", name_en="Dining room", unit_id=unit.id))
         people = {
-            "hanna": auth.create_user(
+            "hanna": accounts.create_user(
                 s, "hanna_h", PASSWORD, Role.STAFF, display_name=HANNA, unit_id=unit.id
             ),
-            "kollega": auth.create_user(s, "kollega", PASSWORD, Role.STAFF, unit_id=unit.id),
-            "johtaja": auth.create_user(s, "johtaja", PASSWORD, Role.LEADER, display_name=LEADER),
-            "admin": auth.create_user(s, "yllapito", PASSWORD, Role.ADMIN),
+            "kollega": accounts.create_user(s, "kollega", PASSWORD, Role.STAFF, unit_id=unit.id),
+            "johtaja": accounts.create_user(s, "johtaja", PASSWORD, Role.LEADER, display_name=LEADER),
+            "admin": accounts.create_user(s, "yllapito", PASSWORD, Role.ADMIN),
         }
         receipt = ""
         for key, writer, text, ago in NOTES:
@@ -184,7 +183,7 @@ def seed(app: Flask, cfg: Settings, redactor: Any, extra: Sequence[tuple[str, st
     jobs.refresh_themes((TODAY - dt.timedelta(days=1)).isoformat())
 
     with app.test_request_context():
-        keys = {name: search.reporter_key(_user(cfg, users[name])) for name in ("hanna", "kollega")}
+        keys = {name: suggest.reporter_key(_user(cfg, users[name])) for name in ("hanna", "kollega")}
     lead = users["johtaja"]
     yesterday = utcnow() - dt.timedelta(days=1)
     with db.transaction(sessions(cfg)) as s:

@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hiljainen import resources
+from hiljainen import accounts, resources
 from hiljainen.models import Observation, Response, Role, Source, Status, Theme, Unit, User, utcnow
-from hiljainen.web import auth, report
+from hiljainen.web import report
 from tests.conftest import login
 
 PASSWORD = "salasana-123"
@@ -63,10 +63,10 @@ def rapp(app: Flask) -> Flask:
         maple = Unit(slug="vaahtera", name_fi="Vaahtera", name_en="Maple")
         db.add_all([koivu, maple])
         db.flush()
-        leader = auth.create_user(db, "johtaja", PASSWORD, Role.LEADER, display_name="Leena Johtaja")
-        auth.create_user(db, "hoitaja", PASSWORD, Role.STAFF, display_name="Hanna Hoitaja")
+        leader = accounts.create_user(db, "johtaja", PASSWORD, Role.LEADER, display_name="Leena Johtaja")
+        accounts.create_user(db, "hoitaja", PASSWORD, Role.STAFF, display_name="Hanna Hoitaja")
         writers = [
-            auth.create_user(db, f"h{i}", PASSWORD, Role.STAFF, display_name=f"Kirjoittaja {i}")
+            accounts.create_user(db, f"h{i}", PASSWORD, Role.STAFF, display_name=f"Kirjoittaja {i}")
             for i in range(3)
         ]
         theme = Theme(label="kylmä ruoka", signal="weak", size=40)

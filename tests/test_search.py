@@ -15,13 +15,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hiljainen import create_app, db, intake, resources, search, tokens
+from hiljainen import accounts, create_app, db, intake, resources, tokens
 from hiljainen.config import Settings
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit, Voice
 from hiljainen.pipeline import fusion
 from hiljainen.pipeline.fusion import LemmaIndex, NoteKey, QueryToken, TermGroup
+from hiljainen.search import engine
 from hiljainen.services import ChildServer, free_port
-from hiljainen.web import auth
 from tests.conftest import csrf_token, login, make_settings
 
 # --------------------------------------------------------------------------- pure: fusion
@@ -360,9 +360,11 @@ def seed(app: Flask, embedder: Any) -> dict[str, int]:
             ]
         )
         users = {
-            "hoitaja": auth.create_user(s, "hoitaja", PASSWORD, Role.STAFF, unit_id=units["koivukoti"].id),
-            "kollega": auth.create_user(s, "kollega", PASSWORD, Role.STAFF, unit_id=units["koivukoti"].id),
-            "johtaja": auth.create_user(s, "johtaja", PASSWORD, Role.LEADER),
+            "hoitaja": accounts.create_user(s, "hoitaja", PASSWORD, Role.STAFF,
+                                            unit_id=units["koivukoti"].id),
+            "kollega": accounts.create_user(s, "kollega", PASSWORD, Role.STAFF,
+                                            unit_id=units["koivukoti"].id),
+            "johtaja": accounts.create_user(s, "johtaja", PASSWORD, Role.LEADER),
         }
         theme = Theme(label="ruoka kylmä")
         s.add(theme)
@@ -468,9 +470,9 @@ def test_a_query_that_means_something_lists_its_near_misses_too() -> None:
     from hiljainen.stores.vectors import Hit
 
     hits = [Hit(1, 0.85), Hit(2, 0.815), Hit(3, 0.805)]
-    assert [h.id for h in search.meaningful(hits)] == [1, 2]
-    assert search.meaningful([Hit(2, 0.815), Hit(3, 0.812)]) == []
-    assert search.meaningful([]) == []
+    assert [h.id for h in engine.meaningful(hits)] == [1, 2]
+    assert engine.meaningful([Hit(2, 0.815), Hit(3, 0.812)]) == []
+    assert engine.meaningful([]) == []
 
 
 @pytest.mark.parametrize(
@@ -481,9 +483,9 @@ def test_filters_narrow_results(
 ) -> None:
     # every retrieval plan of semantic_hits must honour every filter (relevance is not tested
     # here: without the floor each filter leaves notes to check)
-    monkeypatch.setattr(search, "EXACT_MAX", plan[0])
-    monkeypatch.setattr(search, "WHERE_MAX", plan[1])
-    monkeypatch.setattr(search, "SEARCH_MIN_SIMILARITY", -1.0)
+    monkeypatch.setattr(engine, "EXACT_MAX", plan[0])
+    monkeypatch.setattr(engine, "WHERE_MAX", plan[1])
+    monkeypatch.setattr(engine, "SEARCH_MIN_SIMILARITY", -1.0)
     app, ids = seeded
     client = logged_in(app, "johtaja")
     with app.app_context():
@@ -567,7 +569,7 @@ def test_staff_search_their_own_signed_notes_only(seeded: tuple[Flask, dict[str,
 
 def test_pages(seeded: tuple[Flask, dict[str, int]], monkeypatch: pytest.MonkeyPatch) -> None:
     app, _ids = seeded
-    monkeypatch.setattr(search, "PAGE_SIZE", 4)
+    monkeypatch.setattr(engine, "PAGE_SIZE", 4)
     client = logged_in(app, "johtaja")
     _s, first = get(client, q="ruoka")
     _s, second = get(client, q="ruoka", page="2")
@@ -601,7 +603,7 @@ def test_search_page_answers_503_when_the_vector_store_is_down(
     app = create_app(settings)
     with app.app_context():
         s = resources.session()
-        auth.create_user(s, "johtaja", PASSWORD, Role.LEADER)
+        accounts.create_user(s, "johtaja", PASSWORD, Role.LEADER)
         s.commit()
     status, page = get(logged_in(app, "johtaja"), q="kylmä ruoka")
     assert status == 503 and "Search is not available right now" in page

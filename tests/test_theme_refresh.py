@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from hiljainen import db
+from hiljainen import accounts, db
 from hiljainen.config import Settings
 from hiljainen.models import Observation, Snapshot, Theme, ThemeEvent, ThemeRun
 from hiljainen.tools.demo import notes
@@ -162,13 +162,12 @@ def test_the_dashboard_scope_lists_only_the_themes_raised_there(demo_db: Setting
 
     from hiljainen import create_app, resources
     from hiljainen.models import Role, Source
-    from hiljainen.web import auth
     from tests.conftest import login
 
     app = create_app(demo_db)
     with app.app_context():
         s = resources.session()
-        auth.create_user(s, "rajaus-johtaja", "salasana-123", Role.LEADER)
+        accounts.create_user(s, "rajaus-johtaja", "salasana-123", Role.LEADER)
         s.commit()
         raised = set(s.scalars(select(Observation.theme_id).where(Observation.source == Source.PARTNER)))
         ranked = s.scalars(select(Theme.id).where(Theme.active.is_(True), Theme.size > 0)

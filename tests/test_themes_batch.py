@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from hiljainen.errors import InvalidInput
-from hiljainen.pipeline.cluster import PreviousTheme
+from hiljainen.pipeline.identity import PreviousTheme
 from hiljainen.pipeline.signals import NoteFact
-from hiljainen.tools.themes_batch import cluster_file, compute_themes, note_facts, parse_day, read_notes
+from hiljainen.pipeline.themes import compute_themes
+from hiljainen.tools.themes_batch import cluster_file, note_facts, parse_day, read_notes
 
 TOPICS = {
     "food": [

@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hiljainen import resources
+from hiljainen import accounts, resources
 from hiljainen.models import AuditEvent, Observation, Response, Role, Source, Status, Theme, Unit, User
-from hiljainen.web import auth, triage
+from hiljainen.web import triage
 from tests.conftest import csrf_token, login
 from tests.test_capture import post_note, receipt_of
 from tests.test_capture import seed as seed_capture
@@ -32,8 +32,8 @@ def tapp(app: Flask) -> Flask:
         staff = db.scalar(select(User).where(User.username == "hoitaja"))
         assert staff is not None
         staff.display_name = STAFF_NAME
-        auth.create_user(db, "paallikko", PASSWORD, Role.LEADER, display_name="Pekka Päällikkö")
-        auth.create_user(db, "yllapito", PASSWORD, Role.ADMIN, display_name="Aino Admin")
+        accounts.create_user(db, "paallikko", PASSWORD, Role.LEADER, display_name="Pekka Päällikkö")
+        accounts.create_user(db, "yllapito", PASSWORD, Role.ADMIN, display_name="Aino Admin")
         db.commit()
     return app
 

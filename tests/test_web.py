@@ -8,16 +8,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from hiljainen import resources
+from hiljainen import accounts, resources
 from hiljainen.models import Role
-from hiljainen.web import auth
 from tests.conftest import csrf_token, login
 
 
 def add_user(app: Flask, username: str, role: Role, password: str = "salasana-123") -> None:
     with app.app_context():
         db = resources.session()
-        auth.create_user(db, username, password, role)
+        accounts.create_user(db, username, password, role)
         db.commit()
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from hiljainen.catalogs import translator
 from hiljainen.models import (
     Alert,
     Indicator,
@@ -28,13 +29,13 @@ from hiljainen.models import (
     utcnow,
 )
 from hiljainen.pipeline import indicators as ind
-from hiljainen.pipeline.cluster import UNASSIGNED, PreviousTheme
+from hiljainen.pipeline.grouping import UNASSIGNED
+from hiljainen.pipeline.identity import PreviousTheme
 from hiljainen.pipeline.signals import NoteFact, SignalParams
 from hiljainen.pipeline.signals import Voice as SignalVoice
+from hiljainen.pipeline.themes import ThemeRunResult, compute_themes
 from hiljainen.stores import reports
 from hiljainen.stores.vectors import VectorStore
-from hiljainen.tools.themes_batch import ThemeRunResult, compute_themes
-from hiljainen.web.i18n import translator
 
 Progress = Callable[[str, float], None]
 # A theme turning weak, or strong, is worth an alert; falling back is not. Themes regrouped

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hiljainen.pipeline.cluster import Theme
+from hiljainen.pipeline.identity import Theme
 
 
 @dataclass(frozen=True)

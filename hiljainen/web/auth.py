@@ -1,4 +1,4 @@
-"""Accounts, password login and role checks."""
+"""Password login, logout and role checks (accounts themselves: hiljainen.accounts)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,14 @@ from urllib.parse import urlparse
 
 from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from hiljainen import resources
-from hiljainen.errors import InvalidInput
+from hiljainen.accounts import authenticate
 from hiljainen.models import Role, User
-from hiljainen.web.inputs import queryable
+from hiljainen.rules import RANK
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
-
-# What each role may do, in one place; tests walk every route against this table.
-RANK = {Role.STAFF: 1, Role.LEADER: 2, Role.ADMIN: 3}
-MIN_PASSWORD = 10
 
 
 def init_app(app: Flask) -> None:
@@ -40,44 +33,6 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _user() -> dict[str, object]:
         return {"current_user": g.get("user")}
-
-
-def create_user(
-    db: Session,
-    username: str,
-    password: str,
-    role: Role,
-    *,
-    display_name: str = "",
-    unit_id: int | None = None,
-) -> User:
-    """Add a user with a hashed password; raises InvalidInput for a weak password or a taken name."""
-    username = username.strip().lower()
-    if not username:
-        raise InvalidInput(_("Username is required."))
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput(_("The password must be at least %(n)d characters.", n=MIN_PASSWORD))
-    if db.scalar(select(User).where(User.username == username)):
-        raise InvalidInput(_("The username %(name)s is taken.", name=username))
-    user = User(
-        username=username,
-        password_hash=generate_password_hash(password),
-        role=role,
-        display_name=display_name or username,
-        unit_id=unit_id,
-    )
-    db.add(user)
-    db.flush()
-    return user
-
-
-def authenticate(db: Session, username: str, password: str) -> User | None:
-    """The active user with these credentials, or None."""
-    name = username.strip().lower()
-    user = db.scalar(select(User).where(User.username == name)) if queryable(name) else None
-    if user is None or not user.active or not check_password_hash(user.password_hash, password):
-        return None
-    return user
 
 
 def current_user() -> User | None:

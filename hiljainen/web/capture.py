@@ -16,11 +16,11 @@ from hiljainen import intake, resources
 from hiljainen.errors import InvalidInput
 from hiljainen.models import Observation, Role, Source, Status, Touchpoint, Unit
 from hiljainen.models import Response as NoteResponse
+from hiljainen.rules import PUBLIC_ROLES
 from hiljainen.web import outages, ratelimit
 from hiljainen.web.auth import current_user, login_required
 
 bp = Blueprint("capture", __name__)
-PUBLIC_ROLES = (Source.CUSTOMER, Source.RELATIVE, Source.PARTNER)
 HONEYPOT = "website"  # hidden from people by CSS; bots fill it
 
 

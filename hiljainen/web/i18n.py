@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from flask import Flask, has_request_context, request, session, url_for
 from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale, lazy_gettext
 
+from hiljainen.catalogs import LOCALES, compile_catalogs
 from hiljainen.config import Settings
 from hiljainen.models import Role, Source, Status
-
-LOCALES = ("fi", "en")
-TRANSLATIONS = Path(__file__).parent.parent / "translations"
 
 _STATUS = {
     Status.NEW: lazy_gettext("new"),
@@ -225,27 +219,3 @@ def select_locale(default: str) -> str:
     return request.accept_languages.best_match(LOCALES) or default
 
 
-def translator(locale: str) -> Callable[..., str]:
-    """gettext in `locale` for code that runs without a request (workers writing alerts)."""
-    from babel.support import Translations
-
-    compile_catalogs()
-    catalog = Translations.load(str(TRANSLATIONS), [locale if locale in LOCALES else "fi"])
-
-    def translate(message: str, **values: Any) -> str:
-        text = catalog.gettext(message)
-        return text % values if values else text
-
-    return translate
-
-
-def compile_catalogs() -> None:
-    """Write .mo files next to .po files that are newer (so a clean checkout just works)."""
-    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
-        mo = po.with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
-        with po.open("rb") as src:
-            catalog = read_po(src)
-        with mo.open("wb") as out:
-            write_mo(out, catalog)

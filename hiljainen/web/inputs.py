@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
-MAX_ID = 2**31 - 1  # PostgreSQL INTEGER: a larger id cannot exist, and cannot even be compared
+from hiljainen.rules import MAX_ID
 
 
 class RowIdConverter(IntegerConverter):
@@ -22,17 +22,6 @@ class RowIdConverter(IntegerConverter):
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
-
-
-def queryable(text: str) -> bool:
-    """True when both databases can compare or store this text (no NUL, valid UTF-8)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def init_app(app: Flask) -> None:

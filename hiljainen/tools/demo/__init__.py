@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hiljainen import db, intake
+from hiljainen import accounts, db, intake
 from hiljainen.config import Settings
 from hiljainen.models import (
     Observation,
@@ -24,7 +24,6 @@ from hiljainen.models import (
     User,
 )
 from hiljainen.pipeline.redact import Redactor
-from hiljainen.web import auth
 
 HERE = Path(__file__).parent
 
@@ -80,7 +79,7 @@ def _organisation(session: Session) -> None:
         )
     for u in org["users"]:
         unit = units.get(u.get("unit") or "")
-        auth.create_user(
+        accounts.create_user(
             session,
             u["username"],
             u.get("password", "demo-staff-password"),

@@ -1,10 +1,10 @@
-"""Administration of data coming in from other systems: CSV upload and API tokens."""
+"""/admin pages for data coming in from other systems: CSV upload and API tokens."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -12,10 +12,8 @@ from hiljainen import intake, resources, tokens
 from hiljainen.csv_import import COLUMNS, ImportReport, audit_event, import_csv
 from hiljainen.errors import InvalidInput, NotFound
 from hiljainen.models import ApiToken, AuditEvent, Role, Source, User
+from hiljainen.web.admin import bp
 from hiljainen.web.auth import current_user, login_required
-
-# One blueprint for /admin/import and /admin/tokens; "admin" is the name of the main admin pages.
-bp = Blueprint("admin_import", __name__, url_prefix="/admin")
 
 
 @bp.get("/import")
@@ -98,7 +96,7 @@ def revoke_token(token_id: int) -> Any:
         return _tokens_page(error=str(exc)), 404
     _audit("revoke_token", token)
     db.commit()
-    return redirect(url_for("admin_import.token_list"), code=303)
+    return redirect(url_for("admin.token_list"), code=303)
 
 
 def _audit(action: str, token: ApiToken) -> None:

@@ -13,9 +13,10 @@ from flask_babel import lazy_gettext
 from sqlalchemy import select
 
 from hiljainen import privacy, resources
+from hiljainen.accounts import create_user
 from hiljainen.errors import ConfigError, InvalidInput, NotFound, ServiceUnavailable
 from hiljainen.models import Role, Touchpoint, Unit, User
-from hiljainen.web.auth import create_user, current_user, login_required
+from hiljainen.web.auth import current_user, login_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 ERASURE_LABELS = {
@@ -140,3 +141,7 @@ def _page(error: str | None = None) -> Any:
         touchpoints=db.scalars(select(Touchpoint).order_by(Touchpoint.slug)).all(),
         retention_months=resources.get().settings.retention_months,
     )
+
+
+# CSV upload and API tokens are /admin pages too; importing the module adds them to bp.
+from hiljainen.web.admin import imports  # noqa: E402,F401

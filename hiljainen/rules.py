@@ -1,0 +1,28 @@
+"""One definition of each rule that several layers share: id range, slug length, tones, roles."""
+
+from __future__ import annotations
+
+from hiljainen.models import Role, Source
+
+MAX_ID = 2**31 - 1  # PostgreSQL INTEGER: a larger id cannot exist, and cannot even be compared
+SLUG_MAX = 60  # longest unit or touchpoint slug looked up (longer input matches none)
+TONES = ("positive", "negative", "neutral")  # as hiljainen.pipeline.tone.CLASSES
+PUBLIC_ROLES = (Source.CUSTOMER, Source.RELATIVE, Source.PARTNER)  # who writes on a public form
+# What each role may do, in one place; tests walk every route against this table.
+RANK = {Role.STAFF: 1, Role.LEADER: 2, Role.ADMIN: 3}
+
+
+def digits(raw: str, max_len: int) -> bool:
+    """True when `raw` is 1 to max_len ASCII digits: int() of it is cheap and cannot fail."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= max_len
+
+
+def queryable(text: str) -> bool:
+    """True when both databases can compare or store this text (no NUL, valid UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,0 +1,306 @@
+"""The retrieval engine: meaning (vector index) and keywords (BM25 over lemmas), fused by rank.
+
+How a search runs is told in the package docstring (hiljainen.search)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from flask import (
+    current_app,
+)
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from hiljainen import resources
+from hiljainen.errors import InvalidInput
+from hiljainen.models import Observation
+from hiljainen.pipeline import fusion
+from hiljainen.pipeline.fusion import LemmaIndex, TermGroup
+from hiljainen.search import sql
+from hiljainen.search.query import analyse_query, vector_where
+from hiljainen.search.sql import Filters
+from hiljainen.stores.vectors import Hit, VectorStore
+
+if TYPE_CHECKING:
+    from hiljainen.pipeline.embed import Embedder
+
+PAGE_SIZE = 20
+
+MAX_RESULTS = 200  # 10 pages; filters narrow further
+
+SEMANTIC_CANDIDATES = 150
+
+KEYWORD_CANDIDATES = 150
+
+# Retrieval plan by how many notes the filters let through (see semantic_hits).
+EXACT_MAX = 300  # fetching a stored vector costs ~0.06 ms
+
+WHERE_MAX = 3000
+
+MAX_ANN_K = 1000  # ~10 ms at 100k notes; a 10% filter keeps ~100 of them
+
+MIN_ANN_K = 50  # Chroma's HNSW looks at max(ef_search, k) candidates: a larger k keeps recall up
+
+SIMILAR_K = 5
+
+# Query-to-note cosines (language direction removed) of a match by meaning. Every query has 150
+# nearest notes, so without a floor nonsense found 150 "results": a query means something when its
+# nearest note reaches SEARCH_MIN_SIMILARITY (the best relevant note of each of 30 written queries
+# on the demo organisation does, the nearest note of no nonsense query does), and then every note
+# from SEARCH_KEEP_SIMILARITY on is listed, best first. Notes in the other language sit lower:
+# 0.82 alone listed 23 % of the relevant ones (and 43 % in the query's language), 0.81 lists 36 %
+# (61 %) with 10 % of unrelated notes instead of 4 %; 0.80 would list 54 % (75 %) with 20 %
+# (bench/search_floor.py, bench/results/search.md). Notes sharing a query word are found by the
+# keyword side anyway.
+SEARCH_MIN_SIMILARITY = 0.82
+
+SEARCH_KEEP_SIMILARITY = 0.81
+
+KEYWORD_REBUILD_SECONDS = 6 * 3600  # drops deleted notes from the in-memory keyword index
+
+KEYWORD_OVERLAP = dt.timedelta(minutes=2)
+
+KEYWORD_OVERLAP_EVERY = 60.0  # seconds
+
+_DIRECTIONS: dict[str, np.ndarray] = {}  # embedder model id -> Finnish-English direction
+
+_DIRECTION_LOCK = threading.Lock()
+
+_QUERY_VECTORS: dict[tuple[str, str], np.ndarray] = {}  # insertion-ordered: oldest first
+
+QUERY_CACHE = 256
+
+# Query embeddings run here while the request thread lemmatises and searches keywords: torch
+# computes without the GIL, so the two overlap on a second core.
+_EMBEDDING = ThreadPoolExecutor(2, thread_name_prefix="query-embed")
+
+
+@dataclass
+class Item:
+    """One note in a result list, with its highlighted text cut into segments."""
+
+    note: Observation
+    parts: list[tuple[str, bool]]
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+    score: float = 0.0
+    ranks: dict[str, int] = field(default_factory=dict)
+    similarity: float | None = None
+    voices: int = 0
+    clipped: tuple[bool, bool] = (False, False)  # text cut before / after the window
+
+
+@dataclass
+class Results:
+    """A page of search results."""
+
+    items: list[Item]
+    total: int
+    page: int
+    pages: int
+    message: str | None = None
+
+
+def vector_store() -> VectorStore:
+    """The app's note vectors; opened on first use and retried on the next call if Chroma was down."""
+    return resources.get().vectors()
+
+
+def language_direction(embedder: Embedder) -> np.ndarray:
+    """The Finnish-English direction of this embedder (fusion.LANGUAGE_REFERENCE)."""
+    with _DIRECTION_LOCK:
+        if embedder.model_id not in _DIRECTIONS:
+            pairs = fusion.LANGUAGE_REFERENCE
+            _DIRECTIONS[embedder.model_id] = fusion.language_direction(
+                embedder.embed([p[0] for p in pairs], kind="passage"),
+                embedder.embed([p[1] for p in pairs], kind="passage"),
+            )
+        return _DIRECTIONS[embedder.model_id]
+
+
+def semantic_hits(
+    db: Session, store: VectorStore, vector: np.ndarray, f: Filters, n: int, matching: int | None = None
+) -> list[Hit]:
+    """The n searchable notes nearest in meaning under the filters, with the language direction
+    removed from the query (see fusion). `matching` is how many notes the filters let through.
+
+    Chroma's metadata filter costs time in proportion to the notes it lets through (a 10% unit
+    filter took 62 ms at 100k notes, an unfiltered query 4 ms), so the plan depends on that count:
+    small sets are searched exactly, middling ones with Chroma's filter, large ones by filtering
+    an unfiltered neighbour list in SQL.
+    """
+    q = fusion.without_language(vector, language_direction(resources.get().embedder()))
+    if not f.any:
+        hits = store.query(q, max(n, MIN_ANN_K))
+    else:
+        if matching is None:
+            matching = sql.count_matching(db, f, cap=WHERE_MAX + 1)
+        if matching <= EXACT_MAX:
+            return exact_hits(store, q, sql.matching_ids(db, f, EXACT_MAX), n)
+        if not f.sql_only and matching <= WHERE_MAX:
+            hits = store.query(q, max(n, MIN_ANN_K), where=vector_where(f))
+        else:
+            hits = store.query(q, MAX_ANN_K)
+    # Duplicates and (for large filtered sets) the filters are checked in SQL.
+    ok = set(sql.keep_matching(db, [h.id for h in hits], f))
+    return [h for h in hits if h.id in ok][:n]
+
+
+def meaningful(hits: list[Hit]) -> list[Hit]:
+    """The hits that count as matches by meaning: none unless the best clears the query floor."""
+    if not hits or max(h.similarity for h in hits) < SEARCH_MIN_SIMILARITY:
+        return []
+    return [h for h in hits if h.similarity >= min(SEARCH_KEEP_SIMILARITY, SEARCH_MIN_SIMILARITY)]
+
+
+def query_vector(embedder: Embedder, q: str) -> np.ndarray:
+    """The query's embedding; the last few are kept, so paging through results embeds once."""
+    key = (embedder.model_id, q)
+    with _DIRECTION_LOCK:
+        vector = _QUERY_VECTORS.get(key)
+    if vector is None:
+        vector = embedder.embed([q], kind="query")[0]
+        with _DIRECTION_LOCK:
+            _QUERY_VECTORS[key] = vector
+            while len(_QUERY_VECTORS) > QUERY_CACHE:
+                _QUERY_VECTORS.pop(next(iter(_QUERY_VECTORS)))
+    return vector
+
+
+def exact_hits(store: VectorStore, vector: np.ndarray, ids: Sequence[int], n: int) -> list[Hit]:
+    """Brute-force cosine over the stored vectors of these notes."""
+    found = store.vectors(list(ids)) if ids else {}
+    if not found:
+        return []
+    keys = list(found)
+    sims = np.stack([found[i] for i in keys]) @ np.asarray(vector, dtype=np.float32)
+    order = np.argsort(-sims, kind="stable")[:n]
+    return [Hit(keys[int(i)], float(sims[i])) for i in order]
+
+
+@dataclass
+class _KeywordState:
+    index: LemmaIndex
+    last: dt.datetime | None
+    built: float
+    overlap_read: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def keyword_index(db: Session) -> tuple[LemmaIndex, threading.Lock]:
+    """This process's lemma index, brought up to date with notes processed since the last call.
+
+    Kept in memory because a LIKE scan over 100k lemma lists costs ~50 ms per term in SQLite;
+    each call reads only rows processed since the previous one (processed_at is indexed).
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state: _KeywordState | None = app.extensions.get("hiljainen.search")
+    if state is None:
+        state = app.extensions.setdefault(
+            "hiljainen.search", _KeywordState(LemmaIndex(), None, time.monotonic())
+        )
+    with state.lock:
+        if state.index.stale or time.monotonic() - state.built > KEYWORD_REBUILD_SECONDS:
+            state.index, state.last, state.built = LemmaIndex(), None, time.monotonic()
+        # Two workers' transactions may commit out of processed_at order, so now and then the
+        # last minutes are read again (re-adding a known note is a no-op); otherwise only newer rows.
+        since, strict = state.last, True
+        if since is not None and time.monotonic() - state.overlap_read > KEYWORD_OVERLAP_EVERY:
+            since, strict, state.overlap_read = since - KEYWORD_OVERLAP, False, time.monotonic()
+        for note_id, lemmas, processed in sql.lemma_rows(db, since=since, strict=strict):
+            state.index.add(note_id, lemmas)
+            state.last = processed if state.last is None else max(state.last, processed)
+    return state.index, state.lock
+
+
+def keyword_hits(
+    db: Session, groups: Sequence[TermGroup], f: Filters, n: int
+) -> tuple[list[fusion.KeywordHit], frozenset[str]]:
+    """The n best BM25 matches among searchable notes under the filters, and the terms matched."""
+    index, lock = keyword_index(db)
+    with lock:
+        ids, scores = index.ranked(groups)
+        terms = index.matched_terms(groups)
+    out: list[fusion.KeywordHit] = []
+    start, chunk = 0, max(n * 2, 100)
+    while start < len(ids) and len(out) < n:
+        part = [int(i) for i in ids[start : start + chunk]]
+        ok = set(sql.keep_matching(db, part, f))
+        out.extend(fusion.KeywordHit(i, float(scores[start + j])) for j, i in enumerate(part) if i in ok)
+        start += chunk
+        chunk *= 4  # a selective filter with a common word: widen quickly
+    return out[:n], terms
+
+
+def run_search(db: Session, q: str, f: Filters, page: int = 1) -> Results:
+    """Search notes by meaning and keywords under the filters; one page of fused results."""
+    embedding = _EMBEDDING.submit(query_vector, resources.get().embedder(), q)
+    groups = analyse_query(q)
+    # Counting stops past WHERE_MAX: the plan only needs to know which side of it the count is.
+    matching = sql.count_matching(db, f, cap=WHERE_MAX + 1) if f.any else None
+    if matching == 0:
+        return Results([], 0, 1, 0, _("No notes match these filters. Remove a filter or widen the dates."))
+    kw, terms = keyword_hits(db, groups, f, KEYWORD_CANDIDATES)
+    sem = semantic_hits(db, vector_store(), embedding.result(), f, SEMANTIC_CANDIDATES, matching)
+    sem = meaningful(sem)
+    fused = fusion.fuse({"semantic": [h.id for h in sem], "keyword": [h.id for h in kw]})
+    by_id = {x.id: x for x in fused}
+    ids = [x.id for x in fused][:MAX_RESULTS]  # both lists hold searchable, filtered notes only
+    pages = max(1, math.ceil(len(ids) / PAGE_SIZE))
+    if not ids:
+        return Results([], 0, 1, 0, _("Nothing was found. Try other words or fewer filters."))
+    if page > pages:
+        raise InvalidInput(
+            _("There is no page %(page)d: the results have %(pages)d pages.", page=page, pages=pages)
+        )
+    page_ids = ids[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    sims = {h.id: h.similarity for h in sem}
+    prefixes = frozenset().union(*(g.prefixes for g in groups))
+    voices = sql.voice_counts(db, page_ids)
+    items = []
+    for note in sql.load_notes(db, page_ids):
+        item = make_item(note, terms, prefixes)
+        item.score, item.ranks = by_id[note.id].score, by_id[note.id].ranks
+        item.similarity, item.voices = sims.get(note.id), voices.get(note.id, 0)
+        items.append(item)
+    return Results(items, len(ids), page, pages)
+
+
+def make_item(
+    note: Observation,
+    terms: frozenset[str] = frozenset(),
+    prefixes: frozenset[str] = frozenset(),
+    width: int = 320,
+) -> Item:
+    """A note with its matching words highlighted, cut to a window around the first match."""
+    spans = fusion.highlight_spans(note.text, note.lemmas or [], terms, prefixes)
+    start, end = fusion.snippet_window(note.text, spans, width)
+    parts = fusion.segments(note.text, spans, (start, end))
+    return Item(note, parts, spans, clipped=(start > 0, end < len(note.text)))
+
+
+def similar_notes(db: Session, note: Observation, f: Filters, k: int = SIMILAR_K) -> list[Item]:
+    """The k notes closest in meaning to a note, among what the filters allow (itself excluded)."""
+    store = vector_store()
+    vector = store.vectors([note.id]).get(note.id)
+    if vector is None:
+        return []
+    skip = {note.id, *sql.duplicates_of(db, note.id)}
+    hits = [h for h in semantic_hits(db, store, vector, f, k + len(skip) + 5) if h.id not in skip]
+    ids = sql.keep_matching(db, [h.id for h in hits], f)[:k]
+    sims = {h.id: h.similarity for h in hits}
+    voices = sql.voice_counts(db, ids)
+    items = []
+    for other in sql.load_notes(db, ids):
+        item = make_item(other, width=240)
+        item.similarity, item.voices = sims[other.id], voices.get(other.id, 0)
+        items.append(item)
+    return items

@@ -1,0 +1,389 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from hiljainen import intake, resources
+from hiljainen.models import Source, Status
+from hiljainen.rules import SLUG_MAX, TONES
+from hiljainen.web.api import bp
+from hiljainen.web.api.observations import DEFAULT_LIMIT, MAX_LIMIT, TAG_MAX
+
+# The same rules as intake.clean_text, for clients and fuzzers: no control characters (tabs and
+# line breaks are fine), no U+FFFD left by a broken decoder, at least one visible character.
+_FORBIDDEN = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f\\ufffd"
+
+TEXT_PATTERN = f"^[^{_FORBIDDEN}]*[^\\s\\u0085{_FORBIDDEN}][^{_FORBIDDEN}]*$"
+
+TAG_PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    """The OpenAPI 3.1 description of this API (public: it holds no data)."""
+    return jsonify(openapi_spec(resources.get().settings.max_note_chars))
+
+
+def openapi_spec(max_chars: int) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of /api/v1, with this deployment's note length limit."""
+    error = {"$ref": "#/components/responses/Error"}
+    source = {"type": "string", "enum": [s.value for s in Source]}
+    status = {"type": "string", "enum": [s.value for s in Status]}
+    date = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+    slug = {"type": ["string", "null"], "maxLength": SLUG_MAX}
+    note: dict[str, Any] = {
+        "type": "object",
+        "required": [
+            "id", "text", "source", "unit", "touchpoint", "day", "tags", "anonymous", "author",
+            "status", "redactions", "lang", "processed", "theme_id",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "text": {"type": "string", "description": "The note with personal data replaced by markers."},
+            "source": source,
+            "unit": {"type": ["string", "null"]},
+            "touchpoint": {"type": ["string", "null"]},
+            "day": date,
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "anonymous": {"type": "boolean"},
+            "author": {"type": ["string", "null"], "description": "Username, for signed notes only."},
+            "status": status,
+            "redactions": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "How many items of each kind of personal data were replaced.",
+            },
+            "lang": {"type": ["string", "null"]},
+            "processed": {"type": "boolean"},
+            "theme_id": {"type": ["integer", "null"]},
+        },
+    }  # fmt: skip
+    search_item = {
+        "type": "object",
+        "required": [
+            "id", "text", "source", "unit", "touchpoint", "day", "lang", "tone", "theme_id", "status",
+            "voices", "score", "ranks", "similarity", "highlights",
+        ],
+        "properties": {
+            **{k: note["properties"][k] for k in ("id", "text", "source", "unit", "touchpoint", "day",
+                                                    "lang", "theme_id", "status")},
+            "tone": {"type": ["string", "null"], "enum": [*TONES, None]},
+            "voices": {"type": "integer", "description": "Other writers who said the same (\"me too\")."},
+            "score": {"type": "number"},
+            "ranks": {"type": "object", "additionalProperties": {"type": "integer"},
+                      "description": "The note's rank in each retrieval (semantic, keyword)."},
+            "similarity": {"type": ["number", "null"]},
+            "highlights": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+                "description": "Character spans of matching words in text.",
+            },
+        },
+    }  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Hiljainen API",
+            "version": "1",
+            "description": (
+                "Write notes and read them. Send `Authorization: Bearer <token>`; an administrator "
+                "issues tokens. Staff tokens may create notes; leader and admin tokens may also read. "
+                "Text is stored and returned redacted; contact details are never returned."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/observations": {
+                "post": {
+                    "operationId": "createObservation",
+                    "summary": "Store a note (redacted before it is stored) and queue it for processing.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/NewObservation"}}
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "Stored.",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Created"}}
+                            },
+                        },
+                        "400": error,
+                        "401": error,
+                        "403": error,
+                        "413": error,
+                        "415": error,
+                    },
+                },
+                "get": {
+                    "operationId": "listObservations",
+                    "summary": "Notes, newest day first (leader and admin tokens).",
+                    "parameters": [
+                        {"name": "unit", "in": "query", "schema": {"type": "string", "maxLength": SLUG_MAX}},
+                        {"name": "source", "in": "query", "schema": source},
+                        {"name": "status", "in": "query", "schema": status},
+                        {
+                            "name": "since",
+                            "in": "query",
+                            "schema": date,
+                            "description": "First day, inclusive.",
+                        },
+                        {
+                            "name": "until",
+                            "in": "query",
+                            "schema": date,
+                            "description": "Last day, inclusive.",
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": MAX_LIMIT,
+                                "default": DEFAULT_LIMIT,
+                            },
+                        },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0, "default": 0},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A page of notes.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ObservationList"}
+                                }
+                            },
+                        },
+                        "400": error,
+                        "401": error,
+                        "403": error,
+                    },
+                },
+            },
+            "/api/v1/observations/{id}": {
+                "get": {
+                    "operationId": "getObservation",
+                    "summary": "One note (leader and admin tokens).",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The note.",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Observation"}}
+                            },
+                        },
+                        "401": error,
+                        "403": error,
+                        "404": error,
+                    },
+                }
+            },
+            "/api/v1/search": {
+                "get": {
+                    "operationId": "search",
+                    "summary": "Search notes by meaning and keywords (leader and admin tokens).",
+                    "description": "Empty filter values are ignored. Duplicates of other notes are left out.",
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                            "description": "A few words or a sentence (at most 500 characters).",
+                        },
+                        {
+                            "name": "from",
+                            "in": "query",
+                            "schema": date,
+                            "description": "First day, inclusive.",
+                        },
+                        {"name": "to", "in": "query", "schema": date, "description": "Last day, inclusive."},
+                        {"name": "unit", "in": "query", "schema": {"type": "string"}},
+                        {"name": "touchpoint", "in": "query", "schema": {"type": "string"}},
+                        {"name": "source", "in": "query", "schema": source},
+                        {
+                            "name": "lang",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["fi", "en", "und"]},
+                        },
+                        {"name": "theme", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                        {"name": "tone", "in": "query", "schema": {"type": "string", "enum": list(TONES)}},
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "default": 1},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A page of results, best first.",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/SearchResults"}}
+                            },
+                        },
+                        "400": error,
+                        "401": error,
+                        "403": error,
+                        "503": error,
+                    },
+                }
+            },
+            "/api/v1/observations/{id}/similar": {
+                "get": {
+                    "operationId": "similarObservations",
+                    "summary": "The notes closest in meaning to one note (leader and admin tokens).",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                        {
+                            "name": "k",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Most similar first; none before the note is analysed.",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/SimilarList"}}
+                            },
+                        },
+                        "400": error,
+                        "401": error,
+                        "403": error,
+                        "404": error,
+                        "503": error,
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This description.",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1 document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "Error": {
+                    "description": "What is wrong, in words meant for a person.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                },
+                "NewObservation": {
+                    "type": "object",
+                    "required": ["text", "source"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "text": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": max_chars,
+                            "pattern": TEXT_PATTERN,
+                            "description": (
+                                f"The note, at most {max_chars} characters. Not empty or only spaces; no "
+                                "control characters. HTML is stored as plain text."
+                            ),
+                        },
+                        "source": source,
+                        "unit": slug,
+                        "touchpoint": {**slug, "description": "An active touchpoint's short name."},
+                        "tags": {
+                            "type": ["array", "null"],
+                            "maxItems": intake.MAX_TAGS,
+                            "items": {"type": "string", "maxLength": TAG_MAX, "pattern": TAG_PATTERN},
+                        },
+                        "anonymous": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Tokens issued for a user sign notes unless this is true.",
+                        },
+                        "shareable": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": (
+                                "The writer lets other writers see the text as a similar note while "
+                                "they write (never who wrote it)."
+                            ),
+                        },
+                        "day": {**date, "description": "The day the note is about; today if left out."},
+                    },
+                },
+                "Observation": note,
+                "Created": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/Observation"},
+                        {
+                            "type": "object",
+                            "required": ["receipt", "queued"],
+                            "properties": {
+                                "receipt": {
+                                    "type": ["string", "null"],
+                                    "description": "The writer's receipt code, shown only here, once.",
+                                },
+                                "queued": {"type": "boolean"},
+                            },
+                        },
+                    ]
+                },
+                "ObservationList": {
+                    "type": "object",
+                    "required": ["items", "total", "limit", "offset"],
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Observation"}},
+                        "total": {"type": "integer"},
+                        "limit": {"type": "integer"},
+                        "offset": {"type": "integer"},
+                    },
+                },
+                "SearchItem": search_item,
+                "SearchResults": {
+                    "type": "object",
+                    "required": ["items", "total", "page", "pages", "page_size", "message"],
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/SearchItem"}},
+                        "total": {"type": "integer"},
+                        "page": {"type": "integer"},
+                        "pages": {"type": "integer"},
+                        "page_size": {"type": "integer"},
+                        "message": {"type": ["string", "null"], "description": "Why nothing was found."},
+                    },
+                },
+                "SimilarList": {
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/SearchItem"}},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,75 @@
+"""/api/v1 search: notes by meaning and keywords, and a note's similar notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    jsonify,
+    request,
+)
+from flask_babel import gettext as _
+
+from hiljainen import resources
+from hiljainen.errors import InvalidInput
+from hiljainen.models import Observation
+from hiljainen.search import engine
+from hiljainen.search.engine import SIMILAR_K, Item, run_search, similar_notes
+from hiljainen.search.query import clean_query, parse_filters, parse_page
+from hiljainen.search.sql import Filters
+from hiljainen.web.api import bp, token_required
+
+
+@bp.get("/search")
+@token_required("observations:read")
+def search() -> Any:
+    """Search notes (JSON): q, from, to, unit, touchpoint, source, lang, theme, tone, page."""
+    db = resources.session()
+    args = request.args
+    q = clean_query(args.get("q"))
+    results = run_search(db, q, parse_filters(args, db, None), parse_page(args.get("page")))
+    return jsonify(
+        items=[_api_item(it) for it in results.items],
+        total=results.total,
+        page=results.page,
+        pages=results.pages,
+        page_size=engine.PAGE_SIZE,
+        message=results.message,
+    )
+
+
+@bp.get("/observations/<int:note_id>/similar")
+@token_required("observations:read")
+def similar(note_id: int) -> Any:
+    """The notes most similar in meaning to one note (k from 1 to 50, default 5)."""
+    db = resources.session()
+    note = db.get(Observation, note_id)
+    if note is None:
+        return jsonify(error=_("No note has the id %(id)s.", id=note_id)), 404
+    raw = request.args.get("k", str(SIMILAR_K))
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 2 or not 1 <= int(raw) <= 50:
+        raise InvalidInput(_("k must be a whole number from 1 to 50."))
+    if note.processed_at is None:
+        return jsonify(items=[], message=_("Similar notes appear once the note has been analysed."))
+    return jsonify(items=[_api_item(it) for it in similar_notes(db, note, Filters(), int(raw))])
+
+
+def _api_item(item: Item) -> dict[str, Any]:
+    n = item.note
+    return {
+        "id": n.id,
+        "text": n.text,
+        "source": n.source.value,
+        "unit": n.unit.slug if n.unit else None,
+        "touchpoint": n.touchpoint.slug if n.touchpoint else None,
+        "day": n.day.isoformat(),
+        "lang": n.lang,
+        "tone": n.tone,
+        "theme_id": n.theme_id,
+        "status": n.status.value,
+        "voices": item.voices,
+        "score": round(item.score, 6),
+        "ranks": item.ranks,
+        "similarity": None if item.similarity is None else round(item.similarity, 4),
+        "highlights": [list(s) for s in item.highlights],
+    }

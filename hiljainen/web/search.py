@@ -1,0 +1,237 @@
+"""Search pages: the search page, a note's page with similar notes, as-you-type suggestions and
+"this is what I mean too" (the rules of who sees what are in hiljainen.search)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hiljainen import resources
+from hiljainen.errors import InvalidInput, ModelMismatch, ServiceUnavailable
+from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit, User
+from hiljainen.pipeline import fusion
+from hiljainen.rules import PUBLIC_ROLES, TONES, queryable
+from hiljainen.search import sql
+from hiljainen.search.engine import Item, Results, make_item, run_search, similar_notes
+from hiljainen.search.query import LANGS, clean_query, parse_filters, parse_page, scope_author
+from hiljainen.search.sql import Filters
+from hiljainen.search.suggest import (
+    SUGGEST_MIN_CHARS,
+    Audience,
+    public_audience,
+    reporter_key,
+    safe_to_suggest,
+    staff_audience,
+    suggestions,
+)
+from hiljainen.web import ratelimit
+from hiljainen.web.auth import current_user, login_required
+
+bp = Blueprint("search", __name__)
+
+DRAFT_RATE_LIMIT = 600  # as-you-type lookups per address per hour on public forms
+
+VOICE_RATE_LIMIT = 30  # "me too" per address per hour on public forms
+
+
+def _audience_for_request(db: Session, body: Mapping[str, Any]) -> tuple[Audience, Touchpoint | None]:
+    """The public form's audience if a touchpoint is named, else the logged-in staff writer's."""
+    slug = body.get("touchpoint")
+    if isinstance(slug, str) and slug:
+        touchpoint = (
+            db.scalar(select(Touchpoint).where(Touchpoint.slug == slug[:60], Touchpoint.active.is_(True)))
+            if queryable(slug)
+            else None
+        )
+        if touchpoint is None:
+            abort(404)
+        return public_audience(touchpoint), touchpoint
+    user = current_user()
+    if user is None:
+        abort(401)
+    return staff_audience(user), None
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    return body if isinstance(body, dict) else {}
+
+
+@bp.app_context_processor
+def _search_urls() -> dict[str, Any]:
+    # Lets capture templates add the suggestion box only where this blueprint is registered.
+    return {"similar_draft_url": url_for("search.similar_draft")}
+
+
+@bp.get("/search")
+@login_required(Role.STAFF)
+def search() -> Any:
+    """The search page: free text by meaning and keywords, filters, highlights, pages."""
+    db = resources.session()
+    user = current_user()
+    args = request.args
+    results: Results | None = None
+    error = None
+    status = 200
+    if "q" in args:
+        try:
+            q = clean_query(args.get("q"))
+            # The form's note-language filter is "note_lang": "lang" picks the interface language.
+            filters = parse_filters({**args.to_dict(), "lang": args.get("note_lang", "")}, db, user)
+            results = run_search(db, q, filters, parse_page(args.get("page")))
+        except InvalidInput as exc:
+            error, status = str(exc), 400
+        except (ServiceUnavailable, ModelMismatch) as exc:
+            error, status = _("Search is not available right now: %(reason)s", reason=str(exc)), 503
+    return render_template(
+        "search/index.html",
+        args=args,
+        results=results,
+        error=error,
+        page_url=_page_url,
+        **_filter_choices(db),
+        own_only=scope_author(user) is not None,
+    ), status
+
+
+def _page_url(page: int) -> str:
+    # url_for's own options (_external, _scheme...) never come from the query string.
+    args: dict[str, Any] = {
+        k: v for k, v in request.args.items() if v and k != "page" and not k.startswith("_")
+    }
+    return url_for("search.search", **args, page=page)
+
+
+def _filter_choices(db: Session) -> dict[str, Any]:
+    return {
+        "units": db.scalars(select(Unit).order_by(Unit.name_fi)).all(),
+        "touchpoints": db.scalars(select(Touchpoint).order_by(Touchpoint.name_fi)).all(),
+        "themes": db.scalars(select(Theme).where(Theme.active.is_(True)).order_by(Theme.label)).all(),
+        "sources": list(Source),
+        "langs": LANGS,
+        "tones": TONES,
+    }
+
+
+@bp.get("/notes/<int:note_id>")
+@login_required(Role.STAFF)
+def note_detail(note_id: int) -> Any:
+    """One note with its similar notes, "me too" count and linked duplicates."""
+    db = resources.session()
+    user = current_user()
+    note = _visible_note(db, note_id, user)
+    similar: list[Item] = []
+    similar_error = None
+    if note.processed_at is None:
+        similar_error = _("Similar notes appear once the note has been analysed.")
+    else:
+        try:
+            similar = similar_notes(db, note, Filters(author_id=scope_author(user)))
+        except (ServiceUnavailable, ModelMismatch) as exc:
+            similar_error = _("Search is not available right now: %(reason)s", reason=str(exc))
+    return render_template(
+        "search/note.html",
+        note=note,
+        item=make_item(note, width=len(note.text) + 1),
+        similar=similar,
+        similar_error=similar_error,
+        voices=sql.voice_counts(db, [note.id]).get(note.id, 0),
+        duplicates=sql.duplicates_of(db, note.id),
+        theme=db.get(Theme, note.theme_id) if note.theme_id else None,
+    )
+
+
+def _visible_note(db: Session, note_id: int, user: User | None) -> Observation:
+    note = db.get(Observation, note_id)
+    author = scope_author(user)
+    # 404, not 403, for another writer's note: its existence is not the viewer's business.
+    if note is None or (author is not None and note.author_id != author):
+        abort(404)
+    return note
+
+
+@bp.post("/search/similar-draft")
+def similar_draft() -> Any:
+    """As-you-type: the most similar recent notes to a draft, safe to show to its writer (JSON)."""
+    db = resources.session()
+    body = _body()
+    audience, touchpoint = _audience_for_request(db, body)
+    text = body.get("text")
+    if not isinstance(text, str) or not queryable(text):  # JSON may carry lone surrogates
+        return jsonify(error=_("Send the draft as text."), items=[]), 400
+    text = " ".join(text.split())
+    if len(text) < SUGGEST_MIN_CHARS or not fusion.words(text):
+        return jsonify(items=[])
+    if touchpoint is not None and not ratelimit.allow("draft", DRAFT_RATE_LIMIT):
+        return jsonify(items=[])  # suggestions are a help, not a right: quietly none
+    try:
+        items = suggestions(db, text, audience)
+    except (ServiceUnavailable, ModelMismatch):
+        return jsonify(items=[])  # writing must work while search is down
+    return jsonify(
+        items=[
+            {
+                "id": it.note.id,
+                "text": _joined(it),
+                "day": it.note.day.isoformat(),
+                "voices": it.voices,
+                "me_too_url": url_for("search.me_too", note_id=it.note.id),
+            }
+            for it in items
+        ]
+    )
+
+
+def _joined(item: Item) -> str:
+    text = "".join(part for part, _hit in item.parts)
+    return ("… " if item.clipped[0] else "") + text + (" …" if item.clipped[1] else "")
+
+
+@bp.post("/notes/<int:note_id>/me-too")
+def me_too(note_id: int) -> Any:
+    """Join an existing note ("this is what I mean too"): one more independent reporter (JSON)."""
+    db = resources.session()
+    body = _body()
+    audience, touchpoint = _audience_for_request(db, body)
+    user = current_user() if touchpoint is None else None
+    note = db.get(Observation, note_id)
+    today = dt.date.today()
+    if note is None or not safe_to_suggest(note, audience, today):
+        return jsonify(error=_("This note cannot be joined."), added=False), 404
+    if touchpoint is not None:
+        if not ratelimit.allow("voice", VOICE_RATE_LIMIT):
+            return jsonify(
+                error=_(
+                    "Many notes have come from this connection in the last hour. "
+                    "Please try again a little later."
+                ),
+                added=False,
+            ), 429
+        role = body.get("role")
+        roles = {s.value: s for s in PUBLIC_ROLES}
+        source = roles[role] if isinstance(role, str) and role in roles else Source.CUSTOMER
+        unit_id = touchpoint.unit_id
+    else:
+        assert user is not None
+        source, unit_id = Source.STAFF, user.unit_id
+    added = sql.add_voice(db, note.id, reporter_key(user), source, unit_id, today)
+    db.commit()
+    message = (
+        _("Thank you: your voice was added to this note. You can still send your own note.")
+        if added
+        else _("You have already said this about this note.")
+    )
+    return jsonify(added=added, message=message, voices=sql.voice_counts(db, [note.id]).get(note.id, 0))
