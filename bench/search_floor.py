@@ -76,7 +76,7 @@ def main() -> None:
         "Command: `.venv/bin/python bench/search_floor.py` (method in its docstring). The search",
         f"lists notes found by meaning when the query's nearest note reaches `SEARCH_MIN_SIMILARITY` = "
         f"{SEARCH_MIN_SIMILARITY}, from `SEARCH_KEEP_SIMILARITY` = {SEARCH_KEEP_SIMILARITY} on",
-        "(hiljainen/search.py); notes sharing a query word are found by the keyword side anyway.",
+        "(hiljainen/search/engine.py); notes sharing a query word are found by the keyword side anyway.",
         "",
         "| query floor / keep floor | relevant notes listed: same language / other language "
         "| best relevant note listed | unrelated notes listed "

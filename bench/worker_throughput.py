@@ -90,7 +90,7 @@ def profile(ctx, ids: list[int], collection: str) -> dict[str, float]:  # type: 
     t: dict[str, float] = defaultdict(float)
     from workers.jobs import DUPLICATE_CANDIDATES, link_duplicates, mark_processed, vector_metadata
 
-    store = VectorStore(ctx.settings.chroma_url, ctx.embedder.model_id, collection=collection)
+    store = VectorStore(ctx.settings.chroma_url, ctx.embedder().model_id, collection=collection)
     for i in range(0, len(ids), BATCH):
         batch = ids[i : i + BATCH]
         c = time.perf_counter()
@@ -104,16 +104,17 @@ def profile(ctx, ids: list[int], collection: str) -> dict[str, float]:  # type: 
             c = _lap(t, "language detect", c)
             analyses = analyze(texts, langs, entities=False)
             c = _lap(t, "spaCy analyze", c)
-            vectors = ctx.embedder.embed(texts, kind="passage")
+            vectors = ctx.embedder().embed(texts, kind="passage")
             c = _lap(t, "embed", c)
-            tones = ctx.tone.predict(vectors) if ctx.tone else [None] * len(notes)
+            tone = ctx.tone()
+            tones = tone.predict(vectors) if tone else [None] * len(notes)
             c = _lap(t, "tone", c)
             metadata = [vector_metadata(n, lang) for n, lang in zip(notes, langs, strict=True)]
             store.upsert([n.id for n in notes], vectors, metadata)
             c = _lap(t, "Chroma upsert", c)
             link_duplicates(notes, store.query_many(vectors, DUPLICATE_CANDIDATES))
             c = _lap(t, "duplicate lookup", c)
-            mark_processed(notes, langs, analyses, tones, ctx.embedder.model_id)
+            mark_processed(notes, langs, analyses, tones, ctx.embedder().model_id)
         _lap(t, "SQL write + commit", c)
     return dict(t)
 
@@ -150,9 +151,9 @@ def main() -> None:
             os.environ.update(env)
             from workers import jobs
 
-            ctx = jobs.context()
+            ctx = jobs.runtime()
             t0 = time.perf_counter()
-            embedder = ctx.embedder  # the same load_embedder() the worker uses
+            embedder = ctx.embedder()  # the same load_embedder() the worker uses
             embedder.embed(texts[:BATCH], kind="passage")  # warm-up
             load_s = time.perf_counter() - t0
             print(f"embedder {embedder.model_id} loaded in {load_s:.1f} s", flush=True)
@@ -170,7 +171,7 @@ def main() -> None:
             print(f"raw #2: {n / raw2:.1f} notes/s", flush=True)
 
             analyze(["Ruoka oli kylmää.", "The meal was cold."], ["fi", "en"])  # load spaCy
-            _ = ctx.tone
+            ctx.tone()
             detect("Ruoka oli kylmää.")  # load the language identifier
             t0 = time.perf_counter()
             stages = profile(ctx, ids, f"profile_{uuid.uuid4().hex[:10]}")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask
 
 from hiljainen.config import Settings
 
+if TYPE_CHECKING:
+    from hiljainen.runtime import Runtime
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the web application for these settings (default: from the environment)."""
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the web application for these settings (default: the runtime's, else from the
+    environment); `runtime` (e.g. a test's, holding an already loaded model) is shared, not rebuilt."""
     from hiljainen import resources
     from hiljainen.web import (
         admin,
@@ -28,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         triage,
     )
 
-    settings = settings or Settings.from_env()
+    settings = settings or (runtime.settings if runtime is not None else Settings.from_env())
     app = Flask(__name__)
     if settings.trusted_proxies > 0:
         # Behind a proxy every visitor has the proxy's address; the public forms' per-address
@@ -37,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
-    resources.init_app(app, settings)
+    resources.init_app(app, settings, runtime)
     security.init_app(app, settings)
     inputs.init_app(app)  # before the blueprints: it bounds their <int:...> ids
     i18n.init_app(app, settings)

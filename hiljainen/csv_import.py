@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from hiljainen import intake
 from hiljainen.errors import InvalidInput
 from hiljainen.models import AuditEvent, Observation, Source, Touchpoint, Unit
+from hiljainen.rules import SLUG_MAX
 
 if TYPE_CHECKING:
     from hiljainen.pipeline.redact import Redaction, Redactor
@@ -38,7 +39,6 @@ COLUMNS = ("text", "source", "unit", "touchpoint", "day", "tags", "anonymous")
 DELIMITERS = (",", ";", "\t")
 YES = {"1", "true", "yes", "y", "x", "kyllä", "k", "on"}
 NO = {"", "0", "false", "no", "n", "ei", "off"}
-SLUG_MAX = 60
 _ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _FI_DAY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")  # what Finnish spreadsheets write
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

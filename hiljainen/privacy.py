@@ -8,7 +8,7 @@ What belongs to a subject
   voices on them, their vectors in Chroma, theme memberships (theme_id and a theme's
   representatives) and the audit events about them.
 - For a user also: the account and its API tokens, the voices the user added to other notes (the
-  reporter key is a keyed hash of the user id, see search.reporter_key), and the user's work as a
+  reporter key is a keyed hash of the user id, see rules.user_reporter_key), and the user's work as a
   leader: answers and actions written, interpretations, indicators, notes and themes owned,
   audit events caused.
 - Outbox messages that quote one of the notes or its responses (the digest quotes notes), refer to
@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import hashlib
-import hmac
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -69,6 +67,8 @@ from hiljainen.models import (
     Voice,
     utcnow,
 )
+from hiljainen.rules import user_reporter_key
+from hiljainen.runtime import vector_store
 from hiljainen.stores.vectors import VectorStore
 
 ERASED = "[POISTETTU]"
@@ -109,11 +109,6 @@ def app_secret(settings: Settings) -> str:
     """The web app's signing key (as resources.init_app picks it), which keys the reporter keys."""
     path = settings.data_dir / "secret_key"
     return settings.secret_key or (path.read_text().strip() if path.exists() else "")
-
-
-def user_reporter_key(secret: str, user_id: int) -> str:
-    """The reporter key of a logged-in user's "me too" (the same as search.reporter_key)."""
-    return hmac.new(secret.encode(), f"user:{user_id}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
 def find(session: Session, subject: Subject, secret: str) -> Footprint:
@@ -174,13 +169,8 @@ def _note_json(session: Session, n: Observation, themes: dict[int, Theme]) -> di
     )
     theme = themes.get(n.theme_id or -1)
     return {
-        "id": n.id,
-        "text": n.text,
-        "source": n.source.value,
-        "unit": n.unit.slug if n.unit else None,
-        "touchpoint": n.touchpoint.slug if n.touchpoint else None,
+        **n.json_fields(),
         "anonymous": n.anonymous,
-        "day": n.day.isoformat(),
         "created_at": _iso(n.created_at),
         "tags": n.tags,
         "contact": n.contact,
@@ -577,7 +567,7 @@ def _store(settings: Settings, session: Session) -> tuple[VectorStore | None, st
         return None, None  # nothing was ever indexed
     if not settings.chroma_url:
         raise ConfigError("HILJAINEN_CHROMA_URL is not set: vectors cannot be found or deleted without it")
-    return VectorStore(settings.chroma_url, model, collection=settings.chroma_collection), model
+    return vector_store(settings, model), model
 
 
 def _delete_vectors(store: VectorStore | None, ids: Sequence[int]) -> None:

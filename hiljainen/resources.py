@@ -1,115 +1,30 @@
-"""Per-application resources: settings, database sessions, queue, vector store, models.
-
-Slow resources (models, connections) are created on first use and shared by all requests.
-"""
+"""The web app's hold on the runtime (hiljainen.runtime): attached to the app at start, read by
+requests through get() and session() (one database session per request, closed at its end)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-import redis
 from flask import Flask, current_app, g
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from hiljainen import db, intake
 from hiljainen.config import Settings
-from hiljainen.errors import ConfigError
+from hiljainen.runtime import Runtime
 from hiljainen.services import prepare_data_dir
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from hiljainen.pipeline.embed import Embedder
-    from hiljainen.pipeline.redact import Redaction, Redactor
-    from hiljainen.stores.vectors import VectorStore
 
-
-@dataclass
-class Resources:
-    """What one application instance shares between its requests."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    # Re-entrant: vectors() asks for embedder() while building the store.
-    _lock: threading.RLock = field(default_factory=threading.RLock)
-    # spaCy is not documented as thread-safe: every web-thread use of a pipeline (redaction,
-    # query analysis) takes turns under this lock (a note takes ~5 ms).
-    nlp_lock: threading.Lock = field(default_factory=threading.Lock)
-    _cache: dict[str, Any] = field(default_factory=dict)
-
-    def _once(self, key: str, make: Any) -> Any:
-        with self._lock:
-            if key not in self._cache:
-                self._cache[key] = make()
-            return self._cache[key]
-
-    def redis(self) -> redis.Redis:
-        """The queue's Redis connection (created lazily; it may be down)."""
-        from hiljainen.stores.queue import connect
-
-        if not self.settings.redis_url:
-            raise ConfigError("HILJAINEN_REDIS_URL is not set (`hiljainen serve` sets it)")
-        return self._once("redis", lambda: connect(self.settings.redis_url))  # type: ignore[no-any-return]
-
-    def embedder(self) -> Embedder:
-        """The configured embedding model, loaded once."""
-        from hiljainen.pipeline.embed import load_embedder
-
-        s = self.settings
-        return self._once("embedder", lambda: load_embedder(s.embed_backend, s.embed_model))  # type: ignore[no-any-return]
-
-    def vectors(self) -> VectorStore:
-        """The Chroma collection; retried on the next call if the server was down."""
-        from hiljainen.stores.vectors import VectorStore
-
-        if not self.settings.chroma_url:
-            raise ConfigError("HILJAINEN_CHROMA_URL is not set (`hiljainen serve` sets it)")
-        return self._once(  # type: ignore[no-any-return]
-            "vectors",
-            lambda: VectorStore(
-                self.settings.chroma_url, self.embedder().model_id, collection=self.settings.chroma_collection
-            ),
-        )
-
-    def redactor(self) -> Redactor:
-        """The personal-data redactor (spaCy pipelines loaded once), safe to share between threads."""
-        from hiljainen.pipeline.redact import Redactor
-
-        return self._once(  # type: ignore[no-any-return]
-            "redactor", lambda: _LockedRedactor(Redactor(), self.nlp_lock)
-        )
-
-
-class _LockedRedactor:
-    """The redactor, taking turns with other spaCy users (Resources.nlp_lock)."""
-
-    def __init__(self, inner: Redactor, lock: threading.Lock) -> None:
-        self._inner = inner
-        self._lock = lock
-
-    def redact(self, text: str, lang: str | None = None) -> Redaction:
-        with self._lock:
-            return self._inner.redact(text, lang)
-
-    def redact_many(self, texts: Sequence[str], langs: Sequence[str] | None = None) -> list[Redaction]:
-        with self._lock:
-            return self._inner.redact_many(texts, langs)
-
-
-def init_app(app: Flask, settings: Settings) -> None:
-    """Attach settings, the database and lazy resources to the app."""
+def init_app(app: Flask, settings: Settings, runtime: Runtime | None = None) -> None:
+    """Attach the runtime (settings, database, lazy models and stores) to the app."""
     prepare_data_dir(settings.data_dir)
-    engine = db.make_engine(settings.sqlalchemy_url)
-    if settings.sqlalchemy_url.startswith("sqlite") and not db.has_schema(engine):
+    runtime = runtime or Runtime.from_settings(settings)
+    if settings.sqlalchemy_url.startswith("sqlite") and not db.has_schema(runtime.engine):
         db.upgrade(settings.sqlalchemy_url)  # the embedded default migrates itself
-    app.extensions["hiljainen"] = Resources(settings, engine, db.make_sessionmaker(engine))
+    app.extensions["hiljainen"] = runtime
     app.config.update(
         SECRET_KEY=settings.secret_key or _stored_secret(settings),
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
@@ -136,8 +51,8 @@ def warm_up(app: Flask) -> threading.Thread:
     return thread
 
 
-def get() -> Resources:
-    """The current application's resources."""
+def get() -> Runtime:
+    """The current application's runtime."""
     return current_app.extensions["hiljainen"]  # type: ignore[no-any-return]
 
 

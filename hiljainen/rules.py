@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from hiljainen.models import Role, Source
 
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER: a larger id cannot exist, and cannot even be compared
@@ -15,6 +18,12 @@ RANK = {Role.STAFF: 1, Role.LEADER: 2, Role.ADMIN: 3}
 def digits(raw: str, max_len: int) -> bool:
     """True when `raw` is 1 to max_len ASCII digits: int() of it is cheap and cannot fail."""
     return raw.isascii() and raw.isdigit() and len(raw) <= max_len
+
+
+def user_reporter_key(secret: str, user_id: int) -> str:
+    """The reporter key of a logged-in user's "me too" voice: the suggestions store it, and erasure
+    finds a person's voices by it, so both take it from here."""
+    return hmac.new(secret.encode(), f"user:{user_id}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
 def queryable(text: str) -> bool:

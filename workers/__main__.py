@@ -32,7 +32,7 @@ def main() -> int:
     """Run one worker until it is told to stop."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        ctx = jobs.context()
+        ctx = jobs.runtime()
         conn = queue.connect(ctx.settings.redis_url)
         conn.ping()
         jobs.warm_up()

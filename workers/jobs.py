@@ -15,61 +15,25 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 from typing import Any
 
 from rq import get_current_job
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, object_session, sessionmaker
+from sqlalchemy.orm import object_session
 
 from hiljainen import db, digest
-from hiljainen.config import TONE_MODEL_DIR, Settings
-from hiljainen.errors import HiljainenError
+from hiljainen.config import Settings
 from hiljainen.models import Observation, Setting, ThemeRun, utcnow
 from hiljainen.pipeline import fusion
-from hiljainen.pipeline.embed import Embedder, load_embedder
 from hiljainen.pipeline.language import detect
 from hiljainen.pipeline.linguistics import Analysis, analyze
-from hiljainen.pipeline.tone import Tone, ToneModel
+from hiljainen.pipeline.tone import Tone
+from hiljainen.runtime import Runtime, vector_store
 from hiljainen.stores import queue
 from hiljainen.stores.vectors import Hit, VectorStore
 from workers import refresh
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Context:
-    """What a worker process loads once and reuses for every job."""
-
-    settings: Settings
-    sessions: sessionmaker[Session]
-    _store: VectorStore | None = field(default=None, repr=False)
-
-    @functools.cached_property
-    def embedder(self) -> Embedder:
-        return load_embedder(self.settings.embed_backend, self.settings.embed_model)
-
-    @functools.cached_property
-    def tone(self) -> ToneModel | None:
-        """The tone classifier for this embedder; None (tone left empty) if it was trained for another."""
-        try:
-            return ToneModel.load(TONE_MODEL_DIR, model_id=self.embedder.model_id)
-        except HiljainenError as exc:  # tone is an extra: notes are processed without it
-            log.warning("tone is not estimated: %s", exc)
-            return None
-
-    def vectors(self) -> VectorStore:
-        """The vector store, one client per worker; dropped after a failure so the next job
-        reconnects (e.g. to a restarted Chroma server)."""
-        if self._store is None:
-            self._store = VectorStore(
-                self.settings.chroma_url, self.embedder.model_id, collection=self.settings.chroma_collection
-            )
-        return self._store
-
-    def forget_vectors(self) -> None:
-        self._store = None
 
 
 @functools.cache
@@ -78,7 +42,7 @@ def linguistics() -> ProcessPoolExecutor:
 
     In a thread they slowed the embedding by 8 % (the GIL), in a process by 2 %
     (bench/results/worker.md). Spawned, never forked: a native model that has run in a process
-    must not be forked. One per worker process; it holds no settings, so contexts share it."""
+    must not be forked. One per worker process; it holds no settings, so runtimes share it."""
     spawn = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(1, mp_context=spawn, initializer=_follow_parent, initargs=(os.getpid(),))
 
@@ -115,24 +79,23 @@ def _analysed(pending: Future[tuple[list[str], list[Analysis]]]) -> tuple[list[s
 
 
 @functools.cache
-def context() -> Context:
-    """The worker's context, built from the environment on first use."""
-    settings = Settings.from_env()
-    return Context(settings, db.make_sessionmaker(db.make_engine(settings.sqlalchemy_url)))
+def runtime() -> Runtime:
+    """The worker's runtime, built from the environment on first use."""
+    return Runtime.from_settings(Settings.from_env())
 
 
 def warm_up() -> None:
     """Load the models before taking the first job (and before any fork could happen)."""
-    ctx = context()
+    ctx = runtime()
     warming = _analyse(["Ruoka oli kylmää.", "The meal was cold."])
-    ctx.embedder.embed(["lämmittely"], kind="passage")
-    _ = ctx.tone
+    ctx.embedder().embed(["lämmittely"], kind="passage")
+    ctx.tone()
     _analysed(warming)
 
 
 def process(ids: Sequence[int]) -> int:
     """Analyse, embed and index these notes (and others waiting, up to a batch); returns how many."""
-    ctx = context()
+    ctx = runtime()
     # Two jobs can hold the same note (the web's and a sweeper's, or two sweepers'): on PostgreSQL
     # the second skips rows the first has locked instead of processing them again.
     waiting = (
@@ -154,15 +117,16 @@ def process(ids: Sequence[int]) -> int:
         return len(notes)
 
 
-def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore | None = None) -> None:
+def index_notes(ctx: Runtime, notes: Sequence[Observation], store: VectorStore | None = None) -> None:
     """Language, lemmas, keywords, vectors: fill the notes, upsert their vectors, link repeats."""
     if not notes:
         return
     texts = [n.text for n in notes]
     pending = _analyse(texts)
-    vectors = ctx.embedder.embed(texts, kind="passage")
+    vectors = ctx.embedder().embed(texts, kind="passage")
     langs, analyses = _analysed(pending)
-    tones = ctx.tone.predict(vectors) if ctx.tone else [None] * len(notes)
+    tone = ctx.tone()
+    tones = tone.predict(vectors) if tone else [None] * len(notes)
     metadata = [vector_metadata(n, lang) for n, lang in zip(notes, langs, strict=True)]
     try:
         store = store or ctx.vectors()
@@ -172,7 +136,7 @@ def index_notes(ctx: Context, notes: Sequence[Observation], store: VectorStore |
         ctx.forget_vectors()
         raise
     link_duplicates(notes, nearest)
-    mark_processed(notes, langs, analyses, tones, ctx.embedder.model_id)
+    mark_processed(notes, langs, analyses, tones, ctx.embedder().model_id)
 
 
 def mark_processed(
@@ -249,7 +213,7 @@ def refresh_themes(today: str | None = None) -> dict[str, int]:
     """Recompute themes, signals and indicators as of `today` (ISO date; default today).
 
     Progress is kept in the rq job's meta so a page can show it."""
-    ctx = context()
+    ctx = runtime()
     job = get_current_job()
 
     def progress(step: str, fraction: float) -> None:
@@ -259,7 +223,7 @@ def refresh_themes(today: str | None = None) -> dict[str, int]:
 
     day = dt.date.fromisoformat(today) if today else dt.date.today()
     with db.transaction(ctx.sessions) as session:
-        run = refresh.themes(session, ctx.vectors(), ctx.embedder.model_id, day, progress,
+        run = refresh.themes(session, ctx.vectors(), ctx.embedder().model_id, day, progress,
                              ctx.settings.default_locale)
         summary = {"run": run.id, "notes": run.notes, "themes": run.themes, "unassigned": run.unassigned}
     progress("indicators", 0.9)
@@ -271,7 +235,7 @@ def refresh_themes(today: str | None = None) -> dict[str, int]:
 
 def maybe_refresh() -> bool:
     """Queue a theme refresh when notes were processed since the last run and none wait."""
-    ctx = context()
+    ctx = runtime()
     with ctx.sessions() as session:
         last = session.scalar(select(func.max(ThemeRun.started_at)))
         processed = select(func.count()).where(Observation.processed_at.is_not(None))
@@ -285,7 +249,7 @@ def maybe_refresh() -> bool:
 
 def deliver_outbox() -> int:
     """Send what the outbox holds (alerts, digests); failures stay queued with a backoff."""
-    ctx = context()
+    ctx = runtime()
     with ctx.sessions() as session:
         result = digest.deliver_outbox(session, digest.file_sender(ctx.settings.data_dir / "outbox"))
     return len(result.sent)
@@ -296,7 +260,7 @@ DIGEST_LOCK = "hiljainen:lock:weekly-digest"
 
 def weekly_digest() -> bool:
     """On Mondays, put last week's digest in the outbox (once per week, however often called)."""
-    ctx = context()
+    ctx = runtime()
     today = dt.date.today()
     if today.weekday() != 0:
         return False
@@ -309,7 +273,7 @@ def weekly_digest() -> bool:
 
 def sweep() -> int:
     """Queue every stored but unprocessed note (after a queue outage or a lost job)."""
-    ctx = context()
+    ctx = runtime()
     with ctx.sessions() as session:
         ids = list(session.scalars(select(Observation.id).where(Observation.processed_at.is_(None))))
     if ids:
@@ -319,10 +283,8 @@ def sweep() -> int:
 
 def reindex(progress: Callable[[int], Callable[[int], Any]] | None = None) -> int:
     """Rebuild the vector index from the database with the configured model."""
-    ctx = context()
-    store = VectorStore(
-        ctx.settings.chroma_url, ctx.embedder.model_id, collection=ctx.settings.chroma_collection, reset=True
-    )
+    ctx = runtime()
+    store = vector_store(ctx.settings, ctx.embedder().model_id, reset=True)
     with ctx.sessions() as session:
         ids = list(session.scalars(select(Observation.id).order_by(Observation.id)))
     advance = progress(len(ids)) if progress else (lambda _n: None)
@@ -337,6 +299,6 @@ def reindex(progress: Callable[[int], Callable[[int], Any]] | None = None) -> in
             index_notes(ctx, notes, store)
         advance(len(notes))
     with db.transaction(ctx.sessions) as session:
-        session.merge(Setting(key="vector_model", value=ctx.embedder.model_id))
+        session.merge(Setting(key="vector_model", value=ctx.embedder().model_id))
         session.merge(Setting(key="reindexed_at", value=dt.datetime.now(dt.UTC).isoformat()))
     return len(ids)

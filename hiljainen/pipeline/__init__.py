@@ -1,1 +1,1 @@
-"""Pure pipeline stages: no web, database, queue or vector-store imports (tests/test_layout.py)."""
+"""Pure pipeline stages: no web, database, queue or vector-store imports (tests/unit/test_layout.py)."""

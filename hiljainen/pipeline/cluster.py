@@ -92,7 +92,7 @@ class ClusterParams:
     keyword_weight: float = 0.1
     keyword_dims: int = 64
     # Below this many notes, lemma frequencies are too few to weigh words by (on 36 notes of
-    # three topics, tests/test_themes_batch.py, they merged two topics): embedding only.
+    # three topics, tests/unit/test_themes_batch.py, they merged two topics): embedding only.
     keyword_min_notes: int = 200
     # At most this share of notes is left as "not yet a theme".
     max_unassigned_share: float = 0.10

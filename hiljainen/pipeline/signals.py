@@ -6,7 +6,7 @@ Pure. Measures per theme and period (ISO week, calendar month):
   time weight 1 - tw * (W - j) (clipped at 0) for period j of W periods up to now. The sign
   is chosen on purpose: the current period weighs 1 and older ones less, so a theme that is
   visible *now* outranks one that was equally visible weeks ago (the "+" variant some
-  implementations use would favour old themes and hide new ones). tests/test_signals.py pins this down;
+  implementations use would favour old themes and hide new ones). tests/unit/test_signals.py pins this down;
 - diffusion: distinct reporters ("me too" voices count as reporters; an anonymous note is its
   own reporter), units, touchpoints and source roles;
 - burst: Kleinberg's two-state automaton over the weekly counts (binomial form, share of all

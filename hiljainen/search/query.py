@@ -16,7 +16,7 @@ from hiljainen.errors import InvalidInput
 from hiljainen.models import Role, Source, Theme, Touchpoint, Unit, User
 from hiljainen.pipeline import fusion
 from hiljainen.pipeline.fusion import QueryToken, TermGroup
-from hiljainen.rules import MAX_ID, RANK, TONES
+from hiljainen.rules import MAX_ID, RANK, SLUG_MAX, TONES, digits
 from hiljainen.search.sql import Filters
 
 MAX_QUERY_CHARS = 500  # a few words or a sentence; longer text is a note, not a query
@@ -94,13 +94,13 @@ def parse_filters(args: Mapping[str, str], db: Session, user: User | None) -> Fi
         raise InvalidInput(_("The start date is after the end date."))
     unit_id = touchpoint_id = theme_id = None
     if slug := arg("unit"):
-        unit_id = db.scalar(select(Unit.id).where(Unit.slug == slug[:60]))
+        unit_id = db.scalar(select(Unit.id).where(Unit.slug == slug[:SLUG_MAX]))
         if unit_id is None:
-            raise InvalidInput(_("Unknown unit: %(slug)s", slug=slug[:60]))
+            raise InvalidInput(_("Unknown unit: %(slug)s", slug=slug[:SLUG_MAX]))
     if slug := arg("touchpoint"):
-        touchpoint_id = db.scalar(select(Touchpoint.id).where(Touchpoint.slug == slug[:60]))
+        touchpoint_id = db.scalar(select(Touchpoint.id).where(Touchpoint.slug == slug[:SLUG_MAX]))
         if touchpoint_id is None:
-            raise InvalidInput(_("Unknown touchpoint: %(slug)s", slug=slug[:60]))
+            raise InvalidInput(_("Unknown touchpoint: %(slug)s", slug=slug[:SLUG_MAX]))
     source = None
     if value := arg("source"):
         if value not in {s.value for s in Source}:
@@ -113,7 +113,7 @@ def parse_filters(args: Mapping[str, str], db: Session, user: User | None) -> Fi
     if tone is not None and tone not in TONES:
         raise InvalidInput(_("Unknown tone: %(value)s", value=tone[:40]))
     if value := arg("theme"):
-        theme_id = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else None
+        theme_id = int(value) if digits(value, 10) else None
         theme_id = theme_id if theme_id is not None and theme_id <= MAX_ID else None
         if theme_id is None or db.get(Theme, theme_id) is None:
             raise InvalidInput(_("No theme has the id %(id)s.", id=value[:40]))
@@ -141,7 +141,7 @@ def parse_page(raw: str | None) -> int:
     """The page number (1 when not given); InvalidInput if not a whole number from 1 on."""
     if raw is None or raw == "":
         return 1
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or int(raw) < 1:
+    if not digits(raw, 6) or int(raw) < 1:
         raise InvalidInput(_("The page must be a whole number from 1 on."))
     return int(raw)
 

@@ -5,8 +5,6 @@ The rules are told in the package docstring (hiljainen.search, "Who sees what").
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -18,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from hiljainen import resources
 from hiljainen.models import Observation, Source, Touchpoint, User
-from hiljainen.rules import PUBLIC_ROLES
+from hiljainen.rules import PUBLIC_ROLES, user_reporter_key
 from hiljainen.search import sql
 from hiljainen.search.engine import MIN_ANN_K, Item, make_item, vector_store
 from hiljainen.search.query import vector_where
@@ -110,8 +108,7 @@ def suggestions(db: Session, text: str, audience: Audience, k: int = SUGGEST_K) 
 def reporter_key(user: User | None) -> str:
     """A stable key per reporter: a keyed hash of a user id, or a random per-browser id."""
     if user is not None:
-        secret = str(current_app.secret_key).encode()
-        return hmac.new(secret, f"user:{user.id}".encode(), hashlib.sha256).hexdigest()[:40]
+        return user_reporter_key(str(current_app.secret_key), user.id)
     # Kept in the signed session cookie only; it links to no person and no address.
     if "reporter_key" not in session:
         session["reporter_key"] = "b:" + secrets.token_hex(16)

@@ -23,7 +23,7 @@ from hiljainen import resources
 from hiljainen.errors import InvalidInput, ModelMismatch, ServiceUnavailable
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit, User
 from hiljainen.pipeline import fusion
-from hiljainen.rules import PUBLIC_ROLES, TONES, queryable
+from hiljainen.rules import PUBLIC_ROLES, SLUG_MAX, TONES, queryable
 from hiljainen.search import sql
 from hiljainen.search.engine import Item, Results, make_item, run_search, similar_notes
 from hiljainen.search.query import LANGS, clean_query, parse_filters, parse_page, scope_author
@@ -52,7 +52,9 @@ def _audience_for_request(db: Session, body: Mapping[str, Any]) -> tuple[Audienc
     slug = body.get("touchpoint")
     if isinstance(slug, str) and slug:
         touchpoint = (
-            db.scalar(select(Touchpoint).where(Touchpoint.slug == slug[:60], Touchpoint.active.is_(True)))
+            db.scalar(
+                select(Touchpoint).where(Touchpoint.slug == slug[:SLUG_MAX], Touchpoint.active.is_(True))
+            )
             if queryable(slug)
             else None
         )

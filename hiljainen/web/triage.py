@@ -43,6 +43,7 @@ from hiljainen.models import (
 )
 from hiljainen.models import Response as NoteResponse
 from hiljainen.pipeline.indicators import working_days_between
+from hiljainen.rules import SLUG_MAX, digits
 from hiljainen.web.auth import current_user, login_required
 from hiljainen.web.i18n import signal_label, status_label
 
@@ -73,12 +74,12 @@ class Filters:
         page = args.get("page", "")
         return cls(
             status=status if status in {s.value for s in Status} else "",
-            unit=args.get("unit", "")[:60],
+            unit=args.get("unit", "")[:SLUG_MAX],
             source=source if source in {s.value for s in Source} else "",
-            theme=int(theme) if theme.isascii() and theme.isdigit() and len(theme) <= 9 else None,
+            theme=int(theme) if digits(theme, 9) else None,
             unanswered=args.get("unanswered") == "1",
             replied=args.get("replied") == "1",
-            page=max(int(page), 1) if page.isascii() and page.isdigit() and len(page) <= 6 else 1,
+            page=max(int(page), 1) if digits(page, 6) else 1,
         )
 
     def clauses(self, db: Session, today: dt.date) -> list[ColumnElement[bool]]:
@@ -385,7 +386,7 @@ def _owner_from_form(db: Session) -> int | None:
     raw = request.form.get("owner_id", "")
     if not raw:
         return None
-    user = db.get(User, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
+    user = db.get(User, int(raw)) if digits(raw, 9) else None
     if user is None or not user.active or user.role not in OWNER_ROLES:
         raise InvalidInput(_("The owner must be an active leader or admin."))
     return user.id

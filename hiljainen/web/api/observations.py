@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from hiljainen import intake, resources
 from hiljainen.errors import InvalidInput
-from hiljainen.models import ApiToken, Observation, Source, Status, Touchpoint, Unit, User
-from hiljainen.rules import MAX_ID, SLUG_MAX
+from hiljainen.models import ApiToken, Observation, Source, Status, Unit, User
+from hiljainen.rules import MAX_ID, SLUG_MAX, digits
 from hiljainen.web.api import ApiError, bp, token_required
 
 NOTE_FIELDS = {"text", "source", "unit", "touchpoint", "tags", "anonymous", "shareable", "day"}
@@ -83,8 +83,7 @@ def list_observations() -> Any:
 def get_observation(observation_id: str) -> Any:
     """One note by id."""
     obs = None
-    digits = observation_id.isascii() and observation_id.isdigit() and len(observation_id) <= 10
-    if digits and int(observation_id) <= MAX_ID:
+    if digits(observation_id, 10) and int(observation_id) <= MAX_ID:
         obs = resources.session().get(Observation, int(observation_id))
     if obs is None:
         raise ApiError(404, _("No note has the id %(id)s.", id=observation_id[:40]))
@@ -228,7 +227,7 @@ def _int(value: str | None, name: str, default: int, low: int, high: int) -> int
     if value is None:
         return default
     # The length check first: int() refuses strings of over 4300 digits (ValueError, a 500).
-    if not (value.isascii() and value.isdigit()) or len(value) > 12 or not low <= int(value) <= high:
+    if not digits(value, 12) or not low <= int(value) <= high:
         raise ApiError(
             400, _("%(name)s must be a whole number from %(low)d to %(high)d.", name=name, low=low, high=high)
         )
@@ -237,16 +236,9 @@ def _int(value: str | None, name: str, default: int, low: int, high: int) -> int
 
 def _public(obs: Observation, db: Session) -> dict[str, Any]:
     """What the API shows of a note: redacted text, never contact details or receipt hashes."""
-    unit = db.get(Unit, obs.unit_id) if obs.unit_id else None
-    touchpoint = db.get(Touchpoint, obs.touchpoint_id) if obs.touchpoint_id else None
     author = db.get(User, obs.author_id) if obs.author_id and not obs.anonymous else None
     return {
-        "id": obs.id,
-        "text": obs.text,
-        "source": obs.source.value,
-        "unit": unit.slug if unit else None,
-        "touchpoint": touchpoint.slug if touchpoint else None,
-        "day": obs.day.isoformat(),
+        **obs.json_fields(),
         "tags": list(obs.tags or []),
         "anonymous": obs.anonymous,
         "author": author.username if author else None,

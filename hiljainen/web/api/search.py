@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from hiljainen import resources
 from hiljainen.errors import InvalidInput
 from hiljainen.models import Observation
+from hiljainen.rules import digits
 from hiljainen.search import engine
 from hiljainen.search.engine import SIMILAR_K, Item, run_search, similar_notes
 from hiljainen.search.query import clean_query, parse_filters, parse_page
@@ -47,7 +48,7 @@ def similar(note_id: int) -> Any:
     if note is None:
         return jsonify(error=_("No note has the id %(id)s.", id=note_id)), 404
     raw = request.args.get("k", str(SIMILAR_K))
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 2 or not 1 <= int(raw) <= 50:
+    if not digits(raw, 2) or not 1 <= int(raw) <= 50:
         raise InvalidInput(_("k must be a whole number from 1 to 50."))
     if note.processed_at is None:
         return jsonify(items=[], message=_("Similar notes appear once the note has been analysed."))
@@ -57,12 +58,7 @@ def similar(note_id: int) -> Any:
 def _api_item(item: Item) -> dict[str, Any]:
     n = item.note
     return {
-        "id": n.id,
-        "text": n.text,
-        "source": n.source.value,
-        "unit": n.unit.slug if n.unit else None,
-        "touchpoint": n.touchpoint.slug if n.touchpoint else None,
-        "day": n.day.isoformat(),
+        **n.json_fields(),
         "lang": n.lang,
         "tone": n.tone,
         "theme_id": n.theme_id,

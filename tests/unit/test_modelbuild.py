@@ -25,7 +25,7 @@ from hiljainen.tools.modelbuild import (
     precompiled_charsmap,
 )
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 SHARED_DATA = PROJECT.parent / "shared" / "data"
 
 

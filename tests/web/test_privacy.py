@@ -81,18 +81,16 @@ SUBJECT_USER = ("s_waiting", "s_done", "s_lift")
 
 
 @pytest.fixture(scope="module")
-def models() -> Iterator[tuple[Any, Any]]:
-    """The real redactor and embedder, loaded once for this module."""
-    from hiljainen.pipeline.embed import load_embedder
+def models(embedder: Any) -> Iterator[tuple[Any, Any]]:
+    """The real redactor (loaded once for this module) and the session's embedder."""
     from hiljainen.pipeline.redact import Redactor
 
-    defaults = Settings.from_env({})
-    yield Redactor(), load_embedder(defaults.embed_backend, defaults.embed_model)
+    yield Redactor(), embedder
 
 
 @pytest.fixture()
 def cfg(
-    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch, models: Any
+    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch, one_model: Any
 ) -> Iterator[Settings]:
     """Settings on SQLite or PostgreSQL; the worker jobs read the same from the environment."""
     cfg = dataclasses.replace(settings, database_url=database_url)
@@ -105,10 +103,9 @@ def cfg(
         "SECRET_KEY": cfg.secret_key,
     }.items():
         monkeypatch.setenv(f"HILJAINEN_{name}", value)
-    monkeypatch.setattr(jobs, "load_embedder", lambda *_a, **_k: models[1])
-    jobs.context.cache_clear()
+    jobs.runtime.cache_clear()
     yield cfg
-    jobs.context.cache_clear()
+    jobs.runtime.cache_clear()
 
 
 @pytest.fixture()
@@ -123,7 +120,7 @@ def sessions(cfg: Settings) -> Any:
 
 
 def store(cfg: Settings) -> VectorStore:
-    return VectorStore(cfg.chroma_url, jobs.context().embedder.model_id, collection=cfg.chroma_collection)
+    return VectorStore(cfg.chroma_url, jobs.runtime().embedder().model_id, collection=cfg.chroma_collection)
 
 
 @dataclasses.dataclass
@@ -518,3 +515,18 @@ def test_command_exports_to_a_file_and_erases_only_when_confirmed(
     result = runner.invoke(cli, ["person", "erase", "--user", "hanna_h", "--yes"])
     assert result.exit_code == 0 and "erased: notes 3" in result.output, result.output
     assert_gone(cfg, w, SUBJECT_USER, texts(SUBJECT_USER) + [HANNA])
+
+
+def test_the_me_too_key_and_the_erasure_key_agree(tmp_path: Path) -> None:
+    """Erasure finds a person's "me too" voices by the key the suggestions stored them under: if the
+    two drifted apart, an erased person's voices would stay."""
+    from hiljainen import rules
+    from hiljainen.search import suggest
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(tmp_path))
+    user = User(id=7, username="hanna")
+    with app.test_request_context():
+        stored = suggest.reporter_key(user)
+    assert privacy.user_reporter_key is rules.user_reporter_key
+    assert stored == privacy.user_reporter_key(str(app.secret_key), 7)

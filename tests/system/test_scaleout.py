@@ -234,13 +234,13 @@ def test_notes_queued_by_both_sweepers_are_processed_once(
     ids = store_notes(cluster, BATCH - 4, "jäi jonosta")  # a few notes stored while the queue was down
     for key, value in {**cluster.env, "HILJAINEN_DATA_DIR": str(cluster.folder / "sweeper")}.items():
         monkeypatch.setenv(key, value)
-    jobs.context.cache_clear()
+    jobs.runtime.cache_clear()
     try:
         # Each worker's sweeper runs this at start and every five minutes.
         assert jobs.sweep() == len(ids)
         assert jobs.sweep() == len(ids)
     finally:
-        jobs.context.cache_clear()
+        jobs.runtime.cache_clear()
     wait_for(all_processed(cluster, ids), "the swept notes are processed", worker_logs(cluster))
     wait_for(queue_idle(cluster), "the queue is idle", worker_logs(cluster))
 

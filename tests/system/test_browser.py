@@ -16,7 +16,7 @@ from flask import Flask
 from hiljainen import accounts, create_app, resources
 from hiljainen.config import Settings
 from hiljainen.models import Role
-from tests.test_capture import seed
+from tests.web.test_capture import seed
 
 PHONE = {"width": 390, "height": 844}
 
@@ -40,9 +40,9 @@ def log_in(page: Any, base: str, username: str, password: str) -> None:
     page.wait_for_load_state()
 
 
-def serve_demo(demo_db: Settings, live_server: Callable[[Flask], str], leader: str) -> str:
+def serve_demo(demo_copy: Settings, live_server: Callable[[Flask], str], leader: str) -> str:
     """The demo organisation served with a leader account of its own (password salasana-123)."""
-    app = create_app(demo_db)
+    app = create_app(demo_copy)
     with app.app_context():
         db = resources.session()
         accounts.create_user(db, leader, "salasana-123", Role.LEADER)
@@ -88,9 +88,9 @@ def test_staff_and_customer_notes_on_a_phone(app: Flask, live_server: Callable[[
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_leader_loop_on_the_demo(demo_db: Settings, live_server: Callable[[Flask], str], chromium: Any,
+def test_leader_loop_on_the_demo(demo_copy: Settings, live_server: Callable[[Flask], str], chromium: Any,
                                  screens_dir: Path) -> None:
-    base = serve_demo(demo_db, live_server, "selain-johtaja")
+    base = serve_demo(demo_copy, live_server, "selain-johtaja")
 
     writer = new_page(chromium, screens_dir)  # an anonymous relative at a touchpoint
     writer.goto(f"{base}/t/ruokasali")
@@ -141,11 +141,11 @@ def test_leader_loop_on_the_demo(demo_db: Settings, live_server: Callable[[Flask
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_leader_pages_fit_a_thumb_on_a_phone(demo_db: Settings, live_server: Callable[[Flask], str],
+def test_leader_pages_fit_a_thumb_on_a_phone(demo_copy: Settings, live_server: Callable[[Flask], str],
                                              chromium: Any, screens_dir: Path) -> None:
     """Tap targets of at least 44 px, a wide table that says it scrolls, and a refused answer
     explained where the leader is looking."""
-    base = serve_demo(demo_db, live_server, "puhelin-johtaja")
+    base = serve_demo(demo_copy, live_server, "puhelin-johtaja")
     page = new_page(chromium, screens_dir)
     log_in(page, base, "puhelin-johtaja", "salasana-123")
 

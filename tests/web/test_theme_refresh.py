@@ -26,15 +26,15 @@ def test_demo_notes_form_themes_with_few_left_out(demo_db: Settings) -> None:
         themed = s.scalar(select(func.count()).where(Observation.theme_id.is_not(None)))
         run = s.scalars(select(ThemeRun)).one()
         themes = s.scalars(select(Theme).where(Theme.active.is_(True))).all()
-    assert total >= len(notes()) and run.notes >= len(notes())  # other tests may add notes
+    assert total >= len(notes()) and run.notes >= len(notes())
     assert themed / run.notes >= 0.9  # a note added after the run is not themed yet
     assert 5 <= len(themes) <= total // 3
     assert all(t.label and t.keywords and len(t.representatives) >= 1 for t in themes)
 
 
 @pytest.mark.slow
-def test_planted_themes_are_found(demo_db: Settings) -> None:
-    """Most notes of a planted weak signal share one theme.
+def test_the_planted_price_topic_is_gathered_in_one_theme(demo_db: Settings) -> None:
+    """Most notes of the planted price-increase topic share one theme.
 
     Only the price topic is gathered today: the evening-meal and door-access notes are worded
     too differently for e5-small (bench/results/themes.md, demo section); two-level themes are
@@ -72,15 +72,15 @@ def test_the_recent_evening_meal_notes_are_split_out_and_flagged(demo_db: Settin
 
 
 @pytest.mark.slow
-def test_a_second_refresh_keeps_theme_ids_and_leader_names(demo_db: Settings) -> None:
-    with db.transaction(sessions(demo_db)) as s:
+def test_a_second_refresh_keeps_theme_ids_and_leader_names(demo_copy: Settings) -> None:
+    with db.transaction(sessions(demo_copy)) as s:
         before = dict(s.execute(select(Observation.id, Observation.theme_id)).tuples().all())
         theme = s.scalars(select(Theme).where(Theme.active.is_(True)).order_by(Theme.size.desc())).first()
         assert theme is not None
         theme.custom_name = "Iltaruoka"
         renamed = theme.id
     jobs.refresh_themes(DEMO_TODAY.isoformat())
-    with sessions(demo_db)() as s:
+    with sessions(demo_copy)() as s:
         after = dict(s.execute(select(Observation.id, Observation.theme_id)).tuples().all())
         kept = sum(1 for k, v in before.items() if v is not None and after.get(k) == v)
         assert kept / sum(1 for v in before.values() if v is not None) >= 0.9
@@ -101,18 +101,18 @@ def test_dashboard_snapshots_are_precomputed(demo_db: Settings) -> None:
 
 
 @pytest.mark.slow
-def test_a_tracked_search_crossing_its_threshold_raises_an_alert(demo_db: Settings) -> None:
+def test_a_tracked_search_crossing_its_threshold_raises_an_alert(demo_copy: Settings) -> None:
     from hiljainen.models import Alert, Indicator, IndicatorValue, OutboxMessage
     from workers import refresh
 
-    with db.transaction(sessions(demo_db)) as s:
+    with db.transaction(sessions(demo_copy)) as s:
         indicator = Indicator(name="Iltapala", query="iltapala", threshold=0.5)
         s.add(indicator)
         s.flush()
         tracked = indicator.id
-    with db.transaction(sessions(demo_db)) as s:
+    with db.transaction(sessions(demo_copy)) as s:
         refresh.indicators(s, DEMO_TODAY, 3)
-    with sessions(demo_db)() as s:  # other tests may track indicators of their own
+    with sessions(demo_copy)() as s:
         value = s.scalars(select(IndicatorValue).where(IndicatorValue.indicator_id == tracked)).one()
         alert = s.scalars(select(Alert).where(Alert.indicator_id == tracked)).one()
         sent = s.scalars(select(OutboxMessage).where(OutboxMessage.body == alert.message)).all()
@@ -157,14 +157,14 @@ def test_a_theme_flickering_between_signals_alerts_once_per_level(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_the_dashboard_scope_lists_only_the_themes_raised_there(demo_db: Settings) -> None:
+def test_the_dashboard_scope_lists_only_the_themes_raised_there(demo_copy: Settings) -> None:
     import re
 
     from hiljainen import create_app, resources
     from hiljainen.models import Role, Source
     from tests.conftest import login
 
-    app = create_app(demo_db)
+    app = create_app(demo_copy)
     with app.app_context():
         s = resources.session()
         accounts.create_user(s, "rajaus-johtaja", "salasana-123", Role.LEADER)

@@ -247,7 +247,7 @@ def test_headings_get_smaller_from_the_page_title_down(chromium: Any, width: int
     """The page title (h1) is the largest heading, then h2, then h3, on a phone and a desktop."""
     from pathlib import Path
 
-    css = (Path(__file__).parent.parent / "hiljainen" / "static" / "app.css").read_text()
+    css = (Path(__file__).resolve().parents[2] / "hiljainen" / "static" / "app.css").read_text()
     context = chromium.new_context(viewport={"width": width, "height": 800})
     page = context.new_page()
     page.set_content(f"<style>{css}</style><main><h1>T</h1><section class='card'><h2>S</h2>"

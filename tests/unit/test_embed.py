@@ -18,7 +18,7 @@ from hiljainen.pipeline import embed
 from hiljainen.pipeline.embed import Embedder, ModelNotBuilt, load_embedder
 from hiljainen.tools.modelbuild import DEFAULT_MANIFEST_PATH, MODEL_NAME, build_embedding_model, check_build
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 SHARED_DATA = PROJECT.parent / "shared" / "data"
 
 NOTES = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = {"flask", "flask_babel", "flask_wtf", "sqlalchemy", "chromadb", "redis", "rq"}
 
 
@@ -89,3 +89,8 @@ def test_search_serves_pages_without_being_one(path: Path) -> None:
 def test_one_api_package_serves_api_v1() -> None:
     prefixed = [p for p in modules("hiljainen") if 'url_prefix="/api/v1"' in p.read_text(encoding="utf-8")]
     assert prefixed == [ROOT / "hiljainen" / "web" / "api" / "__init__.py"]
+
+
+def test_tests_are_sorted_into_unit_web_and_system() -> None:
+    loose = [p.name for p in (ROOT / "tests").glob("test_*.py")]
+    assert not loose, f"put these under tests/unit, tests/web or tests/system: {loose}"

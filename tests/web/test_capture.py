@@ -262,12 +262,12 @@ def test_notes_are_safe_while_redis_is_down_and_swept_when_it_returns(
         "HILJAINEN_REDIS_URL": f"redis://127.0.0.1:{port}/0",
     }.items():
         monkeypatch.setenv(key, value)
-    jobs.context.cache_clear()
+    jobs.runtime.cache_clear()
     with redis_server(tmp_path, port=port).start():
         assert jobs.sweep() == 1
         queued = Queue(QUEUE_NAME, connection=connect(f"redis://127.0.0.1:{port}/0")).jobs
         assert [job.args for job in queued] == [([obs.id],)]
-    jobs.context.cache_clear()
+    jobs.runtime.cache_clear()
 
 
 @pytest.mark.browser
@@ -280,7 +280,7 @@ def test_similar_notes_show_their_day_as_the_page_writes_dates(
 
     from hiljainen.web.i18n import day
 
-    script = (Path(__file__).parent.parent / "hiljainen" / "static" / "similar.js").read_text()
+    script = (Path(__file__).resolve().parents[2] / "hiljainen" / "static" / "similar.js").read_text()
     html = (f'<!doctype html><html lang="{lang}"><body><form><input name="csrf_token" value="t">'
             '<textarea id="text"></textarea><div id="similar" data-url="/similar" data-title="T" '
             f'data-hint="H" data-join="J" data-others="O"></div></form><script>{script}</script>')

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from hiljainen import db
 from hiljainen.models import Observation, Source
+from hiljainen.runtime import Runtime
 from hiljainen.services import ChildServer
 from hiljainen.stores.queue import connect, enqueue_process
 from hiljainen.stores.vectors import VectorStore
@@ -117,7 +118,7 @@ def test_a_killed_linguistics_process_is_replaced(tmp_path: Path, chroma_srv: Ch
     db.upgrade(url)
     settings = make_settings(tmp_path, database_url=url, chroma_url=chroma_srv.url,
                              chroma_collection=f"kill_{uuid.uuid4().hex[:10]}")
-    ctx = jobs.Context(settings, db.make_sessionmaker(db.make_engine(url)))
+    ctx = Runtime.from_settings(settings)
     with db.transaction(ctx.sessions) as s:
         s.add_all([Observation(text=t, source=Source.STAFF, day=dt.date(2026, 11, 2)) for t in NOTES[:3]])
     old_pid = jobs.linguistics().submit(os.getpid).result()
@@ -165,7 +166,7 @@ def test_the_linguistics_process_ends_with_a_killed_worker(tmp_path: Path) -> No
         "    os.kill(os.getpid(), signal.SIGKILL)\n",
         encoding="utf-8",
     )
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
                           cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     child = int(done.stdout.split()[0])

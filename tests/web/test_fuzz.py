@@ -37,11 +37,11 @@ from sqlalchemy import select
 from hiljainen import accounts, create_app, db, intake, resources, tokens
 from hiljainen.config import TONE_MODEL_DIR, Settings
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit
-from hiljainen.pipeline import embed
 from hiljainen.pipeline.language import detect
 from hiljainen.pipeline.linguistics import analyze
 from hiljainen.pipeline.redact import _HETU_CHECK, MARKER, Redactor
 from hiljainen.pipeline.tone import CLASSES, ToneModel
+from hiljainen.runtime import Runtime
 from hiljainen.services import ChildServer
 from hiljainen.stores import queue
 from hiljainen.web.api import openapi
@@ -52,24 +52,6 @@ SEED = 20261124
 MAX_CHARS = 600
 EN = {"Accept-Language": "en"}
 FUZZ = hyp_settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Any:
-    """The real multilingual embedder, loaded once for this module."""
-    defaults = Settings.from_env({})
-    return embed.load_embedder(defaults.embed_backend, defaults.embed_model)
-
-
-@pytest.fixture(scope="module")
-def one_model(embedder: Any) -> Iterator[Any]:
-    # Apps and worker contexts here share the one loaded model instead of each loading its own.
-    from workers import jobs
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(embed, "load_embedder", lambda *_a, **_k: embedder)
-        mp.setattr(jobs, "load_embedder", lambda *_a, **_k: embedder)
-        yield embedder
 
 
 def seed_org(app: Flask) -> dict[str, str]:
@@ -96,8 +78,7 @@ def index_all(app: Flask, embedder: Any) -> None:
 
     with app.app_context():
         settings = resources.get().settings
-    ctx = jobs.Context(settings, db.make_sessionmaker(db.make_engine(settings.sqlalchemy_url)))
-    ctx.__dict__["embedder"] = embedder  # the cached_property, preset with the shared model
+    ctx = Runtime.from_settings(settings, embedder=embedder)
     with db.transaction(ctx.sessions) as s:
         jobs.index_notes(ctx, s.scalars(select(Observation).order_by(Observation.id)).all())
 
@@ -443,14 +424,14 @@ def hostile(
                "CHROMA_URL": chroma_srv.url, "CHROMA_COLLECTION": settings.chroma_collection}  # fmt: skip
         for key, value in env.items():
             mp.setenv(f"HILJAINEN_{key}", value)
-        jobs.context.cache_clear()
+        jobs.runtime.cache_clear()
         try:
             worker = SimpleWorker([queue.queue(conn)], connection=conn)
             worker.work(burst=True)
             out["failed"] = FailedJobRegistry(queue=queue.queue(conn)).get_job_ids()
             jobs.refresh_themes(dt.date.today().isoformat())
         finally:
-            jobs.context.cache_clear()
+            jobs.runtime.cache_clear()
     out.update(app=app, settings=settings)
     yield out
     conn.flushdb()
@@ -583,7 +564,7 @@ def test_no_page_shows_a_note_unescaped(hostile: dict[str, Any]) -> None:
 
 def test_scripts_insert_text_never_html() -> None:
     """similar.js and the charts put server text into the page as text (textContent), never as HTML."""
-    scripts = (Path(__file__).resolve().parent.parent / "hiljainen" / "static").glob("*.js")
+    scripts = (Path(__file__).resolve().parents[2] / "hiljainen" / "static").glob("*.js")
     for path in scripts:
         source = path.read_text(encoding="utf-8")
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):

@@ -16,10 +16,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from hiljainen import accounts, create_app, db, intake, resources, tokens
-from hiljainen.config import Settings
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit, Voice
 from hiljainen.pipeline import fusion
 from hiljainen.pipeline.fusion import LemmaIndex, NoteKey, QueryToken, TermGroup
+from hiljainen.runtime import Runtime
 from hiljainen.search import engine
 from hiljainen.services import ChildServer, free_port
 from tests.conftest import csrf_token, login, make_settings
@@ -316,25 +316,6 @@ NOTES: list[tuple[str, str, Source, str | None, str | None, str | None, int, str
 ]
 
 
-@pytest.fixture(scope="session")
-def shared_embedder() -> Any:
-    """The real multilingual embedder, loaded once for the whole session."""
-    from hiljainen.pipeline.embed import load_embedder
-
-    defaults = Settings.from_env({})
-    return load_embedder(defaults.embed_backend, defaults.embed_model)
-
-
-@pytest.fixture(autouse=True)
-def _one_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every app in these tests shares the one loaded model instead of loading its own.
-    if "shared_embedder" in request.fixturenames or "seeded" in request.fixturenames:
-        from hiljainen.pipeline import embed
-
-        model = request.getfixturevalue("shared_embedder")
-        monkeypatch.setattr(embed, "load_embedder", lambda *_a, **_k: model)
-
-
 def seed(app: Flask, embedder: Any) -> dict[str, int]:
     """Units, touchpoints, users, a theme and NOTES stored through intake and processed by the worker code."""
     from workers import jobs
@@ -384,8 +365,7 @@ def seed(app: Flask, embedder: Any) -> dict[str, int]:
             ids[key] = intake.store(s, draft, redactor, max_chars=5000).observation.id
         s.commit()
         settings = resources.get().settings
-    ctx = jobs.Context(settings, db.make_sessionmaker(db.make_engine(settings.sqlalchemy_url)))
-    ctx.__dict__["embedder"] = embedder  # the cached_property, preset with the shared model
+    ctx = Runtime.from_settings(settings, embedder=embedder)
     with db.transaction(ctx.sessions) as s:
         notes = s.scalars(select(Observation).order_by(Observation.id)).all()
         jobs.index_notes(ctx, notes)
@@ -398,8 +378,8 @@ def seed(app: Flask, embedder: Any) -> dict[str, int]:
 
 
 @pytest.fixture()
-def seeded(app: Flask, shared_embedder: Any) -> tuple[Flask, dict[str, int]]:
-    return app, seed(app, shared_embedder)
+def seeded(app: Flask, one_model: Any) -> tuple[Flask, dict[str, int]]:
+    return app, seed(app, one_model)
 
 
 def logged_in(app: Flask, username: str) -> FlaskClient:
@@ -577,8 +557,8 @@ def test_pages(seeded: tuple[Flask, dict[str, int]], monkeypatch: pytest.MonkeyP
     assert 'rel="next"' in first and "page=2" in first and 'rel="prev"' in second
 
 
-def test_worker_links_a_resent_note_and_nothing_else(app: Flask, shared_embedder: Any) -> None:
-    ids = seed(app, shared_embedder)
+def test_worker_links_a_resent_note_and_nothing_else(app: Flask, one_model: Any) -> None:
+    ids = seed(app, one_model)
     with app.test_request_context():
         links = dict(resources.session().execute(select(Observation.id, Observation.duplicate_of_id)).all())
     # The same writer sent the same text twice; the colleague's similar note is another reporter.
@@ -776,7 +756,7 @@ def test_api_search_and_similar(seeded: tuple[Flask, dict[str, int]]) -> None:
 def test_suggestions_me_too_and_search_on_a_phone(
     seeded: tuple[Flask, dict[str, int]], live_server: Any, chromium: Any, screens_dir: Path
 ) -> None:
-    from tests.test_browser import log_in, new_page
+    from tests.system.test_browser import log_in, new_page
 
     app, ids = seeded
     base = live_server(app)

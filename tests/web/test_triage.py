@@ -14,8 +14,8 @@ from hiljainen import accounts, resources
 from hiljainen.models import AuditEvent, Observation, Response, Role, Source, Status, Theme, Unit, User
 from hiljainen.web import triage
 from tests.conftest import csrf_token, login
-from tests.test_capture import post_note, receipt_of
-from tests.test_capture import seed as seed_capture
+from tests.web.test_capture import post_note, receipt_of
+from tests.web.test_capture import seed as seed_capture
 
 PASSWORD = "salasana-123"
 STAFF_NAME = "Hanna Hoitajatar"

@@ -9,7 +9,7 @@ import pytest
 
 from hiljainen.pipeline.language import SUPPORTED, LanguageGuess, detect, probabilities
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 @pytest.mark.parametrize(
