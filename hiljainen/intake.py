@@ -113,7 +113,8 @@ def store(db: Session, draft: Draft, redactor: Redactor, *, max_chars: int) -> S
         touchpoint_id=touchpoint.id if touchpoint else None,
         author_id=None if anonymous else draft.author.id,  # type: ignore[union-attr]
         anonymous=anonymous,
-        shareable=draft.shareable,
+        # An uncertain redaction (a name-like word left in place) is never shown to others.
+        shareable=draft.shareable and not redaction.uncertain,
         day=draft.day or dt.date.today(),
         created_at=None if anonymous else utcnow(),
         tags=clean_tags(draft.tags),

@@ -1,15 +1,21 @@
-"""Personal-data redaction: e-mail, phone, hetu, IBAN, street address and person names.
+"""Personal-data redaction: e-mail, phone, hetu, IBAN, street address, car plate and names.
 
-Structured kinds are found with validated patterns; names with spaCy NER combined with the
-Voikko morphological lexicon (first names and surnames, inflected forms included) and
-capitalisation. Found spans are replaced by typed markers in the note's language. Nothing
-here logs or keeps the original text.
+The text is first normalised (Unicode dashes, spaces and digit forms such as full-width digits
+become ASCII; zero-width characters go) with a map back to the original offsets, so that
+"131052–308T" or "040\u00a0123\u00a04567" match the same patterns as their plain forms.
+Structured kinds are found with validated patterns (obfuscated e-mail such as
+"info(at)firma.fi" included); names with spaCy NER combined with the Voikko morphological
+lexicon (first names and surnames, inflected forms included, at any position and in lower case),
+capitalisation and context (titles, a known first name next to an unknown word). Found spans are
+replaced by typed markers in the note's language; a capitalised word that looks like a name but
+was left in place marks the result uncertain. Nothing here logs or keeps the original text.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +30,7 @@ from hiljainen.pipeline.linguistics import load_nlp, pipeline_lang, spacy_text
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Token
 
-KINDS = ("NAME", "PHONE", "EMAIL", "HETU", "IBAN", "ADDRESS")
+KINDS = ("NAME", "PHONE", "EMAIL", "HETU", "IBAN", "ADDRESS", "PLATE")
 MARKERS = {
     "fi": {
         "NAME": "[NIMI]",
@@ -33,6 +39,7 @@ MARKERS = {
         "HETU": "[HETU]",
         "IBAN": "[IBAN]",
         "ADDRESS": "[OSOITE]",
+        "PLATE": "[REKISTERINUMERO]",
     },
     "en": {
         "NAME": "[NAME]",
@@ -41,13 +48,14 @@ MARKERS = {
         "HETU": "[ID]",
         "IBAN": "[IBAN]",
         "ADDRESS": "[ADDRESS]",
+        "PLATE": "[PLATE]",
     },
 }
 MARKER = re.compile(r"\[[A-ZÄÖÅ_]+\]")
 BATCH_SIZE = 256
 
 # Priority when spans overlap: validated structured kinds beat patterns beat the name model.
-_PRIORITY = {"EMAIL": 0, "HETU": 1, "IBAN": 2, "PHONE": 3, "ADDRESS": 4, "NAME": 5}
+_PRIORITY = {"EMAIL": 0, "HETU": 1, "IBAN": 2, "PHONE": 3, "PLATE": 4, "ADDRESS": 5, "NAME": 6}
 
 
 @dataclass(frozen=True)
@@ -61,10 +69,59 @@ class Span:
 
 @dataclass
 class Redaction:
-    """A redacted text and how many items of each kind were replaced."""
+    """A redacted text, how many items of each kind were replaced, and whether to trust it.
+
+    uncertain: the text still holds a word that looks like a name (a capitalised word no lexicon
+    knows, mid-sentence) that was not replaced; callers keep such a note out of suggestions.
+    """
 
     text: str
     found: dict[str, int] = field(default_factory=dict)
+    uncertain: bool = False
+
+
+# --- normalisation ---------------------------------------------------------------------------
+
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d"
+_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+
+
+@lru_cache(maxsize=4096)
+def _normal_char(ch: str) -> str:
+    if ch in _DASHES:
+        return "-"
+    if ch in _SPACES:
+        return " "
+    if ch in _INVISIBLE:
+        return ""
+    if unicodedata.decimal(ch, None) is not None:
+        return str(unicodedata.decimal(ch))  # full-width, Arabic-Indic, ... digits
+    folded = unicodedata.normalize("NFKC", ch)
+    # Full-width letters and signs ("Ｔ", "＠"), ligatures: only when they become plain ASCII.
+    return folded if folded.isascii() and folded.isprintable() else ch
+
+
+def normalise(text: str) -> tuple[str, list[int]]:
+    """Text with dashes, spaces and digit forms made ASCII, and each character's original offset.
+
+    The offsets list has one entry per normalised character plus one for the end, so a span
+    (start, end) of the normalised text is (offsets[start], offsets[end - 1] + 1) in text.
+    """
+    if text.isascii():
+        return text, list(range(len(text) + 1))
+    out: list[str] = []
+    offsets: list[int] = []
+    for i, ch in enumerate(text):
+        n = ch if ch.isascii() else _normal_char(ch)
+        out.append(n)
+        offsets.extend([i] * len(n))
+    offsets.append(len(text))
+    return "".join(out), offsets
+
+
+def _map_back(spans: Iterable[Span], offsets: list[int]) -> list[Span]:
+    return [Span(offsets[s.start], offsets[s.end - 1] + 1, s.kind) for s in spans if s.end > s.start]
 
 
 # --- structured kinds ------------------------------------------------------------------------
@@ -74,11 +131,15 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
 # hetu: DDMMYY, century sign (2023 reform added A-F for 2000s and Y X W V U for 1900s),
 # individual number, check character = CHECK[int(DDMMYYNNN) % 31].
 _HETU = re.compile(r"(?<![\w+-])(\d{6})([-+ABCDEFYXWVU])(\d{3})([0-9A-Y])(?![\w+-])", re.I)
+# The same with the spaces people type inside it ("13 10 52-308T", "131052 - 308T", "131052 308T").
+_HETU_SPACED = re.compile(
+    r"(?<![\w+-])(\d\d ?\d\d ?\d\d)( ?[-+ABCDEFYXWVU] ?| )(\d ?\d ?\d ?)([0-9A-Y])(?![\w+-])", re.I
+)
 _HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 _CENTURY = {"+": 1800, **dict.fromkeys("-YXWVU", 1900), **dict.fromkeys("ABCDEF", 2000)}
 
 # IBAN: country, check digits, then groups of up to four, printed with or without spaces.
-_IBAN = re.compile(r"(?<![\w])([A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30})(?![\w])")
+_IBAN = re.compile(r"(?<![\w])([A-Z]{2} ?\d{2}(?:(?: {1,2}|-)?[A-Z0-9]){11,30})(?![\w])", re.I)
 _IBAN_LENGTHS = {
     "FI": 18, "SE": 24, "EE": 20, "NO": 15, "DK": 18, "DE": 22, "GB": 22, "FR": 27, "NL": 18,
     "ES": 24, "IT": 27, "BE": 16, "AT": 20, "CH": 21, "PL": 28, "LT": 20, "LV": 21, "IE": 22,
@@ -89,10 +150,15 @@ _IBAN_LENGTHS = {
 # 09-123 4567, (09) 8765 432, 07700 900123) and North American (555) 123-4567 / 555-123-4567.
 # The look-arounds keep parts of longer codes (property ids 091-012-0034-0005, order numbers)
 # from matching; digit counts are checked afterwards.
+# Also: Finnish and British numbers written without the plus (358401234567, 358 40 123 4567,
+# 447700900123), dots between groups of three or four (040.123.4567; dates such as 06.12.2026 have
+# a group of two) and a slash after the area code (040/1234567).
 _PHONE = re.compile(
     r"(?<![\w+\-/.,])(?:"
-    r"(?P<intl>(?:\+|00)[1-9]\d{0,2}(?:[ -]?\(0\))?(?:[ -]?\d{1,4}){2,5})"
-    r"|(?P<dom>\(0\d{1,4}\)[ -]?\d{2,5}(?:[ -]?\d{2,5}){0,2}|0[1-9]\d{0,3}(?:[ -]?\d{2,5}){1,3})"
+    r"(?P<intl>(?:\+|00)[1-9]\d{0,2}(?:[ -]?\(0\))?(?:[ -]?\d{1,4}){2,5}"
+    r"|(?:358|44)[1-9]\d{8,9}|358(?: \d{1,4}){3,4})"
+    r"|(?P<dom>\(0\d{1,4}\)[ -]?\d{2,5}(?:[ -]?\d{2,5}){0,2}|0[1-9]\d{0,3}(?:[ -]?\d{2,5}){1,3}"
+    r"|0[1-9]\d{1,3}(?:\.\d{3,4}){2}|0[1-9]\d{1,3}/\d{5,8})"
     r"|(?P<nanp>\(\d{3}\) ?\d{3}[ -]\d{4}|\d{3}-\d{3}-\d{4})"
     r")(?![\w\-/]|[.,]\d)"
 )
@@ -130,6 +196,37 @@ _EN_ADDRESS = re.compile(
 )
 
 
+# Obfuscated e-mail: "info(at)firma.fi", "liisa.k [at] luukku.com", "matti piste virtanen at
+# gmail", "mary dot jones at gmail dot com". A bare " at " needs a domain that ends in a known
+# top-level domain or is a known mail provider, so that "I met her at home" stays.
+_AT = r"(?:\s?[(\[{<]\s?(?:at|a|ät|æt)\s?[)\]}>]\s?|\s(?:at|ät)\s)"
+_DOT = r"(?:\.|\s(?:dot|piste|pist)\s|\s?[(\[{]\s?(?:dot|piste)\s?[)\]}]\s?)"
+_TLD = r"(?:fi|com|net|org|uk|se|de|ee|eu|info|edu|gov|nl|no|dk|fr|es|it|pl|ax|io)"
+_PROVIDERS = r"(?:gmail|hotmail|outlook|yahoo|luukku|kolumbus|elisanet|suomi24|icloud|live|msn|protonmail)"
+_OBFUSCATED_EMAIL = re.compile(
+    rf"(?<![\w.@-])[\w+-]+(?:{_DOT}[\w+-]+)*{_AT}"
+    rf"(?:[\w-]+(?:{_DOT}[\w-]+)*{_DOT}{_TLD}|{_PROVIDERS})(?![\w@-])",
+    re.I,
+)
+
+# Car plates: Finnish ABC-123 / AB-12 (capitals, a hyphen, a number without a leading zero) and
+# British AB12 CDE. Codes that look the same are named here ("COVID-19", "ISO-9001").
+_FI_PLATE = re.compile(r"(?<![\w-])([A-ZÅÄÖ]{2,3})-[1-9]\d{0,2}(?![\w-]|[.,]\d)")
+_UK_PLATE = re.compile(r"(?<![\w-])[A-Z]{2}\d{2} ?[A-Z]{3}(?![\w-])")
+_NOT_PLATES = frozenset(
+    "COVID SARS MERS ISO SFS EN IEC HUS EU EY CE GDPR ALV YT HPV HIV TV DVD CD USB MP WC PDF "
+    "PS LED AA AAA SOTE KELA TYKS TAYS KYS OYS HKL HSL VR SAK STTK".split()
+)
+
+
+def _plate_spans(text: str) -> Iterator[Span]:
+    for m in _FI_PLATE.finditer(text):
+        if m.group(1) not in _NOT_PLATES:
+            yield Span(m.start(), m.end(), "PLATE")
+    for m in _UK_PLATE.finditer(text):
+        yield Span(m.start(), m.end(), "PLATE")
+
+
 def valid_hetu(code: str) -> bool:
     """True if code is a Finnish personal identity code with a real date and check character."""
     m = _HETU.fullmatch(code.strip())
@@ -145,9 +242,17 @@ def valid_hetu(code: str) -> bool:
     return _HETU_CHECK[int(birth + individual) % 31] == check.upper()
 
 
+def _hetu_spans(text: str) -> Iterator[Span]:
+    for m in _HETU_SPACED.finditer(text):
+        birth, individual = m.group(1).replace(" ", ""), m.group(3).replace(" ", "")
+        signs = m.group(2).strip() or "-A"  # a bare space stands for the hyphen (or the 2000s' A)
+        if any(valid_hetu(birth + sign + individual + m.group(4)) for sign in signs):
+            yield Span(m.start(), m.end(), "HETU")
+
+
 def valid_iban(code: str) -> bool:
     """True if code (spaces allowed) passes the IBAN mod-97 check and known country length."""
-    compact = code.replace(" ", "").upper()
+    compact = code.replace(" ", "").replace("-", "").upper()
     if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", compact):
         return False
     expected = _IBAN_LENGTHS.get(compact[:2])
@@ -165,9 +270,9 @@ def _iban_spans(text: str) -> Iterator[Span]:
         pos = m.start(1) + 1
         # The pattern may run into a following number ("FI21 ... 85 2024"): try the longest
         # prefix ending on a character that validates.
-        chars = [(i, ch) for i, ch in enumerate(m.group(1), start=m.start(1)) if ch != " "]
+        chars = [(i, ch) for i, ch in enumerate(m.group(1), start=m.start(1)) if ch not in " -"]
         lengths = sorted(range(15, len(chars) + 1), reverse=True)
-        known = _IBAN_LENGTHS.get(m.group(1)[:2])
+        known = _IBAN_LENGTHS.get(m.group(1)[:2].upper())
         if known is not None:
             lengths = [known] if known <= len(chars) else []
         for n in lengths:
@@ -200,15 +305,23 @@ def _phone_digits_ok(m: re.Match[str]) -> bool:
     return digits == 10
 
 
-def find_structured(text: str) -> list[Span]:
-    """Spans of e-mails, hetus, IBANs, phone numbers and street addresses (no NER)."""
+def _find_structured(text: str) -> list[Span]:
+    """Spans in an already normalised text."""
     spans = [Span(m.start(), m.end(), "EMAIL") for m in _EMAIL.finditer(text)]
-    spans += [Span(m.start(), m.end(), "HETU") for m in _HETU.finditer(text) if valid_hetu(m[0])]
+    spans += [Span(m.start(), m.end(), "EMAIL") for m in _OBFUSCATED_EMAIL.finditer(text)]
+    spans += _hetu_spans(text)
     spans += _iban_spans(text)
     spans += _phone_spans(text)
+    spans += _plate_spans(text)
     for pattern in (_FI_ADDRESS, _EN_ADDRESS):
         spans += [Span(m.start(), m.end(), "ADDRESS") for m in pattern.finditer(text)]
     return spans
+
+
+def find_structured(text: str) -> list[Span]:
+    """Spans of e-mails, hetus, IBANs, phones, car plates and street addresses (no NER)."""
+    normal, offsets = normalise(text)
+    return _map_back(_find_structured(normal), offsets)
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -225,6 +338,35 @@ _TITLES = frozenset(
     "hello thanks".split()
 )
 _HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "nurse", "sister"})
+# Words after which a capitalised word no lexicon knows is a name ("asiakas Owusu", "rouva
+# Nguyen", "Hoitaja Smithin", "carer Bukola", "my son Tomasz"): titles, roles and kin.
+_NAME_CONTEXT = _TITLES | _HONORIFICS | frozenset(
+    "asiakkaan asukkaan hoitajan rouvan herran lääkärin kuljettajan naapuri naapurini naapurin "
+    "tytär tyttäreni tyttären poika poikani pojan veli veljeni veljen sisko siskoni siskon äiti "
+    "äitini isä isäni vaimo vaimoni mies mieheni puoliso puolisoni lapsenlapsi lapsenlapseni "
+    "terveisin t ystävällisin "
+    "son daughter brother wife husband mother father mum dad grandson granddaughter neighbour "
+    "regards ms mrs patient client".split()
+)
+# "Liisa-mummo", "Erkki-setä": a name joined to a kin or role word; "Aino-jäätelö" is a product.
+_KIN_SUFFIXES = frozenset(
+    "mummo mummi mummu mamma vaari pappa ukki isoisä isoäiti täti setä eno serkku poika tyttö "
+    "vauva veli sisko äiti isä muori ukko hoitaja tyyppi".split()
+)
+# First names that are everyday words (Voikko also knows them as nouns or adjectives): at the
+# start of a sentence or in lower case they are read as words unless NER or context says name.
+_WORD_NAMES = frozenset(
+    "päivä ilta aamu varma valta rauha lahja unelma ranta hovi asukas sisko saari laina vuori "
+    "säde toimi ilmi kukka onni toivo taru kartano virta ilma keto helmi varis veli ruusu kangas "
+    "ukko vasara satu meri kilpi autio mäki tuuli lumi suvi ilo into usko lempi armas sulo valo "
+    "tähti pilvi kielo orvokki aarre taimi hilla urho oiva jalo kaino tyyne riski linna elo aro "
+    "auto heimo heitto murto pippuri suutari vartio mantere kivi koivu laine lahti niemi salo "
+    "harju järvi kallio lehto metsä nurmi aalto halla kaste kesä talvi kevät syksy pouta sade "
+    "usva halla mainio sointu sävel laulu runo tarina aura ahava tuisku tyyni rusko hiisi "
+    "ainoa aino santa mona ale tea ville kai otto pelli liina rinna auri elke vera maila tola "
+    "into voitto lyyli aatos aate tahto uljas hellä kerttu kaija".split()
+)
+_NOUN_CLASSES = frozenset({"nimisana", "nimisana_laatusana"})
 _SENTENCE_END = frozenset({".", "!", "?", "…", "\n"})
 
 
@@ -237,17 +379,21 @@ class _Lexicon:
 
     def classes(self, word: str) -> frozenset[str]:
         """Voikko word classes of a surface form ("etunimi", "nimisana", ...); empty if unknown."""
-        return self._classes(word)
+        return frozenset(cls for cls, _ in self._analyses(word))
+
+    def analyses(self, word: str) -> frozenset[tuple[str, str]]:
+        """(word class, lower-case base form) of each Voikko reading of a surface form."""
+        return self._analyses(word)
 
     @lru_cache(maxsize=65536)  # noqa: B019 - one lexicon per process; the cache is the point
-    def _classes(self, word: str) -> frozenset[str]:
+    def _analyses(self, word: str) -> frozenset[tuple[str, str]]:
         with self._lock:
             if self._voikko is None:
                 import libvoikko
 
                 self._voikko = libvoikko.Voikko("fi")
             analyses = self._voikko.analyze(word)
-        return frozenset(a.get("CLASS", "") for a in analyses)
+        return frozenset((a.get("CLASS", ""), a.get("BASEFORM", "").lower()) for a in analyses)
 
 
 _LEXICON = _Lexicon()
@@ -263,6 +409,7 @@ def _english_words() -> frozenset[str]:
     words: set[str] = set()
     for entries in table.values():
         words.update(w for w in entries if w.isalpha())
+    words.update(nlp.Defaults.stop_words)  # "The", "My": NER sometimes starts a PERSON there
     return frozenset(words)
 
 
@@ -294,6 +441,10 @@ def _name_kind(word: str, lang: str) -> str:
         others = others | {"english"}
     if names and not others:
         return "name"
+    if "etunimi" in classes and others <= _NOUN_CLASSES:
+        # "Matille" (matti, a chess mate), "Jukalle" (jukka, a yucca): the noun reading is rare
+        # unless the name is an everyday word ("Onni", "Illalla", "Päivä").
+        return "ambiguous" if _word_name(word) else "likely"
     if names:
         return "ambiguous"
     if others:
@@ -301,7 +452,13 @@ def _name_kind(word: str, lang: str) -> str:
     return "proper"
 
 
-def _name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> list[Span]:
+def _word_name(word: str) -> bool:
+    """True if a reading of the word is one of the first names that are everyday words."""
+    return any(base in _WORD_NAMES for _, base in _LEXICON.analyses(word))
+
+
+def _name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> tuple[list[Span], bool]:
+    """Name spans of a document, and whether a name-like word was left in place."""
     in_ner = {t.i for ent in doc.ents if ent.label_ in _PERSON_LABELS for t in ent}
     markers = [m.span() for m in MARKER.finditer(doc.text)]
     blocked = taken + markers
@@ -312,51 +469,85 @@ def _name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> list[Span]
     # First pass: a verdict per token; "strong" = a name on its own evidence, "weak" = a name
     # only next to a strong one, "hyphen" = check the parts ("Liisa-mummo").
     verdict: dict[int, str] = {}
+    unknown: set[int] = set()  # capitalised words no lexicon knows
     for token in doc:
         text = token.text
         if not any(ch.isalpha() for ch in text) or not free(token.idx, token.idx + len(text)):
             continue
         if text.lower() in _TITLES or _compound_modifier(token):
             continue
-        v = _verdict(token, _name_kind(text, lang), token.i in in_ner, lang)
+        kind = _name_kind(text, lang)
+        if kind == "unknown" and _is_capitalised(text) and text.isalpha():
+            unknown.add(token.i)
+        v = _verdict(token, kind, token.i in in_ner, lang)
         if v:
             verdict[token.i] = v
 
+    def strong(j: int) -> bool:
+        return verdict.get(j) in {"strong", "hyphen"}
+
     # Second pass: weak tokens count when next to a strong one ("Juhani Kivelle").
     names: list[Span] = []
+    uncertain = False
     for i, v in verdict.items():
-        if v == "weak" and not any(verdict.get(j) == "strong" for j in (i - 1, i + 1)):
-            continue
         token = doc[i]
+        # In a Finnish note two capitalised unknown words side by side are a foreign name
+        # ("Kwame Owusu odotti").
+        pair = lang != "en" and i in unknown and (i - 1 in unknown or i + 1 in unknown)
+        # A lower-case word joins a lower-case name only ("matti virtanen", not "illalla Ahmed").
+        lower = token.text.islower()
+        beside = [j for j in (i - 1, i + 1) if strong(j) and (not lower or doc[j].text.islower())]
+        if v in {"weak", "unsure"} and not pair and not beside:
+            # A capitalised word no lexicon knows, mid-sentence: maybe a foreign name.
+            uncertain = uncertain or v == "unsure"
+            continue
         if v == "hyphen":
             # "Liisa-mummo", "Erkki-setä": redact the name part only.
+            parts = token.text.split("-")
+            if parts[-1].lower() not in _KIN_SUFFIXES:
+                continue
             offset = token.idx
-            for part in token.text.split("-"):
-                if part and _is_capitalised(part) and _name_kind(part, lang) == "name":
+            for part in parts:
+                if part and _is_capitalised(part) and _name_kind(part, lang) in {"name", "likely"}:
                     names.append(Span(offset, offset + len(part), "NAME"))
                 offset += len(part) + 1
             continue
         names.append(Span(token.idx, token.idx + len(token.text), "NAME"))
-    return names
+    return names, uncertain
 
 
 def _verdict(token: Token, kind: str, ner: bool, lang: str) -> str:
     text = token.text
     if not _is_capitalised(text):
-        # Voikko knows lower-cased Finnish names too ("soitin heikille"); English words it
-        # does not know, so only Finnish notes use this.
-        # Short lower-case forms are mostly colloquial words ("kait", "toni") in practice.
-        lower_name = lang != "en" and text.islower() and len(text) >= 5 and kind == "name"
-        return "strong" if lower_name else ""
-    if kind == "name":
+        if not text.islower():
+            return ""
+        # Voikko knows lower-cased Finnish names too ("soitin heikille", "matti virtanen").
+        # Short lower-case forms are mostly colloquial words ("kait", "toni") in practice, and
+        # everyday words that are also names ("aina", "päivä") count only next to a name.
+        if kind in {"name", "likely"} and len(text) >= 5:
+            return "strong" if lang != "en" or kind == "name" else "weak"
+        if kind in {"name", "likely"} and len(text) >= 3:
+            return "weak"
+        if kind == "ambiguous" and lang != "en" and len(text) >= 4:
+            return "weak"
+        if lang == "en" and kind == "unknown" and len(text) >= 3 and _after_title(token):
+            return "weak"
+        return ""
+    if kind in {"name", "likely"}:
         return "strong"
     if "-" in text.strip("-"):
         return "hyphen"
     initial = _sentence_initial(token)
+    if kind in {"unknown", "proper"} and _after_title(token):
+        return "strong"
     if kind == "ambiguous":
         # "Mäki", "Toivo", "Laine": a name mid-sentence or when NER agrees. In English notes
         # "ambiguous" means a Finnish name that is also an English word ("Visa", "Will"),
-        # and capitals mid-sentence are common ("Google Pay"): NER must agree.
+        # and capitals mid-sentence are common ("Google Pay"): NER must agree. At the start of
+        # a sentence an everyday word ("Onni oli matkassa", "Satu luettiin") needs a name next
+        # to it even when NER says PERSON.
+        if initial and ner and _word_name(text):
+            return "weak"
         return "strong" if ner or (not initial and lang != "en") else ""
     if kind == "english":
         # An English dictionary word ("Grace", "Lee", "Postcode"): NER must say PERSON, and a
@@ -368,7 +559,13 @@ def _verdict(token: Token, kind: str, ner: bool, lang: str) -> str:
             return "strong"
         if _after_honorific(token):
             return "strong"
-        return "weak" if ner else ""
+        if ner:
+            return "weak"
+        # Not known to any lexicon, capitalised: a name only next to one ("Kwame Owusu"); left
+        # alone mid-sentence it makes the redaction uncertain.
+        if kind == "proper":
+            return ""
+        return "weak" if initial or text.isupper() else "unsure"
     # Common words ("Kivi", "Koivikko") only when NER says PERSON and a name stands next.
     return "weak" if ner else ""
 
@@ -382,6 +579,13 @@ def _compound_modifier(token: Token) -> bool:
         and doc[token.i + 1].whitespace_ == ""
         and doc[token.i + 2].is_lower
     )
+
+
+def _after_title(token: Token) -> bool:
+    i = token.i - 1
+    if i >= 0 and token.doc[i].text in {",", ":"}:
+        i -= 1
+    return i >= 0 and token.doc[i].lower_.rstrip(".") in _NAME_CONTEXT
 
 
 def _after_honorific(token: Token) -> bool:
@@ -413,7 +617,7 @@ def resolve(text: str, spans: Sequence[Span]) -> list[Span]:
     return merged
 
 
-def apply(text: str, spans: Sequence[Span], lang: str) -> Redaction:
+def apply(text: str, spans: Sequence[Span], lang: str, uncertain: bool = False) -> Redaction:
     """Replace spans with markers in the note's language ("en" markers for en, else Finnish)."""
     markers = MARKERS["en" if lang == "en" else "fi"]
     out: list[str] = []
@@ -425,7 +629,7 @@ def apply(text: str, spans: Sequence[Span], lang: str) -> Redaction:
         found[span.kind] += 1
         pos = span.end
     out.append(text[pos:])
-    return Redaction(text="".join(out), found=dict(found))
+    return Redaction(text="".join(out), found=dict(found), uncertain=uncertain)
 
 
 class Redactor:
@@ -444,25 +648,41 @@ class Redactor:
     ) -> list[Redaction]:
         """Redact notes in order, running NER in one nlp.pipe batch per language."""
         codes = [detect(t).code for t in texts] if langs is None else list(langs)
-        found = self.find(texts, codes)
-        return [apply(t, s, code) for t, s, code in zip(texts, found, codes, strict=True)]
+        found = self.find_checked(texts, codes)
+        return [
+            apply(t, spans, code, uncertain)
+            for t, (spans, uncertain), code in zip(texts, found, codes, strict=True)
+        ]
 
     def find(self, texts: Sequence[str], langs: Sequence[str]) -> list[list[Span]]:
         """Personal-data spans of each note (resolved: no overlaps, names merged)."""
+        return [spans for spans, _ in self.find_checked(texts, langs)]
+
+    def find_checked(
+        self, texts: Sequence[str], langs: Sequence[str]
+    ) -> list[tuple[list[Span], bool]]:
+        """Spans of each note (offsets in the original text) and whether it is uncertain."""
         codes = list(langs)
         if len(codes) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(codes)} language codes")
-        structured = [find_structured(t) for t in texts]
+        normal = [normalise(t) for t in texts]
+        structured = [_find_structured(n) for n, _ in normal]
         spans: list[list[Span]] = [list(s) for s in structured]
+        uncertain = [False] * len(texts)
         if self.names:
             groups: dict[str, list[int]] = {}
             for i, code in enumerate(codes):
                 groups.setdefault(pipeline_lang(code), []).append(i)
             for plang, idxs in groups.items():
-                for i, doc in zip(idxs, self._ner_docs(plang, [texts[i] for i in idxs]), strict=True):
+                docs = self._ner_docs(plang, [normal[i][0] for i in idxs])
+                for i, doc in zip(idxs, docs, strict=True):
                     taken = [(s.start, s.end) for s in structured[i]]
-                    spans[i] += _name_spans(doc, plang, taken)
-        return [resolve(t, s) for t, s in zip(texts, spans, strict=True)]
+                    names, uncertain[i] = _name_spans(doc, plang, taken)
+                    spans[i] += names
+        return [
+            (resolve(t, _map_back(s, offsets)), u)
+            for t, s, (_, offsets), u in zip(texts, spans, normal, uncertain, strict=True)
+        ]
 
     def redact_lines(self, lines: Iterable[str]) -> Iterator[str]:
         """Redact lines in order (line endings stripped), batching through nlp.pipe."""
