@@ -128,13 +128,20 @@ def import_(path: Path, source: str | None) -> None:
     "--themes-out",
     default=None,
     type=click.Path(dir_okay=False),
-    help="Also write the themes (label, keywords, size, weekly counts, signal).",
+    help="Also write the themes (name, topic, keywords, size, weekly counts, signal).",
 )
-def cluster(input_path: str, out_path: str, themes_out: str | None) -> None:
+@click.option(
+    "--constraints",
+    "constraints_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help='JSON {"must_link": [[i, j], ...], "cannot_link": [...]} of 0-based note numbers to honour.',
+)
+def cluster(input_path: str, out_path: str, themes_out: str | None, constraints_path: str | None) -> None:
     """Theme a JSON-lines file of notes with exactly the workers' code."""
     from hiljainen.tools.themes_batch import cluster_file
 
-    s = cluster_file(input_path, out_path, themes_out)
+    s = cluster_file(input_path, out_path, themes_out, constraints_path=constraints_path)
     click.echo(f"{s['notes']} notes, {s['themes']} themes, {s['unassigned']} not yet a theme")
 
 
@@ -180,6 +187,23 @@ def neighbors(input_path: str, k: int, out_path: str) -> None:
 
     lines = neighbors_file(input_path, out_path, k)
     click.echo(f"{lines} lines, {k} neighbours each")
+
+
+@main.command()
+@click.argument("input_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+def replay(input_path: str, out_path: str) -> None:
+    """Replay dated notes week by week as a deployment receives them; one JSON line per week.
+
+    Input lines: "text", "created_at", optionally "unit", "source". Each line written says which
+    themes exist and which alerts were raised that week (members are 0-based input lines)."""
+    from workers.replay import replay_file
+
+    def progress(week: str, done: int, total: int) -> None:
+        click.echo(f"{week}: {done}/{total} weeks", err=True)
+
+    s = replay_file(input_path, out_path, progress=progress)
+    click.echo(f"{s['notes']} notes over {s['weeks']} weeks, {s['alerts']} alerts")
 
 
 @main.command()

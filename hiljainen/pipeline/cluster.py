@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hiljainen.pipeline.constraints import Constraints, honour
 from hiljainen.pipeline.emerging import split_emerging
 from hiljainen.pipeline.grouping import (
     UNASSIGNED,
@@ -164,6 +165,7 @@ def cluster_notes(
     *,
     ages: Sequence[int] | np.ndarray | None = None,
     reporters: Sequence[Hashable | None] | None = None,
+    constraints: Constraints | None = None,
 ) -> Clustering:
     """Cluster note vectors into themes and match them to the previous run's themes.
 
@@ -172,7 +174,8 @@ def cluster_notes(
     (content-word lemmas per note) add shared-word evidence to the grouping (not to centroids).
     `ages` (whole ISO weeks before the current one; negative = after now) turn on the emerging
     micro-group step (its rare-lemma scan needs `keywords`); `reporters` (None = anonymous, its
-    own reporter) let it count people.
+    own reporter) let it count people. `constraints` (a leader's corrections, as row pairs) are
+    honoured last, whatever the steps before decided (constraints.py).
     """
     p = params or ClusterParams()
     x = unit_rows(np.asarray(vectors, dtype=np.float32))
@@ -186,6 +189,8 @@ def cluster_notes(
     groups = assign_leftovers(x, groups, p)
     if ages is not None:
         groups = split_emerging(z, groups, ages, reporters, p, keywords)
+    if constraints:
+        groups = honour(x, groups, constraints)
     themes, events = match_themes(x, ids, groups, previous, p, next_id)
     labels = np.full(n, UNASSIGNED, dtype=np.int64)
     for t in themes:

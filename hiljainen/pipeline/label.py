@@ -1,4 +1,4 @@
-"""Theme names: class-based TF-IDF over lemmas, top keywords and representative notes.
+"""Theme names: a short phrase in people's words, plus class-based TF-IDF keywords over lemmas.
 
 Pure. Terms are the notes' content-word lemmas (linguistics.Analysis.keywords), so Finnish
 inflections of one word ("asiakkaille", "asiakkaan") count as one term ("asiakas").
@@ -7,6 +7,7 @@ inflections of one word ("asiakkaille", "asiakkaan") count as one term ("asiakas
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,15 +16,25 @@ import numpy as np
 
 from hiljainen.pipeline.identity import Theme
 
+_CLAUSE = re.compile(r"[.!?;:,]+\s+|\s+[-–—]\s+|\s*\(")
+PHRASE_WORDS = 7
+
 
 @dataclass(frozen=True)
 class ThemeLabel:
-    """Computed name of a theme: short label, keywords (best first), representative rows."""
+    """Computed name of a theme: keyword label, keywords (best first), representative rows, and
+    the phrase a leader reads (empty when the notes' texts were not given)."""
 
     theme_id: int
     label: str
     keywords: tuple[str, ...]
     representatives: tuple[int, ...]
+    phrase: str = ""
+
+    @property
+    def name(self) -> str:
+        """The phrase when there is one, else the keyword label."""
+        return self.phrase or self.label
 
 
 def ctfidf(
@@ -90,8 +101,15 @@ def label_themes(
     n_keywords: int = 10,
     label_words: int = 3,
     n_representatives: int = 3,
+    *,
+    texts: Sequence[str] | None = None,
+    langs: Sequence[str] | None = None,
 ) -> dict[int, ThemeLabel]:
-    """Label, keywords and representative note rows for every theme, by theme id."""
+    """Label, keywords, representative note rows and (given the texts) phrase for every theme.
+
+    The phrase is in the language most notes are written in (the organisation's), so a subject
+    written in both languages gets one name in that language."""
+    language = Counter(langs).most_common(1)[0][0] if langs else None
     # Every note takes part in the idf, so words common to all notes never name a theme.
     grouped = [t.members.tolist() for t in themes]
     rest = sorted(set(range(len(terms))) - {r for g in grouped for r in g})
@@ -111,5 +129,32 @@ def label_themes(
         strong = strong or [w for w, _ in words]
         keywords = tuple(strong[:n_keywords])
         label = ", ".join(keywords[:label_words]) or f"#{theme.id}"
-        out[theme.id] = ThemeLabel(theme.id, label, keywords, reps)
+        name = ""
+        if texts is not None:
+            ordered = representatives(vectors, theme.members, theme.centroid, k=min(theme.size, 8))
+            name = phrase(texts, langs or ["und"] * len(texts), ordered, language)
+        out[theme.id] = ThemeLabel(theme.id, label, keywords, reps, name)
     return out
+
+
+def phrase(texts: Sequence[str], langs: Sequence[str], order: Sequence[int], language: str | None) -> str:
+    """A theme's name in people's words: the shortest of its most typical notes' first clauses.
+
+    `order` is the theme's rows, most typical first. Notes in the organisation's `language` are preferred, so
+    a subject written in both languages is named in the one the organisation speaks.
+    """
+    pool = [r for r in order if language is None or langs[r] == language] or list(order)
+    candidates = []
+    for rank, r in enumerate(pool[:5]):
+        clause = _CLAUSE.split(texts[r].strip())[0].strip(" .,!?;:")
+        words = clause.split()
+        if not words:
+            continue
+        short = " ".join(words[:PHRASE_WORDS]) + ("…" if len(words) > PHRASE_WORDS else "")
+        # Most typical first, but a short whole clause beats a cut one further down the list.
+        penalty = (2 if len(words) > PHRASE_WORDS else 0) + (1 if len(words) < 3 else 0)
+        candidates.append((rank + penalty, short))
+    if not candidates:
+        return ""
+    best = min(candidates)[1]
+    return best[0].upper() + best[1:]

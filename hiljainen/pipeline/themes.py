@@ -1,4 +1,4 @@
-"""One theme refresh as pure stages: cluster -> label -> signals.
+"""One theme refresh as pure stages: cluster -> label -> topics -> signals.
 
 `compute_themes` is the one composition of the stages; the worker's refresh_themes job calls it
 with stored vectors and facts, `hiljainen cluster` (hiljainen.tools.themes_batch) after embedding
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hiljainen.pipeline.cluster import Clustering, ClusterParams, cluster_notes
+from hiljainen.pipeline.constraints import Constraints
 from hiljainen.pipeline.identity import NoteId, PreviousTheme
 from hiljainen.pipeline.label import ThemeLabel, label_themes
 from hiljainen.pipeline.signals import (
@@ -25,6 +26,7 @@ from hiljainen.pipeline.signals import (
     score_signals,
     week_start,
 )
+from hiljainen.pipeline.topics import group_topics
 
 if TYPE_CHECKING:
     pass
@@ -32,16 +34,18 @@ if TYPE_CHECKING:
 
 @dataclass
 class ThemeRunResult:
-    """One theme refresh: clustering (labels, themes, events), names, and signals by theme id."""
+    """One theme refresh: clustering (labels, themes, events), names, signals and the topic of
+    every theme (a topic's id is its largest theme's id), by theme id."""
 
     clustering: Clustering
     names: dict[int, ThemeLabel]
     signals: dict[int, ThemeSignal] = field(default_factory=dict)
+    topics: dict[int, int] = field(default_factory=dict)
 
     def display_name(self, theme_id: int) -> str:
-        """A leader's name for the theme if it has one, else the computed label."""
+        """A leader's name for the theme if it has one, else the computed phrase or label."""
         theme = self.clustering.theme(theme_id)
-        return theme.name or self.names[theme_id].label
+        return theme.name or self.names[theme_id].name
 
 
 
@@ -59,10 +63,13 @@ def compute_themes(
     langs: Sequence[str] | None = None,
     cluster_params: ClusterParams | None = None,
     signal_params: SignalParams | None = None,
+    constraints: Constraints | None = None,
+    texts: Sequence[str] | None = None,
 ) -> ThemeRunResult:
     """Cluster, match to previous themes, label and (when dated facts are given) score signals.
 
-    Dated facts also let clustering split out emerging micro-groups (cluster.py, step 4).
+    Dated facts also let clustering split out emerging micro-groups (cluster.py, step 4);
+    `constraints` are a leader's corrections (row pairs); `texts` give the themes their phrases.
     """
     x = np.asarray(vectors, dtype=np.float32)
     if len(keywords) != len(x):
@@ -76,8 +83,10 @@ def compute_themes(
         ages = [(current - week_start(f.day)).days // 7 for f in facts]
         reporters = [f.reporter for f in facts]
     clustering = cluster_notes(x, note_ids, previous, cluster_params, next_id, langs, keywords,
-                               ages=ages, reporters=reporters)
-    names = label_themes([t for t in clustering.themes if t.size], keywords, x)
+                               ages=ages, reporters=reporters, constraints=constraints)
+    live = [t for t in clustering.themes if t.size]
+    names = label_themes(live, keywords, x, texts=texts, langs=langs)
+    topics = group_topics({t.id: t.centroid for t in live}, {t.id: t.size for t in live})
     signals: dict[int, ThemeSignal] = {}
     if facts is not None:
         signals = score_signals(
@@ -92,4 +101,4 @@ def compute_themes(
             keywords=keywords,
             theme_words={tid: name.keywords for tid, name in names.items()},
         )
-    return ThemeRunResult(clustering, names, signals)
+    return ThemeRunResult(clustering, names, signals, topics)

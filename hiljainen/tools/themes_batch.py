@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hiljainen.errors import InvalidInput
+from hiljainen.pipeline.constraints import Constraints
 from hiljainen.pipeline.grouping import UNASSIGNED
 from hiljainen.pipeline.signals import (
     NoteFact,
@@ -31,14 +32,19 @@ def cluster_file(
     out_path: str | Path,
     themes_out: str | Path | None = None,
     embedder: Embedder | None = None,
+    constraints_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Theme every note of a JSON-lines file; write one {"theme", "label"} line per input line."""
+    """Theme every note of a JSON-lines file; write one {"theme", "label"} line per input line.
+
+    `constraints_path` names a JSON file {"must_link": [[i, j], ...], "cannot_link": [...]} of
+    0-based note numbers: the corrections a leader would make, honoured by the grouping."""
     from hiljainen.pipeline.language import detect
     from hiljainen.pipeline.linguistics import analyze
 
     started = time.monotonic()
     rows = read_notes(input_path)
     texts = [r["text"] for r in rows]
+    constraints = read_constraints(constraints_path, len(rows)) if constraints_path else None
     if embedder is None:
         from hiljainen.config import Settings
         from hiljainen.pipeline.embed import load_embedder
@@ -49,7 +55,7 @@ def cluster_file(
     langs = [detect(t).code for t in texts]
     keywords = [a.keywords for a in analyze(texts, langs)]
     facts = note_facts(rows)
-    result = compute_themes(vectors, keywords, facts=facts, langs=langs)
+    result = compute_themes(vectors, keywords, facts=facts, langs=langs, constraints=constraints, texts=texts)
     clustering = result.clustering
     with open(out_path, "w", encoding="utf-8") as fh:
         for theme_id in clustering.labels.tolist():
@@ -69,6 +75,28 @@ def cluster_file(
         "signals": bool(result.signals),
         "seconds": round(time.monotonic() - started, 2),
     }
+
+
+def read_constraints(path: str | Path, notes: int) -> Constraints:
+    """Must-link and cannot-link pairs from a JSON file; InvalidInput saying what is wrong."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(doc, dict) or set(doc) - {"must_link", "cannot_link"}:
+        raise InvalidInput(f'{path}: expected {{"must_link": [[i, j], ...], "cannot_link": [[i, j], ...]}}')
+    pairs: dict[str, list[tuple[int, int]]] = {}
+    for kind in ("must_link", "cannot_link"):
+        raw = doc.get(kind, [])
+        if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) == 2 for p in raw):
+            raise InvalidInput(f"{path}: {kind} must be a list of [i, j] pairs")
+        pairs[kind] = [(p[0], p[1]) for p in raw]
+    constraints = Constraints(**pairs)
+    try:
+        constraints.check(notes)
+    except ValueError as exc:
+        raise InvalidInput(f"{path}: {exc}") from None
+    return constraints
 
 
 def read_notes(path: str | Path) -> list[dict[str, Any]]:
@@ -130,9 +158,13 @@ def themes_document(result: ThemeRunResult, texts: Sequence[str], model_id: str)
     entries = []
     for t in themes:
         name = result.names[t.id]
+        topic = result.topics.get(t.id, t.id)
         entry: dict[str, Any] = {
             "id": t.id,
-            "label": t.name or name.label,
+            "name": t.name or name.name,
+            "topic": topic,
+            "topic_name": result.display_name(topic),
+            "label": name.label,
             "keywords": list(name.keywords),
             "size": t.size,
             "representatives": [texts[r] for r in name.representatives],

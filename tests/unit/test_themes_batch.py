@@ -204,3 +204,43 @@ def test_a_small_new_group_is_flagged_and_a_recent_scatter_is_not(planted: bool)
         # Without dates the same notes give the same themes: nothing was split out.
         plain = compute_themes(x, keywords)
         assert np.array_equal(plain.clustering.labels, result.clustering.labels)
+
+
+@pytest.mark.slow
+def test_cluster_file_honours_constraints_and_names_topics(tmp_path: Path, embedder: Any) -> None:
+    notes = tmp_path / "notes.jsonl"
+    rows = write_notes(notes, dated=False)
+    out, themes_out = tmp_path / "out.jsonl", tmp_path / "themes.json"
+    cluster_file(notes, out, themes_out, embedder=embedder)
+    plain = [json.loads(line)["theme"] for line in out.read_text(encoding="utf-8").splitlines()]
+    topic = [t for t, _ in rows]
+    # Ask for the opposite of what the embedding did: join two notes of different topics, part two
+    # notes that share a theme.
+    must = next([i, j] for i in range(len(rows)) for j in range(len(rows))
+                if i < j and plain[i] != plain[j] and topic[i] != topic[j])
+    cannot = next([i, j] for i in range(len(rows)) for j in range(len(rows))
+                  if i < j and plain[i] == plain[j] != -1)
+    constraints = tmp_path / "c.json"
+    constraints.write_text(json.dumps({"must_link": [must], "cannot_link": [cannot]}), encoding="utf-8")
+    cluster_file(notes, out, themes_out, embedder=embedder, constraints_path=constraints)
+    shaped = [json.loads(line)["theme"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert shaped[must[0]] == shaped[must[1]] != -1
+    assert shaped[cannot[0]] != shaped[cannot[1]] or shaped[cannot[0]] == -1
+    doc = json.loads(themes_out.read_text(encoding="utf-8"))
+    ids = {t["id"] for t in doc["themes"]}
+    for theme in doc["themes"]:
+        assert theme["name"] and theme["topic"] in ids and theme["topic_name"]
+        # Named in the organisation's language (Finnish here), not by keywords.
+        assert theme["name"] != theme["label"]
+
+
+def test_bad_constraints_are_named(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.jsonl"
+    write_notes(notes, dated=False)
+    bad = tmp_path / "c.json"
+    bad.write_text(json.dumps({"must_link": [[0, 999]]}), encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"must_link pair \[0, 999\]"):
+        cluster_file(notes, tmp_path / "out.jsonl", constraints_path=bad)
+    bad.write_text(json.dumps({"must": [[0, 1]]}), encoding="utf-8")
+    with pytest.raises(InvalidInput, match="expected"):
+        cluster_file(notes, tmp_path / "out.jsonl", constraints_path=bad)
