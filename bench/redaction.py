@@ -38,6 +38,21 @@ from hiljainen.pipeline.redact import _LEXICON, Redactor, Span  # noqa: E402
 # The kinds of this tree's redactor, plus PLATE so that older trees can be scored the same way.
 KINDS = tuple(dict.fromkeys((*redact.KINDS, "PLATE")))
 
+ISSUE22 = (
+    'Issue 22 (redaction under attack): before the fix (commit 69f8ae3, first version of the tr'
+    'icky labels) the held-out tricky lines gave recall **0.525** (names 0.812, phones 0.040, e'
+    '-mail 0.133, hetu 0.235, IBAN 0.667, addresses 0.789, car plates 0.000) with words kept 0.'
+    '998; fi 0.987 / en 0.959 recall, precision 0.994 / 0.973, words kept 0.999 / 0.995. The he'
+    'ld-out part was scored once after tuning on the tuning lines only: recall 0.956 with words'
+    ' kept 0.997; two of its misses were labelling errors (a title inside the gold span, "Ms Ab'
+    'ara", "Mrs Ahmed"; titles are not redacted in the other sets either), corrected without an'
+    'y code change, giving the figures below. The goal (recall >= 0.98) is **not met** on names'
+    ': the misses are all-lower-case English names ("sarah jones", "tom"), "pekka nieminen" (a '
+    'lower-case surname with a common-noun reading), "Sannan" at the start of a sentence, the s'
+    'urname "Salo" (an everyday word) after a title, and "Olu"; false positives "Suvi-illat" an'
+    'd "Dad".'
+)
+
 DATA = ROOT / "tests" / "data"
 RESULTS = ROOT / "bench" / "results" / "redaction.md"
 
@@ -217,6 +232,8 @@ def main() -> None:
         "overlaps a gold span. Language is detected per line, as in production.",
         "",
         *sections,
+        ISSUE22 if tricky else "",
+        "",
         *tricky,
         f"Speed (2-core machine, both sets, {len(all_lines)} lines, models loaded): "
         f"**{len(all_lines) / elapsed:.0f} lines/s** with names (spaCy NER + Voikko), "
