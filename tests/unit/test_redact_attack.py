@@ -172,7 +172,7 @@ def test_obfuscated_email(redactor: Redactor, address: str) -> None:
 def test_iban_and_address_forms(redactor: Redactor) -> None:
     assert fi(redactor, "Tili FI21\u00a01234\u00a05600\u00a00007\u00a085 on isän.") == "Tili [IBAN] on isän."
     assert fi(redactor, "Tili fi21 1234 5600 0007 85 on isän.") == "Tili [IBAN] on isän."
-    assert fi(redactor, "Käyn Hämeenkatu 5 A 3:ssa joka tiistai.") == "Käyn [OSOITE] joka tiistai."
+    assert fi(redactor, "Käyn Hämeenkatu 5 A 3:ssa joka tiistai.") == "Käyn [OSOITE]:ssa joka tiistai."
 
 
 # --- look-alikes stay ---------------------------------------------------------------------
