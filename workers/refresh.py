@@ -65,6 +65,7 @@ def themes(
             Observation.source,
             Observation.keywords,
             Observation.lang,
+            Observation.text,
         )
         .where(Observation.processed_at.is_not(None), Observation.duplicate_of_id.is_(None))
         .order_by(Observation.id)
@@ -118,6 +119,7 @@ def themes(
         now=today,
         next_id=max(old, default=0) + 1,
         langs=[r.lang or "und" for r in rows],
+        texts=[r.text for r in rows],
     )
     progress("writing", 0.8)
     _store(session, run, result, ids, old, translator(locale))
@@ -167,7 +169,7 @@ def _store(
         theme.size = t.size
         theme.centroid = [round(float(v), 6) for v in t.centroid]
         if name:
-            theme.label = name.label
+            theme.label = name.name[:200]
             theme.keywords = list(name.keywords)
             theme.representatives = [ids[r] for r in name.representatives]
         if signal:
