@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 from typing import Any
 
 from sqlalchemy import (
@@ -80,8 +81,15 @@ class Touchpoint(Base):
     unit: Mapped[Unit | None] = relationship()
 
 
+def new_session_key() -> str:
+    """A random key a user's login sessions are bound to (see hiljainen.accounts)."""
+    return secrets.token_hex(16)
+
+
 class User(Base):
     __tablename__ = "users"
+    # Never reuse an id on SQLite: an erased account's cookie or token must not become another's.
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
@@ -90,6 +98,9 @@ class User(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Every login session carries this key; replacing it ends them all (logout, password or role
+    # change, disabling the account).
+    session_key: Mapped[str] = mapped_column(String(64), default=new_session_key, server_default="")
     unit: Mapped[Unit | None] = relationship()
 
 
@@ -110,6 +121,7 @@ class Observation(Base):
     """One note. Anonymous notes keep no author, no address and only the day."""
 
     __tablename__ = "observations"
+    __table_args__ = {"sqlite_autoincrement": True}  # an erased note's id is never given again
     id: Mapped[int] = mapped_column(primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     source: Mapped[Source] = mapped_column(_enum(Source), index=True)
@@ -215,11 +227,51 @@ class Theme(Base):
     confidence: Mapped[str] = mapped_column(String(20), default="low")
     status: Mapped[Status] = mapped_column(_enum(Status), default=Status.NEW)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The computed name in people's words (label keeps the keywords, shown as secondary text).
+    phrase: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # The upper level: a topic's id is the id of its largest theme, its name that theme's phrase.
+    topic_id: Mapped[int | None] = mapped_column(Integer)
+    topic_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # "Watch this": a small candidate a leader wants kept together and followed.
+    watched: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def name(self) -> str:
-        """The leader's name for the theme if given, else the computed label."""
-        return self.custom_name or self.label
+        """The leader's name for the theme if given, else the computed phrase, else the keywords."""
+        return self.custom_name or self.phrase or self.label
+
+    @property
+    def held(self) -> bool:
+        """Pinned or watched: a refresh never takes this theme's notes away."""
+        return self.pinned or self.watched
+
+
+class CorrectionKind(enum.StrEnum):
+    """What a leader changed about a theme."""
+
+    RENAME = "rename"
+    MERGE = "merge"
+    SPLIT = "split"
+    MOVE = "move"
+    NOT_NEW = "not_new"
+    WATCH = "watch"
+    PIN = "pin"
+    UNDO = "undo"
+
+
+class ThemeCorrection(Base):
+    """One correction by a leader (who, when, what); refreshes turn the ones not undone into
+    constraints on the grouping. `payload` holds the note ids and the state before, for undo."""
+
+    __tablename__ = "theme_corrections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    theme_id: Mapped[int] = mapped_column(ForeignKey("themes.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[CorrectionKind] = mapped_column(_enum(CorrectionKind))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    undone: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[User | None] = relationship()
 
 
 class ThemeRun(Base):
