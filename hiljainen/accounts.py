@@ -1,18 +1,21 @@
-"""Accounts: create one with a hashed password, check a password (the login page, the CLI, the demo)."""
+"""Accounts: create one with a hashed password, check a password (the login page, the CLI, the demo),
+and change what an account may do: a new password, a new role or disabling it ends every login
+session of the account (its session key is replaced) and takes back API tokens it may no longer hold."""
 
 from __future__ import annotations
 
+import functools
+
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from hiljainen.errors import InvalidInput
-from hiljainen.models import Role, User
-from hiljainen.rules import queryable
+from hiljainen.models import ApiToken, Role, User, new_session_key
+from hiljainen.rules import RANK, queryable
 
 MIN_PASSWORD = 10
-
 
 
 def create_user(
@@ -44,11 +47,60 @@ def create_user(
     return user
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    return generate_password_hash("no account has this password")
+
 
 def authenticate(db: Session, username: str, password: str) -> User | None:
-    """The active user with these credentials, or None."""
+    """The active user with these credentials, or None. An unknown name costs one password hash
+    too, so the time of the answer does not tell which usernames exist."""
     name = username.strip().lower()
     user = db.scalar(select(User).where(User.username == name)) if queryable(name) else None
-    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+    if user is None:
+        check_password_hash(_dummy_hash(), password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
         return None
     return user
+
+
+def end_sessions(db: Session, user: User) -> None:
+    """End every login session of this account, on every device (a new session key)."""
+    user.session_key = new_session_key()
+    db.flush()
+
+
+def set_password(db: Session, user: User, password: str) -> None:
+    """A new password; every session started with the old one ends."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(_("The password must be at least %(n)d characters.", n=MIN_PASSWORD))
+    user.password_hash = generate_password_hash(password)
+    end_sessions(db, user)
+
+
+def change_role(db: Session, user: User, role: Role) -> list[int]:
+    """Give the account another role: its sessions end, and its API tokens with more rights than
+    the new role are revoked. Returns the ids of the revoked tokens."""
+    user.role = role
+    end_sessions(db, user)
+    tokens = db.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False)))
+    revoked = [t.id for t in tokens if RANK[t.role] > RANK[role]]
+    if revoked:
+        db.execute(update(ApiToken).where(ApiToken.id.in_(revoked)).values(revoked=True))
+    db.flush()
+    return revoked
+
+
+def disable_user(db: Session, user: User) -> list[int]:
+    """Stop the account: no login, its sessions end, all its API tokens are revoked.
+    Returns the ids of the revoked tokens."""
+    user.active = False
+    end_sessions(db, user)
+    revoked = list(
+        db.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False)))
+    )
+    if revoked:
+        db.execute(update(ApiToken).where(ApiToken.id.in_(revoked)).values(revoked=True))
+    db.flush()
+    return revoked

@@ -64,7 +64,8 @@ def verify(db: Session, plaintext: str) -> ApiToken | None:
         return None
     if token.user_id is not None:
         user = db.get(User, token.user_id)
-        if user is None or not user.active:
+        # A token never does more than its user may do now (a lowered role lowers its tokens).
+        if user is None or not user.active or RANK[token.role] > RANK[user.role]:
             return None
     return token
 

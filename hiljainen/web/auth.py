@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -11,9 +12,10 @@ from flask import Blueprint, Flask, abort, g, redirect, render_template, request
 from flask_babel import gettext as _
 
 from hiljainen import resources
-from hiljainen.accounts import authenticate
+from hiljainen.accounts import authenticate, end_sessions
 from hiljainen.models import Role, User
 from hiljainen.rules import RANK
+from hiljainen.web import throttle
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,7 +30,20 @@ def init_app(app: Flask) -> None:
         user_id = session.get("user_id")
         if user_id is not None:
             user = resources.session().get(User, user_id)
-            g.user = user if user is not None and user.active else None
+            # The session must carry the account's current key: logout, a new password or role,
+            # or a disabled account replaced it, and an erased account's id is never given again.
+            key = session.get("key")
+            if (
+                user is not None
+                and user.active
+                and isinstance(key, str)
+                and user.session_key
+                and hmac.compare_digest(key.encode(), user.session_key.encode())
+            ):
+                g.user = user
+            else:
+                session.pop("user_id", None)
+                session.pop("key", None)
 
     @app.context_processor
     def _user() -> dict[str, object]:
@@ -62,25 +77,46 @@ def login_required(role: Role = Role.STAFF) -> Callable[[F], F]:
 def login() -> Any:
     """The password login form."""
     error = None
+    status = 401
     if request.method == "POST":
-        user = authenticate(
-            resources.session(), request.form.get("username", ""), request.form.get("password", "")
-        )
-        if user is None:
-            error = _("Wrong username or password.")
+        db = resources.session()
+        name, address = request.form.get("username", "")[:200], request.remote_addr or ""
+        wait = throttle.blocked_for(name, address)
+        user = None
+        if wait:
+            error = _(
+                "Too many failed logins. Try again in %(minutes)d minutes.", minutes=max(1, -(-wait // 60))
+            )
+            status = 429
         else:
+            user = authenticate(db, name, request.form.get("password", ""))
+            if user is None:
+                throttle.failed(name, address)
+                error = _("Wrong username or password.")
+        if user is not None:
+            throttle.succeeded(name)
+            if not user.session_key:  # an account from before session keys existed
+                end_sessions(db, user)
+                db.commit()
             session.clear()
             session["user_id"] = user.id
+            session["key"] = user.session_key
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")) or home_for(user))
     # After a wrong password the username stays filled in: only the password is retyped.
     username = request.form.get("username", "")[:200] if error else ""
-    return render_template("auth/login.html", error=error, username=username), (401 if error else 200)
+    return render_template("auth/login.html", error=error, username=username), (status if error else 200)
 
 
 @bp.post("/logout")
 def logout() -> Any:
-    """Forget the session."""
+    """End the session here and on the server: the account's session key is replaced, so a copy of
+    this cookie (or any other session of the account) no longer logs anyone in."""
+    user = current_user()
+    if user is not None:
+        db = resources.session()
+        end_sessions(db, user)
+        db.commit()
     lang = session.get("lang")
     session.clear()
     if lang:

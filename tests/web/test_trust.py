@@ -1,0 +1,212 @@
+"""Accounts and sessions under attack (issue 22, findings 2 and 4): a stale or copied cookie, an erased
+account's id, a changed or disabled account, password guessing and username probing.
+
+Real servers as everywhere: the session's Redis (its own database, so the failed-login counts of
+these tests meet no other test) and Chroma, the app on a fresh SQLite file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+import uuid
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from hiljainen import accounts, create_app, privacy, resources, tokens
+from hiljainen.config import Settings
+from hiljainen.models import ApiToken, Role, User
+from hiljainen.services import ChildServer
+from hiljainen.web import throttle
+from tests.conftest import csrf_token, login, redis_db
+
+PASSWORD = "salasana-123"
+
+
+@pytest.fixture()
+def app(settings: Settings, redis_srv: ChildServer) -> Flask:
+    url = redis_db(redis_srv.url, 11)
+    redis.Redis.from_url(url).flushdb()  # failed-login counts of an earlier run are gone
+    application = create_app(dataclasses.replace(settings, redis_url=url))
+    application.config["TESTING"] = True
+    return application
+
+
+def add_user(app: Flask, name: str, role: Role = Role.STAFF) -> int:
+    with app.test_request_context():
+        db = resources.session()
+        user = accounts.create_user(db, name, PASSWORD, role)
+        db.commit()
+        return user.id
+
+
+def cookie(client: FlaskClient) -> str:
+    found = client.get_cookie("session")
+    assert found is not None
+    return found.value
+
+
+def signed_in(client: FlaskClient, path: str = "/my") -> bool:
+    resp = client.get(path)
+    assert resp.status_code in (200, 302, 403), resp.status_code
+    return resp.status_code != 302 or "/login" not in resp.headers["Location"]
+
+
+def logout(client: FlaskClient) -> None:
+    token = csrf_token(client, "/my")
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+
+
+# --------------------------------------------------------------------------- sessions (finding 2)
+
+
+def test_a_cookie_saved_before_logout_no_longer_logs_in(app: Flask, client: FlaskClient) -> None:
+    add_user(app, "hoitaja")
+    login(client, "hoitaja", PASSWORD)
+    assert signed_in(client)
+    saved = cookie(client)
+    logout(client)
+    assert not signed_in(client)
+    client.set_cookie("session", saved)
+    assert not signed_in(client), "the old cookie still logs in after logout"
+
+
+def test_logout_ends_the_accounts_sessions_on_other_devices(app: Flask) -> None:
+    add_user(app, "hoitaja")
+    phone, desktop = app.test_client(), app.test_client()
+    login(phone, "hoitaja", PASSWORD)
+    login(desktop, "hoitaja", PASSWORD)
+    logout(phone)
+    assert not signed_in(desktop)
+
+
+def test_an_erased_accounts_cookie_does_not_become_the_next_account(app: Flask, client: FlaskClient) -> None:
+    erased_id = add_user(app, "poistuva")
+    login(client, "poistuva", PASSWORD)
+    saved = cookie(client)
+    with app.test_request_context():
+        done = privacy.erase_subject(
+            resources.session(), app.extensions["hiljainen"].settings, privacy.Subject("user", "poistuva")
+        )
+        assert done["account"] == 1
+    leader_id = add_user(app, "uusijohtaja", Role.LEADER)
+    assert leader_id != erased_id, "an erased account's id was given to the next account"
+    client.set_cookie("session", saved)
+    resp = client.get("/dashboard/")
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"], "the cookie acted as the leader"
+
+
+def test_role_change_password_change_and_disabling_end_sessions_and_take_back_tokens(app: Flask) -> None:
+    user_id = add_user(app, "vaihtuva", Role.LEADER)
+    with app.test_request_context():
+        db = resources.session()
+        user = db.get(User, user_id)
+        assert user is not None
+        lead, lead_plain = tokens.issue(db, "raportointi", Role.LEADER, user=user)
+        staff, staff_plain = tokens.issue(db, "puhelin", Role.STAFF, user=user)
+        db.commit()
+    client = app.test_client()
+
+    login(client, "vaihtuva", PASSWORD)
+    with app.test_request_context():
+        db = resources.session()
+        user = db.get(User, user_id)
+        assert user is not None
+        assert accounts.change_role(db, user, Role.STAFF) == [lead.id]
+        db.commit()
+        assert tokens.verify(db, lead_plain) is None and tokens.verify(db, staff_plain) is not None
+    assert not signed_in(client), "a session outlived a role change"
+
+    login(client, "vaihtuva", PASSWORD)
+    with app.test_request_context():
+        db = resources.session()
+        user = db.get(User, user_id)
+        assert user is not None
+        accounts.set_password(db, user, "uusi-salasana-456")
+        db.commit()
+    assert not signed_in(client), "a session outlived a password change"
+
+    login(client, "vaihtuva", "uusi-salasana-456")
+    with app.test_request_context():
+        db = resources.session()
+        user = db.get(User, user_id)
+        assert user is not None
+        assert accounts.disable_user(db, user) == [staff.id]
+        db.commit()
+        assert db.get(ApiToken, staff.id).revoked  # type: ignore[union-attr]
+    assert not signed_in(client), "a session outlived disabling the account"
+
+
+def test_a_lowered_role_lowers_its_tokens_even_when_set_directly(app: Flask) -> None:
+    user_id = add_user(app, "alennettu", Role.ADMIN)
+    with app.test_request_context():
+        db = resources.session()
+        user = db.get(User, user_id)
+        assert user is not None
+        _token, plain = tokens.issue(db, "ylläpito", Role.ADMIN, user=user)
+        user.role = Role.STAFF  # e.g. changed in the database by hand, without change_role
+        db.commit()
+    resp = app.test_client().get("/api/v1/observations", headers={"Authorization": f"Bearer {plain}"})
+    assert resp.status_code == 401
+
+
+# --------------------------------------------------------------------------- login (finding 4)
+
+
+def post_login(client: FlaskClient, name: str, password: str, address: str = "127.0.0.1") -> int:
+    token = csrf_token(client, "/login")
+    resp = client.post(
+        "/login",
+        data={"username": name, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
+    if resp.status_code == 429:
+        assert "Too many failed logins" in resp.get_data(as_text=True)
+    return resp.status_code
+
+
+def test_guessing_one_accounts_password_is_stopped(app: Flask, client: FlaskClient) -> None:
+    add_user(app, "kohde")
+    for i in range(throttle.ACCOUNT_LIMIT):
+        assert post_login(client, "kohde", f"arvaus-{i}", address=f"10.0.0.{i}") == 401
+    # From yet another address, and with the right password: the account waits out its window.
+    assert post_login(client, "kohde", PASSWORD, address="10.0.1.1") == 429
+    assert post_login(client, "KOHDE ", PASSWORD, address="10.0.1.2") == 429
+    add_user(app, "toinen")
+    assert post_login(client, "toinen", PASSWORD, address="10.0.1.1") == 302, "other accounts log in"
+
+
+def test_one_address_guessing_many_accounts_is_stopped(app: Flask, client: FlaskClient) -> None:
+    add_user(app, "oikea")
+    for i in range(throttle.ADDRESS_LIMIT):
+        assert post_login(client, f"tunnus{i}", "arvaus", address="10.9.9.9") == 401
+    assert post_login(client, "oikea", PASSWORD, address="10.9.9.9") == 429
+    assert post_login(client, "oikea", PASSWORD, address="10.9.9.10") == 302
+
+
+def test_a_right_password_before_the_limit_clears_the_accounts_count(app: Flask, client: FlaskClient) -> None:
+    add_user(app, "unohtelija")
+    for _ in range(2):
+        for i in range(throttle.ACCOUNT_LIMIT - 1):
+            assert post_login(client, "unohtelija", f"väärä-{i}", address="10.1.1.1") == 401
+        assert post_login(client, "unohtelija", PASSWORD, address="10.1.1.1") == 302
+
+
+def test_an_unknown_username_takes_as_long_as_a_real_one(app: Flask) -> None:
+    add_user(app, "olemassa")
+
+    def timed(name: str) -> float:
+        with app.test_request_context():
+            db = resources.session()
+            start = time.perf_counter()
+            assert accounts.authenticate(db, name, "väärä-salasana") is None
+            return time.perf_counter() - start
+
+    timed(f"ei-{uuid.uuid4().hex}")  # the dummy hash is made once, on first use
+    known = statistics.median(timed("olemassa") for _ in range(7))
+    unknown = statistics.median(timed(f"ei-{uuid.uuid4().hex}") for _ in range(7))
+    assert unknown > 0.6 * known, (unknown, known)
