@@ -1,11 +1,17 @@
 """CSV import: validate the whole file, store the valid rows in one transaction, report the rest.
 
 Columns (header row, any order, only `text` required): text, source, unit, touchpoint, day,
-tags, anonymous. Comma, semicolon or tab separated; UTF-8 with or without a BOM. A line that is
-not UTF-8 is reported with its number; the other rows still import. Each row gets an import key
-(a SHA-256 of its normalised content and how many identical rows came before it in the file), so
-importing the same file again skips the rows already imported, while two identical notes in one
-file both count. Imported notes have no author: they are stored as anonymous, without receipts.
+tags, anonymous, or the interface's Finnish words for them (teksti, kirjoittaja, yksikkö,
+kohtaamispiste, päivä, tunnisteet, nimetön). Cells speak the interface's words too: a unit or
+touchpoint by its short name or by the name the interface shows in Finnish or English
+("Kotihoito", "Home care"), the writer as "asiakas", "omainen", "henkilöstö", "customer"..., the
+day as 2026-12-06 or as Finns write it (6.12.2026, with or without a time). Comma, semicolon or
+tab separated; UTF-8 with or without a BOM. A line that is not UTF-8 is reported with its
+number; the other rows still import. Each row gets an import key (a SHA-256 of its normalised
+content and how many identical rows came before it in the file), so importing the same file
+again skips the rows already imported, while two identical notes in one file both count; a row
+that names a place or writer by its shown name is the same row as one that uses the short name.
+Imported notes have no author: they are stored as anonymous, without receipts.
 """
 
 from __future__ import annotations
@@ -13,12 +19,13 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
@@ -36,11 +43,39 @@ if TYPE_CHECKING:
     from hiljainen.pipeline.redact import Redaction, Redactor
 
 COLUMNS = ("text", "source", "unit", "touchpoint", "day", "tags", "anonymous")
+# The interface's words for the columns (its Finnish labels and their everyday variants).
+COLUMN_ALIASES = {
+    "teksti": "text",
+    "huomio": "text",
+    "note": "text",
+    "kirjoittaja": "source",
+    "lähde": "source",
+    "writer": "source",
+    "yksikkö": "unit",
+    "kohtaamispiste": "touchpoint",
+    "päivä": "day",
+    "päivämäärä": "day",
+    "pvm": "day",
+    "date": "day",
+    "tunnisteet": "tags",
+    "tunniste": "tags",
+    "nimetön": "anonymous",
+    "anonyymi": "anonymous",
+}
+# Writers as people call them, besides the interface's own labels (read from its catalogs).
+SOURCE_WORDS = {
+    Source.STAFF: ("henkilökunta", "työntekijä", "hoitaja", "employee", "employees"),
+    Source.CUSTOMER: ("asiakkaat", "asukas", "client", "customers", "resident", "patient", "potilas"),
+    Source.RELATIVE: ("omaiset", "läheinen", "family", "relatives", "next of kin"),
+    Source.PARTNER: ("kumppani", "partners", "yhteistyötaho"),
+}
 DELIMITERS = (",", ";", "\t")
 YES = {"1", "true", "yes", "y", "x", "kyllä", "k", "on"}
 NO = {"", "0", "false", "no", "n", "ei", "off"}
 _ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _FI_DAY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")  # what Finnish spreadsheets write
+# A time after the day ("6.12.2026 14:30", "6.12.2026 klo 14.30", "2026-12-06T14:30:00") is dropped.
+_TIME_TAIL = r"(?:[ T]+(?:klo\s*)?\d{1,2}[:.]\d{2}(?:[:.]\d{2}(?:\.\d+)?)?)?"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_BYTE = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
 _TAG_SPLIT = re.compile(r"[,;|]")
@@ -120,7 +155,7 @@ def import_csv(
         if not any(cell.strip() for cell in record):
             continue  # blank lines and Excel's trailing ";;;;"
         if header is None:
-            header = [cell.strip().lstrip("\ufeff").lower() for cell in record]
+            header = [_column(cell) for cell in record]
             problem = _check_header(header)
             if problem:
                 report.errors.append((start, problem))
@@ -214,6 +249,12 @@ def _delimiter(text: str) -> str:
     return max(DELIMITERS, key=lambda d: (counts[d], d == ","))
 
 
+def _column(cell: str) -> str:
+    """A header cell as a column name: English as is, the interface's Finnish words translated."""
+    name = " ".join(cell.strip().lstrip("\ufeff").lower().split())
+    return COLUMN_ALIASES.get(name, name)
+
+
 def _check_header(header: Sequence[str]) -> str | None:
     known = ", ".join(COLUMNS)
     if "text" not in header:
@@ -228,14 +269,87 @@ def _check_header(header: Sequence[str]) -> str | None:
     return None
 
 
+def _fold(name: str) -> str:
+    """A name as compared: case, surrounding and repeated spaces do not matter."""
+    return " ".join(name.casefold().split())
+
+
 class _Places:
-    """Units and active touchpoints by short name, read once per import."""
+    """Units and touchpoints by short name or shown name (Finnish or English), read once per import."""
 
     def __init__(self, session: Session) -> None:
-        self.units = {u.slug: u for u in session.scalars(select(Unit))}
-        self.touchpoints = {
-            t.slug: t for t in session.scalars(select(Touchpoint).where(Touchpoint.active.is_(True)))
-        }
+        self.units: dict[str, Unit] = {}
+        self.unit_names: dict[str, set[str]] = {}
+        for unit in session.scalars(select(Unit)):
+            self.units[unit.slug] = unit
+            for name in (unit.slug, unit.name_fi, unit.name_en):
+                self.unit_names.setdefault(_fold(name), set()).add(unit.slug)
+        self.touchpoints: dict[str, Touchpoint] = {}
+        self.touchpoint_names: dict[str, set[str]] = {}
+        for tp in session.scalars(select(Touchpoint)):
+            self.touchpoints[tp.slug] = tp
+            for name in (tp.slug, tp.name_fi, tp.name_en):
+                self.touchpoint_names.setdefault(_fold(name), set()).add(tp.slug)
+
+    def unit(self, value: str) -> str | None:
+        """The unit's short name, or InvalidInput saying why the cell names none or several."""
+        if not value:
+            return None
+        if value in self.units:  # a short name wins over another unit's shown name
+            return value
+        found = set(self.unit_names.get(_fold(value), ())) if _usable(value) else set()
+        if not found:
+            raise InvalidInput(_("Unknown unit: %(slug)s", slug=_shown(value)))
+        if len(found) > 1:
+            raise InvalidInput(
+                _(
+                    "Several units are called %(name)s; use one of their short names: %(slugs)s",
+                    name=_shown(value),
+                    slugs=", ".join(sorted(found)),
+                )
+            )
+        return found.pop()
+
+    def touchpoint(self, value: str, unit: str | None) -> str | None:
+        """The active touchpoint's short name; a name shared by several is settled by the row's unit."""
+        if not value:
+            return None
+        if value in self.touchpoints:
+            found = {value}
+        else:
+            found = set(self.touchpoint_names.get(_fold(value), ())) if _usable(value) else set()
+        if not found:
+            raise InvalidInput(_("Unknown touchpoint: %(slug)s", slug=_shown(value)))
+        if len(found) > 1 and unit is not None:
+            found = {slug for slug in found if self._unit_of(slug) == unit} or found
+        active = {slug for slug in found if self.touchpoints[slug].active}
+        if not active:
+            raise InvalidInput(
+                _("The touchpoint %(slug)s is retired; it takes no new notes.", slug=_shown(value))
+            )
+        if len(active) > 1:
+            raise InvalidInput(
+                _(
+                    "Several touchpoints are called %(name)s; add the unit or use one of their short "
+                    "names: %(slugs)s",
+                    name=_shown(value),
+                    slugs=", ".join(sorted(active)),
+                )
+            )
+        return active.pop()
+
+    def _unit_of(self, slug: str) -> str | None:
+        tp = self.touchpoints[slug]
+        return tp.unit.slug if tp.unit is not None else None
+
+
+def _usable(value: str) -> bool:
+    return len(value) <= 200 and not _CONTROL.search(value)
+
+
+def _shown(value: str) -> str:
+    """A cell quoted back in an error: short, without control characters."""
+    return _CONTROL.sub("?", value[:SLUG_MAX])
 
 
 def _parse_row(
@@ -265,8 +379,8 @@ def _parse_row(
         raise InvalidInput(_("The text is empty."))
     text = intake.clean_text(cells["text"], max_chars)
     source = _source(cells["source"], source_default)
-    unit = _slug(cells["unit"], places.units, _("Unknown unit: %(slug)s"))
-    touchpoint = _slug(cells["touchpoint"], places.touchpoints, _("Unknown touchpoint: %(slug)s"))
+    unit = places.unit(cells["unit"])
+    touchpoint = places.touchpoint(cells["touchpoint"], unit)
     day = _day(cells["day"]) if cells["day"] else None
     tags = _tags(cells["tags"])
     anonymous = _flag(cells["anonymous"])
@@ -292,24 +406,44 @@ def _source(value: str, default: Source | None) -> Source:
         if default is None:
             raise InvalidInput(_("The source is missing; add a source column or choose a default source."))
         return default
-    try:
-        return Source(value.lower())
-    except ValueError:
+    found = _source_words().get(_fold(value))
+    if found is None:
+        shown = ", ".join(f"{s.value} / {_source_labels_fi()[s]}" for s in Source)
         raise InvalidInput(
-            _("Unknown source %(value)s; use one of: %(values)s", value=value[:40], values=", ".join(Source))
-        ) from None
+            _("Unknown source %(value)s; use one of: %(values)s", value=_shown(value), values=shown)
+        )
+    return found
 
 
-def _slug(value: str, known: Mapping[str, object], message: str) -> str | None:
-    if not value:
-        return None
-    if len(value) > SLUG_MAX or _CONTROL.search(value) or value not in known:
-        raise InvalidInput(message % {"slug": _CONTROL.sub("?", value[:SLUG_MAX])})
-    return value
+@functools.cache
+def _source_labels_fi() -> dict[Source, str]:
+    """Each writer's Finnish label, exactly as the interface shows it."""
+    from hiljainen.catalogs import translator
+
+    fi = translator("fi")
+    return {source: fi(source.value) for source in Source}
+
+
+@functools.cache
+def _source_words() -> dict[str, Source]:
+    """Every word a cell may use for a writer: the value, the interface's labels in both languages
+    (from its message catalogs, so a relabelled writer imports by its new name) and everyday words."""
+    from hiljainen.catalogs import LOCALES, translator
+
+    words: dict[str, Source] = {}
+    for locale in LOCALES:
+        label = translator(locale)
+        for source in Source:
+            words[_fold(label(source.value))] = source
+    for source, extra in SOURCE_WORDS.items():
+        for word in (source.value, *extra):
+            words[_fold(word)] = source
+    return words
 
 
 def _day(value: str) -> dt.date:
-    iso, fi = _ISO_DAY.fullmatch(value), _FI_DAY.fullmatch(value)
+    iso = re.fullmatch(_ISO_DAY.pattern + _TIME_TAIL, value, re.IGNORECASE)
+    fi = re.fullmatch(_FI_DAY.pattern + _TIME_TAIL, value, re.IGNORECASE)
     try:
         if iso:
             day = dt.date(int(iso[1]), int(iso[2]), int(iso[3]))
@@ -319,7 +453,7 @@ def _day(value: str) -> dt.date:
             raise ValueError(value)
     except ValueError:
         raise InvalidInput(
-            _("The day %(value)s is not a date like 2026-03-31 or 31.3.2026.", value=value[:40])
+            _("The day %(value)s is not a date like 2026-03-31 or 31.3.2026.", value=_shown(value))
         ) from None
     if day > dt.date.today():
         raise InvalidInput(_("The day %(value)s is in the future.", value=value))

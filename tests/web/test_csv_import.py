@@ -314,3 +314,93 @@ def test_import_command_commits_queues_and_prints_the_report(
     again = import_command(path)
     assert (again.imported, again.skipped_duplicates) == ([], 3)
     engine.dispose()
+
+
+# --- the interface's words -------------------------------------------------------------------
+
+
+def test_a_file_in_the_interfaces_words_imports(session: Session, redactor: Redactor) -> None:
+    """Issue 21: Finnish headers, places by their shown names, writers by their labels, Finnish days."""
+    data = (
+        "Teksti;Kirjoittaja;Yksikkö;Kohtaamispiste;Päivä;Tunnisteet;Nimetön\n"
+        "Laskun korotus yllätti.;asiakas;Kotihoito;;6.12.2025;lasku;kyllä\n"
+        "Äiti ei saanut lääkkeitä ajoissa.;Omainen;;Aula;06.11.2025 14:30;;\n"
+        "Vuorolista tuli myöhään.;henkilöstö;home care;;1.2.2025 klo 8.15;;ei\n"
+        "Thanks for the quick fix.;Customer;  Koivukoti ;lobby;2025-03-04T09:00;;yes\n"
+        "Yhteistyö sujui.;yhteistyökumppani;KOTIHOITO;;;;\n"
+        "Läheinen kävi.;family;;;;;\n"
+    ).encode()
+    report = run(session, redactor, data)
+    assert report.errors == [] and len(report.imported) == 6
+    notes = session.scalars(select(Observation).order_by(Observation.id)).all()
+    assert [n.source for n in notes] == [
+        Source.CUSTOMER,
+        Source.RELATIVE,
+        Source.STAFF,
+        Source.CUSTOMER,
+        Source.PARTNER,
+        Source.RELATIVE,
+    ]
+    assert [n.unit.slug if n.unit else None for n in notes] == [
+        "kotihoito",
+        "koivukoti",  # from the touchpoint
+        "kotihoito",
+        "koivukoti",
+        "kotihoito",
+        None,
+    ]
+    assert [n.touchpoint.slug if n.touchpoint else None for n in notes][:4] == [None, "aula", None, "aula"]
+    assert [n.day for n in notes][:4] == [
+        dt.date(2025, 12, 6),
+        dt.date(2025, 11, 6),
+        dt.date(2025, 2, 1),
+        dt.date(2025, 3, 4),
+    ]
+    assert notes[0].tags == ["lasku"]
+
+
+def test_shown_names_and_short_names_are_the_same_row_on_re_import(
+    session: Session, redactor: Redactor
+) -> None:
+    first = run(session, redactor, GOOD.encode())
+    shown = (
+        "teksti,kirjoittaja,yksikkö,kohtaamispiste,päivä,tunnisteet,nimetön\n"
+        "Ruoka oli kylmää.,asiakas,Koivukoti,,10.1.2026,ruoka,kyllä\n"
+        '"Soita minulle, numero on 040 123 4567",omainen,,Lobby,11.1.2026,"soitto,toive",\n'
+        "Iltavuorossa liian vähän väkeä.,henkilöstö,Home care,,12.1.2026,,ei\n"
+    )
+    again = run(session, redactor, shown.encode())
+    assert len(first.imported) == 3
+    assert (again.imported, again.skipped_duplicates, again.errors) == ([], 3, [])
+
+
+def test_words_the_interface_does_not_know_are_reported_by_line(session: Session, redactor: Redactor) -> None:
+    session.add(Unit(slug="toinen", name_fi="Kotihoito", name_en="Home care north"))  # same Finnish name
+    koivukoti = session.scalars(select(Unit).where(Unit.slug == "koivukoti")).one()
+    other = session.scalars(select(Unit).where(Unit.slug == "kotihoito")).one()
+    session.add(Touchpoint(slug="aula-2", name_fi="Aula", name_en="Lobby", unit_id=other.id))
+    session.commit()
+    data = (
+        "text,source,unit,touchpoint,day\n"  # 1
+        "Yksi.,asukas,kotihoito,,\n"  # 2: the short name wins over another unit's shown name
+        "Kaksi.,asiakas,Kotihoito,,\n"  # 3: two units are called Kotihoito
+        "Kolme.,robotti,,,\n"  # 4
+        "Neljä.,omainen,,Aula,\n"  # 5: two lobbies and no unit
+        f"Viisi.,omainen,{koivukoti.name_en},Aula,\n"  # 6: the unit settles it
+        "Kuusi.,omainen,,Vanha,\n"  # 7: retired
+        "Seitsemän.,omainen,Kellari,,\n"  # 8
+        "Kahdeksan.,staff,,,32.12.2025\n"  # 9
+        "Yhdeksän.,staff,,,6.12.2026 kello viisi\n"  # 10
+    ).encode()
+    report = run(session, redactor, data)
+    messages = dict(report.errors)
+    assert sorted(messages) == [3, 4, 5, 7, 8, 9, 10]
+    assert "kotihoito" in messages[3] and "toinen" in messages[3]
+    assert "robotti" in messages[4] and "asiakas" in messages[4] and "customer" in messages[4]
+    assert "aula" in messages[5] and "aula-2" in messages[5]
+    assert "Vanha" in messages[7] and "retired" in messages[7]
+    assert "Kellari" in messages[8]
+    assert "32.12.2025" in messages[9] and "31.3.2026" in messages[9]
+    assert texts(session) == ["Yksi.", "Viisi."]
+    viisi = session.scalars(select(Observation).where(Observation.text == "Viisi.")).one()
+    assert viisi.touchpoint is not None and viisi.touchpoint.slug == "aula"
