@@ -21,13 +21,36 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _local: dict[str, int] = {}  # this process's counts while Redis is down, current hour only
 _local_hour = -1
+_seen: dict[str, float] = {}  # first_from_address while Redis is down: name -> end of its window
+
+
+def _address_key() -> str:
+    return hmac.new(
+        str(current_app.secret_key).encode(), (request.remote_addr or "").encode(), hashlib.sha256
+    ).hexdigest()[:32]
+
+
+def first_from_address(kind: str, subject: str, window: int) -> bool:
+    """True the first time the visitor's address does `kind` to `subject` within `window` seconds
+    (e.g. "me too" on one note: new browser sessions from one address do not add up)."""
+    name = f"hiljainen:once:{kind}:{subject}:{_address_key()}"
+    try:
+        return bool(resources.get().redis().set(name, 1, nx=True, ex=window))
+    except Exception as exc:  # noqa: BLE001 - any Redis failure: remember here instead
+        log.warning("repeat check kept in this process: Redis unavailable (%s)", exc)
+        now = time.time()
+        with _lock:
+            for old in [k for k, end in _seen.items() if end <= now]:
+                del _seen[old]
+            if name in _seen:
+                return False
+            _seen[name] = now + window
+            return True
 
 
 def allow(kind: str, limit: int) -> bool:
     """Count this request of `kind` for the visitor's address; False beyond `limit` an hour."""
-    key = hmac.new(
-        str(current_app.secret_key).encode(), (request.remote_addr or "").encode(), hashlib.sha256
-    ).hexdigest()[:32]
+    key = _address_key()
     hour = int(time.time() // 3600)
     name = f"hiljainen:rate:{kind}:{hour}:{key}"
     try:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,6 +46,7 @@ bp = Blueprint("search", __name__)
 DRAFT_RATE_LIMIT = 600  # as-you-type lookups per address per hour on public forms
 
 VOICE_RATE_LIMIT = 30  # "me too" per address per hour on public forms
+VOICE_WINDOW = 24 * 3600  # seconds: one "me too" per note per address (any browser) in this window
 
 
 def _audience_for_request(db: Session, body: Mapping[str, Any]) -> tuple[Audience, Touchpoint | None]:
@@ -222,6 +224,15 @@ def me_too(note_id: int) -> Any:
                 ),
                 added=False,
             ), 429
+        # The note's id with a digest of its text: an id alone could name another note in another database.
+        subject = f"{note.id}:{hashlib.sha256(note.text.encode('utf-8', 'replace')).hexdigest()[:12]}"
+        if not ratelimit.first_from_address("voice", subject, VOICE_WINDOW):
+            # Another browser session from the same address joined this note lately: one voice.
+            return jsonify(
+                added=False,
+                message=_("You have already said this about this note."),
+                voices=sql.voice_counts(db, [note.id]).get(note.id, 0),
+            )
         role = body.get("role")
         roles = {s.value: s for s in PUBLIC_ROLES}
         source = roles[role] if isinstance(role, str) and role in roles else Source.CUSTOMER

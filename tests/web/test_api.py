@@ -168,6 +168,28 @@ def test_user_tokens_sign_notes_unless_anonymous(client: FlaskClient, keys: dict
     assert anon.get_json()["author"] is None and anon.get_json()["anonymous"] is True
 
 
+def test_a_staff_members_token_writes_only_what_the_staff_form_writes(
+    client: FlaskClient, keys: dict[str, str], api_app: Flask
+) -> None:
+    # Issue 22: a staff token posted notes as source=customer, anonymous, dated 2020.
+    before = count_notes(api_app)
+    as_customer = post(
+        client, keys["staff"], text="Asiakas oli tyytymätön.", source="customer", anonymous=True
+    )
+    assert as_customer.status_code == 403 and "staff" in as_customer.get_json()["error"]
+    backdated = post(client, keys["staff"], text="Vanha asia.", source="staff", day="2020-03-01")
+    assert backdated.status_code == 403 and "today" in backdated.get_json()["error"]
+    assert count_notes(api_app) == before
+    today = dt.date.today().isoformat()
+    assert post(client, keys["staff"], text="Tänään.", source="staff", day=today).status_code == 201
+    # Systems (a kiosk, an import) and leaders may write other writers' notes and earlier days.
+    assert (
+        post(client, keys["system"], text="Palautetta.", source="customer", day="2020-03-01").status_code
+        == 201
+    )
+    assert post(client, keys["leader"], text="Tuotu.", source="relative", day="2020-03-01").status_code == 201
+
+
 def test_html_is_stored_and_returned_as_plain_text(client: FlaskClient, keys: dict[str, str]) -> None:
     text = '<script>alert("x")</script> <b>Hei</b> & kiitos'
     created = post(client, keys["system"], text=text, source="relative", day="2026-01-15")
@@ -375,7 +397,7 @@ def test_openapi_describes_what_the_api_really_answers(client: FlaskClient, keys
     }
     schema_validator(spec, "NewObservation").validate(new)
     assert not schema_validator(spec, "NewObservation").is_valid({**new, "contact": "x"})
-    created = post(client, keys["staff"], **new)
+    created = post(client, keys["leader"], **new)  # a past day: not a staff member's token
     schema_validator(spec, "Created").validate(created.get_json())
     one = call(client, "GET", f"/api/v1/observations/{created.get_json()['id']}", keys["leader"]).get_json()
     schema_validator(spec, "Observation").validate(one)
@@ -435,7 +457,7 @@ def acceptable(body: Any) -> bool:
 def test_the_schema_says_exactly_which_notes_are_accepted(
     client: FlaskClient, keys: dict[str, str], body: Any
 ) -> None:
-    resp = post_raw(client, keys["staff"], json.dumps(body).encode())
+    resp = post_raw(client, keys["system"], json.dumps(body).encode())  # any writer, any past day
     event(f"status {resp.status_code}")
     assert resp.status_code == (201 if acceptable(body) else 400), (body, resp.get_data(as_text=True)[:300])
     assert ("id" if resp.status_code == 201 else "error") in resp.get_json()

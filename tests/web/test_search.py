@@ -681,7 +681,13 @@ def test_me_too_adds_one_independent_voice_per_reporter(seeded: tuple[Flask, dic
     assert not me_too(public, "/t/ruokasali", ids["cold_food_rel"], touchpoint="ruokasali").get_json()[
         "added"
     ]
+    # A new browser session from the same address is the same reporter (issue 22: 8 sessions from
+    # one address counted as 8 reporters); a browser elsewhere is another reporter.
+    same_address = app.test_client()
+    repeat = me_too(same_address, "/t/ruokasali", ids["cold_food_rel"], touchpoint="ruokasali").get_json()
+    assert repeat["added"] is False and repeat["voices"] == 1
     other_browser = app.test_client()
+    other_browser.environ_base["REMOTE_ADDR"] = "192.0.2.7"
     assert (
         me_too(other_browser, "/t/ruokasali", ids["cold_food_rel"], touchpoint="ruokasali").get_json()[
             "voices"
