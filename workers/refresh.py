@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session
 from hiljainen.catalogs import translator
 from hiljainen.models import (
     Alert,
+    CorrectionKind,
     Indicator,
     IndicatorValue,
     Observation,
     OutboxMessage,
     Theme,
+    ThemeCorrection,
     ThemeEvent,
     ThemePeriod,
     ThemeRun,
@@ -29,6 +31,7 @@ from hiljainen.models import (
     utcnow,
 )
 from hiljainen.pipeline import indicators as ind
+from hiljainen.pipeline.constraints import Constraints
 from hiljainen.pipeline.grouping import UNASSIGNED
 from hiljainen.pipeline.identity import PreviousTheme
 from hiljainen.pipeline.signals import NoteFact, SignalParams
@@ -82,17 +85,27 @@ def themes(
     row_of = {note_id: i for i, note_id in enumerate(ids)}
     old = {t.id: t for t in session.scalars(select(Theme))}
     members = _members(session)
+    tracked = set(session.scalars(select(Indicator.theme_id).where(Indicator.theme_id.is_not(None))))
+    held = {t.id for t in old.values() if t.active and (t.held or t.id in tracked)}
     previous = [
         PreviousTheme(
             t.id,
-            np.asarray(t.centroid, np.float32),
+            _centroid(t, members.get(t.id, ()), vectors),
             frozenset(members.get(t.id, ())),
-            t.pinned,
+            t.id in held,
             t.custom_name,
         )
         for t in old.values()
-        if t.active and t.centroid
+        if t.active and (t.centroid or members.get(t.id))
     ]
+    corrections = session.scalars(
+        select(ThemeCorrection).where(ThemeCorrection.undone.is_(False)).order_by(ThemeCorrection.id.desc())
+    ).all()
+    constraints = correction_constraints(
+        [c.payload | {"kind": c.kind.value} for c in corrections],
+        [members.get(t, []) for t in sorted(held)],
+        row_of,
+    )
     voices = [
         SignalVoice(row_of[v.observation_id], v.day, v.reporter_key, _key(v.unit_id), v.source.value)
         for v in session.scalars(select(Voice))
@@ -120,9 +133,11 @@ def themes(
         next_id=max(old, default=0) + 1,
         langs=[r.lang or "und" for r in rows],
         texts=[r.text for r in rows],
+        constraints=constraints,
     )
     progress("writing", 0.8)
-    _store(session, run, result, ids, old, translator(locale))
+    quiet = {c.theme_id for c in corrections if c.kind == CorrectionKind.NOT_NEW}
+    _store(session, run, result, ids, old, translator(locale), quiet)
     run.finished_at = utcnow()
     return run
 
@@ -137,6 +152,84 @@ def _members(session: Session) -> dict[int, list[int]]:
     return out
 
 
+def _centroid(theme: Theme, members: list[int] | tuple[()], vectors: dict[int, Any]) -> np.ndarray:
+    """The stored centre, or for a theme a leader made by hand (a split) the mean of its notes."""
+    if theme.centroid:
+        return np.asarray(theme.centroid, np.float32)
+    mean = np.mean([vectors[i] for i in members if i in vectors] or [np.zeros(1)], axis=0)
+    return np.asarray(mean / max(float(np.linalg.norm(mean)), 1e-12), np.float32)
+
+
+class _Links:
+    """Must-link sets (union-find) and cannot-link pairs between sets, accepted one at a time:
+    a pair that contradicts what is already accepted is left out."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+        self.apart: dict[int, set[int]] = {}
+        self.must: list[tuple[int, int]] = []
+        self.cannot: list[tuple[int, int]] = []
+
+    def root(self, i: int) -> int:
+        while self.parent.setdefault(i, i) != i:
+            i = self.parent[i]
+        return i
+
+    def together(self, i: int, j: int) -> None:
+        a, b = self.root(i), self.root(j)
+        if a == b or b in self.apart.get(a, set()):
+            return
+        self.parent[b] = a
+        for c in self.apart.pop(b, set()):
+            self.apart[c].discard(b)
+            self.apart[c].add(a)
+            self.apart.setdefault(a, set()).add(c)
+        self.must.append((i, j))
+
+    def apart_(self, i: int, j: int) -> None:
+        a, b = self.root(i), self.root(j)
+        if a == b:
+            return
+        self.apart.setdefault(a, set()).add(b)
+        self.apart.setdefault(b, set()).add(a)
+        self.cannot.append((i, j))
+
+
+def correction_constraints(
+    corrections: list[dict[str, Any]], held: list[list[int]], row_of: dict[int, int]
+) -> Constraints:
+    """Constraints on the grouping (row pairs) from a leader's corrections, newest first, after the
+    notes of each pinned, watched or tracked theme (`held`, note ids) which stay together.
+
+    merge: the notes of both themes together; split: the chosen notes together and apart from the
+    old theme's other notes; move: the moved notes with the target's notes, apart from the old
+    theme's other notes. A correction that contradicts a later one gives way to it; notes no longer
+    in the run are left out."""
+    links = _Links()
+
+    def rows(note_ids: Any) -> list[int]:
+        return [row_of[i] for i in note_ids or () if i in row_of]
+
+    def chain(group: list[int]) -> None:
+        for a, b in zip(group, group[1:], strict=False):
+            links.together(a, b)
+
+    for notes in held:
+        chain(rows(notes))
+    for c in corrections:
+        kind = c.get("kind")
+        if kind == CorrectionKind.MERGE:
+            chain(rows(c.get("notes")))
+        elif kind in (CorrectionKind.SPLIT, CorrectionKind.MOVE):
+            moved = rows(c.get("notes"))
+            if not moved:
+                continue
+            chain(moved + rows(c.get("target")))
+            for r in rows(c.get("rest")):
+                links.apart_(moved[0], r)
+    return Constraints(must_link=links.must, cannot_link=links.cannot)
+
+
 def _key(value: int | None) -> str | None:
     return None if value is None else str(value)
 
@@ -148,6 +241,7 @@ def _store(
     ids: list[int],
     old: dict[int, Theme],
     _: Callable[..., str],
+    quiet: set[int] | None = None,
 ) -> None:
     signal_names = {
         None: _("new theme"),
@@ -169,7 +263,8 @@ def _store(
         theme.size = t.size
         theme.centroid = [round(float(v), 6) for v in t.centroid]
         if name:
-            theme.label = name.name[:200]
+            theme.label = name.label[:200]
+            theme.phrase = name.phrase[:200]
             theme.keywords = list(name.keywords)
             theme.representatives = [ids[r] for r in name.representatives]
         if signal:
@@ -180,7 +275,9 @@ def _store(
             )
             theme.first_seen, theme.last_seen = signal.first_seen, signal.last_seen
             _periods(session, t.id, signal)
-            if new_signal(session, theme, was, signal.signal):
+            if t.id in (quiet or set()):
+                pass  # a leader said this is not a new subject: no signal alerts for it
+            elif new_signal(session, theme, was, signal.signal):
                 message = _(
                     "%(theme)s: %(was)s → %(now)s (%(notes)d notes from %(people)d people in the "
                     "last %(weeks)d weeks)",
@@ -191,6 +288,13 @@ def _store(
             elif signal.burst_now and signal.signal not in ALERT_LEVEL and was == "noise":
                 alert(session, "burst", theme, _("%(theme)s: a burst of notes this week", theme=theme.name))
         seen.add(t.id)
+    for t in clustering.themes:
+        topic = result.topics.get(t.id)
+        row = old.get(t.id) or session.get(Theme, t.id)
+        if row is not None:
+            top = session.get(Theme, topic) if topic is not None else None
+            row.topic_id = topic
+            row.topic_name = (top.name if top else row.name)[:200]
     for theme_id, theme in old.items():
         if theme_id not in seen and theme.active and not theme.pinned:
             theme.active = False
