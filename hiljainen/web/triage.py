@@ -7,6 +7,10 @@ writer and record internal actions; themes get a status and an owner too.
   "Done" with an action recorded is what the indicators call "closed with an action".
 - Every step writes an AuditEvent (actor, action, target "observation:<id>" or "theme:<id>"); its
   detail holds ids, statuses and lengths, never note or answer text.
+- A theme answer (issue 21) is one answer, and optionally one action, written once to all the
+  notes of a theme or to a selection of them: each note gets its own Response rows, so each
+  writer reads it with their code or in "my notes", the indicators count every note as answered,
+  and a personal answer can still follow on any of them.
 - Anonymous notes never show a name. Signed notes show their author's display name to leaders;
   a writer's replies are shown as coming from "the writer".
 - Any step on a note nobody has acknowledged yet acknowledges it too (it has evidently been seen),
@@ -253,6 +257,94 @@ def theme(theme_id: int) -> Any:
                 th.owner_id = owner_id
             db.commit()
             return redirect(url_for("triage.theme", theme_id=th.id), code=303)
+    return _theme_page(db, th, error=error)
+
+
+@bp.post("/themes/<int:theme_id>/answer")
+@login_required(Role.LEADER)
+def theme_answer(theme_id: int) -> Any:
+    """One answer (and optionally one action) to every writer of the theme's notes, or of those
+    chosen: each note records it as its own answer, as if written on the note's page."""
+    db = resources.session()
+    th = db.get(Theme, theme_id)
+    if th is None:
+        abort(404)
+    user = current_user()
+    assert user is not None
+    form = request.form
+    limit = resources.get().settings.max_note_chars
+    try:
+        body = _clean_body(form.get("body", ""), "answer", limit)
+        action = _clean_body(form["action"], "action", limit) if form.get("action", "").strip() else None
+        notes = _theme_selection(db, th)
+    except InvalidInput as exc:
+        return _theme_page(db, th, error=str(exc), form=form)
+    close = action is not None and form.get("close") == "on"
+    for obs in notes:
+        answer_row = NoteResponse(observation_id=obs.id, author_id=user.id, kind="answer", body=body)
+        db.add(answer_row)
+        db.flush()
+        _acknowledge_implicitly(obs, "theme_answer")
+        _audit("answer", obs, {"response_id": answer_row.id, "chars": len(body), "theme": th.id})
+        if action is None:
+            continue
+        action_row = NoteResponse(observation_id=obs.id, author_id=user.id, kind="action", body=action)
+        db.add(action_row)
+        db.flush()
+        detail: dict[str, Any] = {"response_id": action_row.id, "chars": len(action), "theme": th.id}
+        if close and obs.status != Status.DONE:
+            detail.update({"closed": True, "from": obs.status.value})
+            obs.status = Status.DONE
+        _audit("action", obs, detail)
+    _audit_target(
+        "theme_answer",
+        f"theme:{th.id}",
+        {"notes": len(notes), "chars": len(body), "action": action is not None, "closed": close},
+    )
+    db.commit()
+    by_code = sum(1 for n in notes if n.receipt_hash)
+    mine = sum(1 for n in notes if n.author_id is not None and not n.receipt_hash)
+    contacts = sum(1 for n in notes if n.contact)
+    message = _(
+        "The answer is saved to %(n)d notes: %(code)d writers read it with their receipt code, "
+        "%(mine)d in their own notes.",
+        n=len(notes),
+        code=by_code,
+        mine=mine,
+    )
+    if contacts:
+        message += " " + _("%(n)d writers asked for it by e-mail or phone: send it there too.", n=contacts)
+    unreachable = len(notes) - by_code - mine
+    if unreachable:
+        message += " " + _(
+            "%(n)d notes have no receipt code or author: they cannot reach their writer.", n=unreachable
+        )
+    flash(message)
+    return redirect(url_for("triage.theme", theme_id=th.id), code=303)
+
+
+def _theme_selection(db: Session, th: Theme) -> list[Observation]:
+    """The notes a theme answer goes to: all of the theme's, or the chosen ones (all in the theme)."""
+    query = select(Observation).where(Observation.theme_id == th.id).order_by(Observation.id)
+    if request.form.get("to", "all") != "selected":
+        notes = list(db.scalars(query))
+        if not notes:
+            raise InvalidInput(_("This theme has no notes to answer."))
+        return notes
+    raw = request.form.getlist("note")
+    if not raw:
+        raise InvalidInput(_("Choose the notes to answer, or answer all the theme's notes."))
+    if not all(digits(r, 12) for r in raw):
+        raise InvalidInput(_("Choose the notes from this theme's list."))
+    ids = {int(r) for r in raw}
+    notes = list(db.scalars(query.where(Observation.id.in_(ids))))
+    if len(notes) != len(ids):
+        raise InvalidInput(_("Some chosen notes are no longer in this theme; choose again."))
+    return notes
+
+
+def _theme_page(db: Session, th: Theme, error: str | None = None, form: Any = None) -> Any:
+    """The theme's page; after a refused answer, with what was typed and chosen."""
     count = db.scalar(select(func.count()).where(Observation.theme_id == th.id)) or 0
     theme_notes = db.scalars(
         select(Observation)
@@ -260,16 +352,26 @@ def theme(theme_id: int) -> Any:
         .order_by(Observation.day.desc(), Observation.id.desc())
         .limit(THEME_NOTES)
     ).all()
+    reach = db.execute(
+        select(
+            func.count(Observation.receipt_hash),
+            func.count(Observation.author_id),
+            func.count(Observation.contact),
+        ).where(Observation.theme_id == th.id)
+    ).one()
     return render_template(
         "triage/theme.html",
         theme=th,
         count=count,
         notes=theme_notes,
+        reach={"code": reach[0], "author": reach[1], "contact": reach[2]},
         owners=_owner_choices(db),
         owner_name=_user_names(db, {th.owner_id} if th.owner_id else set()).get(th.owner_id or -1),
         signal=signal_label(th.signal),
         statuses=list(Status),
         error=error,
+        form=form or {},
+        chosen=set(form.getlist("note")) if form else set(),
         excerpt=excerpt,
     ), (400 if error else 200)
 

@@ -173,3 +173,51 @@ def test_leader_pages_fit_a_thumb_on_a_phone(demo_copy: Settings, live_server: C
     top = error.bounding_box()
     assert top and 0 <= top["y"] < PHONE["height"], "the error is on the screen, beside the form"
     assert page.csp_errors == []
+
+
+@pytest.mark.browser
+def test_a_leader_answers_a_themes_thirteen_writers_at_once(
+    app: Flask, live_server: Callable[[Flask], str], chromium: Any, screens_dir: Path
+) -> None:
+    """Issue 21: thirteen people wrote about the same invoice increase; one answer reaches them all."""
+    from sqlalchemy import select
+
+    from hiljainen.models import Response
+    from tests.web.test_triage import theme_with_writers
+
+    seed(app)
+    with app.app_context():
+        db = resources.session()
+        accounts.create_user(db, "laskujohtaja", "salasana-123", Role.LEADER)
+        db.commit()
+    theme_id, ids, codes = theme_with_writers(app, writers=13)
+    base = live_server(app)
+
+    leader = new_page(chromium, screens_dir, viewport={"width": 1280, "height": 900}, is_mobile=False)
+    log_in(leader, base, "laskujohtaja", "salasana-123")
+    leader.goto(f"{base}/triage/themes/{theme_id}")
+    assert leader.locator("#theme-reach").inner_text().startswith("Huomioita 15: kuittikoodillisia 13")
+    leader.fill("#theme-answer textarea[name=body]",
+                "Korotus johtuu energian hinnasta. Jatkossa kerromme muutoksista kuukautta aiemmin.")
+    leader.fill("#theme-answer textarea[name=action]", "Laskutus lähettää tiedotteen kuukautta ennen.")
+    leader.check("#theme-answer input[name=close]")
+    leader.shot("theme-answer")
+    leader.click("#theme-answer button.primary")
+    leader.wait_for_load_state()
+    notice = leader.locator("p.notice").inner_text()
+    assert notice.startswith("Vastaus on tallennettu 15 huomioon: 13 kirjoittajaa lukee sen"), notice
+
+    for code in (codes[0], codes[12]):  # the first and the last writer, each on their own phone
+        writer = new_page(chromium, screens_dir)
+        writer.goto(f"{base}/receipt")
+        writer.fill("input[name=code]", code)
+        writer.locator("input[name=code]").press("Enter")
+        writer.wait_for_load_state()
+        content = writer.content()
+        assert "kuukautta aiemmin" in content and "Laskutus lähettää" not in content
+        assert writer.csp_errors == []
+    writer.shot("receipt-theme-answer")
+    assert leader.csp_errors == []
+    with app.app_context():
+        answers = select(Response.observation_id).where(Response.kind == "answer")
+        assert sorted(resources.session().scalars(answers)) == ids

@@ -348,3 +348,157 @@ def test_a_writers_reply_is_flagged_until_someone_answers_it(tapp: Flask) -> Non
     assert listed("replied=1")[0] == [replied]
     assert step(leader, replied, "answer", body="Kiitos, korjaamme.") in (302, 303)
     assert listed("replied=1")[0] == []
+
+
+# --- answering a theme (issue 21) -------------------------------------------------------------
+
+
+def theme_with_writers(tapp: Flask, writers: int) -> tuple[int, list[int], list[str]]:
+    """A theme whose notes came from `writers` public-form writers with receipt codes (each on a
+    device and address of their own, as the public form's hourly limit counts per address), one
+    signed staff note and one imported note that has no way back to its writer."""
+    codes = []
+    for i in range(writers):
+        client = tapp.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{i + 1}"
+        status, page = post_note(
+            client,
+            "/t/ruokasali",
+            text=f"Laskun korotus yllätti meidät, kirje {i} tuli myöhään.",
+            role="customer" if i % 2 else "relative",
+            **({"wants_answer": "on", "contact": "omainen@example.com"} if i == 0 else {}),
+        )
+        assert status == 201
+        codes.append(receipt_of(page))
+    long_ago = dt.date.today() - dt.timedelta(days=30)
+    staff_note, imported = add_notes(
+        tapp,
+        {"text": "Asiakkaat kysyvät laskusta.", "anonymous": False, "day": long_ago,
+         "author_id": user_id(tapp, "hoitaja")},
+        {"text": "Lasku nousi taas.", "day": long_ago, "source": Source.CUSTOMER},
+    )
+    with tapp.app_context():
+        db = resources.session()
+        theme = Theme(label="lasku korotus", phrase="Laskun korotus", signal="strong")
+        db.add(theme)
+        db.flush()
+        ids = list(db.scalars(select(Observation.id).order_by(Observation.id)))
+        assert len(ids) == writers + 2 and ids[-2:] == [staff_note, imported]
+        for obs in db.scalars(select(Observation)):
+            obs.theme_id = theme.id
+            obs.day = long_ago  # overdue: nobody has answered them
+        db.commit()
+        return theme.id, ids, codes
+
+
+def answer_theme(client: FlaskClient, theme_id: int, **data: object) -> tuple[int, str]:
+    path = f"/triage/themes/{theme_id}"
+    fields: dict[str, object] = {"csrf_token": csrf_token(client, path), **data}
+    resp = client.post(f"{path}/answer?lang=en", data=fields, headers={"Accept-Language": "en"})
+    return resp.status_code, resp.get_data(as_text=True)
+
+
+def test_one_answer_reaches_every_writer_of_a_theme(tapp: Flask) -> None:
+    from hiljainen.digest import unanswered_clause
+    from hiljainen.stores.reports import note_facts
+
+    theme_id, ids, codes = theme_with_writers(tapp, writers=13)
+    with tapp.app_context():
+        overdue = select(Observation.id).where(unanswered_clause(dt.date.today()))
+        assert sorted(resources.session().scalars(overdue)) == ids, "before: every note is overdue"
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    page = leader.get(f"/triage/themes/{theme_id}?lang=en").get_data(as_text=True)
+    assert "Answer everyone in this theme" in page
+    assert "Of 15 notes, 13 have a receipt code, 1 a signed writer and 1 a contact." in page
+    status, _page = answer_theme(
+        leader,
+        theme_id,
+        body="Hinnankorotus johtuu energian hinnasta; kirjeet lähtevät jatkossa kuukautta aiemmin.",
+        action="Laskutuksen kanssa sovittu aikaisempi tiedote.",
+        close="on",
+    )
+    assert status == 303
+    landed = leader.get(f"/triage/themes/{theme_id}?lang=en").get_data(as_text=True)
+    assert (
+        "The answer is saved to 15 notes: 13 writers read it with their receipt code, 1 in their own notes."
+        in landed
+    )
+    assert "1 writers asked for it by e-mail or phone" in landed
+    assert "1 notes have no receipt code or author" in landed
+
+    for code in codes:  # each writer, in a browser of their own, with nothing but the code
+        receipt = tapp.test_client().get(f"/receipt?code={code}").get_data(as_text=True)
+        assert "kirjeet lähtevät jatkossa kuukautta aiemmin" in receipt
+        assert "aikaisempi tiedote" not in receipt, "the internal action never reaches the writer"
+    nurse = tapp.test_client()
+    login(nurse, "hoitaja", PASSWORD)
+    mine = nurse.get("/my").get_data(as_text=True)
+    assert "kirjeet lähtevät jatkossa kuukautta aiemmin" in mine and "aikaisempi tiedote" not in mine
+
+    with tapp.app_context():
+        db = resources.session()
+        rows = db.scalars(select(Response).order_by(Response.id)).all()
+        assert sorted((r.observation_id, r.kind) for r in rows) == sorted(
+            [(i, "answer") for i in ids] + [(i, "action") for i in ids]
+        )
+        notes = db.scalars(select(Observation)).all()
+        assert all(n.status == Status.DONE and n.acknowledged_at is not None for n in notes)
+        assert db.scalars(select(Observation.id).where(unanswered_clause(dt.date.today()))).all() == []
+        # The response-loop indicators count every note of the theme as answered and acted on.
+        facts = note_facts(db, dt.date.today() - dt.timedelta(days=60))
+        assert sorted(f.id for f in facts) == ids
+        assert all(f.answered and f.closed_with_action and f.first_response is not None for f in facts)
+    (summary,) = events(tapp, f"theme:{theme_id}")
+    assert summary.action == "theme_answer"
+    assert summary.detail == {"notes": 15, "chars": 84, "action": True, "closed": True}
+    per_note = events(tapp, f"observation:{ids[0]}")
+    assert [e.action for e in per_note] == ["acknowledge", "answer", "action"]
+    assert per_note[1].detail["theme"] == theme_id
+    assert "energian" not in repr([e.detail for e in per_note + [summary]]), "no text in the audit trail"
+
+    # A writer can still get a personal answer after the common one.
+    assert step(leader, ids[3], "answer", body="Teidän laskunne korjataan erikseen.") == 303
+    receipt = tapp.test_client().get(f"/receipt?code={codes[3]}").get_data(as_text=True)
+    assert "kuukautta aiemmin" in receipt and "korjataan erikseen" in receipt
+    other = tapp.test_client().get(f"/receipt?code={codes[4]}").get_data(as_text=True)
+    assert "korjataan erikseen" not in other
+
+
+def test_a_theme_answer_to_a_selection_and_its_refusals(tapp: Flask) -> None:
+    theme_id, ids, codes = theme_with_writers(tapp, writers=3)
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+
+    def answers() -> list[int]:
+        with tapp.app_context():
+            return sorted(resources.session().scalars(select(Response.observation_id)))
+
+    status, page = answer_theme(leader, theme_id, body="Kiitos.", to="selected")
+    assert status == 400 and "Choose the notes to answer" in page and "Kiitos." in page
+    with tapp.app_context():
+        db = resources.session()
+        stranger = Observation(text="Muu asia.", source=Source.STAFF, anonymous=True, day=dt.date.today())
+        db.add(stranger)
+        db.commit()
+        stranger_id = stranger.id
+    status, page = answer_theme(leader, theme_id, body="Kiitos.", to="selected", note=[ids[0], stranger_id])
+    assert status == 400 and "no longer in this theme" in page
+    assert f'value="{ids[0]}" checked' in page, "the choice is kept for the next try"
+    status, page = answer_theme(leader, theme_id, body="   ", to="all")
+    assert status == 400 and "Write the answer" in page
+    assert answers() == []
+
+    chosen = [ids[0], ids[2]]
+    status, _page = answer_theme(leader, theme_id, body="Korjaamme kirjeen.", to="selected", note=chosen)
+    assert status == 303 and answers() == chosen
+
+    def receipt(code: str) -> str:
+        return tapp.test_client().get(f"/receipt?code={code}").get_data(as_text=True)
+
+    assert "Korjaamme kirjeen." in receipt(codes[0]) and "Korjaamme kirjeen." not in receipt(codes[1])
+    assert note_row(tapp, ids[0]).status == Status.SEEN  # no action: the note stays open
+    nurse = tapp.test_client()
+    login(nurse, "hoitaja", PASSWORD)
+    assert answer_theme(nurse, theme_id, body="Ei.")[0] == 403
+    assert answer_theme(leader, 999999, body="Ei.")[0] == 404
