@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +11,8 @@ from typing import Literal
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,11 +21,13 @@ from hiljainen.errors import ConfigError
 MIGRATIONS = Path(__file__).parent / "migrations"
 # What the driver raises when the database is down, restarting or out of disk space.
 OUTAGE_ERRORS = (OperationalError, InterfaceError)
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL and foreign keys so web and workers can share it."""
     if url.startswith("sqlite"):
+        _private_file(url)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -31,10 +36,38 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Deleted rows are overwritten, not just unlinked: erased text does not stay in free pages.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _private_file(url: str) -> None:
+    """Create the SQLite file readable by its owner only (its WAL and journal inherit the mode),
+    and take group and world access away from an existing one."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
+            log.warning("the database file was readable by others; now by its owner only")
+    except OSError as exc:  # e.g. a missing folder: SQLite reports it on connect
+        log.debug("database file permissions not set: %s", exc)
+
+
+def checkpoint(session: Session) -> None:
+    """After an erasure on SQLite: copy the write-ahead log into the database file and truncate it,
+    so the erased text is neither in the log nor (with secure_delete) in the file's free pages."""
+    if session.get_bind().dialect.name == "sqlite":
+        busy = session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).first()
+        session.commit()
+        if busy and busy[0]:
+            log.warning("the write-ahead log could not be checkpointed now (a reader is busy)")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -72,8 +105,6 @@ def has_schema(engine: Engine) -> bool:
 
 def _safe(url: str) -> str:
     """The URL without its password, for error messages."""
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 

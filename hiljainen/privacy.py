@@ -304,6 +304,7 @@ def erase(session: Session, fp: Footprint, settings: Settings, actor_id: int | N
     session.add(AuditEvent(actor_id=actor_id, action="erase", target="privacy", detail=detail))
     session.commit()
     _delete_vectors(store, [n.id for n in fp.notes])  # again: a worker may have been indexing one
+    database.checkpoint(session)
     return counts
 
 
@@ -430,6 +431,8 @@ def apply_retention(settings: Settings, today: dt.date, *, months: int | None = 
             with database.transaction(factory) as session:
                 detail = {"kind": "retention", "months": months, "before": cutoff.isoformat(), **total}
                 session.add(AuditEvent(action="erase", target="privacy", detail=detail))
+            with factory() as session:
+                database.checkpoint(session)
     return total.get("notes", 0)
 
 

@@ -71,6 +71,17 @@ def _home_page(error: str | None = None, values: Any = None, status: int = 200) 
     ), status
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula (a theme renamed "=HYPERLINK(...)") gets a
+    leading apostrophe, so it opens as text; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 @bp.get("/data/<chart>.csv")
 @login_required(Role.LEADER)
 def chart_csv(chart: str) -> Response:
@@ -83,8 +94,8 @@ def chart_csv(chart: str) -> Response:
     header, rows = _tables(snap.data)[chart]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow([spreadsheet_safe(v) for v in header])
+    writer.writerows([spreadsheet_safe(v) for v in row] for row in rows)
     return Response(
         "\ufeff" + out.getvalue(),
         mimetype="text/csv",

@@ -1,27 +1,57 @@
-"""Health: database, Redis, Chroma and worker status, as JSON."""
+"""Health: ok or degraded for anyone; database, Redis, Chroma and worker status for an admin or
+on the machine itself (/healthz/details, direct loopback only), as JSON."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, abort, g, jsonify, request
 from sqlalchemy import func, select, text
 
 from hiljainen import resources
-from hiljainen.models import Observation
+from hiljainen.models import Observation, Role
 from hiljainen.stores.vectors import count_vectors
 
 bp = Blueprint("health", __name__)
 
 
+# Headers a reverse proxy adds: a request that carries one came from elsewhere, whatever its address.
+_FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP", "X-Forwarded-Host")
+
+
 @bp.get("/healthz")
 def healthz() -> Any:
-    """Each component's state; HTTP 503 when the database is down (nothing works without it)."""
+    """ok or degraded, nothing more for the public (counts and server addresses help an attacker);
+    a logged-in admin sees each component. HTTP 503 when the database is down."""
     if request.args.get("quick"):
         return jsonify(status="ok")
-    parts = {"database": _database(), "redis": _redis(), "chroma": _chroma(), "workers": _workers()}
+    parts = _parts()
+    overall = "ok" if all(part["ok"] for part in parts.values()) else "degraded"
+    user = g.get("user")
+    body = (
+        {**parts, "status": overall} if user is not None and user.role == Role.ADMIN else {"status": overall}
+    )
+    return jsonify(body), 200 if parts["database"]["ok"] else 503
+
+
+@bp.get("/healthz/details")
+def details() -> Any:
+    """Each component's state, for monitoring on the machine itself: answered only to a direct
+    loopback connection (404 to anything else, also to anything that came through a proxy)."""
+    try:
+        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:  # no address, or a Unix socket
+        loopback = False
+    if not loopback or any(request.headers.get(h) for h in _FORWARDED):
+        abort(404)
+    parts = _parts()
     overall = "ok" if all(part["ok"] for part in parts.values()) else "degraded"
     return jsonify({**parts, "status": overall}), 200 if parts["database"]["ok"] else 503
+
+
+def _parts() -> dict[str, dict[str, Any]]:
+    return {"database": _database(), "redis": _redis(), "chroma": _chroma(), "workers": _workers()}
 
 
 def _database() -> dict[str, Any]:

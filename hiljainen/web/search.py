@@ -106,7 +106,7 @@ def search() -> Any:
         results=results,
         error=error,
         page_url=_page_url,
-        **_filter_choices(db),
+        **_filter_choices(db, scope_author(user)),
         own_only=scope_author(user) is not None,
     ), status
 
@@ -119,11 +119,17 @@ def _page_url(page: int) -> str:
     return url_for("search.search", **args, page=page)
 
 
-def _filter_choices(db: Session) -> dict[str, Any]:
+def _filter_choices(db: Session, author_id: int | None = None) -> dict[str, Any]:
+    themes = select(Theme).where(Theme.active.is_(True)).order_by(Theme.label)
+    if author_id is not None:
+        # Staff search their own notes: the filter offers the themes of those notes, not every
+        # theme's label (a label can say what colleagues wrote about).
+        own = select(Observation.theme_id).where(Observation.author_id == author_id)
+        themes = themes.where(Theme.id.in_(own))
     return {
         "units": db.scalars(select(Unit).order_by(Unit.name_fi)).all(),
         "touchpoints": db.scalars(select(Touchpoint).order_by(Touchpoint.name_fi)).all(),
-        "themes": db.scalars(select(Theme).where(Theme.active.is_(True)).order_by(Theme.label)).all(),
+        "themes": db.scalars(themes).all(),
         "sources": list(Source),
         "langs": LANGS,
         "tones": TONES,

@@ -334,7 +334,7 @@ def test_web_processes_configured_by_environment_take_a_note_a_worker_indexes(cl
             model_id = note.vector_model
         assert note_id in index_ids(cluster, model_id)
 
-        with urllib.request.urlopen(f"{webs[1].url}/healthz", timeout=60) as resp:
+        with urllib.request.urlopen(f"{webs[1].url}/healthz/details", timeout=60) as resp:
             health = json.loads(resp.read())
         assert health["database"]["ok"] and health["redis"]["ok"] and health["chroma"]["ok"], health
         assert health["workers"]["count"] == 2, health

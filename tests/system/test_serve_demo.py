@@ -83,7 +83,7 @@ def test_serve_demo_end_to_end(tmp_path: Path) -> None:
         assert status == 200 and "Tilannekuva" in page, "the leader lands on the dashboard"
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:  # the worker analyses the demo notes
-            with urllib.request.urlopen(url + "/healthz", timeout=180) as resp:
+            with urllib.request.urlopen(url + "/healthz/details", timeout=180) as resp:
                 health = json.loads(resp.read())
             if health["database"]["unprocessed_notes"] == 0:
                 break

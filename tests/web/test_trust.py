@@ -7,19 +7,27 @@ these tests meet no other test) and Chroma, the app on a fresh SQLite file.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import datetime as dt
+import io
+import stat
 import statistics
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
 
 from hiljainen import accounts, create_app, privacy, resources, tokens
 from hiljainen.config import Settings
-from hiljainen.models import ApiToken, Role, User
+from hiljainen.db import make_engine
+from hiljainen.models import ApiToken, Observation, Role, Snapshot, Source, Theme, User
 from hiljainen.services import ChildServer
 from hiljainen.web import throttle
 from tests.conftest import csrf_token, login, redis_db
@@ -163,6 +171,7 @@ def post_login(client: FlaskClient, name: str, password: str, address: str = "12
         "/login",
         data={"username": name, "password": password, "csrf_token": token},
         environ_base={"REMOTE_ADDR": address},
+        headers={"Accept-Language": "en"},
     )
     if resp.status_code == 429:
         assert "Too many failed logins" in resp.get_data(as_text=True)
@@ -210,3 +219,116 @@ def test_an_unknown_username_takes_as_long_as_a_real_one(app: Flask) -> None:
     known = statistics.median(timed("olemassa") for _ in range(7))
     unknown = statistics.median(timed(f"ei-{uuid.uuid4().hex}") for _ in range(7))
     assert unknown > 0.6 * known, (unknown, known)
+
+
+# --------------------------------------------------------------------------- smaller holes (finding 8)
+
+
+def test_csv_exports_open_formulas_as_text(app: Flask, client: FlaskClient) -> None:
+    add_user(app, "johtaja", Role.LEADER)
+    formula = '=HYPERLINK("http://example.invalid/x","avaa")'
+    data = {
+        "weeks": ["2026-W01"],
+        "notes_by_source": {"staff": [1]},
+        "tone": {"negative": [1]},
+        "response": {"acknowledged": [1]},
+        "emergence_map": [
+            {"name": formula, "signal": "weak", "confidence": "low", "visibility": "unit",
+             "emergence": -0.5, "reporters": 2, "size": 3},
+            {"name": "+1 lisää", "signal": "weak", "confidence": "low", "visibility": "@all",
+             "emergence": 0.2, "reporters": 1, "size": 1},
+        ],
+        "activity": {"cells": [{"unit": "\tkoti", "source": "-staff", "hidden": False, "notes": 2}]},
+    }  # fmt: skip
+    with app.test_request_context():
+        db = resources.session()
+        db.add(Snapshot(scope="all", data=data))
+        db.commit()
+    login(client, "johtaja", PASSWORD)
+    rows = list(
+        csv.reader(io.StringIO(client.get("/dashboard/data/emergence_map.csv").get_data(as_text=True)))
+    )
+    assert rows[1][0] == "'" + formula and rows[1][4] == "-0.5", "numbers stay numbers"
+    assert rows[2][0] == "'+1 lisää" and rows[2][3] == "'@all"
+    cells = list(csv.reader(io.StringIO(client.get("/dashboard/data/activity.csv").get_data(as_text=True))))
+    assert cells[1][:2] == ["'\tkoti", "'-staff"]
+
+
+def test_public_health_says_only_ok_or_degraded(app: Flask, client: FlaskClient) -> None:
+    for where in ({"REMOTE_ADDR": "203.0.113.9"}, {"REMOTE_ADDR": "127.0.0.1"}):
+        body = client.get("/healthz", environ_base=where).get_json()
+        assert set(body) == {"status"} and body["status"] in ("ok", "degraded"), body
+    # The details: to a direct loopback connection only, never through a proxy or from elsewhere.
+    assert client.get("/healthz/details", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 404
+    assert client.get("/healthz/details", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 404
+    local = client.get("/healthz/details").get_json()
+    assert local["database"]["ok"] and local["redis"]["ok"] and "vectors" in local["chroma"]
+    add_user(app, "yllapito", Role.ADMIN)
+    login(client, "yllapito", PASSWORD)
+    assert client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.9"}).get_json()["database"]["ok"]
+
+
+def test_the_database_file_is_readable_by_its_owner_only(app: Flask, tmp_path: Path) -> None:
+    settings = app.extensions["hiljainen"].settings
+    path = Path(settings.sqlalchemy_url.removeprefix("sqlite:///"))
+    add_user(app, "joku")
+    for name in (path, path.with_name(path.name + "-wal")):
+        if name.exists():
+            assert stat.S_IMODE(name.stat().st_mode) == 0o600, name
+    old = tmp_path / "old.db"
+    old.touch(mode=0o644)
+    old.chmod(0o644)
+    make_engine(f"sqlite:///{old}").dispose()
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600
+
+
+def test_staff_see_only_their_own_notes_themes_in_the_search_filter(app: Flask) -> None:
+    add_user(app, "hoitaja")
+    add_user(app, "kollega")
+    with app.test_request_context():
+        db = resources.session()
+        own = Theme(label="oma-teema-iltavuoro")
+        other = Theme(label="kollegan-teema-yovuoro")
+        db.add_all([own, other])
+        db.flush()
+        users = {u.username: u.id for u in db.scalars(select(User))}
+        for name, theme in (("hoitaja", own), ("kollega", other)):
+            db.add(Observation(text="Muistiinpano.", source=Source.STAFF, author_id=users[name],
+                               day=dt.date.today(), theme_id=theme.id))  # fmt: skip
+        db.add(User(username="johtaja", password_hash=generate_password_hash(PASSWORD), role=Role.LEADER))
+        db.commit()
+    staff = app.test_client()
+    login(staff, "hoitaja", PASSWORD)
+    page = staff.get("/search").get_data(as_text=True)
+    assert "oma-teema-iltavuoro" in page and "kollegan-teema-yovuoro" not in page
+    leader = app.test_client()
+    login(leader, "johtaja", PASSWORD)
+    page = leader.get("/search").get_data(as_text=True)
+    assert "oma-teema-iltavuoro" in page and "kollegan-teema-yovuoro" in page
+
+
+# --------------------------------------------------------------------------- physical erasure (finding 5)
+
+
+def test_erased_text_is_gone_from_the_sqlite_file_and_its_wal(app: Flask) -> None:
+    settings = app.extensions["hiljainen"].settings
+    path = Path(settings.sqlalchemy_url.removeprefix("sqlite:///"))
+    secret = "Zyxwvut-salainen-lause-" + uuid.uuid4().hex
+    add_user(app, "poistettava")
+    with app.test_request_context():
+        db = resources.session()
+        user_id = db.scalar(select(User.id).where(User.username == "poistettava"))
+        for i in range(3):
+            db.add(Observation(text=f"{secret} {i}", source=Source.STAFF, author_id=user_id,
+                               day=dt.date.today()))  # fmt: skip
+        db.commit()
+
+    def on_disk() -> bytes:
+        wal = path.with_name(path.name + "-wal")
+        return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+    assert secret.encode() in on_disk(), "the test sees the text before erasing it"
+    with app.test_request_context():
+        done = privacy.erase_subject(resources.session(), settings, privacy.Subject("user", "poistettava"))
+        assert done["notes"] == 3
+    assert secret.encode() not in on_disk()
