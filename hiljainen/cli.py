@@ -53,11 +53,12 @@ def web(host: str | None, port: int | None) -> None:
     from waitress import serve as waitress_serve
 
     from hiljainen import create_app, resources
+    from hiljainen.services import WAITRESS
 
     settings = Settings.from_env()
     app = create_app(settings)
     resources.warm_up(app)
-    waitress_serve(app, host=host or settings.host, port=port or settings.port, threads=8, ident="hiljainen")
+    waitress_serve(app, host=host or settings.host, port=port or settings.port, ident="hiljainen", **WAITRESS)
 
 
 @main.group()

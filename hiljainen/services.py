@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hiljainen.errors import ConfigError
 
@@ -180,6 +181,19 @@ def _http_ok(url: str) -> bool:
             return 200 <= resp.status < 300
     except (urllib.error.URLError, OSError):
         return False
+
+
+# waitress for `hiljainen web`: its default of 100 connections let 120 half-open ones stall every
+# request for 15 s. Idle or slow connections are dropped after channel_timeout; request bodies are
+# buffered before a thread takes them, so slow clients hold a connection slot, never a thread.
+WAITRESS: dict[str, Any] = {
+    "threads": 8,
+    "connection_limit": 1000,
+    "channel_timeout": 20,
+    "cleanup_interval": 5,
+    "backlog": 2048,
+    "asyncore_use_poll": True,  # select() cannot watch more than 1024 sockets
+}
 
 
 def web_server(host: str, port: int, env: dict[str, str], log_path: Path) -> ChildServer:

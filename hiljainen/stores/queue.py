@@ -13,6 +13,11 @@ QUEUE_NAME = "hiljainen"
 PROCESS_JOB = "workers.jobs.process"
 REFRESH_JOB = "workers.jobs.refresh_themes"
 JOB_TIMEOUT = 600
+# A job record holds note ids and the exact time it was queued; for an anonymous note that time is
+# more than the note keeps (its day). Records go soon: finished ones after 10 minutes, failed ones
+# after a day (rq keeps failed jobs a year by default). A failed note is found again by the sweep.
+RESULT_TTL = 600
+FAILURE_TTL = 24 * 3600
 
 
 def connect(url: str) -> redis.Redis:
@@ -43,6 +48,8 @@ def enqueue_process(conn: redis.Redis, ids: Sequence[int], batch_size: int = 64)
                     args=(batch,),
                     retry=Retry(max=3, interval=[5, 30, 120]),
                     description=f"process {len(batch)} notes",
+                    result_ttl=RESULT_TTL,
+                    failure_ttl=FAILURE_TTL,
                 )
                 for batch in batches
             ]
@@ -72,7 +79,12 @@ def enqueue_refresh(conn: redis.Redis) -> str:
             except NoSuchJobError:
                 pass
             job = queue(conn).enqueue(
-                REFRESH_JOB, job_id=REFRESH_JOB_ID, job_timeout=3600, description="refresh themes"
+                REFRESH_JOB,
+                job_id=REFRESH_JOB_ID,
+                job_timeout=3600,
+                description="refresh themes",
+                result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL,
             )
     except redis.RedisError as exc:
         raise ServiceUnavailable(f"queue unavailable: {exc}") from None

@@ -1,0 +1,66 @@
+"""The web process under a crowd of slow clients, and what the job queue keeps (issue 22: 3, 7).
+
+Real children as `hiljainen serve` runs them: `hiljainen web` under waitress with the session's
+Redis and Chroma servers, on SQLite.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import redis
+from rq import Queue
+
+from hiljainen import db
+from hiljainen.services import ChildServer, free_port, web_server
+from hiljainen.stores import queue
+from tests.conftest import redis_db
+
+
+def test_half_open_connections_do_not_starve_the_web_process(
+    tmp_path: Path, redis_srv: ChildServer, chroma_srv: ChildServer
+) -> None:
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    db.upgrade(url)
+    port = free_port()
+    env = {
+        "HILJAINEN_DATABASE_URL": url,
+        "HILJAINEN_REDIS_URL": redis_srv.url,
+        "HILJAINEN_CHROMA_URL": chroma_srv.url,
+        "HILJAINEN_DATA_DIR": str(tmp_path / "data"),
+        "HILJAINEN_SECRET_KEY": "test-secret",
+        "HILJAINEN_HOST": "127.0.0.1",
+        "HILJAINEN_PORT": str(port),
+    }
+    web = web_server("127.0.0.1", port, env, tmp_path / "web.log")
+    sockets: list[socket.socket] = []
+    try:
+        web.start(timeout=180)
+        # 150 clients that open a connection and send half a request (the probe stalled /healthz
+        # for 15 s with 120: waitress's default limit is 100 connections).
+        for _ in range(150):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            sockets.append(s)
+        start = time.monotonic()
+        with urllib.request.urlopen(f"{web.url}/healthz?quick=1", timeout=30) as resp:
+            assert resp.status == 200
+        assert time.monotonic() - start < 3.0, "a health check waited behind half-open connections"
+    finally:
+        for s in sockets:
+            s.close()
+        web.stop()
+
+
+def test_job_records_expire_soon(redis_srv: ChildServer) -> None:
+    # A job record keeps note ids and the exact time they were queued: it must not stay a year.
+    conn = redis.Redis.from_url(redis_db(redis_srv.url, 12))
+    conn.flushdb()
+    queue.enqueue_process(conn, [1, 2, 3])
+    (job,) = Queue(queue.QUEUE_NAME, connection=conn).jobs
+    assert job.result_ttl is not None and 0 < job.result_ttl <= 3600
+    assert job.failure_ttl is not None and 0 < job.failure_ttl <= 2 * 24 * 3600
+    conn.flushdb()
