@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import FrameType
 
 import redis
@@ -109,19 +109,60 @@ def _print_state(children: list[ChildServer], url: str, demo: bool) -> None:
     print("  Ctrl-C stops everything.\n", flush=True)
 
 
+RESTART_TIMEOUTS = {"worker": 300.0, "web": 120.0}  # seconds a restarted child may take to be ready
+BACKOFF_FIRST = 2.0  # seconds before the second restart of a child; doubles each time
+BACKOFF_MAX = 300.0
+STABLE_AFTER = 120.0  # a child running this long since its last restart starts its count afresh
+
+
+@dataclass
+class Restarts:
+    """How often a child has been restarted lately, and when it may be tried next."""
+
+    count: int = 0
+    last: float = 0.0
+    next_try: float = 0.0
+
+
+def supervise(children: list[ChildServer], restarts: dict[str, Restarts], now: float) -> None:
+    """Restart each child that has died, with backoff (2 s, 4 s, 8 s ... up to 5 minutes between
+    attempts), and say so on stderr. Web requests meanwhile see /healthz degraded; notes are kept
+    in SQL and the worker's sweep queues them once Redis is back."""
+    for child in children:
+        record = restarts.setdefault(child.name, Restarts())
+        if child.state == "running":
+            if record.count and now - record.last > STABLE_AFTER:
+                restarts[child.name] = Restarts()
+            continue
+        if now < record.next_try:
+            continue
+        record.count += 1
+        record.last = now
+        record.next_try = now + min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (record.count - 1))
+        print(
+            f"  {child.name} {child.state}; restarting it (attempt {record.count})",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            child.start(timeout=RESTART_TIMEOUTS.get(child.name, 60.0))
+        except ConfigError as exc:
+            wait = record.next_try - now
+            print(
+                f"  {child.name} did not restart: {exc}; next try in {wait:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            print(f"  {child.name} restarted", file=sys.stderr, flush=True)
+
+
 def _watch(children: list[ChildServer]) -> None:
-    """Report a child that dies; the others keep running so notes are still taken in."""
-    reported: set[str] = set()
+    """Restart a child that dies (with backoff); the others keep running so notes are still taken in."""
+    restarts: dict[str, Restarts] = {}
     while True:
         time.sleep(2)
-        for child in children:
-            if child.state != "running" and child.name not in reported:
-                print(
-                    f"  {child.name} {child.state}; see its log in the data folder",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                reported.add(child.name)
+        supervise(children, restarts, time.monotonic())
 
 
 def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:

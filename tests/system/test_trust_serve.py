@@ -11,11 +11,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 import redis
 from rq import Queue
 
 from hiljainen import db
-from hiljainen.services import ChildServer, free_port, web_server
+from hiljainen.services import ChildServer, free_port, redis_server, web_server
 from hiljainen.stores import queue
 from tests.conftest import redis_db
 
@@ -64,3 +65,33 @@ def test_job_records_expire_soon(redis_srv: ChildServer) -> None:
     assert job.result_ttl is not None and 0 < job.result_ttl <= 3600
     assert job.failure_ttl is not None and 0 < job.failure_ttl <= 2 * 24 * 3600
     conn.flushdb()
+
+
+def test_serve_restarts_a_dead_child_with_backoff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hiljainen.serve import BACKOFF_FIRST, Restarts, supervise
+
+    child = redis_server(tmp_path)
+    restarts: dict[str, Restarts] = {}
+    try:
+        child.start()
+        conn = redis.Redis.from_url(child.url, socket_connect_timeout=2)
+        assert conn.ping()
+        assert child.process is not None
+        child.process.kill()
+        child.process.wait()
+        supervise([child], restarts, now=100.0)
+        assert child.state == "running" and conn.ping(), "the dead Redis was started again, same address"
+        assert "redis exited (-9); restarting it (attempt 1)" in capsys.readouterr().err
+
+        # It dies again at once: the next attempt waits for the backoff, then doubles it.
+        child.process.kill()
+        child.process.wait()
+        supervise([child], restarts, now=100.0 + BACKOFF_FIRST / 2)
+        assert child.state != "running"
+        supervise([child], restarts, now=100.0 + BACKOFF_FIRST)
+        assert child.state == "running" and conn.ping()
+        assert restarts["redis"].count == 2
+        assert restarts["redis"].next_try == 100.0 + BACKOFF_FIRST + 2 * BACKOFF_FIRST
+        assert "restarted" in capsys.readouterr().err
+    finally:
+        child.stop()
