@@ -54,6 +54,8 @@ def _home_page(error: str | None = None, values: Any = None, status: int = 200) 
     ).all()
     alerts = db.scalars(select(Alert).order_by(Alert.id.desc()).limit(8)).all()
     indicators = _indicators()
+    topics = _topics(db.scalars(select(Theme).where(Theme.active.is_(True), Theme.size > 0,
+                                                    *_raised_in(scope))).all())
     units = db.scalars(select(Unit).order_by(Unit.name_fi)).all()
     return render_template(
         "dashboard/index.html",
@@ -62,6 +64,7 @@ def _home_page(error: str | None = None, values: Any = None, status: int = 200) 
         computed_at=snap.computed_at if snap else None,
         tables=_tables(snap.data) if snap else {},
         themes=themes,
+        topics=topics,
         alerts=alerts,
         indicators=indicators,
         scopes=_scope_choices(units),
@@ -69,6 +72,23 @@ def _home_page(error: str | None = None, values: Any = None, status: int = 200) 
         track_error=error,
         track_values=values or {},
     ), status
+
+
+_LEVEL = {"strong": 3, "weak": 2, "latent": 1}
+
+
+def _topics(themes: Sequence[Theme], limit: int = 12) -> list[dict[str, Any]]:
+    """The largest topics: name, notes, number of themes and their strongest signal."""
+    out: dict[int, dict[str, Any]] = {}
+    for t in themes:
+        key = t.topic_id or t.id
+        topic = out.setdefault(key, {"id": key, "name": t.topic_name or t.name, "size": 0, "themes": 0,
+                                     "signal": "noise"})
+        topic["size"] += t.size
+        topic["themes"] += 1
+        if _LEVEL.get(t.signal, 0) > _LEVEL.get(topic["signal"], 0):
+            topic["signal"] = t.signal
+    return sorted(out.values(), key=lambda tp: (-_LEVEL.get(tp["signal"], 0), -tp["size"]))[:limit]
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

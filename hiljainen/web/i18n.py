@@ -55,6 +55,17 @@ _EVENT = {
     "split": lazy_gettext("split off"),
     "faded": lazy_gettext("faded"),
 }
+# A leader's corrections to a theme (models.CorrectionKind), as its edit history says them.
+_CORRECTION = {
+    "rename": lazy_gettext("renamed"),
+    "merge": lazy_gettext("merged into another theme"),
+    "split": lazy_gettext("notes split into a new theme"),
+    "move": lazy_gettext("notes moved to another theme"),
+    "not_new": lazy_gettext("marked not a new subject"),
+    "watch": lazy_gettext("watching changed"),
+    "pin": lazy_gettext("pinning changed"),
+    "undo": lazy_gettext("last correction undone"),
+}
 _ALERT = {
     "signal": lazy_gettext("signal"),
     "burst": lazy_gettext("burst"),
@@ -80,6 +91,12 @@ def status_label(status: Status) -> str:
 def event_label(kind: str) -> str:
     """What happened to a theme in a recomputation, in the interface language."""
     return str(_EVENT.get(kind, kind))
+
+
+def correction_label(kind: object) -> str:
+    """A leader's correction to a theme, in the interface language."""
+    value = str(getattr(kind, "value", kind))
+    return str(_CORRECTION.get(value, value))
 
 
 def alert_label(kind: str) -> str:
@@ -187,6 +204,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             "language_url": language_url,
             "event_label": event_label,
             "alert_label": alert_label,
+            "correction_label": correction_label,
             "chart_labels": chart_labels,
             "table_label": table_label,
         }

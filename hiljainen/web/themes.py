@@ -1,4 +1,5 @@
-"""A theme's page: its history and signal beside leadership's interpretation; rename, pin, track."""
+"""Every topic and theme on one page; a theme's page: its history and signal beside leadership's
+interpretation; a leader's corrections (rename, merge, split, move, not new, watch, pin, undo), track."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hiljainen import resources
 from hiljainen.errors import ConfigError, ServiceUnavailable
 from hiljainen.models import (
     AuditEvent,
+    CorrectionKind,
     Indicator,
     Interpretation,
     Observation,
@@ -23,12 +25,85 @@ from hiljainen.models import (
     Theme,
     ThemeEvent,
     ThemePeriod,
+    User,
 )
 from hiljainen.stores import queue
+from hiljainen.web import corrections
 from hiljainen.web.auth import current_user, login_required
 
 bp = Blueprint("themes", __name__, url_prefix="/themes")
 MAX_FIELD = 2000
+SPARK_WEEKS = 12
+SIGNAL_ORDER = {"strong": 0, "weak": 1, "latent": 2, "well-known": 3, "noise": 4}
+SORTS = ("size", "trend", "signal", "name")
+
+
+@bp.get("/")
+@login_required(Role.LEADER)
+def index() -> Any:
+    """Every topic with its themes: size, a sparkline of the last weeks, signal, owner and
+    interpretation; sorted (`sort`) and filtered (`q` words, `signal`) by query parameters."""
+    db = resources.session()
+    args = request.args
+    sort = args.get("sort", "size") if args.get("sort") in SORTS else "size"
+    signal = args.get("signal", "")
+    words = args.get("q", "").strip().lower()[:100]
+    themes = [t for t in db.scalars(select(Theme).where(Theme.active.is_(True))).all()
+              if t.size > 0 or t.held]
+    total = len(themes)
+    if signal:
+        themes = [t for t in themes if t.signal == signal]
+    if words:
+        themes = [t for t in themes if words in " ".join(
+            [t.name, t.label, t.topic_name, *map(str, t.keywords)]).lower()]
+    ids = [t.id for t in themes]
+    weeks: dict[int, list[tuple[Any, int]]] = {}
+    for theme_id, start, count in db.execute(
+        select(ThemePeriod.theme_id, ThemePeriod.start, ThemePeriod.count)
+        .where(ThemePeriod.theme_id.in_(ids), ThemePeriod.period.contains("-W"))
+    ).tuples():
+        weeks.setdefault(theme_id, []).append((start, count))
+    counts = {i: [c for _s, c in sorted(w)][-SPARK_WEEKS:] for i, w in weeks.items()}
+    read = set(db.scalars(select(Interpretation.theme_id).where(Interpretation.theme_id.in_(ids))))
+    owners = {u.id: u.display_name or u.username for u in db.scalars(
+        select(User).where(User.id.in_({t.owner_id for t in themes if t.owner_id})))}
+    rows: list[dict[str, Any]] = [
+        {"theme": t, "counts": counts.get(t.id, []), "spark": sparkline(counts.get(t.id, [])),
+             "recent": sum(counts.get(t.id, [])[-3:]), "interpreted": t.id in read,
+             "owner": owners.get(t.owner_id or 0, "")} for t in themes
+    ]
+    key = {
+        "size": lambda r: (-r["theme"].size, r["theme"].id),
+        "trend": lambda r: (-r["recent"], -r["theme"].size),
+        "signal": lambda r: (SIGNAL_ORDER.get(r["theme"].signal, 5), -r["theme"].size),
+        "name": lambda r: (r["theme"].name.lower(), r["theme"].id),
+    }[sort]
+    topics: dict[int, dict[str, Any]] = {}
+    for row in sorted(rows, key=key):
+        t = row["theme"]
+        topic = topics.setdefault(t.topic_id or t.id, {"id": t.topic_id or t.id, "themes": [], "size": 0,
+                                                       "name": t.topic_name or t.name, "recent": 0})
+        topic["themes"].append(row)
+        topic["size"] += t.size
+        topic["recent"] += row["recent"]
+    ordered = list(topics.values())
+    if sort in ("size", "trend"):
+        ordered.sort(key=lambda tp: -tp[sort if sort == "size" else "recent"])
+    elif sort == "name":
+        ordered.sort(key=lambda tp: str(tp["name"]).lower())
+    return render_template("themes/index.html", topics=ordered, shown=len(rows), total=total,
+                           sort=sort, signal=signal, q=args.get("q", "")[:100], sorts=SORTS,
+                           signals=list(SIGNAL_ORDER))
+
+
+def sparkline(counts: list[int], width: int = 96, height: int = 24) -> str:
+    """Points of an inline SVG polyline for weekly counts (empty for fewer than two weeks)."""
+    if len(counts) < 2:
+        return ""
+    top = max(max(counts), 1)
+    step = width / (len(counts) - 1)
+    return " ".join(f"{i * step:.1f},{height - 2 - (c / top) * (height - 4):.1f}"
+                    for i, c in enumerate(counts))
 
 
 @bp.get("/<int:theme_id>")
@@ -62,7 +137,11 @@ def _detail_page(theme: Theme, *, error: str | None = None, form: str = "",
     )
     reps = {o.id: o for o in db.scalars(select(Observation).where(Observation.id.in_(theme.representatives)))}
     notes = db.scalars(
-        select(Observation).where(Observation.theme_id == theme_id).order_by(Observation.day.desc()).limit(30)
+        select(Observation).where(Observation.theme_id == theme_id)
+        .order_by(Observation.day.desc()).limit(300)
+    ).all()
+    others = db.scalars(
+        select(Theme).where(Theme.active.is_(True), Theme.id != theme_id).order_by(Theme.size.desc())
     ).all()
     chart = {
         "weeks": [p.period[5:] for p in periods],
@@ -81,6 +160,8 @@ def _detail_page(theme: Theme, *, error: str | None = None, form: str = "",
         history=history,
         representatives=[reps[i] for i in theme.representatives if i in reps],
         notes=notes,
+        others=[t for t in others if t.size > 0 or t.held],
+        edits=corrections.history(db, theme_id),
         error=error,
         error_form=form,
         values=values or {},
@@ -93,11 +174,114 @@ def rename(theme_id: int) -> Any:
     """A leader's name for the theme; it survives recomputation. Empty = back to the computed label."""
     db = resources.session()
     theme = db.get(Theme, theme_id) or abort(404)
-    theme.custom_name = request.form.get("name", "").strip()[:200] or None
-    theme.pinned = request.form.get("pinned") == "on"
+    corrections.rename(db, theme, request.form.get("name", "").strip()[:200] or None, _user_id())
+    corrections.flag(db, theme, CorrectionKind.PIN, request.form.get("pinned") == "on", _user_id())
     _audit("theme.rename", theme_id, {"pinned": theme.pinned})
     db.commit()
     return redirect(url_for("themes.detail", theme_id=theme_id), code=303)
+
+
+@bp.post("/<int:theme_id>/merge")
+@login_required(Role.LEADER)
+def merge(theme_id: int) -> Any:
+    """All of this theme's notes join another theme, and stay with it in every refresh."""
+    db = resources.session()
+    theme = db.get(Theme, theme_id) or abort(404)
+    into = _other(request.form.get("into"))
+    if into is None:
+        return _refused(theme, "merge", _("Choose the theme to merge into."))
+    try:
+        corrections.merge(db, theme, into, _user_id())
+    except corrections.CorrectionRefused:
+        return _refused(theme, "merge", _("Choose another theme in use."))
+    _audit("theme.merge", theme_id, {"into": into.id})
+    db.commit()
+    return redirect(url_for("themes.detail", theme_id=into.id), code=303)
+
+
+@bp.post("/<int:theme_id>/split")
+@login_required(Role.LEADER)
+def split(theme_id: int) -> Any:
+    """The chosen notes become a theme of their own, kept apart from the rest in every refresh."""
+    db = resources.session()
+    theme = db.get(Theme, theme_id) or abort(404)
+    try:
+        new = corrections.split(db, theme, _chosen(), request.form.get("name", "").strip()[:200] or None,
+                                _user_id())
+    except corrections.CorrectionRefused:
+        return _refused(theme, "notes", _("Choose some of the theme's notes, not all of them."))
+    _audit("theme.split", theme_id, {"new": new.id, "notes": len(_chosen())})
+    db.commit()
+    return redirect(url_for("themes.detail", theme_id=new.id), code=303)
+
+
+@bp.post("/<int:theme_id>/move")
+@login_required(Role.LEADER)
+def move(theme_id: int) -> Any:
+    """The chosen notes move to another theme and stay there in every refresh."""
+    db = resources.session()
+    theme = db.get(Theme, theme_id) or abort(404)
+    to = _other(request.form.get("to"))
+    try:
+        if to is None:
+            raise corrections.CorrectionRefused("no target")
+        corrections.move(db, theme, _chosen(), to, _user_id())
+    except corrections.CorrectionRefused:
+        return _refused(theme, "notes", _("Choose notes and the theme to move them to."))
+    _audit("theme.move", theme_id, {"to": to.id, "notes": len(_chosen())})
+    db.commit()
+    return redirect(url_for("themes.detail", theme_id=theme_id), code=303)
+
+
+@bp.post("/<int:theme_id>/not-new")
+@login_required(Role.LEADER)
+def not_new(theme_id: int) -> Any:
+    """"Not a new subject": no more signal alerts for this theme."""
+    db = resources.session()
+    theme = db.get(Theme, theme_id) or abort(404)
+    corrections.not_new(db, theme, _user_id())
+    _audit("theme.not_new", theme_id, {})
+    db.commit()
+    return redirect(url_for("themes.detail", theme_id=theme_id), code=303)
+
+
+@bp.post("/<int:theme_id>/watch")
+@login_required(Role.LEADER)
+def watch(theme_id: int) -> Any:
+    """Watch a small candidate (or stop): its notes stay together and new ones may join."""
+    db = resources.session()
+    theme = db.get(Theme, theme_id) or abort(404)
+    corrections.flag(db, theme, CorrectionKind.WATCH, not theme.watched, _user_id())
+    _audit("theme.watch", theme_id, {"watched": theme.watched})
+    db.commit()
+    return redirect(url_for("themes.detail", theme_id=theme_id), code=303)
+
+
+@bp.post("/<int:theme_id>/undo")
+@login_required(Role.LEADER)
+def undo(theme_id: int) -> Any:
+    """Undo the latest correction made on this theme."""
+    db = resources.session()
+    theme = db.get(Theme, theme_id) or abort(404)
+    undone = corrections.undo_last(db, theme, _user_id())
+    if undone is None:
+        return _refused(theme, "undo", _("Nothing to undo."))
+    _audit("theme.undo", theme_id, {"correction": undone.id, "kind": undone.kind.value})
+    db.commit()
+    return redirect(url_for("themes.detail", theme_id=theme_id), code=303)
+
+
+def _other(raw: str | None) -> Theme | None:
+    return resources.session().get(Theme, int(raw)) if raw and raw.isdigit() and len(raw) < 10 else None
+
+
+def _chosen() -> list[int]:
+    return [int(v) for v in request.form.getlist("notes") if v.isdigit() and len(v) < 12]
+
+
+def _refused(theme: Theme, form: str, message: str) -> Any:
+    resources.session().rollback()
+    return _detail_page(theme, error=message, form=form, status=400)
 
 
 @bp.post("/<int:theme_id>/interpretation")

@@ -92,6 +92,13 @@ ACCESS: dict[tuple[str, str], tuple[str, str, str, str, str]] = {
     ("POST", "/themes/<int:theme_id>/name"):              LEADERS,
     ("POST", "/themes/<int:theme_id>/interpretation"):    LEADERS,
     ("POST", "/themes/<int:theme_id>/track"):             LEADERS,
+    ("GET", "/themes/"):                                  LEADERS,
+    ("POST", "/themes/<int:theme_id>/merge"):             LEADERS,
+    ("POST", "/themes/<int:theme_id>/split"):             LEADERS,
+    ("POST", "/themes/<int:theme_id>/move"):              LEADERS,
+    ("POST", "/themes/<int:theme_id>/not-new"):           LEADERS,
+    ("POST", "/themes/<int:theme_id>/watch"):             LEADERS,
+    ("POST", "/themes/<int:theme_id>/undo"):              LEADERS,
     ("POST", "/themes/refresh"):                          LEADERS,
     ("GET", "/themes/refresh/<job_id>.json"):             LEADERS,
     ("GET", "/triage/"):                                  LEADERS,
@@ -355,6 +362,11 @@ def _request(world: World, role: str, method: str, endpoint: str) -> dict[str, A
         "themes.rename": lambda: {"data": {"name": "Hissit"}},
         "themes.interpret": lambda: {"data": {"meaning": "Hissit ovat vanhoja."}},
         "themes.track": lambda: {"data": {"threshold": "3"}},
+        # A spare theme of two notes of its own (_path) is merged, split or has a note moved.
+        "themes.merge": lambda: {"data": {"into": world.args["theme_id"]}},
+        "themes.split": lambda: {"data": {"notes": world.args["spare_notes"][:1]}},
+        "themes.move": lambda: {"data": {"notes": world.args["spare_notes"][:1],
+                                         "to": world.args["theme_id"]}},
         "triage.set_status": lambda: {"data": {"status": "in_progress"}},
         "triage.set_owner": lambda: {"data": {"owner_id": ""}},
         "triage.answer": lambda: {"data": {"body": "Kiitos, asia on tiedossa."}},
@@ -372,10 +384,27 @@ def _request(world: World, role: str, method: str, endpoint: str) -> dict[str, A
     return bodies.get(endpoint, dict)()
 
 
+def _spare_theme(world: World) -> int:
+    """A new theme holding two new notes (without any marker text), for corrections to act on."""
+    with world.app.app_context():
+        s = resources.session()
+        theme = Theme(label="varateema", size=2)
+        s.add(theme)
+        s.flush()
+        notes = [Observation(text="Varateeman havainto.", source=Source.STAFF, day=dt.date(2026, 11, 2),
+                             theme_id=theme.id) for _ in range(2)]
+        s.add_all(notes)
+        s.commit()
+        world.args["spare_notes"] = [n.id for n in notes]
+        return theme.id
+
+
 def _path(world: World, rule: str, endpoint: str) -> str:
     values = dict(world.args)
     if endpoint == "search.me_too":
         values["note_id"] = world.ids["shared"]  # the private one nobody may join: see the staff test
+    if endpoint in ("themes.merge", "themes.split", "themes.move"):
+        values["theme_id"] = _spare_theme(world)
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: str(values[m.group(1)]), rule)
 
 

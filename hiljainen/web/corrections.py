@@ -1,0 +1,184 @@
+"""A leader's corrections to themes, applied at once and kept (ThemeCorrection) so that every later
+refresh honours them (workers/refresh.py turns them into must-link / cannot-link constraints).
+
+Each correction's payload holds the note ids it moved and what was there before, so the last one
+can be undone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from hiljainen.models import (
+    Alert,
+    CorrectionKind,
+    Indicator,
+    Observation,
+    Theme,
+    ThemeCorrection,
+)
+
+
+class CorrectionRefused(ValueError):
+    """The correction cannot be made as asked (no notes chosen, the same theme, ...)."""
+
+
+def notes_of(session: Session, theme_id: int) -> list[int]:
+    """The ids of a theme's notes now."""
+    return list(session.scalars(select(Observation.id).where(Observation.theme_id == theme_id)
+                                .order_by(Observation.id)))
+
+
+def _record(session: Session, theme: Theme, kind: CorrectionKind, actor_id: int | None,
+            payload: dict[str, Any]) -> ThemeCorrection:
+    correction = ThemeCorrection(theme_id=theme.id, actor_id=actor_id, kind=kind, payload=payload)
+    session.add(correction)
+    session.flush()
+    return correction
+
+
+def _resize(session: Session, *themes: Theme) -> None:
+    for theme in themes:
+        theme.size = int(session.scalar(
+            select(func.count()).select_from(Observation).where(Observation.theme_id == theme.id)) or 0)
+
+
+def _place(session: Session, note_ids: Sequence[int], theme_id: int | None) -> None:
+    if note_ids:
+        session.execute(update(Observation).where(Observation.id.in_(list(note_ids))).values(theme_id=theme_id))
+
+
+def rename(session: Session, theme: Theme, name: str | None, actor_id: int | None) -> None:
+    """A leader's name (None = back to the computed phrase)."""
+    if name == theme.custom_name:
+        return
+    _record(session, theme, CorrectionKind.RENAME, actor_id, {"name": name, "before": theme.custom_name})
+    theme.custom_name = name
+
+
+def flag(session: Session, theme: Theme, kind: CorrectionKind, on: bool, actor_id: int | None) -> None:
+    """Pin or watch (on or off): a held theme keeps its notes through every refresh."""
+    attr = "pinned" if kind == CorrectionKind.PIN else "watched"
+    before = bool(getattr(theme, attr))
+    if before == on:
+        return
+    _record(session, theme, kind, actor_id, {"on": on, "before": before})
+    setattr(theme, attr, on)
+
+
+def merge(session: Session, theme: Theme, into: Theme, actor_id: int | None) -> ThemeCorrection:
+    """All of `theme`'s notes join `into`; its indicators and alerts follow; `theme` ends."""
+    if into.id == theme.id or not into.active:
+        raise CorrectionRefused("merge into itself or an ended theme")
+    moved, kept = notes_of(session, theme.id), notes_of(session, into.id)
+    indicators = list(session.scalars(select(Indicator.id).where(Indicator.theme_id == theme.id)))
+    alerts = list(session.scalars(select(Alert.id).where(Alert.theme_id == theme.id)))
+    correction = _record(session, theme, CorrectionKind.MERGE, actor_id, {
+        "into": into.id, "notes": kept + moved, "moved": moved, "indicators": indicators,
+        "alerts": alerts, "before": {"active": theme.active, "pinned": theme.pinned},
+    })
+    _place(session, moved, into.id)
+    if indicators:
+        session.execute(update(Indicator).where(Indicator.id.in_(indicators)).values(theme_id=into.id))
+    if alerts:
+        session.execute(update(Alert).where(Alert.id.in_(alerts)).values(theme_id=into.id))
+    into.pinned = into.pinned or theme.pinned
+    theme.active, theme.pinned = False, False
+    _resize(session, theme, into)
+    return correction
+
+
+def split(session: Session, theme: Theme, note_ids: Sequence[int], name: str | None,
+          actor_id: int | None) -> Theme:
+    """The chosen notes become a new theme, kept apart from the rest of `theme`."""
+    own = notes_of(session, theme.id)
+    chosen = [i for i in own if i in set(note_ids)]
+    if not chosen or len(chosen) == len(own):
+        raise CorrectionRefused("choose some of the theme's notes, not all")
+    new = Theme(id=int(session.scalar(select(func.max(Theme.id))) or 0) + 1, label=theme.label,
+                keywords=list(theme.keywords), custom_name=name, first_seen=theme.first_seen,
+                last_seen=theme.last_seen, topic_id=theme.topic_id, topic_name=theme.topic_name,
+                signal="noise", representatives=chosen[:3])
+    session.add(new)
+    session.flush()
+    rest = [i for i in own if i not in set(chosen)]
+    _record(session, theme, CorrectionKind.SPLIT, actor_id,
+            {"new": new.id, "notes": chosen, "rest": rest})
+    _place(session, chosen, new.id)
+    _resize(session, theme, new)
+    return new
+
+
+def move(session: Session, theme: Theme, note_ids: Sequence[int], to: Theme, actor_id: int | None) -> None:
+    """The chosen notes go to `to` and stay with its notes, apart from the rest of `theme`."""
+    own = notes_of(session, theme.id)
+    chosen = [i for i in own if i in set(note_ids)]
+    if not chosen or to.id == theme.id or not to.active:
+        raise CorrectionRefused("choose notes and another theme")
+    rest = [i for i in own if i not in set(chosen)]
+    _record(session, theme, CorrectionKind.MOVE, actor_id,
+            {"to": to.id, "notes": chosen, "rest": rest, "target": notes_of(session, to.id)})
+    _place(session, chosen, to.id)
+    _resize(session, theme, to)
+
+
+def not_new(session: Session, theme: Theme, actor_id: int | None) -> None:
+    """"Not a new subject": later refreshes raise no signal alert for this theme."""
+    _record(session, theme, CorrectionKind.NOT_NEW, actor_id, {"signal": theme.signal})
+
+
+def undo_last(session: Session, theme: Theme, actor_id: int | None) -> ThemeCorrection | None:
+    """Undo the latest correction made on this theme that is not undone yet; None when none."""
+    last = session.scalars(
+        select(ThemeCorrection)
+        .where(ThemeCorrection.theme_id == theme.id, ThemeCorrection.undone.is_(False),
+               ThemeCorrection.kind != CorrectionKind.UNDO)
+        .order_by(ThemeCorrection.id.desc())
+    ).first()
+    if last is None:
+        return None
+    p = last.payload
+    if last.kind == CorrectionKind.RENAME:
+        theme.custom_name = p.get("before")
+    elif last.kind in (CorrectionKind.PIN, CorrectionKind.WATCH):
+        setattr(theme, "pinned" if last.kind == CorrectionKind.PIN else "watched", bool(p.get("before")))
+    elif last.kind == CorrectionKind.MERGE:
+        into = session.get(Theme, p["into"])
+        _place(session, p.get("moved", []), theme.id)
+        if p.get("indicators"):
+            session.execute(update(Indicator).where(Indicator.id.in_(p["indicators"])).values(theme_id=theme.id))
+        if p.get("alerts"):
+            session.execute(update(Alert).where(Alert.id.in_(p["alerts"])).values(theme_id=theme.id))
+        theme.active = True
+        theme.pinned = bool(p.get("before", {}).get("pinned"))
+        _resize(session, theme, *([into] if into else []))
+    elif last.kind == CorrectionKind.SPLIT:
+        new = session.get(Theme, p["new"])
+        _place(session, [i for i in p.get("notes", []) if _in(session, i, p["new"])], theme.id)
+        if new is not None:
+            new.active = False
+            _resize(session, new)
+        _resize(session, theme)
+    elif last.kind == CorrectionKind.MOVE:
+        to = session.get(Theme, p["to"])
+        _place(session, [i for i in p.get("notes", []) if _in(session, i, p["to"])], theme.id)
+        _resize(session, theme, *([to] if to else []))
+    last.undone = True
+    _record(session, theme, CorrectionKind.UNDO, actor_id, {"correction": last.id, "kind": last.kind.value})
+    return last
+
+
+def _in(session: Session, note_id: int, theme_id: int) -> bool:
+    """Whether a note is still where a correction put it (a refresh may have moved it since)."""
+    return session.scalar(select(Observation.theme_id).where(Observation.id == note_id)) == theme_id
+
+
+def history(session: Session, theme_id: int) -> list[ThemeCorrection]:
+    """Corrections made on this theme or bringing notes to it, newest first."""
+    rows = session.scalars(select(ThemeCorrection).order_by(ThemeCorrection.id.desc())).all()
+    return [c for c in rows if c.theme_id == theme_id
+            or theme_id in (c.payload.get("into"), c.payload.get("to"), c.payload.get("new"))]

@@ -1,0 +1,188 @@
+"""A leader shapes themes (issue 19): the corrections are kept and every later refresh honours them.
+
+The demo organisation, real models, real Chroma, SQLite; the pages through the Flask test client."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import delete, func, select
+
+from hiljainen import accounts, db
+from hiljainen.config import Settings
+from hiljainen.models import (
+    Alert,
+    CorrectionKind,
+    Indicator,
+    IndicatorValue,
+    Interpretation,
+    Observation,
+    Role,
+    Source,
+    Theme,
+    ThemeCorrection,
+)
+from tests.conftest import DEMO_TODAY, csrf_token, login
+from workers.refresh import correction_constraints
+
+
+def test_corrections_become_constraints_and_a_later_one_wins() -> None:
+    row_of = {note: note - 100 for note in range(100, 120)}  # note id -> row
+    held = [[100, 101, 102]]
+    newest_first: list[dict[str, Any]] = [
+        # split 103, 104 out of a theme whose other notes are 105, 106
+        {"kind": "split", "notes": [103, 104], "rest": [105, 106]},
+        # earlier: merged 104 with 105 (the split above overrides it)
+        {"kind": "merge", "notes": [104, 105, 107]},
+        # moved 108 to the theme holding 109, 110, away from 111; 999 is no longer in the run
+        {"kind": "move", "notes": [108, 999], "target": [109, 110], "rest": [111]},
+        {"kind": "rename", "name": "x"},
+    ]
+    c = correction_constraints(newest_first, held, row_of)
+    must = {frozenset(p) for p in c.must_link}
+    cannot = {frozenset(p) for p in c.cannot_link}
+    assert {frozenset((0, 1)), frozenset((1, 2)), frozenset((3, 4))} <= must
+    assert {frozenset((3, 5)), frozenset((3, 6)), frozenset((8, 11))} <= cannot
+    assert frozenset((4, 5)) not in must, "the older merge gives way to the newer split"
+    assert frozenset((5, 7)) in must, "the rest of the merge still holds"
+    assert {frozenset((8, 9)), frozenset((9, 10))} <= must
+    assert all(max(p) < 20 for p in [*c.must_link, *c.cannot_link]) and c.must_link and c.cannot_link
+
+
+def test_nothing_to_honour_without_corrections() -> None:
+    c = correction_constraints([], [], {1: 0, 2: 1})
+    assert not c
+
+
+def sessions(settings: Settings):  # type: ignore[no-untyped-def]
+    return db.make_sessionmaker(db.make_engine(settings.sqlalchemy_url))
+
+
+def post(client: FlaskClient, page: str, action: str, data: dict[str, object]) -> str:
+    """Post a form found on `page` as a browser would (with its CSRF token); the page it leads to."""
+    resp = client.post(action, data={**data, "csrf_token": csrf_token(client, page)})
+    assert resp.status_code == 303, (action, resp.status_code, resp.get_data(as_text=True)[:400])
+    return str(resp.headers["Location"])
+
+
+@pytest.mark.slow
+def test_a_leader_merges_splits_moves_pins_and_a_refresh_keeps_it_all(demo_copy: Settings) -> None:
+    from hiljainen import create_app, resources
+    from workers import jobs
+
+    app = create_app(demo_copy)
+    with app.app_context():
+        s = resources.session()
+        accounts.create_user(s, "muokkaaja", "salasana-123", Role.LEADER)
+        accounts.create_user(s, "tyontekija", "salasana-123", Role.STAFF)
+        s.commit()
+        themes = s.scalars(select(Theme).where(Theme.active.is_(True), Theme.size >= 4)
+                           .order_by(Theme.size.desc())).all()
+        assert len(themes) >= 6
+        a, b, c, d, e, f = (t.id for t in themes[:6])
+
+        def notes(theme_id: int) -> list[int]:
+            return list(s.scalars(select(Observation.id).where(Observation.theme_id == theme_id)
+                                  .order_by(Observation.id)))
+
+        before = {t: notes(t) for t in (a, b, c, d, e, f)}
+    staff = app.test_client()
+    login(staff, "tyontekija", "salasana-123")
+    assert staff.get("/themes/").status_code == 403
+    staff_token = csrf_token(staff, "/note")
+    assert staff.post(f"/themes/{b}/merge", data={"into": c, "csrf_token": staff_token}).status_code == 403
+
+    client = app.test_client()
+    login(client, "muokkaaja", "salasana-123")
+    listing = client.get("/themes/").get_data(as_text=True)
+    listed = {int(i) for i in re.findall(r'href="/themes/(\d+)"', listing)}
+    with app.app_context():
+        live = set(resources.session().scalars(
+            select(Theme.id).where(Theme.active.is_(True), Theme.size > 0)))
+    assert live <= listed, "every theme in use is listed"
+    assert "<svg" in listing and client.get("/themes/?sort=name&signal=weak").status_code == 200
+    assert client.post(f"/themes/{b}/merge", data={"into": c}).status_code == 400, "CSRF token required"
+
+    page = f"/themes/{a}"
+    post(client, page, f"/themes/{a}/name", {"name": "Iltaruoan puute", "pinned": "on"})
+    post(client, page, f"/themes/{a}/track", {"name": "Iltaruoka", "threshold": "3"})
+    post(client, page, f"/themes/{a}/interpretation", {"meaning": "Iltaruoka jää väliin"})
+    post(client, f"/themes/{b}", f"/themes/{b}/merge", {"into": c})
+    chosen = before[d][: len(before[d]) // 2]
+    new_page = post(client, f"/themes/{d}", f"/themes/{d}/split", {"notes": chosen, "name": "Erotettu"})
+    split_id = int(new_page.rstrip("/").rsplit("/", 1)[1])
+    moved = before[e][0]
+    post(client, f"/themes/{e}", f"/themes/{e}/move", {"notes": [moved], "to": f})
+    post(client, f"/themes/{f}", f"/themes/{f}/watch", {})
+    # Rename and undo: the last correction on a theme can be taken back.
+    post(client, f"/themes/{f}", f"/themes/{f}/name", {"name": "Väliaikainen"})
+    post(client, f"/themes/{f}", f"/themes/{f}/undo", {})
+    history = client.get(f"/themes/{a}").get_data(as_text=True)
+    assert "Iltaruoan puute" in history and "muokkaaja" in history
+
+    with db.transaction(sessions(demo_copy)) as s:
+        indicator = s.scalars(select(Indicator).where(Indicator.theme_id == a)).one()
+        tracked = indicator.id
+        s.add(IndicatorValue(indicator_id=tracked, period="2026-W40", value=2.0))
+        kinds = [k.value for k in s.scalars(select(ThemeCorrection.kind).order_by(ThemeCorrection.id))]
+        assert kinds == ["rename", "pin", "merge", "split", "move", "watch", "rename", "undo"]
+        watched = s.get(Theme, f)
+        assert watched is not None and watched.custom_name is None and watched.watched
+        texts = list(s.scalars(select(Observation.text).where(Observation.id.in_(before[a][:2]))))
+        added = []
+        for n, text in enumerate([texts[0] + " Sama juttu taas tällä viikolla.",
+                                  "Tänäänkin sama: " + texts[1],
+                                  "Pysäköintialueen valot eivät toimi illalla.",
+                                  "The lift in building B was out of order again."]):
+            note = Observation(id=900_000 + n, text=text, source=Source.STAFF, day=DEMO_TODAY)
+            s.add(note)
+            added.append(note)
+        s.flush()
+        added_ids = [n.id for n in added]
+    jobs.process(added_ids)
+    jobs.refresh_themes(DEMO_TODAY.isoformat())
+
+    with sessions(demo_copy)() as s:
+        def theme_of(note_ids: list[int]) -> set[int | None]:
+            return set(s.scalars(select(Observation.theme_id).where(Observation.id.in_(note_ids))))
+
+        pinned = s.get(Theme, a)
+        assert pinned is not None and pinned.active and pinned.name == "Iltaruoan puute"
+        assert theme_of(before[a]) == {a}, "the pinned, tracked theme keeps every one of its notes"
+        assert s.scalar(select(func.count()).where(Observation.theme_id == a)) >= len(before[a])
+        values = set(s.scalars(select(IndicatorValue.period).where(IndicatorValue.indicator_id == tracked)))
+        assert "2026-W40" in values and len(values) >= 2
+        assert s.scalars(select(Indicator.theme_id).where(Indicator.id == tracked)).one() == a
+        assert s.scalars(select(Interpretation).where(Interpretation.theme_id == a)).all()
+        assert len(theme_of(before[b] + before[c]) - {None}) == 1, "merged notes stay together"
+        rest = [i for i in before[d] if i not in chosen]
+        assert not theme_of(chosen) & theme_of(rest), "split notes stay apart"
+        assert len(theme_of(chosen)) == 1 and split_id in {t.id for t in s.scalars(select(Theme))}
+        assert theme_of([moved]) == theme_of(before[f]) and len(theme_of(before[f])) == 1
+        assert not theme_of([moved]) & theme_of(before[e][1:]), "the moved note stays moved"
+        assert all(t.topic_id and t.topic_name and (t.phrase or t.label)
+                   for t in s.scalars(select(Theme).where(Theme.active.is_(True), Theme.size > 0)))
+
+
+@pytest.mark.slow
+def test_not_a_new_subject_stops_signal_alerts(demo_copy: Settings) -> None:
+    """After "not a new subject", a refresh that would announce the theme again stays quiet."""
+    from workers import jobs
+
+    with db.transaction(sessions(demo_copy)) as s:
+        flagged = s.scalars(select(Theme).where(Theme.signal.in_(("weak", "strong")))).all()
+        assert flagged
+        for t in flagged:
+            s.add(ThemeCorrection(theme_id=t.id, kind=CorrectionKind.NOT_NEW, payload={}))
+            t.signal = "noise"  # as if it had fallen back: the next refresh would alert again
+        s.execute(delete(Alert))
+        quiet = [t.id for t in flagged]
+    jobs.refresh_themes(DEMO_TODAY.isoformat())
+    with sessions(demo_copy)() as s:
+        again = s.scalars(select(Theme).where(Theme.id.in_(quiet),
+                                              Theme.signal.in_(("weak", "strong")))).all()
+        assert again, "the themes still carry their signal"
+        assert not s.scalars(select(Alert).where(Alert.theme_id.in_(quiet), Alert.kind == "signal")).all()
