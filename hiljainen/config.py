@@ -53,6 +53,17 @@ class Settings:
     )
     batch_size: int = _setting(64, "Notes per worker job.")
     retention_months: int = _setting(0, "Delete notes older than this many months; 0 keeps them.")
+    smtp_url: str = _setting(
+        "",
+        "Mail server for alerts and digests, e.g. `smtp://user:password@host:587?starttls=true` or "
+        "`smtps://…`; empty = no e-mail. Recipients per role are set in /admin/delivery.",
+    )
+    mail_from: str = _setting(
+        "", "Sender address of the e-mails (a `from=` in the SMTP URL wins); empty = hiljainen@<mail host>."
+    )
+    webhook_url: str = _setting(
+        "", "Chat webhook that receives alerts and digests as JSON (`{\"text\": …}`); empty = none."
+    )
 
     def __post_init__(self) -> None:
         try:

@@ -21,7 +21,7 @@ from rq import get_current_job
 from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
 
-from hiljainen import db, digest
+from hiljainen import db, delivery, digest
 from hiljainen.config import Settings
 from hiljainen.models import Observation, Setting, ThemeRun, utcnow
 from hiljainen.pipeline import fusion
@@ -248,10 +248,11 @@ def maybe_refresh() -> bool:
 
 
 def deliver_outbox() -> int:
-    """Send what the outbox holds (alerts, digests); failures stay queued with a backoff."""
+    """Send what the outbox holds (alerts, digests) by e-mail and/or webhook as configured (files in
+    development); failures stay queued with a backoff."""
     ctx = runtime()
     with ctx.sessions() as session:
-        result = digest.deliver_outbox(session, digest.file_sender(ctx.settings.data_dir / "outbox"))
+        result = digest.deliver_outbox(session, delivery.make_sender(ctx.settings, session))
     return len(result.sent)
 
 

@@ -110,6 +110,7 @@ ACCESS: dict[tuple[str, str], tuple[str, str, str, str, str]] = {
     ("POST", "/triage/notes/<int:note_id>/action"):       LEADERS,
     ("GET", "/triage/themes/<int:theme_id>"):             LEADERS,
     ("POST", "/triage/themes/<int:theme_id>"):            LEADERS,
+    ("POST", "/triage/themes/<int:theme_id>/answer"):     LEADERS,
     # administration
     ("GET", "/admin/"):                                   ADMINS,
     ("POST", "/admin/users"):                             ADMINS,
@@ -117,6 +118,8 @@ ACCESS: dict[tuple[str, str], tuple[str, str, str, str, str]] = {
     ("POST", "/admin/privacy"):                           ADMINS,  # export or erase a person's data
     ("GET", "/admin/import"):                             ADMINS,
     ("POST", "/admin/import"):                            ADMINS,
+    ("GET", "/admin/delivery"):                           ADMINS,
+    ("POST", "/admin/delivery"):                          ADMINS,
     ("GET", "/admin/tokens"):                             ADMINS,
     ("POST", "/admin/tokens"):                            ADMINS,
     ("POST", "/admin/tokens/<int:token_id>/revoke"):      ADMINS,
@@ -372,6 +375,9 @@ def _request(world: World, role: str, method: str, endpoint: str) -> dict[str, A
         "triage.answer": lambda: {"data": {"body": "Kiitos, asia on tiedossa."}},
         "triage.action": lambda: {"data": {"body": "Huolto tilattu."}},
         "triage.theme": lambda: {"data": {"status": "seen", "owner_id": ""}},
+        "triage.theme_answer": lambda: {"data": {"body": "Kiitos, korjaamme asian.", "to": "all"}},
+        "admin.delivery_settings": lambda: {"data": {"emails_leader": "johtaja@example.fi",
+                                                     "kind_leader_alert": "on"}},
         "admin.add_user": lambda: {"data": {"username": "uusi", "password": PASSWORD, "role": "staff"}},
         "admin.add_touchpoint": lambda: {"data": {"slug": "uusi-piste", "name_fi": "Uusi piste"}},
         "admin.privacy_request": lambda: {"data": {"kind": "user", "value": AUTHOR, "action": "export"}},

@@ -143,5 +143,5 @@ def _page(error: str | None = None) -> Any:
     )
 
 
-# CSV upload and API tokens are /admin pages too; importing the module adds them to bp.
-from hiljainen.web.admin import imports  # noqa: E402,F401
+# CSV upload, API tokens and delivery are /admin pages too; importing the module adds them to bp.
+from hiljainen.web.admin import delivery, imports  # noqa: E402,F401
