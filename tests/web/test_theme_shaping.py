@@ -97,6 +97,9 @@ def test_a_leader_merges_splits_moves_pins_and_a_refresh_keeps_it_all(demo_copy:
 
     client = app.test_client()
     login(client, "muokkaaja", "salasana-123")
+    dashboard = client.get("/dashboard/").get_data(as_text=True)
+    assert 'href="/themes/"' in dashboard and 'id="topics"' in dashboard, "the dashboard leads to topics"
+    assert re.search(r'action="/themes/\d+/not-new"', dashboard), "a signal alert can be called not new"
     listing = client.get("/themes/").get_data(as_text=True)
     listed = {int(i) for i in re.findall(r'href="/themes/(\d+)"', listing)}
     with app.app_context():
@@ -186,3 +189,45 @@ def test_not_a_new_subject_stops_signal_alerts(demo_copy: Settings) -> None:
                                               Theme.signal.in_(("weak", "strong")))).all()
         assert again, "the themes still carry their signal"
         assert not s.scalars(select(Alert).where(Alert.theme_id.in_(quiet), Alert.kind == "signal")).all()
+
+
+@pytest.mark.slow
+def test_undo_takes_back_a_merge_and_a_split(demo_copy: Settings) -> None:
+    from hiljainen import create_app, resources
+
+    app = create_app(demo_copy)
+    with app.app_context():
+        s = resources.session()
+        accounts.create_user(s, "peruja", "salasana-123", Role.LEADER)
+        b, c, d = s.scalars(select(Theme.id).where(Theme.active.is_(True), Theme.size >= 4)
+                            .order_by(Theme.size.desc()).limit(3)).all()
+        s.add(Indicator(name="Seurattu", theme_id=b))
+        s.commit()
+        before = dict(s.execute(select(Observation.id, Observation.theme_id)).tuples().all())
+    client = app.test_client()
+    login(client, "peruja", "salasana-123")
+    post(client, f"/themes/{b}", f"/themes/{b}/merge", {"into": c})
+    with sessions(demo_copy)() as s:
+        merged = s.get(Theme, b)
+        assert merged is not None and not merged.active and merged.size == 0
+        assert s.scalars(select(Indicator.theme_id).where(Indicator.name == "Seurattu")).one() == c
+    post(client, f"/themes/{b}", f"/themes/{b}/undo", {})
+    chosen = [i for i, t in before.items() if t == d][:2]
+    new_page = post(client, f"/themes/{d}", f"/themes/{d}/split", {"notes": chosen})
+    split_id = int(new_page.rstrip("/").rsplit("/", 1)[1])
+    post(client, f"/themes/{d}", f"/themes/{d}/undo", {})
+    assert client.post(f"/themes/{c}/undo", data={"csrf_token": csrf_token(client, f"/themes/{c}")}
+                       ).status_code == 400, "nothing was corrected on this theme"
+    with sessions(demo_copy)() as s:
+        after = dict(s.execute(select(Observation.id, Observation.theme_id)).tuples().all())
+        assert after == before, "every note is back where it was"
+        restored, gone = s.get(Theme, b), s.get(Theme, split_id)
+        assert restored is not None and restored.active and restored.size == before_size(before, b)
+        assert gone is not None and not gone.active
+        assert s.scalars(select(Indicator.theme_id).where(Indicator.name == "Seurattu")).one() == b
+        undone = s.scalars(select(ThemeCorrection).where(ThemeCorrection.kind != CorrectionKind.UNDO)).all()
+        assert len(undone) == 2 and all(c.undone for c in undone)
+
+
+def before_size(placement: dict[int, int | None], theme_id: int) -> int:
+    return sum(1 for t in placement.values() if t == theme_id)
