@@ -46,6 +46,7 @@ class Draft:
     day: dt.date | None = None
     import_key: str | None = None
     wants_receipt: bool = True
+    wants_answer: bool = False  # the public form's "I want an answer" tick
     shareable: bool = False  # the writer lets other writers see the text as a similar note
 
 
@@ -105,6 +106,7 @@ def store(db: Session, draft: Draft, redactor: Redactor, *, max_chars: int) -> S
     # Anonymous: no author, no exact time (the day is enough), nothing else that links a person.
     anonymous = draft.anonymous or draft.author is None
     receipt = new_receipt() if draft.wants_receipt else None
+    contact = _CONTROL.sub("", draft.contact or "").strip()[:300] or None
     obs = Observation(
         text=redaction.text,
         redactions=dict(redaction.found),
@@ -118,7 +120,8 @@ def store(db: Session, draft: Draft, redactor: Redactor, *, max_chars: int) -> S
         day=draft.day or dt.date.today(),
         created_at=None if anonymous else utcnow(),
         tags=clean_tags(draft.tags),
-        contact=_CONTROL.sub("", draft.contact or "").strip()[:300] or None,
+        contact=contact,
+        wants_answer=draft.wants_answer or contact is not None,  # a contact is given to get an answer
         receipt_hash=receipt_hash(receipt) if receipt else None,
         import_key=draft.import_key,
     )

@@ -137,6 +137,9 @@ class Observation(Base):
     tags: Mapped[list[Any]] = mapped_column(default=list)
     # Hash of the receipt code: the only link between an anonymous writer and their note.
     receipt_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The public form's "I want an answer" tick, and the contact the writer typed beside it (never
+    # in the text; shown only in triage, deleted when the note is closed).
+    wants_answer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     contact: Mapped[str | None] = mapped_column(String(300))
     import_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     redactions: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -49,7 +49,7 @@ def note() -> Any:
         except database.OUTAGE_ERRORS as exc:
             error, unavailable = _not_saved(exc), True
         else:
-            return render_template("capture/note_sent.html", stored=stored), 201
+            return render_template("capture/note_sent.html", stored=stored, link=_receipt_link(stored)), 201
     units = db.scalars(select(Unit).order_by(Unit.name_fi)).all()
     touchpoints = db.scalars(select(Touchpoint).where(Touchpoint.active.is_(True))).all()
     user = current_user()
@@ -118,6 +118,7 @@ def public_form(slug: str) -> Any:
                 touchpoint=touchpoint.slug,
                 anonymous=True,
                 shareable=form.get("shareable") == "on",
+                wants_answer=wants_answer,
                 contact=form.get("contact") if wants_answer else None,
             )
             try:
@@ -127,7 +128,8 @@ def public_form(slug: str) -> Any:
             except database.OUTAGE_ERRORS as exc:
                 error, unavailable = _not_saved(exc), True
             else:
-                return render_template("capture/note_sent.html", stored=stored), 201
+                page = render_template("capture/note_sent.html", stored=stored, link=_receipt_link(stored))
+                return page, 201
     return render_template(
         "capture/public_form.html", touchpoint=touchpoint, form=form, error=error, roles=PUBLIC_ROLES
     ), (503 if unavailable else 400 if error else 200)
@@ -198,6 +200,15 @@ def _not_saved(exc: Exception) -> str:
         raise exc
     resources.session().rollback()
     return outages.message(kind) + " " + _("Your text is kept below: send it again later.")
+
+
+def _receipt_link(stored: intake.Stored) -> str:
+    """The writer's personal link to their answers: the receipt page with the code in it."""
+    if not stored.receipt:
+        return ""
+    base = resources.get().settings.public_url.rstrip("/")
+    path = url_for("capture.receipt", code=stored.receipt)
+    return base + path if base else url_for("capture.receipt", code=stored.receipt, _external=True)
 
 
 def _public_url(slug: str) -> str:

@@ -11,6 +11,8 @@ writer and record internal actions; themes get a status and an owner too.
   notes of a theme or to a selection of them: each note gets its own Response rows, so each
   writer reads it with their code or in "my notes", the indicators count every note as answered,
   and a personal answer can still follow on any of them.
+- A public-form writer's "I want an answer" tick is kept on the note and shown in triage with the
+  contact they gave beside it (never in the text); closing the note deletes the contact.
 - Anonymous notes never show a name. Signed notes show their author's display name to leaders;
   a writer's replies are shown as coming from "the writer".
 - Any step on a note nobody has acknowledged yet acknowledges it too (it has evidently been seen),
@@ -192,6 +194,7 @@ def set_status(note_id: int) -> Any:
         detail: dict[str, Any] = {"from": obs.status.value, "to": status.value}
         if status == Status.DONE:
             detail["with_action"] = _has_action(db, obs.id)
+            _forget_contact(obs, detail)
         obs.status = status
         _audit("set_status", obs, detail)
         db.commit()
@@ -280,6 +283,7 @@ def theme_answer(theme_id: int) -> Any:
     except InvalidInput as exc:
         return _theme_page(db, th, error=str(exc), form=form)
     close = action is not None and form.get("close") == "on"
+    contacts = [n.contact for n in notes if n.contact]  # read before closing deletes them
     for obs in notes:
         answer_row = NoteResponse(observation_id=obs.id, author_id=user.id, kind="answer", body=body)
         db.add(answer_row)
@@ -295,6 +299,7 @@ def theme_answer(theme_id: int) -> Any:
         if close and obs.status != Status.DONE:
             detail.update({"closed": True, "from": obs.status.value})
             obs.status = Status.DONE
+            _forget_contact(obs, detail)
         _audit("action", obs, detail)
     _audit_target(
         "theme_answer",
@@ -304,7 +309,6 @@ def theme_answer(theme_id: int) -> Any:
     db.commit()
     by_code = sum(1 for n in notes if n.receipt_hash)
     mine = sum(1 for n in notes if n.author_id is not None and not n.receipt_hash)
-    contacts = sum(1 for n in notes if n.contact)
     message = _(
         "The answer is saved to %(n)d notes: %(code)d writers read it with their receipt code, "
         "%(mine)d in their own notes.",
@@ -313,7 +317,8 @@ def theme_answer(theme_id: int) -> Any:
         mine=mine,
     )
     if contacts:
-        message += " " + _("%(n)d writers asked for it by e-mail or phone: send it there too.", n=contacts)
+        asked = _("%(n)d writers asked for it by e-mail or phone: send it there too.", n=len(contacts))
+        message += f" {asked} {', '.join(contacts)}"
     unreachable = len(notes) - by_code - mine
     if unreachable:
         message += " " + _(
@@ -407,6 +412,7 @@ def _add_response(obs: Observation, kind: str) -> Any:
     if kind == "action" and request.form.get("close") == "on" and obs.status != Status.DONE:
         detail.update({"closed": True, "from": obs.status.value})
         obs.status = Status.DONE
+        _forget_contact(obs, detail)
     _audit(kind, obs, detail)
     db.commit()
     flash(_saved_message(obs, kind, closed=bool(detail.get("closed"))))
@@ -439,6 +445,13 @@ def _saved_message(obs: Observation, kind: str, closed: bool) -> str:
     if obs.receipt_hash:
         return _("The answer is saved: the writer reads it with their receipt code.")
     return _("The answer is saved, but this note has no receipt code: it cannot reach its writer.")
+
+
+def _forget_contact(obs: Observation, detail: dict[str, Any]) -> None:
+    """A closed note keeps no contact: the writer gave it for this answer only (issue 21)."""
+    if obs.contact:
+        obs.contact = None
+        detail["contact_deleted"] = True
 
 
 def _acknowledge(obs: Observation, via: str | None = None) -> None:

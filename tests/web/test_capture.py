@@ -299,3 +299,16 @@ def test_similar_notes_show_their_day_as_the_page_writes_dates(
     context.close()
     with app.test_request_context(f"/?lang={lang}"):
         assert day(dt.date(2026, 11, 8)) == shown, "the same as the server's dates"
+
+
+def test_the_receipt_page_gives_a_personal_link_and_copy_buttons(seeded: Flask, client: FlaskClient) -> None:
+    """Issue 21: writers need not keep a 12-character code by hand; the link leads to the answer."""
+    status, page = post_note(client, "/t/ruokasali", text="Ovikello ei soi.", role="customer")
+    assert status == 201
+    code = receipt_of(page)
+    link = re.search(r'<a id="receipt-link" href="([^"]+)">', page)
+    assert link is not None and link.group(1) == f"http://localhost/receipt?code={code}"
+    assert f'id="copy-receipt" data-copy="{code}"' in page and f'data-copy="{link.group(1)}"' in page
+    assert "receipt.js" in page
+    followed = seeded.test_client().get(link.group(1).removeprefix("http://localhost"))
+    assert followed.status_code == 200 and "Ovikello ei soi." in followed.get_data(as_text=True)

@@ -502,3 +502,46 @@ def test_a_theme_answer_to_a_selection_and_its_refusals(tapp: Flask) -> None:
     login(nurse, "hoitaja", PASSWORD)
     assert answer_theme(nurse, theme_id, body="Ei.")[0] == 403
     assert answer_theme(leader, 999999, body="Ei.")[0] == 404
+
+
+# --- reaching writers, with consent (issue 21) ------------------------------------------------
+
+
+def test_the_answer_tick_is_kept_and_shown_in_triage_and_closing_deletes_the_contact(tapp: Flask) -> None:
+    def public(address: str, **data: str) -> tuple[int, str]:
+        writer = tapp.test_client()
+        writer.environ_base["REMOTE_ADDR"] = address
+        return post_note(writer, "/t/ruokasali", role="relative", **data)
+
+    status, page = public("203.0.113.1", text="Isän kuulolaite katosi.", wants_answer="on")
+    assert status == 201 and 'id="answer-promise"' in page
+    status, _page = public("203.0.113.2", text="Soittakaa.", wants_answer="on", contact="040 765 4321")
+    assert status == 201
+    status, page = public("203.0.113.3", text="Ei vastausta, kiitos.", contact="ei@example.com")  # no tick
+    assert status == 201 and 'id="answer-promise"' not in page
+    with tapp.app_context():
+        rows = resources.session().scalars(select(Observation).order_by(Observation.id)).all()
+        assert [(n.wants_answer, n.contact) for n in rows] == [
+            (True, None), (True, "040 765 4321"), (False, None)
+        ], "the tick is stored; a contact only with it, and apart from the text"
+        assert all("040" not in n.text and "example" not in n.text for n in rows)
+        ticked, called, silent = (n.id for n in rows)
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+
+    def shown(note_id: int) -> str:
+        page = leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
+        found = re.search(r'<p id="wants-answer"><strong>([^<]*)</strong>', page)
+        return found.group(1) if found else ""
+
+    assert shown(ticked).startswith("The writer asked for an answer (with their receipt code")
+    assert shown(called) == "The writer asked for an answer at: 040 765 4321"
+    assert shown(silent) == ""
+
+    assert step(leader, called, "answer", body="Soitamme huomenna.") == 303
+    assert note_row(tapp, called).contact == "040 765 4321", "answering keeps the contact"
+    assert step(leader, called, "status", status="done") == 303
+    closed = note_row(tapp, called)
+    assert closed.contact is None and closed.wants_answer, "closing deletes the contact, the tick stays"
+    assert events(tapp, f"observation:{called}")[-1].detail["contact_deleted"] is True
+    assert "040 765 4321" not in leader.get(f"/triage/notes/{called}").get_data(as_text=True)
