@@ -240,3 +240,36 @@ def test_the_admin_sets_recipients_per_role(app: Flask) -> None:
         assert event.detail["leader"] == {"emails": 2, "kinds": ["alert", "digest"]}
     page = client.get("/admin/delivery").get_data(as_text=True)
     assert "paallikko@example.fi" in page and 'name="kind_admin_alert">' in page
+
+
+def test_the_workers_outbox_job_delivers_with_the_environments_settings(
+    database_url: str, mailbox: Mailbox, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's timer job reads HILJAINEN_SMTP_URL and HILJAINEN_WEBHOOK_URL like every setting."""
+    from workers import jobs
+
+    engine = db.make_engine(database_url)
+    with db.make_sessionmaker(engine)() as s:
+        alert, _digest = outbox(s)
+        delivery.save_recipients(s, RECIPIENTS)
+        s.commit()
+        alert_id = alert.id
+    for name, value in {
+        "DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": database_url,
+        "SMTP_URL": mailbox.url,
+        "WEBHOOK_URL": receiver.url,
+        "PUBLIC_URL": PUBLIC,
+    }.items():
+        monkeypatch.setenv(f"HILJAINEN_{name}", value)
+    jobs.runtime.cache_clear()
+    try:
+        assert jobs.deliver_outbox() == 2
+    finally:
+        jobs.runtime.cache_clear()
+    assert len(mailbox.received) == 2 and len(receiver.posts) == 2
+    assert not (tmp_path / "data" / "outbox").exists(), "real delivery writes no development files"
+    with db.make_sessionmaker(engine)() as s:
+        sent = s.get(OutboxMessage, alert_id)
+        assert sent is not None and sent.sent_at is not None and sent.attempts == 1
+    engine.dispose()
