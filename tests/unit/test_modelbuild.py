@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hiljainen.config import DEFAULT_MODEL_DIR
+from hiljainen.config import BASE_MODEL_DIR
 from hiljainen.tools import modelbuild
 from hiljainen.tools.modelbuild import (
     DEFAULT_MANIFEST_PATH,
@@ -31,15 +31,15 @@ SHARED_DATA = PROJECT.parent / "shared" / "data"
 
 def built_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built folder: the project's own if it matches its manifest, else one built once per session."""
-    if not check_build(DEFAULT_MODEL_DIR, DEFAULT_MANIFEST_PATH):
-        return DEFAULT_MODEL_DIR
+    if not check_build(BASE_MODEL_DIR, DEFAULT_MANIFEST_PATH):
+        return BASE_MODEL_DIR
     out = tmp_path_factory.getbasetemp() / "e5-build" / MODEL_NAME
     build_embedding_model(out, out.parent / "manifest.json", progress=lambda _msg: None)
     return out
 
 
 def manifest_of(model_dir: Path) -> dict:
-    path = DEFAULT_MANIFEST_PATH if model_dir == DEFAULT_MODEL_DIR else model_dir.parent / "manifest.json"
+    path = DEFAULT_MANIFEST_PATH if model_dir == BASE_MODEL_DIR else model_dir.parent / "manifest.json"
     return json.loads(path.read_text("utf-8"))
 
 

@@ -1,0 +1,252 @@
+"""Teach multilingual-e5-small the notes people write: a contrastive fine-tune on CPU.
+
+`hiljainen models build` runs this after converting the base model. Pairs of texts that mean the
+same subject are pulled together and every other text of the batch pushed away
+(MultipleNegativesRankingLoss, both directions, as in sentence-transformers):
+- notes of one subject from the team's corpus (bench/corpus, training and development subjects
+  only: the test subjects stay unseen) and its Finnish-English pairs of one note,
+- when the shared development data is present, Turku paraphrase pairs (80 % of them; the rest
+  measure forgetting) and clinc150 same-intent pairs (banking77 is never trained on).
+Texts of one label in a batch are not counted as each other's negatives. The word-embedding
+matrix stays frozen (it holds most of the weights and all the languages the notes never show).
+
+The build is pinned: inputs are checksummed into the model id, the recipe is fixed, and the
+training runs on one seeded order, so two builds from the same inputs give the same id and
+near-identical vectors (a probe fingerprint in the manifest is checked after every build).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hiljainen.config import BASE_MODEL_DIR, CORPUS_DIR, NOTES_MODEL_DIR, SHARED_DATA_DIR
+from hiljainen.errors import ConfigError
+from hiljainen.pipeline.embed import E5_PREFIXES, MARKER_FILE
+
+NAME = "hiljainen-notes-e5"
+MANIFEST_PATH = NOTES_MODEL_DIR.parent / f"{NAME}.json"
+# Sentences whose pairwise cosines fingerprint a build (two builds must agree within FINGERPRINT_TOLERANCE).
+PROBES = (
+    "Ruoka tuli taas kylmänä.",
+    "Lounas tuli vasta kahdelta.",
+    "The soup was cold again when it arrived.",
+    "Ovikoodi ei toimi, en päässyt sisään.",
+    "Pihan valot on olleet rikki viikon.",
+    "Hoitaja oli taas niin kiireinen ettei ehtinyt jutella.",
+    "Työvuorolista tuli myöhässä.",
+    "Kiitos ihanalle hoitajalle!",
+)
+FINGERPRINT_TOLERANCE = 0.01
+
+Progress = Callable[[str], None]
+Pair = tuple[str, str, str]  # text, text, label
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the encoder is trained; changing any value changes the model id."""
+
+    seed: int = 0
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_share: float = 0.1
+    weight_decay: float = 0.01
+    max_tokens: int = 64
+    scale: float = 20.0
+    note_rounds: int = 2
+    clinc_pairs: int = 2000
+    turku_train_share: int = 4  # of every 5 paraphrase groups; the fifth measures forgetting
+    splits: tuple[str, ...] = ("train", "dev")
+    threads: int = 2
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def turku_held_out(label: str) -> bool:
+    """Whether a Turku paraphrase group is kept out of training (to measure forgetting)."""
+    return int(label.split("-")[1]) % 5 == 0
+
+
+def input_files(corpus: Path = CORPUS_DIR, shared: Path = SHARED_DATA_DIR) -> list[Path]:
+    """Every file the training reads, in a fixed order (shared data only when present)."""
+    files = [corpus / "split.json", *sorted((corpus / "notes").glob("*.jsonl")),
+             *sorted((corpus / "pairs").glob("*.jsonl"))]
+    if (shared / "turku_paraphrase_dev.jsonl").is_file() and (shared / "clinc150_train.jsonl").is_file():
+        files += [shared / "turku_paraphrase_dev.jsonl", shared / "clinc150_train.jsonl"]
+    return files
+
+
+def training_pairs(files: Sequence[Path], recipe: Recipe) -> list[Pair]:
+    """The labelled pairs, in a seeded order."""
+    rnd = random.Random(recipe.seed)
+    by_name = {f.name: f for f in files}
+    split = json.loads(by_name["split.json"].read_text("utf-8"))
+    subjects = {s for name in recipe.splits for s in split[name]}
+    pairs: list[Pair] = []
+    notes: dict[str, list[str]] = defaultdict(list)
+    for f in files:
+        if f.parent.name == "notes":
+            for r in _rows(f):
+                if r["subject"] in subjects:
+                    notes[r["subject"]].append(r["text"])
+        elif f.parent.name == "pairs":
+            pairs += [(r["fi"], r["en"], "note:" + r["subject"])
+                      for r in _rows(f) if r["subject"] in subjects]
+    for _ in range(recipe.note_rounds):
+        for subject in sorted(notes):
+            texts = notes[subject][:]
+            rnd.shuffle(texts)
+            pairs += [(texts[i], texts[i + 1], "note:" + subject) for i in range(0, len(texts) - 1, 2)]
+    if "turku_paraphrase_dev.jsonl" in by_name:
+        groups: dict[str, list[str]] = defaultdict(list)
+        for r in _rows(by_name["turku_paraphrase_dev.jsonl"]):
+            groups[r["label"]].append(r["text"])
+        pairs += [(t[0], t[1], "turku:" + lab) for lab, t in sorted(groups.items())
+                  if len(t) >= 2 and not turku_held_out(lab)]
+    if "clinc150_train.jsonl" in by_name and recipe.clinc_pairs:
+        intents: dict[str, list[str]] = defaultdict(list)
+        for r in _rows(by_name["clinc150_train.jsonl"]):
+            intents[r["label"]].append(r["text"])
+        clinc: list[Pair] = []
+        for lab in sorted(intents):
+            texts = intents[lab][:]
+            rnd.shuffle(texts)
+            clinc += [(texts[i], texts[i + 1], "clinc:" + lab) for i in range(0, len(texts) - 1, 2)]
+        rnd.shuffle(clinc)
+        pairs += clinc[: recipe.clinc_pairs]
+    rnd.shuffle(pairs)
+    return pairs
+
+
+def inputs_digest(files: Sequence[Path], recipe: Recipe, base_id: str) -> dict[str, Any]:
+    """Checksums of every input and the recipe; `digest` names the model."""
+    sums = {f"{f.parent.name}/{f.name}": hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    blob = json.dumps({"base": base_id, "files": sums, "recipe": asdict(recipe)}, sort_keys=True)
+    return {"base": base_id, "files": sums, "recipe": asdict(recipe),
+            "digest": hashlib.sha256(blob.encode()).hexdigest()[:12]}
+
+
+def fine_tune(base: Path, pairs: Sequence[Pair], recipe: Recipe, say: Progress) -> Any:
+    """The base model trained on `pairs` (a SentenceTransformer, in eval mode)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(recipe.seed)
+    torch.set_num_threads(recipe.threads)
+    model = SentenceTransformer(str(base), device="cpu", local_files_only=True)
+    model.max_seq_length = recipe.max_tokens
+    transformer: Any = model[0].auto_model
+    transformer.embeddings.word_embeddings.weight.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+    steps = int(len(pairs) // recipe.batch_size * recipe.epochs)
+    warm = max(1, int(steps * recipe.warmup_share))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    prefix = E5_PREFIXES["passage"]
+    rnd = random.Random(recipe.seed)
+    order = [i for _ in range(int(np.ceil(recipe.epochs)) + 1) for i in range(len(pairs))]
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        out = model(model.tokenize([prefix + t for t in texts]))
+        return torch.nn.functional.normalize(out["sentence_embedding"], dim=-1)
+
+    model.train()
+    started = time.monotonic()
+    for step in range(steps):
+        batch = [pairs[i] for i in order[step * recipe.batch_size:(step + 1) * recipe.batch_size]]
+        batch = [(a, b, lab) if rnd.random() < 0.5 else (b, a, lab) for a, b, lab in batch]
+        sims = encode([a for a, _, _ in batch]) @ encode([b for _, b, _ in batch]).T * recipe.scale
+        labels = [lab for _, _, lab in batch]
+        same = torch.tensor([[li == lj for lj in labels] for li in labels])
+        same &= ~torch.eye(len(batch), dtype=torch.bool)
+        sims = sims.masked_fill(same, -1e4)
+        target = torch.arange(len(batch))
+        loss = (torch.nn.functional.cross_entropy(sims, target)
+                + torch.nn.functional.cross_entropy(sims.T, target)) / 2
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimiser.step()
+        schedule.step()
+        if step % 10 == 0 or step == steps - 1:
+            say(f"step {step + 1}/{steps}, loss {loss.item():.3f}, {time.monotonic() - started:.0f} s")
+    model.eval()
+    model.max_seq_length = 512
+    return model
+
+
+def fingerprint(model: Any) -> list[float]:
+    """Pairwise cosines of the probe sentences (upper triangle, rounded)."""
+    x = model.encode([E5_PREFIXES["passage"] + p for p in PROBES], normalize_embeddings=True)
+    sims = np.asarray(x) @ np.asarray(x).T
+    return [round(float(sims[i, j]), 4) for i in range(len(PROBES)) for j in range(i + 1, len(PROBES))]
+
+
+def build_notes_encoder(
+    base: Path = BASE_MODEL_DIR,
+    out_dir: Path = NOTES_MODEL_DIR,
+    manifest_path: Path = MANIFEST_PATH,
+    recipe: Recipe | None = None,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Train the notes encoder unless `out_dir` already holds this build; return its manifest."""
+    say = progress or (lambda _msg: None)
+    recipe = recipe or Recipe()
+    marker = base / MARKER_FILE
+    if not marker.is_file():
+        raise ConfigError(f"the base model {base.name} is not built: run `hiljainen models build`")
+    base_id = json.loads(marker.read_text("utf-8"))["model_id"]
+    files = input_files()
+    inputs = inputs_digest(files, recipe, base_id)
+    model_id = f"{NAME}@{inputs['digest']}"
+    built = out_dir / MARKER_FILE
+    if not force and built.is_file() and json.loads(built.read_text("utf-8")).get("model_id") == model_id:
+        say(f"{out_dir.name} is up to date ({model_id})")
+        return json.loads(manifest_path.read_text("utf-8")) if manifest_path.is_file() else {}
+    if not any(f.name == "clinc150_train.jsonl" for f in files):
+        say("shared development data not found: training on the team's corpus alone")
+    pairs = training_pairs(files, recipe)
+    say(f"training {NAME} on {len(pairs)} pairs (about 5-10 minutes on 2 cores)")
+    model = fine_tune(base, pairs, recipe, say)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(str(tmp))
+    marker_doc = {"model_id": model_id, "prefixes": E5_PREFIXES}
+    (tmp / MARKER_FILE).write_text(json.dumps(marker_doc, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    prints = fingerprint(model)
+    manifest = {"name": NAME, "model_id": model_id, "inputs": inputs, "pairs": len(pairs),
+                "fingerprint": prints, "fingerprint_tolerance": FINGERPRINT_TOLERANCE}
+    if manifest_path.is_file():
+        known = json.loads(manifest_path.read_text("utf-8"))
+        if known.get("model_id") == model_id:
+            # The manifest is the reference build; tests/unit/test_notes_encoder.py fails on drift.
+            drift = fingerprint_drift(known, prints)
+            verdict = "matches" if drift <= FINGERPRINT_TOLERANCE else "DIFFERS FROM"
+            say(f"{NAME} {verdict} the manifest's fingerprint (largest difference {drift:.4f})")
+            return known
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def fingerprint_drift(manifest: dict[str, Any], prints: Sequence[float]) -> float:
+    """Largest difference between a build's probe cosines and the manifest's."""
+    return max(abs(a - b) for a, b in zip(manifest["fingerprint"], prints, strict=True))
