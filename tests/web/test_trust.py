@@ -332,3 +332,44 @@ def test_erased_text_is_gone_from_the_sqlite_file_and_its_wal(app: Flask) -> Non
         done = privacy.erase_subject(resources.session(), settings, privacy.Subject("user", "poistettava"))
         assert done["notes"] == 3
     assert secret.encode() not in on_disk()
+
+
+def test_ids_of_erased_accounts_and_notes_are_never_given_again_after_every_migration(tmp_path: Path) -> None:
+    # A database from before revision 0005, with an account and a note, brought to the newest schema:
+    # every later migration that rebuilds these tables must keep AUTOINCREMENT.
+    import sqlite3
+
+    from alembic import command
+
+    from hiljainen import db as database
+
+    path = tmp_path / "old.db"
+    url = f"sqlite:///{path}"
+    command.upgrade(database.alembic_config(url), "0004")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO users (username, display_name, password_hash, role, active, created_at) "
+            "VALUES ('vanha', 'Vanha', 'x', 'staff', 1, '2026-01-01')"
+        )
+        conn.execute(
+            "INSERT INTO observations (text, source, anonymous, shareable, day, tags, redactions, status, "
+            "lemmas, keywords, author_id) VALUES ('t', 'staff', 0, 0, '2026-01-01', '[]', '{}', 'new', "
+            "'[]', '[]', 1)"
+        )
+    database.upgrade(url)
+    engine = make_engine(url)
+    with database.make_sessionmaker(engine)() as s:
+        user = s.get(User, 1)
+        assert user is not None and user.username == "vanha" and len(user.session_key) == 32
+        note = s.get(Observation, 1)
+        assert note is not None and note.author_id == 1
+        s.delete(note)
+        s.delete(user)
+        s.commit()
+        new_user = accounts.create_user(s, "uusi", PASSWORD, Role.LEADER)
+        new_note = Observation(text="u", source=Source.STAFF, day=dt.date.today())
+        s.add(new_note)
+        s.commit()
+        assert new_user.id != 1, "an erased account's id was given again"
+        assert new_note.id != 1, "an erased note's id was given again"
+    engine.dispose()

@@ -20,7 +20,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("observations") as batch:
+    # On SQLite this rebuilds the table from its reflection, which forgets AUTOINCREMENT (0005):
+    # say it again, or an erased note's id would be given to the next note.
+    with op.batch_alter_table("observations", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.add_column(sa.Column("wants_answer", sa.Boolean(), server_default=sa.false(), nullable=False))
     # A contact was only ever kept when the writer ticked "I want an answer".
     ticked = sa.text("UPDATE observations SET wants_answer = :yes WHERE contact IS NOT NULL")
@@ -28,5 +30,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("observations") as batch:
+    with op.batch_alter_table("observations", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.drop_column("wants_answer")
