@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import FrameType
 
 import redis
@@ -51,7 +53,7 @@ def run(settings: Settings, *, demo: bool = False) -> None:
         _start(children, worker_process(env, data / "worker.log", _worker_ready(redis_url)), timeout=300)
         web = _start(children, web_server(settings.host, settings.port, env, data / "web.log"), timeout=120)
         _print_state(children, web.url, demo)
-        _watch(children)
+        _watch(children, data / CHILDREN_STATUS)
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)
     finally:
@@ -109,6 +111,7 @@ def _print_state(children: list[ChildServer], url: str, demo: bool) -> None:
     print("  Ctrl-C stops everything.\n", flush=True)
 
 
+CHILDREN_STATUS = "children.json"  # in the data folder, written by the supervisor
 RESTART_TIMEOUTS = {"worker": 300.0, "web": 120.0}  # seconds a restarted child may take to be ready
 BACKOFF_FIRST = 2.0  # seconds before the second restart of a child; doubles each time
 BACKOFF_MAX = 300.0
@@ -157,10 +160,21 @@ def supervise(children: list[ChildServer], restarts: dict[str, Restarts], now: f
             print(f"  {child.name} restarted", file=sys.stderr, flush=True)
 
 
-def _watch(children: list[ChildServer]) -> None:
+def write_status(path: Path, children: list[ChildServer], restarts: dict[str, Restarts]) -> None:
+    """The children's states and restart counts, for /healthz/details to show."""
+    status = {
+        c.name: {"state": c.state, "restarts": restarts.get(c.name, Restarts()).count} for c in children
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(status))
+    tmp.replace(path)
+
+
+def _watch(children: list[ChildServer], status_path: Path) -> None:
     """Restart a child that dies (with backoff); the others keep running so notes are still taken in."""
     restarts: dict[str, Restarts] = {}
     while True:
+        write_status(status_path, children, restarts)
         time.sleep(2)
         supervise(children, restarts, time.monotonic())
 

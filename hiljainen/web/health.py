@@ -4,6 +4,7 @@ on the machine itself (/healthz/details, direct loopback only), as JSON."""
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any
 
 from flask import Blueprint, abort, g, jsonify, request
@@ -47,7 +48,16 @@ def details() -> Any:
         abort(404)
     parts = _parts()
     overall = "ok" if all(part["ok"] for part in parts.values()) else "degraded"
-    return jsonify({**parts, "status": overall}), 200 if parts["database"]["ok"] else 503
+    return jsonify({**parts, **_children(), "status": overall}), 200 if parts["database"]["ok"] else 503
+
+
+def _children() -> dict[str, Any]:
+    # Under `hiljainen serve`: each child's state and how often it was restarted.
+    path = resources.get().settings.data_dir / "children.json"
+    try:
+        return {"children": json.loads(path.read_text())}
+    except (OSError, ValueError):
+        return {}
 
 
 def _parts() -> dict[str, dict[str, Any]]:

@@ -6,6 +6,7 @@ Redis and Chroma servers, on SQLite.
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import urllib.request
@@ -68,7 +69,7 @@ def test_job_records_expire_soon(redis_srv: ChildServer) -> None:
 
 
 def test_serve_restarts_a_dead_child_with_backoff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hiljainen.serve import BACKOFF_FIRST, Restarts, supervise
+    from hiljainen.serve import BACKOFF_FIRST, Restarts, supervise, write_status
 
     child = redis_server(tmp_path)
     restarts: dict[str, Restarts] = {}
@@ -93,5 +94,8 @@ def test_serve_restarts_a_dead_child_with_backoff(tmp_path: Path, capsys: pytest
         assert restarts["redis"].count == 2
         assert restarts["redis"].next_try == 100.0 + BACKOFF_FIRST + 2 * BACKOFF_FIRST
         assert "restarted" in capsys.readouterr().err
+        write_status(tmp_path / "children.json", [child], restarts)
+        status = json.loads((tmp_path / "children.json").read_text())
+        assert status == {"redis": {"state": "running", "restarts": 2}}
     finally:
         child.stop()

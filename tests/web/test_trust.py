@@ -263,6 +263,12 @@ def test_public_health_says_only_ok_or_degraded(app: Flask, client: FlaskClient)
     assert client.get("/healthz/details", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 404
     local = client.get("/healthz/details").get_json()
     assert local["database"]["ok"] and local["redis"]["ok"] and "vectors" in local["chroma"]
+    # Under `hiljainen serve` the supervisor's record of its children is shown there too.
+    (app.extensions["hiljainen"].settings.data_dir / "children.json").write_text(
+        '{"chroma": {"state": "running", "restarts": 1}}'
+    )
+    assert client.get("/healthz/details").get_json()["children"]["chroma"]["restarts"] == 1
+    assert "children" not in client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.9"}).get_json()
     add_user(app, "yllapito", Role.ADMIN)
     login(client, "yllapito", PASSWORD)
     assert client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.9"}).get_json()["database"]["ok"]
