@@ -106,7 +106,14 @@ def test_a_leader_merges_splits_moves_pins_and_a_refresh_keeps_it_all(demo_copy:
         live = set(resources.session().scalars(
             select(Theme.id).where(Theme.active.is_(True), Theme.size > 0)))
     assert live <= listed, "every theme in use is listed"
-    assert "<svg" in listing and client.get("/themes/?sort=name&signal=weak").status_code == 200
+    assert "<svg" in listing
+    with app.app_context():
+        strong = set(resources.session().scalars(
+            select(Theme.id).where(Theme.active.is_(True), Theme.size > 0, Theme.signal == "strong")))
+    filtered = client.get("/themes/?sort=name&signal=strong").get_data(as_text=True)
+    assert {int(i) for i in re.findall(r'data-theme="(\d+)"', filtered)} == strong
+    by_size = [int(i) for i in re.findall(r'data-theme="(\d+)"', listing)]
+    assert by_size and len(by_size) == len(set(by_size)) == len(listed)
     assert client.post(f"/themes/{b}/merge", data={"into": c}).status_code == 400, "CSRF token required"
 
     page = f"/themes/{a}"
