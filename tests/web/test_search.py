@@ -449,9 +449,11 @@ def test_a_query_that_means_something_lists_its_near_misses_too() -> None:
     # note clears it, and never for a query whose best note does not.
     from hiljainen.stores.vectors import Hit
 
-    hits = [Hit(1, 0.85), Hit(2, 0.815), Hit(3, 0.805)]
+    floor, keep = engine.SEARCH_MIN_SIMILARITY, engine.SEARCH_KEEP_SIMILARITY
+    below_floor = (floor + keep) / 2
+    hits = [Hit(1, floor + 0.03), Hit(2, below_floor), Hit(3, keep - 0.005)]
     assert [h.id for h in engine.meaningful(hits)] == [1, 2]
-    assert engine.meaningful([Hit(2, 0.815), Hit(3, 0.812)]) == []
+    assert engine.meaningful([Hit(2, below_floor), Hit(3, keep + 0.001)]) == []
     assert engine.meaningful([]) == []
 
 
