@@ -64,11 +64,11 @@ def stream(name: str, seed: int, notes: dict[str, list[dict]], of: dict[str, str
     rng = random.Random(seed)
     split, new = STREAMS[name]
     assert all(of[s] == split for s in new)
-    # Steady and fading subjects: never a subject of the new subjects' split (they stay unseen),
-    # always the new subjects' neighbours.
-    pool = sorted(s for s in notes if of[s] != split or split == "dev" and of[s] == "train")
-    pool = [s for s in pool if of[s] in ("train", "dev") and s not in new] if split == "test" else \
-        [s for s in pool if of[s] == "train"]
+    # Steady and fading subjects: from the training split for development streams, from training
+    # and development for held-out ones (never another test subject); always the new subjects'
+    # neighbours.
+    allowed = {"dev": {"train"}, "test": {"train", "dev"}}[split]
+    pool = sorted(s for s in notes if of[s] in allowed and s not in new)
     must = [NEIGHBOUR[s] for s in new]
     rest = [s for s in pool if s not in must]
     rng.shuffle(rest)
