@@ -42,14 +42,9 @@ def note() -> Any:
             shareable=form.get("shareable") == "on",
             tags=form.get("tags", "").split(","),
         )
-        try:
-            stored = resources.submit(draft)
-        except InvalidInput as exc:
-            error = str(exc)
-        except database.OUTAGE_ERRORS as exc:
-            error, unavailable = _not_saved(exc), True
-        else:
-            return render_template("capture/note_sent.html", stored=stored, link=_receipt_link(stored)), 201
+        sent, error, unavailable = _submit(draft)
+        if sent is not None:
+            return sent
     units = db.scalars(select(Unit).order_by(Unit.name_fi)).all()
     touchpoints = db.scalars(select(Touchpoint).where(Touchpoint.active.is_(True))).all()
     user = current_user()
@@ -121,15 +116,9 @@ def public_form(slug: str) -> Any:
                 wants_answer=wants_answer,
                 contact=form.get("contact") if wants_answer else None,
             )
-            try:
-                stored = resources.submit(draft)
-            except InvalidInput as exc:
-                error = str(exc)
-            except database.OUTAGE_ERRORS as exc:
-                error, unavailable = _not_saved(exc), True
-            else:
-                page = render_template("capture/note_sent.html", stored=stored, link=_receipt_link(stored))
-                return page, 201
+            sent, error, unavailable = _submit(draft)
+            if sent is not None:
+                return sent
     return render_template(
         "capture/public_form.html", touchpoint=touchpoint, form=form, error=error, roles=PUBLIC_ROLES
     ), (503 if unavailable else 400 if error else 200)
@@ -190,6 +179,19 @@ def receipt() -> Any:
     return render_template("capture/receipt.html", code=code, obs=obs, answers=answers, error=error), (
         404 if error and obs is None else 200
     )
+
+
+def _submit(draft: intake.Draft) -> tuple[Any, str | None, bool]:
+    """Store a form's note: (the thank-you page, None, False), or (None, why not, whether the
+    database was down) so the form is shown again with the text."""
+    try:
+        stored = resources.submit(draft)
+    except InvalidInput as exc:
+        return None, str(exc), False
+    except database.OUTAGE_ERRORS as exc:
+        return None, _not_saved(exc), True
+    page = render_template("capture/note_sent.html", stored=stored, link=_receipt_link(stored))
+    return (page, 201), None, False
 
 
 def _not_saved(exc: Exception) -> str:
