@@ -17,6 +17,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     environment); `runtime` (e.g. a test's, holding an already loaded model) is shared, not rebuilt."""
     from hiljainen import resources
     from hiljainen.web import (
+        account,
         admin,
         api,
         auth,
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         triage.bp,
         report.bp,
         admin.bp,
+        account.bp,
         api.bp,
         health.bp,
     ):

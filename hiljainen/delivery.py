@@ -18,6 +18,7 @@ failure of either retries both (a recipient may then see an e-mail twice, never 
 from __future__ import annotations
 
 import json
+import re
 import smtplib
 import ssl
 import urllib.error
@@ -41,6 +42,14 @@ KINDS = ("alert", "digest")  # what the outbox holds for the leadership
 ROLES = (Role.LEADER, Role.ADMIN)  # who may receive them
 LINKS = {"alert": "/dashboard", "digest": "/dashboard"}
 TIMEOUT = 15  # seconds, for SMTP and the webhook
+
+
+_EMAIL = re.compile(r"[^@\s,;<>\"]{1,64}@[^@\s,;<>\"]{1,190}\.[^@\s,;<>\".]{2,63}")
+
+
+def is_email(value: str) -> bool:
+    """True for one plain e-mail address (what the forms accept and the delivery sends to)."""
+    return bool(_EMAIL.fullmatch(value))
 
 
 class NoRecipients(RuntimeError):

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -68,6 +69,8 @@ class Unit(Base):
     slug: Mapped[str] = mapped_column(String(60), unique=True)
     name_fi: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str] = mapped_column(String(200))
+    # A retired unit stays on its notes but is no longer offered for new notes or accounts.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Touchpoint(Base):
@@ -101,6 +104,9 @@ class User(Base):
     # Every login session carries this key; replacing it ends them all (logout, password or role
     # change, disabling the account).
     session_key: Mapped[str] = mapped_column(String(64), default=new_session_key, server_default="")
+    # The user's own address and choice: answers to their notes also come by e-mail.
+    email: Mapped[str | None] = mapped_column(String(254))
+    answers_by_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     unit: Mapped[Unit | None] = relationship()
 
 
@@ -380,6 +386,8 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The one address of a personal message (an answer); cleared once the message is sent.
+    recipient: Mapped[str | None] = mapped_column(String(300))
 
 
 class Snapshot(Base):

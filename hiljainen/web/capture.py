@@ -45,7 +45,7 @@ def note() -> Any:
         sent, error, unavailable = _submit(draft)
         if sent is not None:
             return sent
-    units = db.scalars(select(Unit).order_by(Unit.name_fi)).all()
+    units = db.scalars(select(Unit).where(Unit.active.is_(True)).order_by(Unit.name_fi)).all()
     touchpoints = db.scalars(select(Touchpoint).where(Touchpoint.active.is_(True))).all()
     user = current_user()
     default_unit = user.unit.slug if user and user.unit else ""

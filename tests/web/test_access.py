@@ -72,6 +72,9 @@ ACCESS: dict[tuple[str, str], tuple[str, str, str, str, str]] = {
     ("GET", "/note"):                                     SIGNED_IN,
     ("POST", "/note"):                                    SIGNED_IN,
     ("GET", "/my"):                                       SIGNED_IN,
+    ("GET", "/settings"):                                 SIGNED_IN,
+    ("POST", "/settings"):                                SIGNED_IN,
+    ("POST", "/settings/password"):                       SIGNED_IN,
     ("GET", "/t/<slug>"):                                 ALL_OK,
     ("POST", "/t/<slug>"):                                ALL_OK,
     ("GET", "/t/<slug>/qr.svg"):                          ALL_OK,
@@ -115,6 +118,13 @@ ACCESS: dict[tuple[str, str], tuple[str, str, str, str, str]] = {
     ("GET", "/admin/"):                                   ADMINS,
     ("POST", "/admin/users"):                             ADMINS,
     ("POST", "/admin/touchpoints"):                       ADMINS,
+    ("POST", "/admin/touchpoints/<int:touchpoint_id>"):   ADMINS,
+    ("GET", "/admin/users/<int:user_id>"):                ADMINS,
+    ("POST", "/admin/users/<int:user_id>"):               ADMINS,
+    ("POST", "/admin/users/<int:user_id>/active"):        ADMINS,
+    ("POST", "/admin/users/<int:user_id>/password"):      ADMINS,
+    ("POST", "/admin/units"):                             ADMINS,
+    ("POST", "/admin/units/<int:unit_id>"):               ADMINS,
     ("POST", "/admin/privacy"):                           ADMINS,  # export or erase a person's data
     ("GET", "/admin/import"):                             ADMINS,
     ("POST", "/admin/import"):                            ADMINS,
@@ -239,6 +249,13 @@ def world(
         }
         people[USERS["leader"]] = accounts.create_user(s, USERS["leader"], PASSWORD, Role.LEADER)
         people[USERS["admin"]] = accounts.create_user(s, USERS["admin"], PASSWORD, Role.ADMIN)
+        # The account, unit and touchpoint the admin's edit, disable and retire pages act on.
+        spare_user = accounts.create_user(s, "varatunnus", PASSWORD, Role.STAFF)
+        spare_unit = Unit(slug="varayksikko", name_fi="Varayksikkö", name_en="Spare unit")
+        spare_point = Touchpoint(slug="varapiste", name_fi="Varapiste", name_en="Spare point")
+        s.add_all([spare_unit, spare_point])
+        s.flush()
+        spares = {"user_id": spare_user.id, "unit_id": spare_unit.id, "touchpoint_id": spare_point.id}
         redactor = resources.get().redactor()
         writers = {"private": AUTHOR, "shared": AUTHOR, "colleague": USERS["staff"], "public": None}
         for key, note in NOTES.items():
@@ -314,6 +331,7 @@ def world(
         "token_id": spare.id,
         "filename": "app.css",
         "rest": "no-such-thing",
+        **spares,
     }
     return world
 
@@ -379,6 +397,14 @@ def _request(world: World, role: str, method: str, endpoint: str) -> dict[str, A
         "admin.delivery_settings": lambda: {"data": {"emails_leader": "johtaja@example.fi",
                                                      "kind_leader_alert": "on"}},
         "admin.add_user": lambda: {"data": {"username": "uusi", "password": PASSWORD, "role": "staff"}},
+        "account.settings": lambda: {"data": {"email": "", "answers_by_email": ""}},
+        # The same password again: a real change that leaves the walk's later logins working.
+        "account.change_password": lambda: {"data": {"current": PASSWORD, "new": PASSWORD}},
+        "admin.edit_user": lambda: {"data": {"display_name": "Vara Tunnus", "role": "leader"}},
+        "admin.set_user_active": lambda: {"data": {"active": "off"}},
+        "admin.add_unit": lambda: {"data": {"slug": "uusi-yksikko", "name_fi": "Uusi yksikkö"}},
+        "admin.edit_unit": lambda: {"data": {"name_fi": "Varayksikkö 2", "active": "on"}},
+        "admin.edit_touchpoint": lambda: {"data": {"name_fi": "Varapiste 2", "active": "on"}},
         "admin.add_touchpoint": lambda: {"data": {"slug": "uusi-piste", "name_fi": "Uusi piste"}},
         "admin.privacy_request": lambda: {"data": {"kind": "user", "value": AUTHOR, "action": "export"}},
         "admin.upload": lambda: {

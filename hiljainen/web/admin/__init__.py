@@ -1,4 +1,5 @@
-"""Administration: users, units and touchpoints, and personal-data export and erasure."""
+"""Administration: users, units and touchpoints, and personal-data export and erasure
+(editing an account: admin.users; editing units and touchpoints: admin.places)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def add_user() -> Any:
     try:
         role = Role(f.get("role", "staff"))
         unit = db.scalar(select(Unit).where(Unit.slug == f.get("unit"))) if f.get("unit") else None
-        create_user(
+        user = create_user(
             db,
             f.get("username", ""),
             f.get("password", ""),
@@ -60,32 +61,9 @@ def add_user() -> Any:
     except (InvalidInput, ValueError) as exc:
         db.rollback()
         return _page(error=str(exc)), 400
+    places.audit("create_user", f"user:{user.id}", {"role": role.value})
     db.commit()
-    return redirect(url_for("admin.home"), code=303)
-
-
-@bp.post("/touchpoints")
-@login_required(Role.ADMIN)
-def add_touchpoint() -> Any:
-    """Create a touchpoint with its public form and QR code."""
-    db = resources.session()
-    f = request.form
-    slug = f.get("slug", "").strip().lower()
-    if not slug.replace("-", "").isalnum() or not f.get("name_fi"):
-        return _page(error=_("A touchpoint needs a short name (letters, digits, -) and a name.")), 400
-    if db.scalar(select(Touchpoint).where(Touchpoint.slug == slug)):
-        return _page(error=_("The short name %(slug)s is taken.", slug=slug)), 400
-    unit = db.scalar(select(Unit).where(Unit.slug == f.get("unit"))) if f.get("unit") else None
-    db.add(
-        Touchpoint(
-            slug=slug,
-            name_fi=f["name_fi"],
-            name_en=f.get("name_en") or f["name_fi"],
-            unit_id=unit.id if unit else None,
-        )
-    )
-    db.commit()
-    return redirect(url_for("admin.home"), code=303)
+    return redirect(url_for("admin.home", _anchor="users"), code=303)
 
 
 @bp.post("/privacy")
@@ -136,12 +114,13 @@ def _page(error: str | None = None) -> Any:
         "admin/index.html",
         error=error,
         roles=list(Role),
-        users=db.scalars(select(User).order_by(User.username)).all(),
-        units=db.scalars(select(Unit).order_by(Unit.slug)).all(),
+        users=db.scalars(select(User).order_by(User.active.desc(), User.username)).all(),
+        units=db.scalars(select(Unit).order_by(Unit.active.desc(), Unit.slug)).all(),
         touchpoints=db.scalars(select(Touchpoint).order_by(Touchpoint.slug)).all(),
         retention_months=resources.get().settings.retention_months,
     )
 
 
-# CSV upload, API tokens and delivery are /admin pages too; importing the module adds them to bp.
-from hiljainen.web.admin import delivery, imports  # noqa: E402,F401
+# CSV upload, API tokens, delivery, accounts and places are /admin pages too; importing the
+# modules adds them to bp.
+from hiljainen.web.admin import delivery, imports, places, users  # noqa: E402,F401

@@ -15,7 +15,6 @@ from hiljainen.models import AuditEvent, OutboxMessage, Role
 from hiljainen.web.admin import bp
 from hiljainen.web.auth import current_user, login_required
 
-_EMAIL = re.compile(r"[^@\s,;<>\"]{1,64}@[^@\s,;<>\"]{1,190}\.[^@\s,;<>\".]{2,63}")
 _SPLIT = re.compile(r"[\s,;]+")
 MAX_ADDRESSES = 50
 RECENT = 20
@@ -65,7 +64,7 @@ def delivery_settings() -> Any:
 def _role_from_form(role: Role) -> dict[str, list[str]]:
     raw = request.form.get(f"emails_{role.value}", "")
     emails = list(dict.fromkeys(e for e in _SPLIT.split(raw) if e))
-    bad = [e for e in emails if not _EMAIL.fullmatch(e)]
+    bad = [e for e in emails if not delivery.is_email(e)]
     if bad:
         raise InvalidInput(_("%(value)s is not an e-mail address.", value=bad[0][:80]))
     if len(emails) > MAX_ADDRESSES:

@@ -1,0 +1,72 @@
+"""/settings: a signed-in person's own account: answers by e-mail (issue 21) and a new password.
+
+The e-mail address is the person's own choice and used only for the answers to their signed
+notes (hiljainen.answer_mail); without the tick it is never used. Changing the password asks for
+the current one and ends every other session of the account, as an admin's reset does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from werkzeug.security import check_password_hash
+
+from hiljainen import accounts, resources
+from hiljainen.delivery import is_email
+from hiljainen.errors import InvalidInput
+from hiljainen.models import AuditEvent, Role
+from hiljainen.web.auth import current_user, login_required
+
+bp = Blueprint("account", __name__)
+MAX_EMAIL = 254
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required(Role.STAFF)
+def settings() -> Any:
+    """The person's e-mail choice for answers."""
+    user = current_user()
+    assert user is not None
+    if request.method == "GET":
+        return _page()
+    email = request.form.get("email", "").strip()[: MAX_EMAIL + 1]
+    wanted = request.form.get("answers_by_email") == "on"
+    if email and (len(email) > MAX_EMAIL or not is_email(email)):
+        return _page(error=_("%(value)s is not an e-mail address.", value=email[:80]), status=400)
+    if wanted and not email:
+        return _page(error=_("Give the e-mail address the answers are sent to."), status=400)
+    db = resources.session()
+    changed = (user.email or "") != email or user.answers_by_email != wanted
+    user.email, user.answers_by_email = email or None, wanted
+    if changed:
+        # The address itself stays out of the history: whether one is set is enough.
+        detail = {"email_set": bool(email), "answers_by_email": wanted}
+        db.add(AuditEvent(actor_id=user.id, action="own_email", target=f"user:{user.id}", detail=detail))
+    db.commit()
+    flash(_("Your settings are saved."))
+    return redirect(url_for("account.settings"), code=303)
+
+
+@bp.post("/settings/password")
+@login_required(Role.STAFF)
+def change_password() -> Any:
+    """A new password, given the current one; this browser stays signed in, every other session ends."""
+    user = current_user()
+    assert user is not None
+    db = resources.session()
+    if not check_password_hash(user.password_hash, request.form.get("current", "")):
+        return _page(error=_("The current password is not right."), status=400)
+    try:
+        accounts.set_password(db, user, request.form.get("new", ""))
+    except InvalidInput as exc:
+        return _page(error=str(exc), status=400)
+    db.add(AuditEvent(actor_id=user.id, action="own_password", target=f"user:{user.id}", detail={}))
+    db.commit()
+    session["key"] = user.session_key  # the new key: this session goes on, the others have ended
+    flash(_("Your password is changed. Other devices must sign in again."))
+    return redirect(url_for("account.settings"), code=303)
+
+
+def _page(error: str | None = None, status: int = 200) -> Any:
+    return render_template("account/settings.html", error=error, form=request.form), status

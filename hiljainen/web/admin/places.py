@@ -1,0 +1,144 @@
+"""/admin pages for the organisation's places: add, rename or retire units and touchpoints.
+
+A retired unit or touchpoint keeps its notes and its history; it is only no longer offered for new
+notes (a retired touchpoint's public form answers 404). Every change writes an AuditEvent with
+target "unit:<id>" or "touchpoint:<id>" and the names before and after (place names, no people)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from hiljainen import resources
+from hiljainen.errors import InvalidInput
+from hiljainen.models import AuditEvent, Role, Touchpoint, Unit
+from hiljainen.rules import SLUG_MAX
+from hiljainen.web.admin import _page, bp
+from hiljainen.web.auth import current_user, login_required
+
+MAX_NAME = 200
+
+
+@bp.post("/units")
+@login_required(Role.ADMIN)
+def add_unit() -> Any:
+    """Create a unit."""
+    return _add(Unit)
+
+
+@bp.post("/touchpoints")
+@login_required(Role.ADMIN)
+def add_touchpoint() -> Any:
+    """Create a touchpoint with its public form and QR code."""
+    return _add(Touchpoint)
+
+
+@bp.post("/units/<int:unit_id>")
+@login_required(Role.ADMIN)
+def edit_unit(unit_id: int) -> Any:
+    """Rename the unit, or retire it (or bring it back)."""
+    return _edit(resources.session().get(Unit, unit_id))
+
+
+@bp.post("/touchpoints/<int:touchpoint_id>")
+@login_required(Role.ADMIN)
+def edit_touchpoint(touchpoint_id: int) -> Any:
+    """Edit the touchpoint's names and unit, or retire it (its public form then answers 404)."""
+    return _edit(resources.session().get(Touchpoint, touchpoint_id))
+
+
+def chosen_unit() -> Unit | None:
+    """The unit chosen in the form's "unit" field, None for none; InvalidInput for an unknown one."""
+    slug = request.form.get("unit")
+    if not slug:
+        return None
+    unit = resources.session().scalar(select(Unit).where(Unit.slug == slug))
+    if unit is None:
+        raise InvalidInput(_("Choose a unit from the list."))
+    return unit
+
+
+def _add(kind: type[Unit] | type[Touchpoint]) -> Any:
+    db = resources.session()
+    slug = request.form.get("slug", "").strip().lower()
+    names = _names()
+    is_unit = kind is Unit
+    try:
+        if not slug.replace("-", "").isalnum() or len(slug) > SLUG_MAX or names is None:
+            raise InvalidInput(
+                _("A unit needs a short name (letters, digits, -) and a name.")
+                if is_unit
+                else _("A touchpoint needs a short name (letters, digits, -) and a name.")
+            )
+        if db.scalar(select(kind.id).where(kind.slug == slug)):
+            raise InvalidInput(_("The short name %(slug)s is taken.", slug=slug))
+        unit = None if is_unit else chosen_unit()
+    except InvalidInput as exc:
+        return _page(error=str(exc)), 400
+    fi, en = names
+    place = (
+        Unit(slug=slug, name_fi=fi, name_en=en)
+        if is_unit
+        else Touchpoint(slug=slug, name_fi=fi, name_en=en, unit_id=unit.id if unit else None)
+    )
+    db.add(place)
+    db.flush()
+    name = "unit" if is_unit else "touchpoint"
+    audit(f"add_{name}", f"{name}:{place.id}", {"slug": slug, "name_fi": fi, "name_en": en})
+    db.commit()
+    return redirect(url_for("admin.home", _anchor=f"{name}s"), code=303)
+
+
+def _edit(place: Unit | Touchpoint | None) -> Any:
+    db = resources.session()
+    if place is None:
+        abort(404)
+    is_unit = isinstance(place, Unit)
+    names = _names()
+    try:
+        if names is None:
+            raise InvalidInput(_("A unit needs a name.") if is_unit else _("A touchpoint needs a name."))
+        unit = None if is_unit else chosen_unit()
+    except InvalidInput as exc:
+        return _page(error=str(exc)), 400
+    detail = _changes(place, names, request.form.get("active") == "on")
+    if isinstance(place, Touchpoint) and (unit.id if unit else None) != place.unit_id:
+        detail["unit"] = {"from": place.unit_id, "to": unit.id if unit else None}
+        place.unit_id = unit.id if unit else None
+    name = "unit" if is_unit else "touchpoint"
+    if detail:
+        audit(f"edit_{name}", f"{name}:{place.id}", detail)
+        db.commit()
+        flash(_("The unit is saved.") if is_unit else _("The touchpoint is saved."))
+    return redirect(url_for("admin.home", _anchor=f"{name}s"), code=303)
+
+
+def audit(action: str, target: str, detail: dict[str, Any]) -> None:
+    """One admin change in the history."""
+    me = current_user()
+    resources.session().add(
+        AuditEvent(actor_id=me.id if me else None, action=action, target=target, detail=detail)
+    )
+
+
+def _names() -> tuple[str, str] | None:
+    """The Finnish and English names from the form (English defaults to Finnish); None without one."""
+    fi = " ".join(request.form.get("name_fi", "").split())[:MAX_NAME]
+    en = " ".join(request.form.get("name_en", "").split())[:MAX_NAME] or fi
+    return (fi, en) if fi else None
+
+
+def _changes(place: Unit | Touchpoint, names: tuple[str, str], active: bool) -> dict[str, Any]:
+    """Apply names and state; returns what changed, before and after."""
+    detail: dict[str, Any] = {}
+    for field, new in zip(("name_fi", "name_en"), names, strict=True):
+        if getattr(place, field) != new:
+            detail[field] = {"from": getattr(place, field), "to": new}
+            setattr(place, field, new)
+    if place.active != active:
+        detail["active"] = {"from": place.active, "to": active}
+        place.active = active
+    return detail
