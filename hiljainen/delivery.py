@@ -13,6 +13,9 @@ A message that cannot go anywhere yet (e-mail only, and nobody set to receive it
 other failure: it stays in the outbox and is retried with the outbox's backoff, so an admin who
 adds recipients later loses nothing. A message is sent to every configured target in one try; a
 failure of either retries both (a recipient may then see an e-mail twice, never none).
+
+Answers to writers (channel "answer", hiljainen.answer_mail) are personal: each goes by e-mail to
+its own recipient only, never to the chat webhook, and the address is cleared once it is sent.
 """
 
 from __future__ import annotations
@@ -42,8 +45,7 @@ KINDS = ("alert", "digest")  # what the outbox holds for the leadership
 ROLES = (Role.LEADER, Role.ADMIN)  # who may receive them
 LINKS = {"alert": "/dashboard", "digest": "/dashboard"}
 TIMEOUT = 15  # seconds, for SMTP and the webhook
-
-
+PERSONAL = ("answer",)  # channels whose messages go to their own recipient only
 _EMAIL = re.compile(r"[^@\s,;<>\"]{1,64}@[^@\s,;<>\"]{1,190}\.[^@\s,;<>\".]{2,63}")
 
 
@@ -54,6 +56,10 @@ def is_email(value: str) -> bool:
 
 class NoRecipients(RuntimeError):
     """E-mail is the only target and no role is set to receive this kind of message."""
+
+
+class NoMailServer(RuntimeError):
+    """A personal message waits for e-mail, and HILJAINEN_SMTP_URL is not set."""
 
 
 @dataclass(frozen=True)
@@ -122,13 +128,27 @@ def link_for(message: OutboxMessage, public_url: str) -> str:
 
 
 def make_sender(settings: Settings, session: Session) -> Callable[[OutboxMessage], None]:
-    """The sender `digest.deliver_outbox` calls: SMTP and/or webhook as configured, else files."""
+    """The sender `digest.deliver_outbox` calls: SMTP and/or webhook as configured, else files.
+    A sent message's recipient is cleared: the outbox keeps no address longer than it needs it."""
+    deliver = _sender(settings, session)
+
+    def send(message: OutboxMessage) -> None:
+        deliver(message)
+        message.recipient = None
+
+    return send
+
+
+def _sender(settings: Settings, session: Session) -> Callable[[OutboxMessage], None]:
     if not settings.smtp_url and not settings.webhook_url:
         return file_sender(settings.data_dir / "outbox")
     smtp = parse_smtp_url(settings.smtp_url, settings.mail_from) if settings.smtp_url else None
     recipients = load_recipients(session)
 
     def send(message: OutboxMessage) -> None:
+        if message.channel in PERSONAL:
+            send_personal(smtp, message)
+            return
         link = link_for(message, settings.public_url)
         body = message.body if not link or link in message.body else f"{message.body.rstrip()}\n\n{link}\n"
         if smtp is not None:
@@ -141,6 +161,20 @@ def make_sender(settings: Settings, session: Session) -> Callable[[OutboxMessage
             post_webhook(settings.webhook_url, message, body, link)
 
     return send
+
+
+def send_personal(smtp: SmtpTarget | None, message: OutboxMessage) -> None:
+    """One personal message to its own recipient, by e-mail only. A refusal is re-raised without
+    the address, since the admin's delivery page shows the last error of every message."""
+    if smtp is None:
+        raise NoMailServer("answers go by e-mail only: set HILJAINEN_SMTP_URL")
+    if not message.recipient:
+        raise NoRecipients(f"message {message.id} has no recipient")
+    try:
+        send_mail(smtp, [message.recipient], message.subject, message.body)
+    except (smtplib.SMTPException, OSError) as exc:
+        reason = str(exc).replace(message.recipient, "<recipient>")
+        raise RuntimeError(f"{type(exc).__name__}: {reason}") from None
 
 
 def send_mail(target: SmtpTarget, to: list[str], subject: str, body: str) -> None:

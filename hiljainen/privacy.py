@@ -207,6 +207,8 @@ def _user_json(session: Session, fp: Footprint) -> dict[str, Any]:
             "unit": u.unit.slug if u.unit else None,
             "active": u.active,
             "created_at": _iso(u.created_at),
+            "email": u.email,
+            "answers_by_email": u.answers_by_email,
         },
         "api_tokens": [
             {"name": t.name, "role": t.role.value, "created_at": _iso(t.created_at), "revoked": t.revoked}
@@ -543,6 +545,9 @@ def _scrub_outbox(session: Session, m: _Mentions, settings: Settings) -> int:
     found = _mentioning(session, m)
     folder = settings.data_dir / "outbox"
     for msg in found:
+        if msg.recipient is not None and msg.sent_at is None:
+            session.delete(msg)  # an unsent answer mail to the subject: nothing of it is left to send
+            continue
         msg.subject, msg.body = scrub(msg.subject, m)[:300], scrub(msg.body, m)
         if msg.sent_at is not None and (folder / f"{msg.id:06d}-{msg.channel}.txt").exists():
             digest.file_sender(folder)(msg)  # rewrite the development sender's copy

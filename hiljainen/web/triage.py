@@ -32,7 +32,7 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from hiljainen import resources
+from hiljainen import answer_mail, resources
 from hiljainen.digest import excerpt, unanswered_clause
 from hiljainen.errors import InvalidInput
 from hiljainen.intake import clean_text
@@ -283,11 +283,14 @@ def theme_answer(theme_id: int) -> Any:
     except InvalidInput as exc:
         return _theme_page(db, th, error=str(exc), form=form)
     close = action is not None and form.get("close") == "on"
-    contacts = [n.contact for n in notes if n.contact]  # read before closing deletes them
+    # Read before closing deletes them; an e-mail address gets the answer by mail instead.
+    contacts = [n.contact for n in notes if n.contact and not answer_mail.is_email(n.contact.strip())]
+    mailed = 0
     for obs in notes:
         answer_row = NoteResponse(observation_id=obs.id, author_id=user.id, kind="answer", body=body)
         db.add(answer_row)
         db.flush()
+        mailed += answer_mail.queue(db, obs, body, _base_url())
         _acknowledge_implicitly(obs, "theme_answer")
         _audit("answer", obs, {"response_id": answer_row.id, "chars": len(body), "theme": th.id})
         if action is None:
@@ -316,6 +319,8 @@ def theme_answer(theme_id: int) -> Any:
         code=by_code,
         mine=mine,
     )
+    if mailed:
+        message += " " + answer_mail.notice(mailed, theme=True)
     if contacts:
         asked = _("%(n)d writers asked for it by e-mail or phone: send it there too.", n=len(contacts))
         message += f" {asked} {', '.join(contacts)}"
@@ -408,6 +413,7 @@ def _add_response(obs: Observation, kind: str) -> Any:
     db.add(response)
     db.flush()
     _acknowledge_implicitly(obs, kind)
+    mailed = answer_mail.queue(db, obs, body, _base_url()) if kind == "answer" else 0
     detail: dict[str, Any] = {"response_id": response.id, "chars": len(body)}
     if kind == "action" and request.form.get("close") == "on" and obs.status != Status.DONE:
         detail.update({"closed": True, "from": obs.status.value})
@@ -415,8 +421,13 @@ def _add_response(obs: Observation, kind: str) -> Any:
         _forget_contact(obs, detail)
     _audit(kind, obs, detail)
     db.commit()
-    flash(_saved_message(obs, kind, closed=bool(detail.get("closed"))))
+    closed = bool(detail.get("closed"))
+    flash(answer_mail.notice(mailed) if mailed else _saved_message(obs, kind, closed=closed))
     return _back(obs)
+
+
+def _base_url() -> str:
+    return resources.get().settings.public_url or request.host_url
 
 
 def _clean_body(raw: str, kind: str, limit: int) -> str:

@@ -98,9 +98,9 @@ def test_answer_reaches_the_writer_by_receipt_and_an_action_stays_internal(
     assert "Keitto oli kylmää." in page and "omainen@example.com" in page and "asked for an answer" in page
 
     assert step(leader, note_id, "answer", body="Vaihdoimme lämpölaukut, kiitos palautteesta.") == 303
-    # The page the leader lands on says it worked, and where the writer asked for the answer.
+    # The page the leader lands on says it worked, and that the address the writer gave gets it.
     landed = leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
-    assert 'role="status">The answer is saved. The writer asked for it at omainen@example.com' in landed
+    assert 'role="status">The answer is saved and sent by e-mail, as the writer asked.' in landed
     assert "The answer is saved" not in leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
     assert step(leader, note_id, "action", body="Kuljettajan kanssa sovittu uusi reitti.", close="on") == 303
 
@@ -424,7 +424,8 @@ def test_one_answer_reaches_every_writer_of_a_theme(tapp: Flask) -> None:
         "The answer is saved to 15 notes: 13 writers read it with their receipt code, 1 in their own notes."
         in landed
     )
-    assert "1 writers asked for it by e-mail or phone" in landed
+    assert "1 writers asked for it by e-mail: it is sent to them." in landed, "the contact was an address"
+    assert "by e-mail or phone" not in landed
     assert "1 notes have no receipt code or author" in landed
 
     for code in codes:  # each writer, in a browser of their own, with nothing but the code
