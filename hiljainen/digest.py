@@ -174,7 +174,7 @@ class ThemeLine:
 
 @dataclass(frozen=True)
 class WaitingNote:
-    id: int
+    public_id: str
     day: dt.date
     source: str
     unit_fi: str
@@ -235,7 +235,7 @@ def weekly_digest(session: Session, today: dt.date, min_group: int) -> Digest:
     units = {u.id: u for u in session.scalars(select(Unit))}
     waiting = [
         WaitingNote(
-            o.id,
+            o.public_id,
             o.day,
             o.source.value,
             units[o.unit_id].name_fi if o.unit_id in units else "",
@@ -243,7 +243,11 @@ def weekly_digest(session: Session, today: dt.date, min_group: int) -> Digest:
             working_days_between(o.day, today),
         )
         for o in session.scalars(
-            select(Observation).where(clause).order_by(Observation.day, Observation.id).limit(MAX_UNANSWERED)
+            # Oldest day first; within a day by public id, never in submission order.
+            select(Observation)
+            .where(clause)
+            .order_by(Observation.day, Observation.public_id)
+            .limit(MAX_UNANSWERED)
         )
     ]
     return Digest(
@@ -356,8 +360,8 @@ def _render(d: Digest, lang: int, base: str) -> str:
         unit = w.unit_fi if lang == 0 else w.unit_en
         place = f", {unit}" if unit else ""
         lines.append(
-            f"  - #{w.id} {_day(w.day, lang)} {_SOURCES[w.source][lang]}{place}: "
-            f"{t('waited', d=w.working_days)} – {base}/triage/notes/{w.id}"
+            f"  - #{w.public_id} {_day(w.day, lang)} {_SOURCES[w.source][lang]}{place}: "
+            f"{t('waited', d=w.working_days)} – {base}/triage/notes/{w.public_id}"
         )
     if d.unanswered_total > len(d.unanswered):
         lines.append("  " + t("more", n=d.unanswered_total - len(d.unanswered)))

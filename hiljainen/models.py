@@ -123,12 +123,23 @@ class ApiToken(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+PUBLIC_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read out without doubt
+PUBLIC_ID_LENGTH = 12  # 31**12, about 2**59: not guessable, not in submission order
+
+
+def new_public_id() -> str:
+    """The id a note is shown and addressed by: random, so neighbouring notes say nothing of
+    who wrote them or in which order (the integer id stays inside the service)."""
+    return "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
+
+
 class Observation(Base):
     """One note. Anonymous notes keep no author, no address and only the day."""
 
     __tablename__ = "observations"
     __table_args__ = {"sqlite_autoincrement": True}  # an erased note's id is never given again
     id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(24), unique=True, index=True, default=new_public_id)
     text: Mapped[str] = mapped_column(Text)
     source: Mapped[Source] = mapped_column(_enum(Source), index=True)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
@@ -169,9 +180,10 @@ class Observation(Base):
 
     def json_fields(self) -> dict[str, Any]:
         """The fields every JSON view of a note starts from (the API, search results, a person's
-        export): id, the stored (redacted) text, the writer's role, unit and touchpoint slugs, day."""
+        export): the public id, the stored (redacted) text, the writer's role, unit and touchpoint
+        slugs, day."""
         return {
-            "id": self.id,
+            "id": self.public_id,
             "text": self.text,
             "source": self.source.value,
             "unit": self.unit.slug if self.unit else None,

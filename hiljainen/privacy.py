@@ -170,6 +170,10 @@ def _note_json(session: Session, n: Observation, themes: dict[int, Theme]) -> di
     theme = themes.get(n.theme_id or -1)
     return {
         **n.json_fields(),
+        # The export names notes by the internal id throughout (voices, vectors, duplicates),
+        # so its parts refer to each other; the public id is given beside it.
+        "id": n.id,
+        "public_id": n.public_id,
         "anonymous": n.anonymous,
         "created_at": _iso(n.created_at),
         "tags": n.tags,
@@ -471,7 +475,7 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
 class _Mentions:
     """How an outbox message can mention a subject."""
 
-    note_ids: set[int]
+    note_ids: set[str]  # as messages write them: the public id, or the internal id in older ones
     quotes: set[str]  # a line containing one is replaced as a whole
     names: set[str]  # replaced where they occur
     since: dt.datetime | None = None  # messages older than the oldest note cannot mention it
@@ -500,12 +504,13 @@ def _note_mentions(session: Session, notes: Sequence[Observation]) -> _Mentions:
     }
     oldest = min((n.day for n in notes), default=None)
     since = dt.datetime.combine(oldest, dt.time(), tzinfo=dt.UTC) - dt.timedelta(days=1) if oldest else None
+    references = {str(i) for i in ids} | {n.public_id for n in notes}
     return _Mentions(
-        set(ids), quotes, {n.contact.strip() for n in notes if n.contact and n.contact.strip()}, since
+        references, quotes, {n.contact.strip() for n in notes if n.contact and n.contact.strip()}, since
     )
 
 
-_REFERENCE = re.compile(r"(?:#|/notes/)(\d+)\b")
+_REFERENCE = re.compile(r"(?:#|/notes/)([0-9a-z]+)\b")
 
 
 def scrub(text: str, m: _Mentions) -> str:
@@ -514,7 +519,7 @@ def scrub(text: str, m: _Mentions) -> str:
     names = [n for n in m.names if n.lower() in text.lower()]
     lines = []
     for line in text.split("\n"):
-        if any(int(i) in m.note_ids for i in _REFERENCE.findall(line)) or any(
+        if any(i in m.note_ids for i in _REFERENCE.findall(line)) or any(
             q in line and _word(q).search(line) for q in quotes
         ):
             line = line[: len(line) - len(line.lstrip())] + ERASED

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from hiljainen.models import Role, Source
+from hiljainen.models import PUBLIC_ID_ALPHABET, PUBLIC_ID_LENGTH, Role, Source
 
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER: a larger id cannot exist, and cannot even be compared
 SLUG_MAX = 60  # longest unit or touchpoint slug looked up (longer input matches none)
@@ -18,6 +18,12 @@ RANK = {Role.STAFF: 1, Role.LEADER: 2, Role.ADMIN: 3}
 def digits(raw: str, max_len: int) -> bool:
     """True when `raw` is 1 to max_len ASCII digits: int() of it is cheap and cannot fail."""
     return raw.isascii() and raw.isdigit() and len(raw) <= max_len
+
+
+def public_id_shape(raw: str) -> bool:
+    """True when `raw` can be a note's public id (see models.new_public_id): checked before any
+    lookup, so odd input never reaches a query."""
+    return len(raw) == PUBLIC_ID_LENGTH and all(c in PUBLIC_ID_ALPHABET for c in raw)
 
 
 def user_reporter_key(secret: str, user_id: int) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from hiljainen.models import Observation, Source, Voice
+from hiljainen.rules import public_id_shape
 
 # SQL engines limit bound parameters (SQLite 32,766, PostgreSQL 65,535): id lists go in chunks.
 ID_CHUNK = 5000
@@ -75,6 +76,29 @@ def matching_ids(session: Session, f: Filters, limit: int) -> list[int]:
     """Ids of searchable notes passing the filters, newest first, at most `limit`."""
     query = searchable(select(Observation.id), f).order_by(Observation.id.desc()).limit(limit)
     return list(session.scalars(query))
+
+
+def listing_order() -> tuple[Any, ...]:
+    """How every list of notes shown to people is ordered: newest day first, then by public id.
+    Never by the integer id: its order is the submission order, which would place an anonymous
+    note among the same writer's signed notes of that day."""
+    return Observation.day.desc(), Observation.public_id
+
+
+def by_public_id(session: Session, public_id: str) -> Observation | None:
+    """The note a link or an API call names; None for an unknown or malformed id."""
+    if not public_id_shape(public_id):
+        return None
+    return session.scalar(select(Observation).where(Observation.public_id == public_id))
+
+
+def public_ids(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """Internal id -> public id, for pages that link to notes known by their internal ids."""
+    out: dict[int, str] = {}
+    for chunk in _chunks(ids):
+        query = select(Observation.id, Observation.public_id).where(Observation.id.in_(chunk))
+        out.update(session.execute(query).tuples().all())
+    return out
 
 
 def keep_matching(session: Session, ids: Sequence[int], f: Filters) -> list[int]:

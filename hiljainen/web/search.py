@@ -136,13 +136,13 @@ def _filter_choices(db: Session, author_id: int | None = None) -> dict[str, Any]
     }
 
 
-@bp.get("/notes/<int:note_id>")
+@bp.get("/notes/<public_id>")
 @login_required(Role.STAFF)
-def note_detail(note_id: int) -> Any:
+def note_detail(public_id: str) -> Any:
     """One note with its similar notes, "me too" count and linked duplicates."""
     db = resources.session()
     user = current_user()
-    note = _visible_note(db, note_id, user)
+    note = _visible_note(db, public_id, user)
     similar: list[Item] = []
     similar_error = None
     if note.processed_at is None:
@@ -159,13 +159,14 @@ def note_detail(note_id: int) -> Any:
         similar=similar,
         similar_error=similar_error,
         voices=sql.voice_counts(db, [note.id]).get(note.id, 0),
-        duplicates=sql.duplicates_of(db, note.id),
+        duplicates=sorted(sql.public_ids(db, sql.duplicates_of(db, note.id)).values()),
+        original=db.get(Observation, note.duplicate_of_id) if note.duplicate_of_id else None,
         theme=db.get(Theme, note.theme_id) if note.theme_id else None,
     )
 
 
-def _visible_note(db: Session, note_id: int, user: User | None) -> Observation:
-    note = db.get(Observation, note_id)
+def _visible_note(db: Session, public_id: str, user: User | None) -> Observation:
+    note = sql.by_public_id(db, public_id)
     author = scope_author(user)
     # 404, not 403, for another writer's note: its existence is not the viewer's business.
     if note is None or (author is not None and note.author_id != author):
@@ -194,11 +195,11 @@ def similar_draft() -> Any:
     return jsonify(
         items=[
             {
-                "id": it.note.id,
+                "id": it.note.public_id,
                 "text": _joined(it),
                 "day": it.note.day.isoformat(),
                 "voices": it.voices,
-                "me_too_url": url_for("search.me_too", note_id=it.note.id),
+                "me_too_url": url_for("search.me_too", public_id=it.note.public_id),
             }
             for it in items
         ]
@@ -210,14 +211,14 @@ def _joined(item: Item) -> str:
     return ("… " if item.clipped[0] else "") + text + (" …" if item.clipped[1] else "")
 
 
-@bp.post("/notes/<int:note_id>/me-too")
-def me_too(note_id: int) -> Any:
+@bp.post("/notes/<public_id>/me-too")
+def me_too(public_id: str) -> Any:
     """Join an existing note ("this is what I mean too"): one more independent reporter (JSON)."""
     db = resources.session()
     body = _body()
     audience, touchpoint = _audience_for_request(db, body)
     user = current_user() if touchpoint is None else None
-    note = db.get(Observation, note_id)
+    note = sql.by_public_id(db, public_id)
     today = dt.date.today()
     if note is None or not safe_to_suggest(note, audience, today):
         return jsonify(error=_("This note cannot be joined."), added=False), 404

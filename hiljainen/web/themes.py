@@ -27,6 +27,8 @@ from hiljainen.models import (
     ThemePeriod,
     User,
 )
+from hiljainen.rules import public_id_shape
+from hiljainen.search import sql
 from hiljainen.stores import queue
 from hiljainen.web import corrections
 from hiljainen.web.auth import current_user, login_required
@@ -34,6 +36,8 @@ from hiljainen.web.auth import current_user, login_required
 bp = Blueprint("themes", __name__, url_prefix="/themes")
 MAX_FIELD = 2000
 SPARK_WEEKS = 12
+THEME_NOTES = 300  # notes listed (and choosable) on a theme's page
+MAX_CHOSEN = 1000  # ticked notes read from one form: a bound on the lookup, above THEME_NOTES
 SIGNAL_ORDER = {"strong": 0, "weak": 1, "latent": 2, "well-known": 3, "noise": 4}
 SORTS = ("size", "trend", "signal", "name")
 
@@ -138,7 +142,7 @@ def _detail_page(theme: Theme, *, error: str | None = None, form: str = "",
     reps = {o.id: o for o in db.scalars(select(Observation).where(Observation.id.in_(theme.representatives)))}
     notes = db.scalars(
         select(Observation).where(Observation.theme_id == theme_id)
-        .order_by(Observation.day.desc()).limit(300)
+        .order_by(*sql.listing_order()).limit(THEME_NOTES)
     ).all()
     others = db.scalars(
         select(Theme).where(Theme.active.is_(True), Theme.id != theme_id).order_by(Theme.size.desc())
@@ -276,7 +280,12 @@ def _other(raw: str | None) -> Theme | None:
 
 
 def _chosen() -> list[int]:
-    return [int(v) for v in request.form.getlist("notes") if v.isdigit() and len(v) < 12]
+    """The internal ids of the notes ticked on the theme's page, which shows only public ids."""
+    chosen = [v for v in request.form.getlist("notes")[:MAX_CHOSEN] if public_id_shape(v)]
+    if not chosen:
+        return []
+    query = select(Observation.id).where(Observation.public_id.in_(chosen))
+    return list(resources.session().scalars(query))
 
 
 def _refused(theme: Theme, form: str, message: str) -> Any:

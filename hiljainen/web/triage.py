@@ -49,7 +49,8 @@ from hiljainen.models import (
 )
 from hiljainen.models import Response as NoteResponse
 from hiljainen.pipeline.indicators import working_days_between
-from hiljainen.rules import SLUG_MAX, digits
+from hiljainen.rules import SLUG_MAX, digits, public_id_shape
+from hiljainen.search import sql
 from hiljainen.web.auth import current_user, login_required
 from hiljainen.web.i18n import signal_label, status_label
 
@@ -124,8 +125,8 @@ class Filters:
 @bp.get("/")
 @login_required(Role.LEADER)
 def notes() -> Any:
-    """Notes newest first, filtered by status, unit, source, theme, "unanswered" or "the writer
-    replied", paginated."""
+    """Notes newest day first (within a day by public id, never in submission order), filtered by
+    status, unit, source, theme, "unanswered" or "the writer replied", paginated."""
     db = resources.session()
     today = dt.date.today()
     f = Filters.from_args(request.args)
@@ -134,7 +135,7 @@ def notes() -> Any:
     pages = max(math.ceil(total / PAGE_SIZE), 1)
     page = min(f.page, pages)
     rows = db.scalars(
-        query.order_by(Observation.day.desc(), Observation.id.desc())
+        query.order_by(*sql.listing_order())
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
@@ -159,18 +160,18 @@ def notes() -> Any:
     )
 
 
-@bp.get("/notes/<int:note_id>")
+@bp.get("/notes/<public_id>")
 @login_required(Role.LEADER)
-def note(note_id: int) -> Any:
+def note(public_id: str) -> Any:
     """One note with its theme, conversation, history and the triage forms."""
-    return _note_page(_get_note(note_id))
+    return _note_page(_get_note(public_id))
 
 
-@bp.post("/notes/<int:note_id>/acknowledge")
+@bp.post("/notes/<public_id>/acknowledge")
 @login_required(Role.LEADER)
-def acknowledge(note_id: int) -> Any:
+def acknowledge(public_id: str) -> Any:
     """Mark the note seen, once: a second press changes nothing and logs nothing."""
-    obs = _get_note(note_id)
+    obs = _get_note(public_id)
     if obs.acknowledged_at is None:
         _acknowledge(obs)
         resources.session().commit()
@@ -178,12 +179,12 @@ def acknowledge(note_id: int) -> Any:
     return _back(obs)
 
 
-@bp.post("/notes/<int:note_id>/status")
+@bp.post("/notes/<public_id>/status")
 @login_required(Role.LEADER)
-def set_status(note_id: int) -> Any:
+def set_status(public_id: str) -> Any:
     """Set the note's status (new, seen, in progress, done)."""
     db = resources.session()
-    obs = _get_note(note_id)
+    obs = _get_note(public_id)
     try:
         status = Status(request.form.get("status", ""))
     except ValueError:
@@ -201,12 +202,12 @@ def set_status(note_id: int) -> Any:
     return _back(obs)
 
 
-@bp.post("/notes/<int:note_id>/owner")
+@bp.post("/notes/<public_id>/owner")
 @login_required(Role.LEADER)
-def set_owner(note_id: int) -> Any:
+def set_owner(public_id: str) -> Any:
     """Give the note an owner (a leader or admin), or none."""
     db = resources.session()
-    obs = _get_note(note_id)
+    obs = _get_note(public_id)
     try:
         owner_id = _owner_from_form(db)
     except InvalidInput as exc:
@@ -219,18 +220,18 @@ def set_owner(note_id: int) -> Any:
     return _back(obs)
 
 
-@bp.post("/notes/<int:note_id>/answer")
+@bp.post("/notes/<public_id>/answer")
 @login_required(Role.LEADER)
-def answer(note_id: int) -> Any:
+def answer(public_id: str) -> Any:
     """Write an answer the writer reads with their receipt code."""
-    return _add_response(_get_note(note_id), "answer")
+    return _add_response(_get_note(public_id), "answer")
 
 
-@bp.post("/notes/<int:note_id>/action")
+@bp.post("/notes/<public_id>/action")
 @login_required(Role.LEADER)
-def action(note_id: int) -> Any:
+def action(public_id: str) -> Any:
     """Record an internal action; with 'close' the note is done, i.e. closed with an action."""
-    return _add_response(_get_note(note_id), "action")
+    return _add_response(_get_note(public_id), "action")
 
 
 @bp.route("/themes/<int:theme_id>", methods=["GET", "POST"])
@@ -344,10 +345,10 @@ def _theme_selection(db: Session, th: Theme) -> list[Observation]:
     raw = request.form.getlist("note")
     if not raw:
         raise InvalidInput(_("Choose the notes to answer, or answer all the theme's notes."))
-    if not all(digits(r, 12) for r in raw):
+    if not all(public_id_shape(r) for r in raw):
         raise InvalidInput(_("Choose the notes from this theme's list."))
-    ids = {int(r) for r in raw}
-    notes = list(db.scalars(query.where(Observation.id.in_(ids))))
+    ids = set(raw)
+    notes = list(db.scalars(query.where(Observation.public_id.in_(ids))))
     if len(notes) != len(ids):
         raise InvalidInput(_("Some chosen notes are no longer in this theme; choose again."))
     return notes
@@ -359,7 +360,7 @@ def _theme_page(db: Session, th: Theme, error: str | None = None, form: Any = No
     theme_notes = db.scalars(
         select(Observation)
         .where(Observation.theme_id == th.id)
-        .order_by(Observation.day.desc(), Observation.id.desc())
+        .order_by(*sql.listing_order())
         .limit(THEME_NOTES)
     ).all()
     reach = db.execute(
@@ -389,15 +390,15 @@ def _theme_page(db: Session, th: Theme, error: str | None = None, form: Any = No
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _get_note(note_id: int) -> Observation:
-    obs = resources.session().get(Observation, note_id)
+def _get_note(public_id: str) -> Observation:
+    obs = sql.by_public_id(resources.session(), public_id)
     if obs is None:
         abort(404)
     return obs
 
 
 def _back(obs: Observation) -> Any:
-    return redirect(url_for("triage.note", note_id=obs.id), code=303)
+    return redirect(url_for("triage.note", public_id=obs.public_id), code=303)
 
 
 def _add_response(obs: Observation, kind: str) -> Any:
@@ -582,6 +583,7 @@ def _note_page(
         note=obs,
         author_name=author_name,
         theme=db.get(Theme, obs.theme_id) if obs.theme_id else None,
+        original=db.get(Observation, obs.duplicate_of_id) if obs.duplicate_of_id else None,
         conversation=conversation,
         history=history,
         names=names,

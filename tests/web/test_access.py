@@ -57,7 +57,7 @@ API_READ = (NO_AUTH, NO_AUTH, DENIED, OK, OK)
 #   leader, admin.
 # On /api/v1 staff, leader and admin send a bearer token of their role and no cookie; anonymous and
 # customer send none. A session cookie without a token, a wrong token and a revoked token must all
-# fare as anonymous does. URL values are set in the `world` fixture: note_id is a colleague's
+# fare as anonymous does. URL values are set in the `world` fixture: public_id is a colleague's
 # private note (for "me too" her shared note). "*" stands for every method of the rule.
 ACCESS: dict[tuple[str, str], tuple[str, str, str, str, str]] = {
     #                                                    anonymous customer staff    leader   admin
@@ -83,9 +83,9 @@ ACCESS: dict[tuple[str, str], tuple[str, str, str, str, str]] = {
     ("POST", "/receipt"):                                 ALL_OK,
     # search, a note's page, suggestions and "me too"
     ("GET", "/search"):                                   SIGNED_IN,
-    ("GET", "/notes/<int:note_id>"):                      (LOGIN,   LOGIN,   MISSING, OK,      OK),
+    ("GET", "/notes/<public_id>"):                        (LOGIN,   LOGIN,   MISSING, OK,      OK),
     ("POST", "/search/similar-draft"):                    (NO_AUTH, OK,      OK,      OK,      OK),
-    ("POST", "/notes/<int:note_id>/me-too"):              (NO_AUTH, MISSING, OK,      OK,      OK),
+    ("POST", "/notes/<public_id>/me-too"):                (NO_AUTH, MISSING, OK,      OK,      OK),
     # leadership
     ("GET", "/dashboard/"):                               LEADERS,
     ("GET", "/dashboard/data/<chart>.csv"):               LEADERS,
@@ -105,12 +105,12 @@ ACCESS: dict[tuple[str, str], tuple[str, str, str, str, str]] = {
     ("POST", "/themes/refresh"):                          LEADERS,
     ("GET", "/themes/refresh/<job_id>.json"):             LEADERS,
     ("GET", "/triage/"):                                  LEADERS,
-    ("GET", "/triage/notes/<int:note_id>"):               LEADERS,
-    ("POST", "/triage/notes/<int:note_id>/acknowledge"):  LEADERS,
-    ("POST", "/triage/notes/<int:note_id>/status"):       LEADERS,
-    ("POST", "/triage/notes/<int:note_id>/owner"):        LEADERS,
-    ("POST", "/triage/notes/<int:note_id>/answer"):       LEADERS,
-    ("POST", "/triage/notes/<int:note_id>/action"):       LEADERS,
+    ("GET", "/triage/notes/<public_id>"):                 LEADERS,
+    ("POST", "/triage/notes/<public_id>/acknowledge"):    LEADERS,
+    ("POST", "/triage/notes/<public_id>/status"):         LEADERS,
+    ("POST", "/triage/notes/<public_id>/owner"):          LEADERS,
+    ("POST", "/triage/notes/<public_id>/answer"):         LEADERS,
+    ("POST", "/triage/notes/<public_id>/action"):         LEADERS,
     ("GET", "/triage/themes/<int:theme_id>"):             LEADERS,
     ("POST", "/triage/themes/<int:theme_id>"):            LEADERS,
     ("POST", "/triage/themes/<int:theme_id>/answer"):     LEADERS,
@@ -136,8 +136,8 @@ ACCESS: dict[tuple[str, str], tuple[str, str, str, str, str]] = {
     # JSON API (bearer tokens)
     ("POST", "/api/v1/observations"):                     API_WRITE,
     ("GET", "/api/v1/observations"):                      API_READ,
-    ("GET", "/api/v1/observations/<observation_id>"):     API_READ,
-    ("GET", "/api/v1/observations/<int:note_id>/similar"): API_READ,
+    ("GET", "/api/v1/observations/<public_id>"):          API_READ,
+    ("GET", "/api/v1/observations/<public_id>/similar"):  API_READ,
     ("GET", "/api/v1/search"):                            API_READ,
     ("GET", "/api/v1/openapi.json"):                      ALL_OK,
     ("*", "/api/v1/"):                                    (MISSING,) * 5,
@@ -201,15 +201,15 @@ MUST_SHOW = {
     ("staff", "GET", "/my"): ("colleague",),
     ("staff", "GET", "/search"): ("colleague",),
     ("leader", "GET", "/search"): ("private", "shared"),
-    ("leader", "GET", "/triage/notes/<int:note_id>"): ("private",),
-    ("admin", "GET", "/api/v1/observations/<observation_id>"): ("private",),
+    ("leader", "GET", "/triage/notes/<public_id>"): ("private",),
+    ("admin", "GET", "/api/v1/observations/<public_id>"): ("private",),
 }
 
 
 @dataclass
 class World:
     app: Flask
-    ids: dict[str, int]
+    ids: dict[str, str]  # the notes' public ids, as pages and the API name them
     receipt: str
     bearer: dict[str, str]  # role -> token
     bad_tokens: dict[str, str]  # "wrong token" / "revoked token" -> plaintext
@@ -288,14 +288,18 @@ def world(
         obs = intake.find_by_receipt(resources.session(), receipt)
         assert obs is not None and obs.contact == CONTACT.text
         ids["customer"] = obs.id
+        # Pages, links and the API name notes by their public ids only.
+        query = select(Observation.id, Observation.public_id)
+        public = dict(resources.session().execute(query).tuples().all())
+        pub = {key: public[note_id] for key, note_id in ids.items()}
 
     # A leader answers it and records an internal action, through the triage forms.
     leader = app.test_client()
     login(leader, USERS["leader"], PASSWORD)
     for kind, text in (("answer", ANSWER), ("action", ACTION)):
-        token = csrf_token(leader, f"/triage/notes/{ids['customer']}")
+        token = csrf_token(leader, f"/triage/notes/{pub['customer']}")
         resp = leader.post(
-            f"/triage/notes/{ids['customer']}/{kind}", data={"body": text.text, "csrf_token": token}
+            f"/triage/notes/{pub['customer']}/{kind}", data={"body": text.text, "csrf_token": token}
         )
         assert resp.status_code == 303
 
@@ -316,14 +320,13 @@ def world(
         theme_id = s.scalar(select(Theme.id))
     world = World(
         app,
-        ids,
+        pub,
         receipt,
         bearer,
         {"wrong token": tokens.PREFIX + "x" * 43, "revoked token": revoked_plain},
     )
     world.args = {
-        "note_id": ids["private"],
-        "observation_id": ids["private"],
+        "public_id": pub["private"],
         "theme_id": theme_id,
         "slug": TOUCHPOINT,
         "chart": "tone",
@@ -427,7 +430,7 @@ def _spare_theme(world: World) -> int:
                              theme_id=theme.id) for _ in range(2)]
         s.add_all(notes)
         s.commit()
-        world.args["spare_notes"] = [n.id for n in notes]
+        world.args["spare_notes"] = [n.public_id for n in notes]
         world.args["spare_theme"] = theme.id
         return theme.id
 
@@ -445,7 +448,7 @@ def _live_spare_theme(world: World) -> int:
 def _path(world: World, rule: str, endpoint: str) -> str:
     values = dict(world.args)
     if endpoint == "search.me_too":
-        values["note_id"] = world.ids["shared"]  # the private one nobody may join: see the staff test
+        values["public_id"] = world.ids["shared"]  # the private one nobody may join: see the staff test
     if endpoint in ("themes.merge", "themes.split", "themes.move"):
         values["theme_id"] = _live_spare_theme(world)
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: str(values[m.group(1)]), rule)
@@ -583,14 +586,14 @@ def test_forms_without_csrf_token_are_refused_and_change_nothing(world: World) -
     assert admin.get("/admin/").status_code == 200, "the refused logout left the admin signed in"
 
 
-def _suggested(client: FlaskClient, body: dict[str, str]) -> set[int]:
+def _suggested(client: FlaskClient, body: dict[str, str]) -> set[str]:
     token = csrf_token(client, "/login")
     resp = client.post("/search/similar-draft", json=body, headers={"X-CSRFToken": token})
     assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
     return {item["id"] for item in resp.get_json()["items"]}
 
 
-def _me_too(client: FlaskClient, note_id: int, body: dict[str, str]) -> int:
+def _me_too(client: FlaskClient, note_id: str, body: dict[str, str]) -> int:
     token = csrf_token(client, "/login")
     return client.post(f"/notes/{note_id}/me-too", json=body, headers={"X-CSRFToken": token}).status_code
 
@@ -612,7 +615,7 @@ def test_staff_see_their_own_notes_and_only_shared_ones_of_colleagues(world: Wor
     mine = colleague.get("/my").get_data(as_text=True)
     assert NOTES["colleague"].marker in mine and private not in mine and shared not in mine
     found = colleague.get("/search", query_string={"q": "hissi rikki portaita"}).get_data(as_text=True)
-    assert [int(i) for i in re.findall(r'href="/notes/(\d+)"', found)] == [ids["colleague"]]
+    assert re.findall(r'href="/notes/([a-z0-9]+)"', found) == [ids["colleague"]]
     page = colleague.get(f"/notes/{ids['colleague']}").get_data(as_text=True)
     assert private not in page and shared not in page
     # ...although both are her note's nearest neighbours (what the leader sees on the same page).

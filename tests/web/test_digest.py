@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,9 +168,9 @@ def test_weekly_digest_content(session: Session) -> None:
         ("kylmä ruoka", False),
         ("uusi aihe", True),
     ]
-    assert [w.id for w in d.unanswered] == [
-        s.scalar(select(Observation.id).where(Observation.text == "Liian vanha.")),
-        waiting.id,
+    assert [w.public_id for w in d.unanswered] == [
+        s.scalar(select(Observation.public_id).where(Observation.text == "Liian vanha.")),
+        waiting.public_id,
     ]
     assert (
         d.unanswered_total == 2
@@ -182,7 +183,8 @@ def test_weekly_digest_content(session: Session) -> None:
     fi, en = text.split("Hiljainen – weekly digest")
     assert "viikkokooste 2.3.2026–8.3.2026" in fi and "Uusia havaintoja: 5" in fi and "henkilöstö: 3" in fi
     assert "piilotettu" in fi and "heikko signaali" in fi and "Vastaamatta yli 2 työpäivää: 2" in fi
-    assert f"https://palaute.example/triage/notes/{waiting.id}" in fi
+    assert f"https://palaute.example/triage/notes/{waiting.public_id}" in fi
+    assert not re.search(rf"/triage/notes/{waiting.id}\b", fi), "links name notes by their public ids only"
     assert (
         "New notes: 5" in en and "weak signal" in en and "Birch Home" in en and "Lämpölaukut vaihdettu." in en
     )

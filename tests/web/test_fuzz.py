@@ -143,12 +143,14 @@ def test_ids_and_characters_the_database_cannot_take_are_client_errors(
     app, token = fuzz_api
     client = app.test_client()
     bearer = {"Authorization": f"Bearer {token}", **EN}
+    with app.test_request_context():
+        note = resources.session().scalar(select(Observation.public_id).limit(1))
     for path, status in [
         ("/api/v1/observations/99999999999", 404),
         ("/api/v1/observations/99999999999/similar", 404),
         ("/api/v1/observations/1%00", 404),
         ("/api/v1/observations?limit=" + "9" * 5000, 400),
-        ("/api/v1/observations/1/similar?k=" + "9" * 5000, 400),
+        (f"/api/v1/observations/{note}/similar?k=" + "9" * 5000, 400),
         ("/api/v1/search?q=ruoka&unit=%00", 400),
         ("/api/v1/search?q=ruoka&touchpoint=a%00", 400),
         ("/api/v1/search?q=ruoka&theme=99999999999", 400),
@@ -471,7 +473,8 @@ def write_hostile_notes(app: Flask, keys: dict[str, str]) -> dict[str, Any]:
         s = resources.session()
         ids = sorted(s.scalars(select(Observation.id)))
         assert len(ids) == len(notes)
-    return {"ids": ids, "receipts": receipts, "staff": staff, "notes": notes}
+        public_ids = dict(s.execute(select(Observation.id, Observation.public_id)).tuples().all())
+    return {"ids": ids, "public_ids": public_ids, "receipts": receipts, "staff": staff, "notes": notes}
 
 
 def test_every_hostile_note_is_processed_by_the_worker(hostile: dict[str, Any]) -> None:
@@ -508,8 +511,9 @@ def test_no_page_shows_a_note_unescaped(hostile: dict[str, Any]) -> None:
         resp = client.post(path, data={**data, "csrf_token": csrf_token(client, page)})
         assert resp.status_code in (200, 201, 302, 303), (path, resp.status_code)
 
+    public_ids: dict[int, str] = hostile["public_ids"]  # what pages name the notes by
     for note_id in payload_ids[:3]:
-        note_page = f"/triage/notes/{note_id}"
+        note_page = f"/triage/notes/{public_ids[note_id]}"
         post(leader, f"{note_page}/answer", note_page, body=f"Vastaus {PAYLOADS[0]} {PAYLOADS[1]}")
         post(leader, f"{note_page}/action", note_page, body=f"Teimme {PAYLOADS[5]}", close="on")
     post(leader, f"/themes/{theme_id}/name", f"/themes/{theme_id}", name=PAYLOADS[1])
@@ -519,7 +523,7 @@ def test_no_page_shows_a_note_unescaped(hostile: dict[str, Any]) -> None:
     for code in hostile["receipts"][:2]:
         post(public, "/receipt", f"/receipt?code={code}", code=code, reply=f"Kiitos {PAYLOADS[0]}")
 
-    pages = [f"/notes/{i}" for i in ids] + [f"/triage/notes/{i}" for i in ids]
+    pages = [f"/notes/{public_ids[i]}" for i in ids] + [f"/triage/notes/{public_ids[i]}" for i in ids]
     pages += ["/triage/", "/triage/?page=2", f"/triage/themes/{theme_id}", f"/themes/{theme_id}",
               "/dashboard/", "/report/",
               "/search?q=script+alert", "/search?q=img+onerror", "/search?q=kylmää+ruoka",
@@ -537,7 +541,7 @@ def test_no_page_shows_a_note_unescaped(hostile: dict[str, Any]) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in seen and "{{7*7}}" in seen
     assert "&amp;lt;b&amp;gt;already escaped" in seen
     assert re.search(r"&lt;<mark>script</mark>&gt;", seen), "a highlight inside a payload, escaped"
-    for path in ["/my", "/search?q=script+alert"] + [f"/notes/{i}" for i in ids[2::3]]:
+    for path in ["/my", "/search?q=script+alert"] + [f"/notes/{public_ids[i]}" for i in ids[2::3]]:
         resp = hostile["staff"].get(path, headers=EN)
         assert resp.status_code == 200, path
         assert_escaped(resp.get_data(as_text=True), f"staff {path}")

@@ -129,6 +129,7 @@ class World:
     users: dict[str, int]
     receipt: str
     user_key: str  # hanna's reporter key, made by the search module
+    public: dict[str, str] = dataclasses.field(default_factory=dict)  # the ids messages name notes by
 
 
 def seed(app: Flask, cfg: Settings, redactor: Any, extra: Sequence[tuple[str, str, dt.date]] = ()) -> World:
@@ -234,7 +235,9 @@ def seed(app: Flask, cfg: Settings, redactor: Any, extra: Sequence[tuple[str, st
     with sessions(cfg)() as s:
         sent = digest.deliver_outbox(s, digest.file_sender(cfg.data_dir / "outbox"))
     assert sent.sent and not sent.failed
-    return World(ids, users, receipt, keys["hanna"])
+    with sessions(cfg)() as s:
+        public = dict(s.execute(select(Observation.id, Observation.public_id)).tuples().all())
+    return World(ids, users, receipt, keys["hanna"], {key: public[i] for key, i in ids.items()})
 
 
 def _user(cfg: Settings, user_id: int) -> User:
@@ -278,8 +281,8 @@ def assert_gone(cfg: Settings, w: World, keys: tuple[str, ...], needles: list[st
         assert needle not in files, needle
     with sessions(cfg)() as s:
         bodies = " ".join(m.subject + m.body for m in s.scalars(select(OutboxMessage)))
-    for note_id in gone:
-        assert not re.search(rf"(#|/notes/){note_id}\b", bodies + files)
+    for note_id in gone + [w.public[k] for k in keys]:
+        assert not re.search(rf"(#|/notes/){note_id}\b", bodies + files), note_id
 
 
 # --------------------------------------------------------------------------- user and receipt code

@@ -316,11 +316,12 @@ NOTES: list[tuple[str, str, Source, str | None, str | None, str | None, int, str
 ]
 
 
-def seed(app: Flask, embedder: Any) -> dict[str, int]:
-    """Units, touchpoints, users, a theme and NOTES stored through intake and processed by the worker code."""
+def seed(app: Flask, embedder: Any) -> dict[str, Any]:
+    """Units, touchpoints, users, a theme and NOTES stored through intake and processed by the worker
+    code; returns the notes' public ids (as pages and the API name them) and the theme's id."""
     from workers import jobs
 
-    ids: dict[str, int] = {}
+    ids: dict[str, Any] = {}
     with app.test_request_context():
         s = resources.session()
         units = {
@@ -362,7 +363,9 @@ def seed(app: Flask, embedder: Any) -> dict[str, int]:
                 day=TODAY - dt.timedelta(days=ago),
                 shareable=True,  # the writers' choice; test_suggestions_need_the_writers_choice
             )
-            ids[key] = intake.store(s, draft, redactor, max_chars=5000).observation.id
+            stored = intake.store(s, draft, redactor, max_chars=5000).observation
+            s.flush()
+            ids[key] = stored.public_id
         s.commit()
         settings = resources.get().settings
     ctx = Runtime.from_settings(settings, embedder=embedder)
@@ -371,14 +374,14 @@ def seed(app: Flask, embedder: Any) -> dict[str, int]:
         jobs.index_notes(ctx, notes)
         tones = {ids[key]: tone for key, *_rest, tone in NOTES}
         for n in notes:
-            n.tone = tones[n.id]
-            if n.id in (ids["cold_fi"], ids["cold_en"], ids["cold_food_rel"]):
+            n.tone = tones[n.public_id]
+            if n.public_id in (ids["cold_fi"], ids["cold_en"], ids["cold_food_rel"]):
                 n.theme_id = ids["theme"]
     return ids
 
 
 @pytest.fixture()
-def seeded(app: Flask, one_model: Any) -> tuple[Flask, dict[str, int]]:
+def seeded(app: Flask, one_model: Any) -> tuple[Flask, dict[str, Any]]:
     return app, seed(app, one_model)
 
 
@@ -388,8 +391,14 @@ def logged_in(app: Flask, username: str) -> FlaskClient:
     return client
 
 
-def result_ids(page: str) -> list[int]:
-    return [int(i) for i in re.findall(r'href="/notes/(\d+)">', page)]
+def result_ids(page: str) -> list[str]:
+    return re.findall(r'href="/notes/([a-z0-9]+)">', page)
+
+
+def public_ids(app: Flask) -> dict[int, str]:
+    """Internal id -> public id of every note, for rows that hold internal ids (voices, links)."""
+    with app.app_context():
+        return dict(resources.session().execute(select(Observation.id, Observation.public_id)).tuples().all())
 
 
 def get(client: FlaskClient, **args: str) -> tuple[int, str]:
@@ -400,7 +409,7 @@ def get(client: FlaskClient, **args: str) -> tuple[int, str]:
 # --------------------------------------------------------------------------- search page
 
 
-def test_search_finds_by_meaning_across_languages(seeded: tuple[Flask, dict[str, int]]) -> None:
+def test_search_finds_by_meaning_across_languages(seeded: tuple[Flask, dict[str, Any]]) -> None:
     app, ids = seeded
     client = logged_in(app, "johtaja")
     status, page = get(client, q="kylmä ruoka")
@@ -408,7 +417,7 @@ def test_search_finds_by_meaning_across_languages(seeded: tuple[Flask, dict[str,
     found = result_ids(page)
     unrelated = [ids[k] for k in ("lamp", "lift", "singing", "shifts", "coffee")]
 
-    def rank(note_id: int) -> float:  # a note below the relevance floor is not listed at all
+    def rank(note_id: str) -> float:  # a note below the relevance floor is not listed at all
         return found.index(note_id) if note_id in found else math.inf
 
     # the English note about a cold meal comes before every note about something else
@@ -419,14 +428,14 @@ def test_search_finds_by_meaning_across_languages(seeded: tuple[Flask, dict[str,
     assert max(rank(ids[k]) for k in ("cold_fi", "old_cold")) < min(rank(i) for i in unrelated)
 
 
-def test_nonsense_finds_nothing_rather_than_the_nearest_notes(seeded: tuple[Flask, dict[str, int]]) -> None:
+def test_nonsense_finds_nothing_rather_than_the_nearest_notes(seeded: tuple[Flask, dict[str, Any]]) -> None:
     # Every query has nearest notes; below the similarity floor they are not matches.
     app, _ids = seeded
     status, page = get(logged_in(app, "johtaja"), q="xyzzy qwerty")
     assert status == 200 and result_ids(page) == [] and "Nothing was found" in page
 
 
-def test_exact_terms_are_found_and_highlighted(seeded: tuple[Flask, dict[str, int]]) -> None:
+def test_exact_terms_are_found_and_highlighted(seeded: tuple[Flask, dict[str, Any]]) -> None:
     app, ids = seeded
     client = logged_in(app, "johtaja")
     status, page = get(client, q="Hämeenkatu")
@@ -436,7 +445,7 @@ def test_exact_terms_are_found_and_highlighted(seeded: tuple[Flask, dict[str, in
     assert "<mark>kylmää</mark>" in page and "<mark>Ruoka</mark>" in page
 
 
-def test_note_text_is_escaped_in_results(seeded: tuple[Flask, dict[str, int]]) -> None:
+def test_note_text_is_escaped_in_results(seeded: tuple[Flask, dict[str, Any]]) -> None:
     app, ids = seeded
     status, page = get(logged_in(app, "johtaja"), q="jälkiruoka hyvää")
     assert status == 200 and ids["xss"] in result_ids(page)
@@ -461,7 +470,7 @@ def test_a_query_that_means_something_lists_its_near_misses_too() -> None:
     "plan", [(300, 3000), (0, 10**6), (0, 0)], ids=["exact", "index-filter", "sql-post-filter"]
 )
 def test_filters_narrow_results(
-    seeded: tuple[Flask, dict[str, int]], plan: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+    seeded: tuple[Flask, dict[str, Any]], plan: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # every retrieval plan of semantic_hits must honour every filter (relevance is not tested
     # here: without the floor each filter leaves notes to check)
@@ -471,7 +480,7 @@ def test_filters_narrow_results(
     app, ids = seeded
     client = logged_in(app, "johtaja")
     with app.app_context():
-        rows = {o.id: o for o in resources.session().scalars(select(Observation))}
+        rows = {o.public_id: o for o in resources.session().scalars(select(Observation))}
     cases: list[tuple[dict[str, str], Any]] = [
         ({"unit": "vuokra"}, lambda o: o.unit_id == rows[ids["lamp"]].unit_id),
         ({"source": "relative"}, lambda o: o.source == Source.RELATIVE),
@@ -493,7 +502,7 @@ def test_filters_narrow_results(
 
 
 def test_switching_the_interface_language_keeps_the_search_and_filters_nothing(
-    seeded: tuple[Flask, dict[str, int]]
+    seeded: tuple[Flask, dict[str, Any]]
 ) -> None:
     app, _ids = seeded
     client = logged_in(app, "johtaja")
@@ -510,7 +519,7 @@ def test_switching_the_interface_language_keeps_the_search_and_filters_nothing(
     assert status == 200 and '<html lang="fi">' in client.get("/search").get_data(as_text=True)
 
 
-def test_bad_input_gets_a_clear_answer(seeded: tuple[Flask, dict[str, int]]) -> None:
+def test_bad_input_gets_a_clear_answer(seeded: tuple[Flask, dict[str, Any]]) -> None:
     app, _ids = seeded
     client = logged_in(app, "johtaja")
     cases = {
@@ -540,7 +549,7 @@ def test_bad_input_gets_a_clear_answer(seeded: tuple[Flask, dict[str, int]]) -> 
     assert status == 200 and "No notes match these filters" in page
 
 
-def test_staff_search_their_own_signed_notes_only(seeded: tuple[Flask, dict[str, int]]) -> None:
+def test_staff_search_their_own_signed_notes_only(seeded: tuple[Flask, dict[str, Any]]) -> None:
     app, ids = seeded
     client = logged_in(app, "hoitaja")
     status, page = get(client, q="kylmä ruoka")
@@ -549,7 +558,7 @@ def test_staff_search_their_own_signed_notes_only(seeded: tuple[Flask, dict[str,
     assert client.get(f"/notes/{ids['cold_fi']}").status_code == 200
 
 
-def test_pages(seeded: tuple[Flask, dict[str, int]], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pages(seeded: tuple[Flask, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
     app, _ids = seeded
     monkeypatch.setattr(engine, "PAGE_SIZE", 4)
     client = logged_in(app, "johtaja")
@@ -563,11 +572,12 @@ def test_worker_links_a_resent_note_and_nothing_else(app: Flask, one_model: Any)
     ids = seed(app, one_model)
     with app.test_request_context():
         links = dict(resources.session().execute(select(Observation.id, Observation.duplicate_of_id)).all())
+    pub = public_ids(app)
     # The same writer sent the same text twice; the colleague's similar note is another reporter.
-    assert {i: d for i, d in links.items() if d is not None} == {ids["dup"]: ids["cold_fi"]}
+    assert {pub[i]: pub[d] for i, d in links.items() if d is not None} == {ids["dup"]: ids["cold_fi"]}
 
 
-def test_note_page_lists_similar_notes_and_duplicates(seeded: tuple[Flask, dict[str, int]]) -> None:
+def test_note_page_lists_similar_notes_and_duplicates(seeded: tuple[Flask, dict[str, Any]]) -> None:
     app, ids = seeded
     client = logged_in(app, "johtaja")
     page = client.get(f"/notes/{ids['cold_fi']}", headers={"Accept-Language": "en"}).get_data(as_text=True)
@@ -601,7 +611,7 @@ def draft(client: FlaskClient, form_path: str, text: str, **extra: str) -> Any:
     return resp.get_json()["items"]
 
 
-def test_staff_suggestions_show_colleagues_safe_staff_notes(seeded: tuple[Flask, dict[str, int]]) -> None:
+def test_staff_suggestions_show_colleagues_safe_staff_notes(seeded: tuple[Flask, dict[str, Any]]) -> None:
     app, ids = seeded
     client = logged_in(app, "hoitaja")
     page = client.get("/note").get_data(as_text=True)
@@ -614,20 +624,22 @@ def test_staff_suggestions_show_colleagues_safe_staff_notes(seeded: tuple[Flask,
     assert draft(client, "/note", "lyhyt") == []
 
 
-def test_suggestions_need_the_writers_choice(seeded: tuple[Flask, dict[str, int]]) -> None:
+def test_suggestions_need_the_writers_choice(seeded: tuple[Flask, dict[str, Any]]) -> None:
     app, ids = seeded
     client = logged_in(app, "hoitaja")
     text = "Ruoka on kylmää kun se tuodaan huoneisiin"
     assert ids["cold_colleague"] in [i["id"] for i in draft(client, "/note", text)]
     with app.test_request_context():
-        resources.session().get(Observation, ids["cold_colleague"]).shareable = False
+        query = select(Observation).where(Observation.public_id == ids["cold_colleague"])
+        note = resources.session().scalar(query)
+        note.shareable = False
         resources.session().commit()
     assert ids["cold_colleague"] not in [i["id"] for i in draft(client, "/note", text)]
     assert me_too(client, "/note", ids["cold_colleague"]).status_code == 404
 
 
 def test_public_suggestions_show_only_safe_public_notes_of_the_unit(
-    seeded: tuple[Flask, dict[str, int]],
+    seeded: tuple[Flask, dict[str, Any]],
 ) -> None:
     app, ids = seeded
     client = app.test_client()
@@ -661,14 +673,14 @@ def test_public_suggestions_show_only_safe_public_notes_of_the_unit(
     )
 
 
-def me_too(client: FlaskClient, form_path: str, note_id: int, **extra: str) -> Any:
+def me_too(client: FlaskClient, form_path: str, note_id: str, **extra: str) -> Any:
     token = csrf_token(client, form_path)
     return client.post(
         f"/notes/{note_id}/me-too", json=extra, headers={"X-CSRFToken": token, "Accept-Language": "en"}
     )
 
 
-def test_me_too_adds_one_independent_voice_per_reporter(seeded: tuple[Flask, dict[str, int]]) -> None:
+def test_me_too_adds_one_independent_voice_per_reporter(seeded: tuple[Flask, dict[str, Any]]) -> None:
     app, ids = seeded
     staff = logged_in(app, "hoitaja")
     resp = me_too(staff, "/note", ids["cold_colleague"])
@@ -706,7 +718,8 @@ def test_me_too_adds_one_independent_voice_per_reporter(seeded: tuple[Flask, dic
     )
     with app.app_context():
         voices = resources.session().scalars(select(Voice).order_by(Voice.id)).all()
-    assert [(v.observation_id, v.source) for v in voices] == [
+    pub = public_ids(app)
+    assert [(pub[v.observation_id], v.source) for v in voices] == [
         (ids["cold_colleague"], Source.STAFF),
         (ids["cold_food_rel"], Source.RELATIVE),
         (ids["cold_food_rel"], Source.CUSTOMER),
@@ -730,7 +743,7 @@ def bearer(app: Flask, role: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {plain}", "Accept-Language": "en"}
 
 
-def test_api_search_and_similar(seeded: tuple[Flask, dict[str, int]]) -> None:
+def test_api_search_and_similar(seeded: tuple[Flask, dict[str, Any]]) -> None:
     app, ids = seeded
     client = app.test_client()
     leader = bearer(app, Role.LEADER)
@@ -762,7 +775,7 @@ def test_api_search_and_similar(seeded: tuple[Flask, dict[str, int]]) -> None:
 
 @pytest.mark.browser
 def test_suggestions_me_too_and_search_on_a_phone(
-    seeded: tuple[Flask, dict[str, int]], live_server: Any, chromium: Any, screens_dir: Path
+    seeded: tuple[Flask, dict[str, Any]], live_server: Any, chromium: Any, screens_dir: Path
 ) -> None:
     from tests.system.test_browser import log_in, new_page
 
@@ -797,4 +810,5 @@ def test_suggestions_me_too_and_search_on_a_phone(
     leader.shot("note-similar")
     assert page.csp_errors == [] and leader.csp_errors == []
     with app.app_context():
-        assert resources.session().scalar(select(Voice.observation_id)) == ids["cold_colleague"]
+        voiced = resources.session().scalar(select(Voice.observation_id))
+    assert public_ids(app)[voiced] == ids["cold_colleague"]

@@ -61,6 +61,14 @@ def sessions(settings: Settings):  # type: ignore[no-untyped-def]
     return db.make_sessionmaker(db.make_engine(settings.sqlalchemy_url))
 
 
+def public_ids(settings: Settings, note_ids: list[int]) -> list[str]:
+    """The ids a theme's page shows these notes by, which its forms post back."""
+    with sessions(settings)() as s:
+        query = select(Observation.id, Observation.public_id).where(Observation.id.in_(note_ids))
+        found = dict(s.execute(query).tuples().all())
+    return [found[i] for i in note_ids]
+
+
 def post(client: FlaskClient, page: str, action: str, data: dict[str, object]) -> str:
     """Post a form found on `page` as a browser would (with its CSRF token); the page it leads to."""
     resp = client.post(action, data={**data, "csrf_token": csrf_token(client, page)})
@@ -122,10 +130,11 @@ def test_a_leader_merges_splits_moves_pins_and_a_refresh_keeps_it_all(demo_copy:
     post(client, page, f"/themes/{a}/interpretation", {"meaning": "Iltaruoka jää väliin"})
     post(client, f"/themes/{b}", f"/themes/{b}/merge", {"into": c})
     chosen = before[d][: len(before[d]) // 2]
-    new_page = post(client, f"/themes/{d}", f"/themes/{d}/split", {"notes": chosen, "name": "Erotettu"})
+    split_form = {"notes": public_ids(demo_copy, chosen), "name": "Erotettu"}
+    new_page = post(client, f"/themes/{d}", f"/themes/{d}/split", split_form)
     split_id = int(new_page.rstrip("/").rsplit("/", 1)[1])
     moved = before[e][0]
-    post(client, f"/themes/{e}", f"/themes/{e}/move", {"notes": [moved], "to": f})
+    post(client, f"/themes/{e}", f"/themes/{e}/move", {"notes": public_ids(demo_copy, [moved]), "to": f})
     post(client, f"/themes/{f}", f"/themes/{f}/watch", {})
     # Rename and undo: the last correction on a theme can be taken back.
     post(client, f"/themes/{f}", f"/themes/{f}/name", {"name": "Väliaikainen"})
@@ -220,7 +229,7 @@ def test_undo_takes_back_a_merge_and_a_split(demo_copy: Settings) -> None:
         assert s.scalars(select(Indicator.theme_id).where(Indicator.name == "Seurattu")).one() == c
     post(client, f"/themes/{b}", f"/themes/{b}/undo", {})
     chosen = [i for i, t in before.items() if t == d][:2]
-    new_page = post(client, f"/themes/{d}", f"/themes/{d}/split", {"notes": chosen})
+    new_page = post(client, f"/themes/{d}", f"/themes/{d}/split", {"notes": public_ids(demo_copy, chosen)})
     split_id = int(new_page.rstrip("/").rsplit("/", 1)[1])
     post(client, f"/themes/{d}", f"/themes/{d}/undo", {})
     assert client.post(f"/themes/{c}/undo", data={"csrf_token": csrf_token(client, f"/themes/{c}")}

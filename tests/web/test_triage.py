@@ -71,10 +71,31 @@ def add_notes(app: Flask, *notes: dict[str, object]) -> list[int]:
         return [r.id for r in rows]
 
 
+def public_id(app: Flask, note_id: int) -> str:
+    """The id pages and links name the note by."""
+    with app.app_context():
+        found = resources.session().scalar(select(Observation.public_id).where(Observation.id == note_id))
+        assert found is not None
+        return found
+
+
+def by_public_id(app: Flask, *note_ids: int) -> list[int]:
+    """Notes of one day in the order lists show them: by public id, never in the order written."""
+    return sorted(note_ids, key=lambda i: public_id(app, i))
+
+
+def linked_notes(app: Flask, page: str) -> list[int]:
+    """The notes a page links to, in its order, as internal ids."""
+    with app.app_context():
+        back = dict(resources.session().execute(select(Observation.public_id, Observation.id)).tuples().all())
+    return [back[p] for p in re.findall(r'href="/triage/notes/([a-z0-9]+)"', page)]
+
+
 def step(client: FlaskClient, note_id: int, name: str, **data: str) -> int:
     """Post one triage form of a note page with the page's own CSRF token."""
-    data["csrf_token"] = csrf_token(client, f"/triage/notes/{note_id}")
-    return client.post(f"/triage/notes/{note_id}/{name}", data=data).status_code
+    path = f"/triage/notes/{public_id(client.application, note_id)}"
+    data["csrf_token"] = csrf_token(client, path)
+    return client.post(f"{path}/{name}", data=data).status_code
 
 
 def test_answer_reaches_the_writer_by_receipt_and_an_action_stays_internal(
@@ -94,14 +115,15 @@ def test_answer_reaches_the_writer_by_receipt_and_an_action_stays_internal(
         (note_id,) = resources.session().scalars(select(Observation.id)).all()
     leader = tapp.test_client()
     login(leader, "johtaja", PASSWORD)
-    page = leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
+    note_url = f"/triage/notes/{public_id(tapp, note_id)}"
+    page = leader.get(f"{note_url}?lang=en").get_data(as_text=True)
     assert "Keitto oli kylmää." in page and "omainen@example.com" in page and "asked for an answer" in page
 
     assert step(leader, note_id, "answer", body="Vaihdoimme lämpölaukut, kiitos palautteesta.") == 303
     # The page the leader lands on says it worked, and that the address the writer gave gets it.
-    landed = leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
+    landed = leader.get(f"{note_url}?lang=en").get_data(as_text=True)
     assert 'role="status">The answer is saved and sent by e-mail, as the writer asked.' in landed
-    assert "The answer is saved" not in leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
+    assert "The answer is saved" not in leader.get(note_url).get_data(as_text=True)
     assert step(leader, note_id, "action", body="Kuljettajan kanssa sovittu uusi reitti.", close="on") == 303
 
     writer = tapp.test_client()  # a new browser: only the receipt code leads to the note
@@ -119,7 +141,7 @@ def test_answer_reaches_the_writer_by_receipt_and_an_action_stays_internal(
     logged = repr([e.detail for e in log])
     assert "lämpölaukut" not in logged and "reitti" not in logged, "no text in the audit trail"
 
-    page = leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
+    page = leader.get(f"{note_url}?lang=en").get_data(as_text=True)
     assert "closed with an action" in page and "uusi reitti" in page
 
 
@@ -127,16 +149,17 @@ def test_acknowledge_happens_once(tapp: Flask) -> None:
     (note_id,) = add_notes(tapp, {"text": "Hissi jumittaa.", "day": dt.date.today()})
     leader = tapp.test_client()
     login(leader, "johtaja", PASSWORD)
-    page = leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
-    assert f'action="/triage/notes/{note_id}/acknowledge"' in page
+    note_url = f"/triage/notes/{public_id(tapp, note_id)}"
+    page = leader.get(note_url).get_data(as_text=True)
+    assert f'action="{note_url}/acknowledge"' in page
     assert step(leader, note_id, "acknowledge") == 303
     first = note_row(tapp, note_id)
     assert first.status == Status.SEEN and first.acknowledged_at is not None
     # The button is gone; a replayed form changes nothing and logs nothing.
-    page = leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
-    assert f'action="/triage/notes/{note_id}/acknowledge"' not in page
-    token = csrf_token(leader, f"/triage/notes/{note_id}")
-    assert leader.post(f"/triage/notes/{note_id}/acknowledge", data={"csrf_token": token}).status_code == 303
+    page = leader.get(note_url).get_data(as_text=True)
+    assert f'action="{note_url}/acknowledge"' not in page
+    token = csrf_token(leader, note_url)
+    assert leader.post(f"{note_url}/acknowledge", data={"csrf_token": token}).status_code == 303
     assert note_row(tapp, note_id).acknowledged_at == first.acknowledged_at
     assert [e.action for e in events(tapp, f"observation:{note_id}")] == ["acknowledge"]
 
@@ -160,7 +183,8 @@ def test_status_and_owner_are_set_and_logged(tapp: Flask) -> None:
         ("set_owner", {"from": None, "to": boss}),
         ("set_status", {"from": "in_progress", "to": "done", "with_action": False}),
     ]
-    assert "Pekka Päällikkö" in leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
+    note_url = f"/triage/notes/{public_id(tapp, note_id)}"
+    assert "Pekka Päällikkö" in leader.get(note_url).get_data(as_text=True)
 
 
 def test_an_empty_answer_is_refused_and_nothing_is_stored(tapp: Flask) -> None:
@@ -177,7 +201,8 @@ def test_forms_without_csrf_are_refused(tapp: Flask) -> None:
     (note_id,) = add_notes(tapp, {"text": "Lamppu rikki.", "day": dt.date.today()})
     leader = tapp.test_client()
     login(leader, "johtaja", PASSWORD)
-    assert leader.post(f"/triage/notes/{note_id}/acknowledge").status_code == 400
+    note_url = f"/triage/notes/{public_id(tapp, note_id)}"
+    assert leader.post(f"{note_url}/acknowledge").status_code == 400
     assert note_row(tapp, note_id).acknowledged_at is None
 
 
@@ -188,13 +213,14 @@ def test_staff_and_strangers_are_kept_out(tapp: Flask) -> None:
     staff = tapp.test_client()
     login(staff, "hoitaja", PASSWORD)
     assert staff.get("/triage/").status_code == 403
-    assert staff.get(f"/triage/notes/{note_id}").status_code == 403
+    note_url = f"/triage/notes/{public_id(tapp, note_id)}"
+    assert staff.get(note_url).status_code == 403
     token = csrf_token(staff, "/note")
-    resp = staff.post(f"/triage/notes/{note_id}/answer", data={"csrf_token": token, "body": "hei"})
+    resp = staff.post(f"{note_url}/answer", data={"csrf_token": token, "body": "hei"})
     assert resp.status_code == 403
     admin = tapp.test_client()
     login(admin, "yllapito", PASSWORD)
-    assert admin.get(f"/triage/notes/{note_id}").status_code == 200
+    assert admin.get(note_url).status_code == 200
 
 
 def test_anonymous_notes_never_show_a_name(tapp: Flask, client: FlaskClient) -> None:
@@ -207,9 +233,9 @@ def test_anonymous_notes_never_show_a_name(tapp: Flask, client: FlaskClient) -> 
     leader = tapp.test_client()
     login(leader, "johtaja", PASSWORD)
     step(leader, anon.id, "answer", body="Kiitos, otamme tämän esille.")
-    anon_page = leader.get(f"/triage/notes/{anon.id}").get_data(as_text=True)
+    anon_page = leader.get(f"/triage/notes/{public_id(tapp, anon.id)}").get_data(as_text=True)
     assert "Yövuoro" in anon_page and STAFF_NAME not in anon_page and "hoitaja" not in anon_page
-    assert STAFF_NAME in leader.get(f"/triage/notes/{signed.id}").get_data(as_text=True)
+    assert STAFF_NAME in leader.get(f"/triage/notes/{public_id(tapp, signed.id)}").get_data(as_text=True)
     listing = leader.get("/triage/").get_data(as_text=True)
     assert "Yövuoro" in listing and STAFF_NAME not in listing
 
@@ -235,10 +261,10 @@ def test_list_filters_newest_first_and_pages(tapp: Flask) -> None:
     login(leader, "johtaja", PASSWORD)
 
     def listed(query: str) -> list[int]:
-        page = leader.get(f"/triage/?{query}").get_data(as_text=True)
-        return [int(i) for i in re.findall(r'href="/triage/notes/(\d+)"', page)]
+        return linked_notes(tapp, leader.get(f"/triage/?{query}").get_data(as_text=True))
 
-    assert listed("") == [ids[2], ids[1], ids[0], ids[3]], "newest first"
+    older = by_public_id(tapp, ids[0], ids[1])  # one day: not in the order they were written
+    assert listed("") == [ids[2], *older, ids[3]], "newest day first"
     assert listed("unanswered=1") == [ids[0]]
     assert listed("status=done") == [ids[3]]
     assert listed("unit=koivukoti") == [ids[0]]
@@ -248,8 +274,9 @@ def test_list_filters_newest_first_and_pages(tapp: Flask) -> None:
 
     more = add_notes(tapp, *({"text": f"rivi {i}", "day": today} for i in range(triage.PAGE_SIZE)))
     first, second = listed(""), listed("page=2")
-    assert first == more[::-1]
-    assert second == [ids[2], ids[1], ids[0], ids[3]]
+    today_notes = by_public_id(tapp, ids[2], *more)
+    assert first == today_notes[: triage.PAGE_SIZE]
+    assert second == [*today_notes[triage.PAGE_SIZE :], *older, ids[3]]
     assert 'href="/triage/?page=2"' in leader.get("/triage/").get_data(as_text=True)
 
 
@@ -301,9 +328,10 @@ def test_the_action_form_says_where_the_action_text_is_shown(tapp: Flask) -> Non
     (note_id,) = add_notes(tapp, {"text": "Ovi narisee.", "day": dt.date.today()})
     leader = tapp.test_client()
     login(leader, "johtaja", PASSWORD)
-    page = leader.get(f"/triage/notes/{note_id}").get_data(as_text=True)
+    note_url = f"/triage/notes/{public_id(tapp, note_id)}"
+    page = leader.get(note_url).get_data(as_text=True)
     assert "kirjoittaja ei näe tätä; näkyy johdon raportissa ja viikkokoosteessa" in page
-    assert "internal" not in leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
+    assert "internal" not in leader.get(f"{note_url}?lang=en").get_data(as_text=True)
 
 
 def test_a_refused_answer_is_explained_beside_its_form_in_words_about_the_answer(tapp: Flask) -> None:
@@ -312,14 +340,15 @@ def test_a_refused_answer_is_explained_beside_its_form_in_words_about_the_answer
     login(leader, "johtaja", PASSWORD)
     limit = tapp.extensions["hiljainen"].settings.max_note_chars
     long = "Kiitos palautteesta. " * (limit // 20 + 5)
-    token = csrf_token(leader, f"/triage/notes/{note_id}")
-    resp = leader.post(f"/triage/notes/{note_id}/answer", data={"body": long, "csrf_token": token})
+    note_url = f"/triage/notes/{public_id(tapp, note_id)}"
+    token = csrf_token(leader, note_url)
+    resp = leader.post(f"{note_url}/answer", data={"body": long, "csrf_token": token})
     page = resp.get_data(as_text=True)
     assert resp.status_code == 400 and "Havainnossa" not in page
     answer_form = page[page.index('id="answer"'):page.index('id="action"')]
     assert f"Vastauksessa on {len(long.strip())} merkkiä; vastaus saa olla enintään" in answer_form
     assert "autofocus" in answer_form and long.strip() in answer_form, "the text is kept by the form"
-    blank = leader.post(f"/triage/notes/{note_id}/action", data={"body": " \n ", "csrf_token": token})
+    blank = leader.post(f"{note_url}/action", data={"body": " \n ", "csrf_token": token})
     page = blank.get_data(as_text=True)
     action_form = page[page.index('id="action"'):]
     assert blank.status_code == 400 and "Kirjoita, mitä tehtiin" in action_form and "autofocus" in action_form
@@ -341,10 +370,10 @@ def test_a_writers_reply_is_flagged_until_someone_answers_it(tapp: Flask) -> Non
 
     def listed(query: str) -> tuple[list[int], str]:
         page = leader.get(f"/triage/?{query}").get_data(as_text=True)
-        return [int(i) for i in re.findall(r'href="/triage/notes/(\d+)"', page)], page
+        return linked_notes(tapp, page), page
 
     ids, page = listed("")
-    assert ids == [replied, quiet] and page.count("kirjoittaja vastasi") == 1
+    assert ids == by_public_id(tapp, replied, quiet) and page.count("kirjoittaja vastasi") == 1
     assert listed("replied=1")[0] == [replied]
     assert step(leader, replied, "answer", body="Kiitos, korjaamme.") in (302, 303)
     assert listed("replied=1")[0] == []
@@ -483,15 +512,18 @@ def test_a_theme_answer_to_a_selection_and_its_refusals(tapp: Flask) -> None:
         db.add(stranger)
         db.commit()
         stranger_id = stranger.id
-    status, page = answer_theme(leader, theme_id, body="Kiitos.", to="selected", note=[ids[0], stranger_id])
+    first = public_id(tapp, ids[0])
+    note = [first, public_id(tapp, stranger_id)]
+    status, page = answer_theme(leader, theme_id, body="Kiitos.", to="selected", note=note)
     assert status == 400 and "no longer in this theme" in page
-    assert f'value="{ids[0]}" checked' in page, "the choice is kept for the next try"
+    assert f'value="{first}" checked' in page, "the choice is kept for the next try"
     status, page = answer_theme(leader, theme_id, body="   ", to="all")
     assert status == 400 and "Write the answer" in page
     assert answers() == []
 
     chosen = [ids[0], ids[2]]
-    status, _page = answer_theme(leader, theme_id, body="Korjaamme kirjeen.", to="selected", note=chosen)
+    note = [public_id(tapp, i) for i in chosen]
+    status, _page = answer_theme(leader, theme_id, body="Korjaamme kirjeen.", to="selected", note=note)
     assert status == 303 and answers() == chosen
 
     def receipt(code: str) -> str:
@@ -531,7 +563,8 @@ def test_the_answer_tick_is_kept_and_shown_in_triage_and_closing_deletes_the_con
     login(leader, "johtaja", PASSWORD)
 
     def shown(note_id: int) -> str:
-        page = leader.get(f"/triage/notes/{note_id}?lang=en").get_data(as_text=True)
+        note_url = f"/triage/notes/{public_id(tapp, note_id)}"
+        page = leader.get(f"{note_url}?lang=en").get_data(as_text=True)
         found = re.search(r'<p id="wants-answer"><strong>([^<]*)</strong>', page)
         return found.group(1) if found else ""
 
@@ -545,4 +578,4 @@ def test_the_answer_tick_is_kept_and_shown_in_triage_and_closing_deletes_the_con
     closed = note_row(tapp, called)
     assert closed.contact is None and closed.wants_answer, "closing deletes the contact, the tick stays"
     assert events(tapp, f"observation:{called}")[-1].detail["contact_deleted"] is True
-    assert "040 765 4321" not in leader.get(f"/triage/notes/{called}").get_data(as_text=True)
+    assert "040 765 4321" not in leader.get(f"/triage/notes/{public_id(tapp, called)}").get_data(as_text=True)

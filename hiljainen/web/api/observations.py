@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from hiljainen import intake, resources
 from hiljainen.errors import InvalidInput
 from hiljainen.models import ApiToken, Observation, Role, Source, Status, Unit, User
-from hiljainen.rules import MAX_ID, SLUG_MAX, digits
+from hiljainen.rules import SLUG_MAX, digits
+from hiljainen.search import sql
 from hiljainen.web.api import ApiError, bp, token_required
 
 NOTE_FIELDS = {"text", "source", "unit", "touchpoint", "tags", "anonymous", "shareable", "day"}
@@ -45,14 +46,15 @@ def create_observation() -> Any:
         raise ApiError(400, str(exc)) from None
     out = _public(stored.observation, db)
     out.update(receipt=stored.receipt, queued=stored.queued)
-    location = url_for("api.get_observation", observation_id=stored.observation.id)
+    location = url_for("api.get_observation", public_id=stored.observation.public_id)
     return jsonify(out), 201, {"Location": location}
 
 
 @bp.get("/observations")
 @token_required("observations:read")
 def list_observations() -> Any:
-    """Notes, newest first, filtered by unit, source, status and day range; paginated."""
+    """Notes, newest day first (within a day by public id, never in submission order), filtered by
+    unit, source, status and day range; paginated."""
     db = resources.session()
     args = request.args
     query = select(Observation)
@@ -73,21 +75,24 @@ def list_observations() -> Any:
     offset = _int(args.get("offset"), "offset", 0, 0, 10**9)
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.scalars(
-        query.order_by(Observation.day.desc(), Observation.id.desc()).limit(limit).offset(offset)
+        query.order_by(*sql.listing_order()).limit(limit).offset(offset)
     ).all()
     return jsonify(items=[_public(o, db) for o in rows], total=total, limit=limit, offset=offset)
 
 
-@bp.get("/observations/<observation_id>")
+@bp.get("/observations/<public_id>")
 @token_required("observations:read")
-def get_observation(observation_id: str) -> Any:
-    """One note by id."""
-    obs = None
-    if digits(observation_id, 10) and int(observation_id) <= MAX_ID:
-        obs = resources.session().get(Observation, int(observation_id))
+def get_observation(public_id: str) -> Any:
+    """One note by its public id."""
+    return jsonify(_public(note_or_404(public_id), resources.session()))
+
+
+def note_or_404(public_id: str) -> Observation:
+    """The note this public id names, or a 404 ApiError saying so."""
+    obs = sql.by_public_id(resources.session(), public_id)
     if obs is None:
-        raise ApiError(404, _("No note has the id %(id)s.", id=observation_id[:40]))
-    return jsonify(_public(obs, resources.session()))
+        raise ApiError(404, _("No note has the id %(id)s.", id=public_id[:40]))
+    return obs
 
 
 def _json_object() -> dict[str, Any]:

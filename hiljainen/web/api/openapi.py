@@ -7,7 +7,7 @@ from typing import Any
 from flask import jsonify
 
 from hiljainen import intake, resources
-from hiljainen.models import Source, Status
+from hiljainen.models import PUBLIC_ID_ALPHABET, PUBLIC_ID_LENGTH, Source, Status
 from hiljainen.rules import SLUG_MAX, TONES
 from hiljainen.web.api import bp
 from hiljainen.web.api.observations import DEFAULT_LIMIT, MAX_LIMIT, TAG_MAX
@@ -34,6 +34,11 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
     status = {"type": "string", "enum": [s.value for s in Status]}
     date = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
     slug = {"type": ["string", "null"], "maxLength": SLUG_MAX}
+    public_id = {
+        "type": "string",
+        "pattern": f"^[{PUBLIC_ID_ALPHABET}]{{{PUBLIC_ID_LENGTH}}}$",
+        "description": "The note's public id: random, so ids say nothing of the order notes came in.",
+    }
     note: dict[str, Any] = {
         "type": "object",
         "required": [
@@ -41,7 +46,7 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
             "status", "redactions", "lang", "processed", "theme_id",
         ],
         "properties": {
-            "id": {"type": "integer"},
+            "id": public_id,
             "text": {"type": "string", "description": "The note with personal data replaced by markers."},
             "source": source,
             "unit": {"type": ["string", "null"]},
@@ -125,6 +130,7 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
                 "get": {
                     "operationId": "listObservations",
                     "summary": "Notes, newest day first (leader and admin tokens).",
+                    "description": "Within a day the order is by public id, never the order of writing.",
                     "parameters": [
                         {"name": "unit", "in": "query", "schema": {"type": "string", "maxLength": SLUG_MAX}},
                         {"name": "source", "in": "query", "schema": source},
@@ -177,7 +183,7 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
                     "operationId": "getObservation",
                     "summary": "One note (leader and admin tokens).",
                     "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                        {"name": "id", "in": "path", "required": True, "schema": public_id}
                     ],
                     "responses": {
                         "200": {
@@ -247,7 +253,7 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
                     "operationId": "similarObservations",
                     "summary": "The notes closest in meaning to one note (leader and admin tokens).",
                     "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                        {"name": "id", "in": "path", "required": True, "schema": public_id},
                         {
                             "name": "k",
                             "in": "query",

@@ -12,13 +12,13 @@ from flask_babel import gettext as _
 
 from hiljainen import resources
 from hiljainen.errors import InvalidInput
-from hiljainen.models import Observation
 from hiljainen.rules import digits
 from hiljainen.search import engine
 from hiljainen.search.engine import SIMILAR_K, Item, run_search, similar_notes
 from hiljainen.search.query import clean_query, parse_filters, parse_page
 from hiljainen.search.sql import Filters
 from hiljainen.web.api import bp, token_required
+from hiljainen.web.api.observations import note_or_404
 
 
 @bp.get("/search")
@@ -39,14 +39,12 @@ def search() -> Any:
     )
 
 
-@bp.get("/observations/<int:note_id>/similar")
+@bp.get("/observations/<public_id>/similar")
 @token_required("observations:read")
-def similar(note_id: int) -> Any:
+def similar(public_id: str) -> Any:
     """The notes most similar in meaning to one note (k from 1 to 50, default 5)."""
     db = resources.session()
-    note = db.get(Observation, note_id)
-    if note is None:
-        return jsonify(error=_("No note has the id %(id)s.", id=note_id)), 404
+    note = note_or_404(public_id)
     raw = request.args.get("k", str(SIMILAR_K))
     if not digits(raw, 2) or not 1 <= int(raw) <= 50:
         raise InvalidInput(_("k must be a whole number from 1 to 50."))

@@ -1,0 +1,158 @@
+"""Anonymous notes cannot be linked to their writers (issue 22, finding 3).
+
+Note ids were given in submission order and shown in every list, link and API answer, so a leader
+saw an anonymous note between the same staff member's signed notes of that day. Notes are now
+named by a random public id and listed by day, within a day by that id.
+
+Real servers as everywhere: the session's Redis and Chroma, the app on a fresh SQLite file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from hiljainen import accounts, db, resources, tokens
+from hiljainen.models import PUBLIC_ID_LENGTH, Observation, Role, Source, Theme, Unit
+from hiljainen.rules import public_id_shape
+from tests.conftest import login
+
+PASSWORD = "salasana-123"
+NURSE_NOTES = [  # (text, anonymous), in the order the nurse writes them on one day
+    ("Iltavuorossa oli taas liian vähän väkeä.", False),
+    ("Nostolaite on ollut rikki viikon.", False),
+    ("Esihenkilö huutaa meille kiireessä.", True),
+    ("Lääkekaappi oli auki yöllä.", False),
+    ("Vuorolista tuli myöhässä.", False),
+]
+
+
+def organisation(app: Flask) -> dict[str, str]:
+    """A unit, a nurse and a leader with API tokens; the tokens' plaintexts by who holds them."""
+    with app.test_request_context():
+        s = resources.session()
+        unit = Unit(slug="koivukoti", name_fi="Koivukoti", name_en="Birch home")
+        s.add(unit)
+        s.flush()
+        nurse = accounts.create_user(s, "hoitaja", PASSWORD, Role.STAFF, unit_id=unit.id)
+        leader = accounts.create_user(s, "johtaja", PASSWORD, Role.LEADER)
+        keys = {
+            "nurse": tokens.issue(s, "hoitajan puhelin", Role.STAFF, user=nurse)[1],
+            "leader": tokens.issue(s, "raportointi", Role.LEADER, user=leader)[1],
+            "other": tokens.issue(s, "toinen järjestelmä", Role.LEADER, user=leader)[1],
+        }
+        s.commit()
+    return keys
+
+
+def api(client: FlaskClient, token: str, method: str, path: str, **body: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
+    return client.open(path, method=method, headers=headers, json=body if body else None)
+
+
+def nurse_writes_a_day(client: FlaskClient, keys: dict[str, str]) -> list[str]:
+    """The nurse's notes of one day through her token, signed but one; their ids as answered."""
+    ids = []
+    for text, anonymous in NURSE_NOTES:
+        resp = api(client, keys["nurse"], "POST", "/api/v1/observations", text=text, source="staff",
+                   anonymous=anonymous)  # fmt: skip
+        assert resp.status_code == 201, resp.get_json()
+        ids.append(resp.get_json()["id"])
+    return ids
+
+
+def internal_ids(app: Flask) -> dict[str, int]:
+    with app.app_context():
+        return dict(resources.session().execute(select(Observation.public_id, Observation.id)).tuples().all())
+
+
+# --------------------------------------------------------------------------- public ids and order
+
+
+def test_the_api_names_notes_by_random_public_ids_and_lists_a_day_out_of_writing_order(
+    app: Flask, client: FlaskClient
+) -> None:
+    keys = organisation(app)
+    written = nurse_writes_a_day(client, keys)
+    assert all(isinstance(i, str) and public_id_shape(i) for i in written), written
+    assert len(set(written)) == len(written)
+
+    listing = api(client, keys["leader"], "GET", "/api/v1/observations").get_json()
+    listed = [n["id"] for n in listing["items"]]
+    # One day: ordered by the random public id, so the anonymous note's place says nothing of
+    # when it was written among the nurse's signed notes.
+    assert listed == sorted(written)
+    anonymous = written[2]
+    shown = next(n for n in listing["items"] if n["id"] == anonymous)
+    assert shown["anonymous"] is True and shown["author"] is None
+
+    # The public id is the only handle from outside; the integer id opens nothing.
+    inside = internal_ids(app)[anonymous]
+    assert api(client, keys["leader"], "GET", f"/api/v1/observations/{anonymous}").status_code == 200
+    assert api(client, keys["leader"], "GET", f"/api/v1/observations/{anonymous}/similar").status_code == 200
+    for path in (f"/api/v1/observations/{inside}", f"/api/v1/observations/{inside}/similar"):
+        assert api(client, keys["leader"], "GET", path).status_code == 404, path
+    created = api(client, keys["nurse"], "POST", "/api/v1/observations", text="Ovi narisee.", source="staff")
+    assert created.headers["Location"].endswith(f"/api/v1/observations/{created.get_json()['id']}")
+
+
+def test_leaders_pages_link_notes_by_public_id_and_list_a_day_out_of_writing_order(
+    app: Flask, client: FlaskClient
+) -> None:
+    keys = organisation(app)
+    written = nurse_writes_a_day(client, keys)
+    with app.app_context():
+        s = resources.session()
+        theme = Theme(label="henkilöstö kiire", size=len(written))
+        s.add(theme)
+        s.flush()
+        for note in s.scalars(select(Observation)):
+            note.theme_id = theme.id
+        s.commit()
+        theme_id = theme.id
+    leader = app.test_client()
+    login(leader, "johtaja", PASSWORD)
+    for page in ("/triage/", f"/triage/themes/{theme_id}", f"/themes/{theme_id}"):
+        html = leader.get(page, headers={"Accept-Language": "en"}).get_data(as_text=True)
+        linked = re.findall(r'href="/triage/notes/([^"/?]+)"', html)
+        assert linked == sorted(written), page  # one day: by public id, not in the order written
+        assert not re.search(r'>#\d+<|name="notes?" value="\d+"', html), f"{page} shows an integer note id"
+    # The note pages answer to the public id only.
+    inside = internal_ids(app)[written[2]]
+    assert leader.get(f"/triage/notes/{written[2]}").status_code == 200
+    assert leader.get(f"/notes/{written[2]}").status_code == 200
+    assert leader.get(f"/triage/notes/{inside}").status_code == 404
+    assert leader.get(f"/notes/{inside}").status_code == 404
+
+
+def test_a_migrated_database_gives_every_existing_note_its_own_random_public_id(tmp_path: Any) -> None:
+    import sqlite3
+
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(db.alembic_config(url), "0007")
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        for day in ("2026-01-01", "2026-01-01", "2026-01-02"):
+            conn.execute(
+                "INSERT INTO observations (text, source, anonymous, shareable, wants_answer, day, tags, "
+                "redactions, status, lemmas, keywords) VALUES ('t', 'staff', 1, 0, 0, ?, '[]', '{}', "
+                "'new', '[]', '[]')",
+                (day,),
+            )
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with db.make_sessionmaker(engine)() as s:
+        old = list(s.scalars(select(Observation.public_id)))
+        s.add(Observation(text="u", source=Source.STAFF, day=dt.date.today()))
+        s.commit()
+        new = s.scalar(select(Observation.public_id).order_by(Observation.id.desc()).limit(1))
+    engine.dispose()
+    assert len(old) == 3 and all(public_id_shape(i) for i in old) and len(set(old)) == 3
+    assert new is not None and public_id_shape(new) and new not in old
+    assert len(new) == PUBLIC_ID_LENGTH
