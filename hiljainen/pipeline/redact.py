@@ -6,9 +6,11 @@ become ASCII; zero-width characters go) with a map back to the original offsets,
 Structured kinds are found with validated patterns (obfuscated e-mail such as
 "info(at)firma.fi" included); names with spaCy NER combined with the Voikko morphological
 lexicon (first names and surnames, inflected forms included, at any position and in lower case),
-capitalisation and context (titles, a known first name next to an unknown word). Found spans are
-replaced by typed markers in the note's language; a capitalised word that looks like a name but
-was left in place marks the result uncertain. Nothing here logs or keeps the original text.
+a curated list of English given names (given_names.py), capitalisation and context (titles,
+greetings, "told mark", a known first name next to an unknown word; a capitalised word no
+lexicon knows counts as a name). Found spans are replaced by typed markers in the note's
+language; a capitalised word that looks like a name but was left in place marks the result
+uncertain. Nothing here logs or keeps the original text.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from functools import lru_cache
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from hiljainen.pipeline.given_names import ADDRESSING, EN_GIVEN_NAMES, EN_NAME_BEFORE, EN_WORD_NAMES
 from hiljainen.pipeline.language import detect
 from hiljainen.pipeline.linguistics import load_nlp, pipeline_lang, spacy_text
 
@@ -400,17 +403,35 @@ _LEXICON = _Lexicon()
 
 
 @lru_cache(maxsize=1)
-def _english_words() -> frozenset[str]:
-    # The English lemmatizer's word lists: a capitalised English word that Voikko happens to
-    # know as a first name ("Will", "Rose") is not a name on that evidence alone.
+def _english_lexicon() -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
+    # The English lemmatizer's word lists, its irregular forms and its suffix rules: a
+    # capitalised English word that Voikko happens to know as a first name ("Will", "Rose") is
+    # not a name on that evidence alone, and neither is "Deliveries" or "Sundays".
     nlp = load_nlp("en")
     lemmatizer: Any = nlp.get_pipe("lemmatizer")
-    table = lemmatizer.lookups.get_table("lemma_index", {})
     words: set[str] = set()
-    for entries in table.values():
+    for entries in lemmatizer.lookups.get_table("lemma_index", {}).values():
         words.update(w for w in entries if w.isalpha())
+    for forms in lemmatizer.lookups.get_table("lemma_exc", {}).values():
+        words.update(w for w in forms if w.isalpha())
     words.update(nlp.Defaults.stop_words)  # "The", "My": NER sometimes starts a PERSON there
-    return frozenset(words)
+    rules = {
+        (old, new)
+        for pos_rules in lemmatizer.lookups.get_table("lemma_rules", {}).values()
+        for old, new in pos_rules
+        if old.isalpha()
+    }
+    return frozenset(words), tuple(sorted(rules))
+
+
+@lru_cache(maxsize=65536)
+def _english_word(word: str) -> bool:
+    """True if the lower-cased word, or the word its English suffix rules give, is English."""
+    words, rules = _english_lexicon()
+    low = word.lower()
+    return low in words or any(
+        low.endswith(old) and low[: len(low) - len(old)] + new in words for old, new in rules
+    )
 
 
 def _sentence_initial(token: Token) -> bool:
@@ -434,10 +455,10 @@ def _name_kind(word: str, lang: str) -> str:
     """How the lexicons see a word: name, ambiguous, common, proper, english or unknown."""
     classes = _LEXICON.classes(word)
     if not classes:
-        return "english" if lang == "en" and word.lower() in _english_words() else "unknown"
+        return "english" if lang == "en" and _english_word(word) else "unknown"
     names = classes & _NAME_CLASSES
     others = classes - _PROPER_CLASSES
-    if lang == "en" and word.lower() in _english_words():
+    if lang == "en" and _english_word(word):
         others = others | {"english"}
     if names and not others:
         return "name"
@@ -479,7 +500,7 @@ def _name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> tuple[list
         kind = _name_kind(text, lang)
         if kind == "unknown" and _is_capitalised(text) and text.isalpha():
             unknown.add(token.i)
-        v = _verdict(token, kind, token.i in in_ner, lang)
+        v = _context_verdict(token, kind, lang) or _verdict(token, kind, token.i in in_ner, lang)
         if v:
             verdict[token.i] = v
 
@@ -517,6 +538,8 @@ def _name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> tuple[list
 
 
 def _verdict(token: Token, kind: str, ner: bool, lang: str) -> str:
+    """How a word counts as a name on its own (ner: NER says PERSON): "strong", "weak" (only
+    next to a strong one), "hyphen", "unsure" (left, but the redaction is uncertain) or ""."""
     text = token.text
     if not _is_capitalised(text):
         if not text.islower():
@@ -561,11 +584,19 @@ def _verdict(token: Token, kind: str, ner: bool, lang: str) -> str:
             return "strong"
         if ner:
             return "weak"
-        # Not known to any lexicon, capitalised: a name only next to one ("Kwame Owusu"); left
-        # alone mid-sentence it makes the redaction uncertain.
         if kind == "proper":
             return ""
-        return "weak" if initial or text.isupper() else "unsure"
+        if text.isupper():
+            return "weak"
+        # Not known to any lexicon, capitalised: a foreign name ("Siivooja Adebayo", "Tariq
+        # fixed it") far more often than anything else in these notes. Firms go too ("Tesco"):
+        # both NER models call foreign names firms ("Adebayo", "Nwosu": ORG), and a firm's name
+        # redacted costs less than a leaked person. Only at the start of a Finnish sentence is
+        # such a word as often colloquial ("Oisko", "Meili"): left there, it makes the redaction
+        # uncertain, unless it is a short particle ("Mut", "Sit").
+        if lang == "en" or not initial:
+            return "strong"
+        return "unsure" if len(text) >= 4 else "weak"
     # Common words ("Kivi", "Koivikko") only when NER says PERSON and a name stands next.
     return "weak" if ner else ""
 
@@ -586,6 +617,50 @@ def _after_title(token: Token) -> bool:
     if i >= 0 and token.doc[i].text in {",", ":"}:
         i -= 1
     return i >= 0 and token.doc[i].lower_.rstrip(".") in _NAME_CONTEXT
+
+
+def _context_verdict(token: Token, kind: str, lang: str) -> str:
+    """Return "strong" where the given-name list or the words around make a word a name."""
+    text, low = token.text, token.lower_
+    if not text.replace("'", "").isalpha() or text.isupper() or len(text) < 2:
+        return ""
+    if lang == "en" and low in EN_GIVEN_NAMES:
+        return "strong"  # "asked tom", "sarah said", "Dave fixed it"
+    previous = _previous_word(token)
+    addressed = previous in ADDRESSING or (previous == "you" and _previous_word(token, 2) == "thank")
+    if lang == "en" and low in EN_WORD_NAMES:
+        # "hi rose", "told mark", "nurse will": a word that is also a name, where one is named
+        return "strong" if addressed or previous in EN_NAME_BEFORE or previous in _NAME_CONTEXT else ""
+    if addressed and (kind in {"name", "likely"} or (kind == "ambiguous" and _is_capitalised(text))):
+        return "strong"  # "moi anu", "hei mikko", "Kiitos Tuulille": a greeting names who it greets
+    if text.islower() and _after_lower_first_name(token, lang):
+        return "strong"  # "matt jones", "susan wright"
+    return ""
+
+
+def _previous_word(token: Token, back: int = 1) -> str:
+    """The lower-case word `back` words before the token, skipping commas ("hi, tom")."""
+    i = token.i
+    for _ in range(back):
+        i -= 1
+        while i >= 0 and token.doc[i].text in {",", ":"}:
+            i -= 1
+    return token.doc[i].lower_.rstrip(".") if i >= 0 else ""
+
+
+def _after_lower_first_name(token: Token, lang: str) -> bool:
+    # A surname in lower case follows a first name in lower case: Voikko knows it as a surname
+    # ("jones", "wright"), or no lexicon knows it ("o'brien", "nwosu").
+    if token.i == 0:
+        return False
+    prev = token.doc[token.i - 1]
+    first = prev.text.islower() and (
+        (lang == "en" and prev.lower_ in EN_GIVEN_NAMES) or _name_kind(prev.text, lang) == "name"
+    )
+    if not first or token.is_stop:
+        return False
+    classes = _LEXICON.classes(token.text)
+    return "sukunimi" in classes or (not classes and not _english_word(token.text))
 
 
 def _after_honorific(token: Token) -> bool:

@@ -201,10 +201,13 @@ def test_look_alikes_kept(redactor: Redactor, text: str) -> None:
 
 
 def test_unknown_capitalised_word_left_in_place_is_uncertain(redactor: Redactor) -> None:
-    unsure = redactor.redact("Ruoan toi eilen Zorbakis myöhässä.", "fi")
-    assert unsure.uncertain
+    # Mid-sentence such a word is taken for a name ("Ruoan toi eilen Zorbakis"); at the start
+    # of a Finnish sentence, where colloquial words and firms stand as often, it stays, uncertain.
+    unsure = redactor.redact("Zorbakis toi ruoan eilen myöhässä.", "fi")
+    assert unsure.uncertain and unsure.text.startswith("Zorbakis")
     assert not redactor.redact("Ruoka oli kylmää eilen illalla.", "fi").uncertain
     assert not redactor.redact("Asiakas Owusu valitti lounaasta.", "fi").uncertain
+    assert not redactor.redact("Sit ruoka tuli myöhässä.", "fi").uncertain  # a short particle
 
 
 def test_uncertain_note_is_not_shareable(redactor: Redactor) -> None:
@@ -213,7 +216,7 @@ def test_uncertain_note_is_not_shareable(redactor: Redactor) -> None:
     with Session(engine) as s:
         sure = intake.Draft(text="Ruoka oli kylmää eilen.", source=Source.STAFF, shareable=True)
         unsure = intake.Draft(
-            text="Ruoan toi eilen Zorbakis myöhässä.", source=Source.STAFF, shareable=True
+            text="Zorbakis toi ruoan eilen myöhässä.", source=Source.STAFF, shareable=True
         )
         assert intake.store(s, sure, redactor, max_chars=5000).observation.shareable
         assert not intake.store(s, unsure, redactor, max_chars=5000).observation.shareable
