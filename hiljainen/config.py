@@ -52,6 +52,7 @@ class Settings:
     max_note_chars: int = _setting(5000, "Longest note accepted, in characters.")
     min_group_size: int = _setting(3, "Dashboard cells with fewer distinct writers are hidden.")
     public_rate_limit: int = _setting(20, "Public-form notes accepted per address per hour.")
+    api_rate_limit: int = _setting(120, "API requests accepted per token per minute; 0 = no limit.")
     trusted_proxies: int = _setting(
         0,
         "Proxies in front of `hiljainen web` whose X-Forwarded-For and -Proto are believed "

@@ -1,4 +1,5 @@
-"""Anonymous notes cannot be linked to their writers (issue 22, finding 3).
+"""Anonymous notes cannot be linked to their writers (issue 22, finding 3), and the API's rate limit
+(finding 8).
 
 Note ids were given in submission order and shown in every list, link and API answer, so a leader
 saw an anonymous note between the same staff member's signed notes of that day. Notes are now
@@ -9,6 +10,7 @@ Real servers as everywhere: the session's Redis and Chroma, the app on a fresh S
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from typing import Any
@@ -17,7 +19,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hiljainen import accounts, db, resources, tokens
+from hiljainen import accounts, create_app, db, resources, tokens
+from hiljainen.config import Settings
 from hiljainen.models import PUBLIC_ID_LENGTH, Observation, Role, Source, Theme, Unit
 from hiljainen.rules import public_id_shape
 from tests.conftest import login
@@ -156,3 +159,25 @@ def test_a_migrated_database_gives_every_existing_note_its_own_random_public_id(
     assert len(old) == 3 and all(public_id_shape(i) for i in old) and len(set(old)) == 3
     assert new is not None and public_id_shape(new) and new not in old
     assert len(new) == PUBLIC_ID_LENGTH
+
+
+# --------------------------------------------------------------------------- the API's rate limit
+
+
+def test_the_api_answers_429_with_retry_after_past_a_tokens_limit(settings: Settings) -> None:
+    assert Settings.from_env({}).api_rate_limit == 120, "a limit is on unless a deployment turns it off"
+    app = create_app(dataclasses.replace(settings, api_rate_limit=3))
+    app.config["TESTING"] = True
+    keys = organisation(app)
+    client = app.test_client()
+    for _ in range(3):
+        assert api(client, keys["leader"], "GET", "/api/v1/observations").status_code == 200
+    refused = api(client, keys["leader"], "GET", "/api/v1/observations")
+    assert refused.status_code == 429 and refused.mimetype == "application/json"
+    assert "Too many requests" in refused.get_json()["error"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # Writing counts too; another token of the same person has its own count.
+    written = api(client, keys["leader"], "POST", "/api/v1/observations", text="Hei.", source="staff")
+    assert written.status_code == 429
+    assert api(client, keys["other"], "GET", "/api/v1/observations").status_code == 200
+    assert api(client, "hlj_wrong", "GET", "/api/v1/observations").status_code == 401

@@ -1,5 +1,8 @@
 """JSON API under /api/v1: write notes and read them with a bearer token.
 
+Each token may make HILJAINEN_API_RATE_LIMIT requests a minute (see limits); beyond that the
+answer is 429 with Retry-After.
+
 Who may do what (the token's role): staff tokens may only create notes; leader and admin tokens
 may also list and read notes. Reading returns the stored, already redacted text only. Contact
 details and receipt hashes are never returned to anyone: a token is a long-lived credential held
@@ -24,6 +27,7 @@ from hiljainen import resources, tokens
 from hiljainen.errors import InvalidInput, ModelMismatch, ServiceUnavailable
 from hiljainen.models import ApiToken
 from hiljainen.web import errorpages
+from hiljainen.web.api import limits
 from hiljainen.web.security import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -86,6 +90,7 @@ def token_required(scope: str) -> Callable[[F], F]:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             g.api_token = _authenticate()
+            _within_rate_limit(g.api_token)
             if not tokens.allows(g.api_token, scope):
                 raise ApiError(
                     403, _("This token may not do this (its role is %(role)s).", role=g.api_token.role.value)
@@ -95,6 +100,16 @@ def token_required(scope: str) -> Callable[[F], F]:
         return wrapped  # type: ignore[return-value]
 
     return decorate
+
+
+def _within_rate_limit(token: ApiToken) -> None:
+    wait = limits.wait_for(token.token_hash, resources.get().settings.api_rate_limit)
+    if wait:
+        raise ApiError(
+            429,
+            _("Too many requests with this token: wait %(n)d seconds and try again.", n=wait),
+            {"Retry-After": str(wait)},
+        )
 
 
 def _authenticate() -> ApiToken:

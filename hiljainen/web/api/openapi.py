@@ -88,7 +88,7 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
             },
         },
     }  # fmt: skip
-    return {
+    spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Hiljainen API",
@@ -96,7 +96,9 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
             "description": (
                 "Write notes and read them. Send `Authorization: Bearer <token>`; an administrator "
                 "issues tokens. Staff tokens may create notes; leader and admin tokens may also read. "
-                "Text is stored and returned redacted; contact details are never returned."
+                "Text is stored and returned redacted; contact details are never returned. "
+                "Each token may make HILJAINEN_API_RATE_LIMIT requests a minute (120 unless set); "
+                "beyond that the answer is 429 with Retry-After."
             ),
         },
         "servers": [{"url": "/"}],
@@ -295,7 +297,14 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
                 "Error": {
                     "description": "What is wrong, in words meant for a person.",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                }
+                },
+                "RateLimited": {
+                    "description": "Too many requests with this token in this minute.",
+                    "headers": {
+                        "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+                    },
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                },
             },
             "schemas": {
                 "Error": {
@@ -393,3 +402,8 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
             },
         },
     }
+    for path in spec["paths"].values():
+        for operation in path.values():
+            if operation.get("security") != []:  # every call with a token counts towards its limit
+                operation["responses"]["429"] = {"$ref": "#/components/responses/RateLimited"}
+    return spec
