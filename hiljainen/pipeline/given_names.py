@@ -67,6 +67,16 @@ ADDRESSING = frozenset(
     """.split()
 )
 
+# Words between a greeting and the name ("kiitos paljon nea", "thanks so much becky", "thank
+# you tom"): skipped when looking for the greeting.
+INTENSIFIERS = frozenset("paljon kovasti tosi todella ihan vielä so very much a lot again you".split())
+
+# Conjunctions that join two names ("Aleksi ja Emmi", "nea ja oona", "mark and ruth").
+CONJUNCTIONS = frozenset("ja sekä tai and & or".split())
+
+# Finnish possessives before a name in lower case ("meidän ella", "mun pekka").
+FI_POSSESSIVES = frozenset("meidän meiän meijän minun mun teidän sun sinun hänen".split())
+
 # English verbs after which a person is named ("asked rob", "told mark"): a given name that is
 # also a word ("rose", "will") counts as a name after them, or after ADDRESSING, only. "with"
 # and "and" are left out: "with hope", "bread and jam".

@@ -26,7 +26,15 @@ from functools import lru_cache
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from hiljainen.pipeline.given_names import ADDRESSING, EN_GIVEN_NAMES, EN_NAME_BEFORE, EN_WORD_NAMES
+from hiljainen.pipeline.given_names import (
+    ADDRESSING,
+    CONJUNCTIONS,
+    EN_GIVEN_NAMES,
+    EN_NAME_BEFORE,
+    EN_WORD_NAMES,
+    FI_POSSESSIVES,
+    INTENSIFIERS,
+)
 from hiljainen.pipeline.language import detect
 from hiljainen.pipeline.linguistics import load_nlp, pipeline_lang, spacy_text
 
@@ -278,6 +286,9 @@ def _iban_spans(text: str) -> Iterator[Span]:
         known = _IBAN_LENGTHS.get(m.group(1)[:2].upper())
         if known is not None:
             lengths = [known] if known <= len(chars) else []
+        elif not m.group(1)[:2].isupper():
+            # A rarer country only in capitals: "is 447700900123 if you" passed mod 97 as "IS..."
+            lengths = []
         for n in lengths:
             candidate = "".join(ch for _, ch in chars[:n])
             end = chars[n - 1][0] + 1
@@ -336,9 +347,10 @@ _PROPER_CLASSES = frozenset({"etunimi", "sukunimi", "nimi", "paikannimi"})
 _TITLES = frozenset(
     "asukas asiakas hoitaja sairaanhoitaja lähihoitaja omainen omahoitaja kuljettaja huoltomies "
     "isännöitsijä fysioterapeutti keittäjä lääkäri tohtori rouva herra neiti vuokralainen "
-    "yhteyshenkilö terveisiä kiitos hei moi "
+    "yhteyshenkilö terveisiä kiitos hei moi siivooja siivoojamme kokki sijainen ohjaaja työntekijä "
+    "kotihoitaja hoitajamme kuljettajamme "
     "mr mrs ms miss mx dr nurse sister doctor resident tenant driver carer sir madam dear hi "
-    "hello thanks".split()
+    "hello thanks cleaner cook chef manager porter receptionist keyworker".split()
 )
 _HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "nurse", "sister"})
 # Words after which a capitalised word no lexicon knows is a name ("asiakas Owusu", "rouva
@@ -474,8 +486,12 @@ def _name_kind(word: str, lang: str) -> str:
 
 
 def _word_name(word: str) -> bool:
-    """True if a reading of the word is one of the first names that are everyday words."""
-    return any(base in _WORD_NAMES for _, base in _LEXICON.analyses(word))
+    """True if the word read as a first name is one of the first names that are everyday words.
+
+    The name reading counts, not any reading: "Sannalle" is also the noun "santa" (a sandbank),
+    but the name Sanna is no everyday word.
+    """
+    return any(cls == "etunimi" and base in _WORD_NAMES for cls, base in _LEXICON.analyses(word))
 
 
 def _name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> tuple[list[Span], bool]:
@@ -517,8 +533,11 @@ def _name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> tuple[list
         pair = lang != "en" and i in unknown and (i - 1 in unknown or i + 1 in unknown)
         # A lower-case word joins a lower-case name only ("matti virtanen", not "illalla Ahmed").
         lower = token.text.islower()
-        beside = [j for j in (i - 1, i + 1) if strong(j) and (not lower or doc[j].text.islower())]
-        if v in {"weak", "unsure"} and not pair and not beside:
+        # Next to a strong name, or joined to one by "ja"/"and" ("Aleksi ja Emmi", "nea ja oona").
+        joined = [j for j in (i - 2, i + 2) if 0 <= j < len(doc) and _joins(doc, i, j)]
+        near = joined if v == "joined" else [i - 1, i + 1, *joined]
+        beside = [j for j in near if strong(j) and (not lower or doc[j].text.islower())]
+        if v in {"weak", "unsure", "joined"} and not pair and not beside:
             # A capitalised word no lexicon knows, mid-sentence: maybe a foreign name.
             uncertain = uncertain or v == "unsure"
             continue
@@ -537,9 +556,15 @@ def _name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> tuple[list
     return names, uncertain
 
 
+def _joins(doc: Doc, i: int, j: int) -> bool:
+    """True if the word between tokens i and j (two apart) is a conjunction ("ja", "and")."""
+    return doc[(i + j) // 2].lower_ in CONJUNCTIONS
+
+
 def _verdict(token: Token, kind: str, ner: bool, lang: str) -> str:
     """How a word counts as a name on its own (ner: NER says PERSON): "strong", "weak" (only
-    next to a strong one), "hyphen", "unsure" (left, but the redaction is uncertain) or ""."""
+    next to a strong one), "joined" (only joined to one by "ja"), "hyphen", "unsure" (left, but
+    the redaction is uncertain) or ""."""
     text = token.text
     if not _is_capitalised(text):
         if not text.islower():
@@ -554,7 +579,7 @@ def _verdict(token: Token, kind: str, ner: bool, lang: str) -> str:
         if kind == "ambiguous" and lang != "en" and len(text) >= 4:
             return "weak"
         if lang == "en" and kind == "unknown" and len(text) >= 3 and _after_title(token):
-            return "weak"
+            return "strong"  # "carer nkechi": no English word follows a role word in lower case
         return ""
     if kind in {"name", "likely"}:
         return "strong"
@@ -571,7 +596,10 @@ def _verdict(token: Token, kind: str, ner: bool, lang: str) -> str:
         # to it even when NER says PERSON.
         if initial and ner and _word_name(text):
             return "weak"
-        return "strong" if ner or (not initial and lang != "en") else ""
+        if ner or (not initial and lang != "en"):
+            return "strong"
+        # "Aleksi ja Emmi": joined to a name by "ja" only ("Aamulla Helvi" is no name pair).
+        return "joined" if lang != "en" else ""
     if kind == "english":
         # An English dictionary word ("Grace", "Lee", "Postcode"): NER must say PERSON, and a
         # capital at the start of a sentence proves nothing.
@@ -627,15 +655,29 @@ def _context_verdict(token: Token, kind: str, lang: str) -> str:
     if lang == "en" and low in EN_GIVEN_NAMES:
         return "strong"  # "asked tom", "sarah said", "Dave fixed it"
     previous = _previous_word(token)
-    addressed = previous in ADDRESSING or (previous == "you" and _previous_word(token, 2) == "thank")
+    addressed = _greeted(token)
     if lang == "en" and low in EN_WORD_NAMES:
-        # "hi rose", "told mark", "nurse will": a word that is also a name, where one is named
-        return "strong" if addressed or previous in EN_NAME_BEFORE or previous in _NAME_CONTEXT else ""
+        # "hi rose", "told mark", "nurse will": a word that is also a name, where one is named;
+        # at the start of a sentence ("Bill came to 45 pounds") only beside another name.
+        if addressed or previous in EN_NAME_BEFORE or previous in _NAME_CONTEXT:
+            return "strong"
+        return "weak" if _is_capitalised(text) and _sentence_initial(token) else ""
     if addressed and (kind in {"name", "likely"} or (kind == "ambiguous" and _is_capitalised(text))):
-        return "strong"  # "moi anu", "hei mikko", "Kiitos Tuulille": a greeting names who it greets
+        return "strong"  # "moi anu", "kiitos paljon nea", "Kiitos Tuulille": who is greeted
+    if text.islower() and kind in {"name", "likely"} and previous in FI_POSSESSIVES:
+        return "strong"  # "meidän ella", "mun pekka"
     if text.islower() and _after_lower_first_name(token, lang):
         return "strong"  # "matt jones", "susan wright"
     return ""
+
+
+def _greeted(token: Token) -> bool:
+    """True if a greeting or thanks stands right before the word ("hei mikko", "thanks so much
+    becky", "thank you, rose"), past commas and words such as "paljon" and "so much"."""
+    i = token.i - 1
+    while i >= 0 and (token.doc[i].text in {",", ":", "!"} or token.doc[i].lower_ in INTENSIFIERS):
+        i -= 1
+    return i >= 0 and token.doc[i].lower_ in ADDRESSING
 
 
 def _previous_word(token: Token, back: int = 1) -> str:

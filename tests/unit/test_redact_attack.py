@@ -175,6 +175,13 @@ def test_iban_and_address_forms(redactor: Redactor) -> None:
     assert fi(redactor, "Käyn Hämeenkatu 5 A 3:ssa joka tiistai.") == "Käyn [OSOITE]:ssa joka tiistai."
 
 
+def test_iban_of_a_rarer_country_needs_capitals(redactor: Redactor) -> None:
+    # "is 447700900123 if you" once passed the mod-97 check as an Icelandic IBAN.
+    assert redactor.redact("My number is 447700900123 if you need me.", "en").text == (
+        "My number is [PHONE] if you need me."
+    )
+
+
 # --- look-alikes stay ---------------------------------------------------------------------
 
 

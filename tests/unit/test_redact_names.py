@@ -122,3 +122,34 @@ def test_lower_case_surname_after_first_name(redactor: Redactor, text: str, expe
 def test_word_no_lexicon_knows_is_a_name(redactor: Redactor, text: str, lang: str, expected: str) -> None:
     result = redactor.redact(text, lang)
     assert result.text == expected and not result.uncertain
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("Aleksi ja Emmi olivat illalla vuorossa.", "fi", "[NIMI] ja [NIMI] olivat illalla vuorossa."),
+        ("kiitos kovasti pia ja oona!", "fi", "kiitos kovasti [NIMI] ja [NIMI]!"),
+        ("thanks so much becky for the lift", "en", "thanks so much [NAME] for the lift"),
+        ("meidän ella sai väärät lääkkeet", "fi", "meidän [NIMI] sai väärät lääkkeet"),
+        ("carer nkechi was brilliant", "en", "carer [NAME] was brilliant"),
+        ("Cleaner Abimbola did a great job.", "en", "Cleaner [NAME] did a great job."),
+        # The name reading decides: "Sannalle" is also the noun "santa", but Sanna is no word.
+        ("Sannalle soitettiin kahdesti.", "fi", "[NIMI] soitettiin kahdesti."),
+    ],
+)
+def test_names_joined_greeted_or_owned(redactor: Redactor, text: str, lang: str, expected: str) -> None:
+    assert redactor.redact(text, lang).text == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Aamulla ja illalla oli hiljaista.", "fi"),  # everyday words joined by "ja"
+        ("Onni ja ilo olivat läsnä juhlassa.", "fi"),
+        ("Bill came to 45 pounds which is too much.", "en"),  # a word-name opening a sentence
+        ("Frank feedback: the food was bland.", "en"),
+    ],
+)
+def test_joined_or_opening_everyday_words_stay(redactor: Redactor, text: str, lang: str) -> None:
+    result = redactor.redact(text, lang)
+    assert result.found == {} and result.text == text
