@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         security,
         themes,
         triage,
+        weekly,
     )
 
     settings = settings or (runtime.settings if runtime is not None else Settings.from_env())
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         themes.bp,
         triage.bp,
         report.bp,
+        weekly.bp,
         admin.bp,
         account.bp,
         api.bp,

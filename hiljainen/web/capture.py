@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from hiljainen import db as database
-from hiljainen import intake, resources
+from hiljainen import intake, organisation, resources
 from hiljainen.errors import InvalidInput
 from hiljainen.models import Observation, Role, Source, Status, Touchpoint, Unit
 from hiljainen.models import Response as NoteResponse
@@ -138,11 +138,13 @@ def qr_code(slug: str) -> Response:
 @bp.get("/t/<slug>/poster")
 @login_required(Role.ADMIN)
 def poster(slug: str) -> Any:
-    """A printable poster with the QR code for a touchpoint."""
-    touchpoint = resources.session().scalar(select(Touchpoint).where(Touchpoint.slug == slug))
+    """A printable poster with the QR code for a touchpoint, under the organisation's name."""
+    db = resources.session()
+    touchpoint = db.scalar(select(Touchpoint).where(Touchpoint.slug == slug))
     if touchpoint is None:
         abort(404)
-    return render_template("capture/poster.html", touchpoint=touchpoint, url=_public_url(slug))
+    url, name = _public_url(slug), organisation.name(db)
+    return render_template("capture/poster.html", touchpoint=touchpoint, url=url, organisation=name)
 
 
 @bp.route("/receipt", methods=["GET", "POST"])

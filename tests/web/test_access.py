@@ -91,6 +91,7 @@ ACCESS: dict[tuple[str, str], tuple[str, str, str, str, str]] = {
     ("GET", "/dashboard/data/<chart>.csv"):               LEADERS,
     ("POST", "/dashboard/indicators"):                    LEADERS,
     ("GET", "/report/"):                                  LEADERS,
+    ("GET", "/digest/"):                                  LEADERS,
     ("GET", "/themes/<int:theme_id>"):                    LEADERS,
     ("POST", "/themes/<int:theme_id>/name"):              LEADERS,
     ("POST", "/themes/<int:theme_id>/interpretation"):    LEADERS,
@@ -124,6 +125,7 @@ ACCESS: dict[tuple[str, str], tuple[str, str, str, str, str]] = {
     ("POST", "/admin/users/<int:user_id>/active"):        ADMINS,
     ("POST", "/admin/users/<int:user_id>/password"):      ADMINS,
     ("POST", "/admin/units"):                             ADMINS,
+    ("POST", "/admin/organisation"):                      ADMINS,
     ("POST", "/admin/units/<int:unit_id>"):               ADMINS,
     ("POST", "/admin/privacy"):                           ADMINS,  # export or erase a person's data
     ("GET", "/admin/import"):                             ADMINS,
@@ -405,6 +407,7 @@ def _request(world: World, role: str, method: str, endpoint: str) -> dict[str, A
         "account.change_password": lambda: {"data": {"current": PASSWORD, "new": PASSWORD}},
         "admin.edit_user": lambda: {"data": {"display_name": "Vara Tunnus", "role": "leader"}},
         "admin.set_user_active": lambda: {"data": {"active": "off"}},
+        "admin.set_organisation": lambda: {"data": {"name": "Koivukodin palvelut Oy"}},
         "admin.add_unit": lambda: {"data": {"slug": "uusi-yksikko", "name_fi": "Uusi yksikkö"}},
         "admin.edit_unit": lambda: {"data": {"name_fi": "Varayksikkö 2", "active": "on"}},
         "admin.edit_touchpoint": lambda: {"data": {"name_fi": "Varapiste 2", "active": "on"}},

@@ -203,3 +203,18 @@ def test_units_are_renamed_and_retired_and_touchpoints_edited(org: Flask) -> Non
     point_history = audit(org, f"touchpoint:{point_id}")
     assert point_history[0][1]["name_fi"] == {"from": "Aula", "to": "Pääaula"}
     assert point_history[1][1] == {"active": {"from": True, "to": False}}
+
+
+def test_the_qr_poster_carries_the_organisations_name_and_the_touchpoints_display_name(org: Flask) -> None:
+    admin = signed_in(org, "admin")
+    before = admin.get("/t/aula/poster").get_data(as_text=True)
+    assert 'id="organisation"' not in before, "no name set yet: none printed"
+    status, _body = post(admin, "/admin/", "/admin/organisation", name="  Palvelutalo   Koivukoti Oy ")
+    assert status == 303
+    poster = admin.get("/t/aula/poster").get_data(as_text=True)
+    assert '<p class="big" id="organisation">Palvelutalo Koivukoti Oy</p>' in poster
+    assert "Aula · Lobby" in poster and ">aula<" not in poster, "display names, never the short name"
+    assert 'value="Palvelutalo Koivukoti Oy"' in admin.get("/admin/").get_data(as_text=True)
+    assert audit(org, "settings") == [
+        ("organisation_name", {"from": "", "to": "Palvelutalo Koivukoti Oy"})
+    ]

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from sqlalchemy import select
 
-from hiljainen import privacy, resources
+from hiljainen import organisation, privacy, resources
 from hiljainen.accounts import create_user
 from hiljainen.errors import ConfigError, InvalidInput, NotFound, ServiceUnavailable
 from hiljainen.models import Role, Touchpoint, Unit, User
@@ -118,6 +118,7 @@ def _page(error: str | None = None) -> Any:
         units=db.scalars(select(Unit).order_by(Unit.active.desc(), Unit.slug)).all(),
         touchpoints=db.scalars(select(Touchpoint).order_by(Touchpoint.slug)).all(),
         retention_months=resources.get().settings.retention_months,
+        organisation=organisation.name(db),
     )
 
 

@@ -1,4 +1,5 @@
-"""/admin pages for the organisation's places: add, rename or retire units and touchpoints.
+"""/admin pages for the organisation: its name (on the QR posters); add, rename or retire units
+and touchpoints.
 
 A retired unit or touchpoint keeps its notes and its history; it is only no longer offered for new
 notes (a retired touchpoint's public form answers 404). Every change writes an AuditEvent with
@@ -12,7 +13,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from hiljainen import resources
+from hiljainen import organisation, resources
 from hiljainen.errors import InvalidInput
 from hiljainen.models import AuditEvent, Role, Touchpoint, Unit
 from hiljainen.rules import SLUG_MAX
@@ -20,6 +21,20 @@ from hiljainen.web.admin import _page, bp
 from hiljainen.web.auth import current_user, login_required
 
 MAX_NAME = 200
+
+
+@bp.post("/organisation")
+@login_required(Role.ADMIN)
+def set_organisation() -> Any:
+    """The organisation's name, printed on the QR posters."""
+    db = resources.session()
+    before = organisation.name(db)
+    after = organisation.set_name(db, request.form.get("name", ""))
+    if after != before:
+        audit("organisation_name", "settings", {"from": before, "to": after})
+        db.commit()
+        flash(_("The organisation's name is saved."))
+    return redirect(url_for("admin.home", _anchor="organisation"), code=303)
 
 
 @bp.post("/units")
