@@ -159,6 +159,8 @@ def test_an_admin_cannot_lock_themself_out(org: Flask) -> None:
     assert status == 400 and "Et voi poistaa käytöstä omaa tunnustasi." in body
     status, body = post(admin, page, page, display_name="Admin", role="staff")
     assert status == 400 and user(org, "admin").role == Role.ADMIN and user(org, "admin").active
+    status, body = post(admin, page, f"{page}/password")
+    assert status == 400 and 'id="new-password"' not in body, "one's own password changes at /settings"
     assert admin.get("/admin/").status_code == 200
 
 

@@ -102,6 +102,8 @@ def reset_password(user_id: int) -> Any:
     """A generated temporary password, shown on this one page and never again."""
     db = resources.session()
     user = _get(user_id)
+    if _is_me(user):  # it would end this very session; one's own password changes at /settings
+        return _page(user, error=_("Change your own password in My settings."), status=400)
     password = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
     accounts.set_password(db, user, password)
     _audit("reset_password", user, {})
