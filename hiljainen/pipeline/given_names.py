@@ -45,6 +45,16 @@ EN_GIVEN_NAMES = frozenset(
     tracy trevor valerie vanessa vera veronica vicky victoria vincent vivian walter wayne wendy
     william zoe
     """.split()
+) | frozenset(
+    # Short forms people write in notes ("kev said", "hiya lou"), added after the third
+    # held-out set missed three of them.
+    """
+    abi babs bea becca bella bert bertie bev bex bobby brad chas chrissie chrissy debs dee
+    del dom eddy fran fred gaz gerry ginny greg hattie izzy jacky jackie jen jess jessie jez
+    jo jon jonny kat kath kev kez kim kris laurie les lexi lou lulu maddy mags marty matty mel
+    mo nat ned nell nellie nikki ollie pam patsy rach ricky robbie ros rosie sal shaz
+    sid stan stevie suze tash teddy tez tilly tori trev val vic viv wes zak
+    """.split()
 )
 
 # Given names that are also everyday words: names only in a naming context.
@@ -83,3 +93,7 @@ FI_POSSESSIVES = frozenset("meidän meiän meijän minun mun teidän sun sinun h
 EN_NAME_BEFORE = frozenset(
     "asked told rang called phoned texted messaged emailed thanked met tell ask call ring text".split()
 )
+
+# English verbs before "to" or "with" and a name ("talked to jess", "spoke with rose"); not
+# "went with", which goes as often with a word ("went with hope").
+EN_TALKED = frozenset("talked talk talking spoke speak speaking chatted chat".split())

@@ -31,6 +31,7 @@ from hiljainen.pipeline.given_names import (
     CONJUNCTIONS,
     EN_GIVEN_NAMES,
     EN_NAME_BEFORE,
+    EN_TALKED,
     EN_WORD_NAMES,
     FI_POSSESSIVES,
     INTENSIFIERS,
@@ -656,16 +657,19 @@ def _context_verdict(token: Token, kind: str, lang: str) -> str:
         return "strong"  # "asked tom", "sarah said", "Dave fixed it"
     previous = _previous_word(token)
     addressed = _greeted(token)
+    named = addressed or previous in EN_NAME_BEFORE or _talked_to(token)
     if lang == "en" and low in EN_WORD_NAMES:
         # "hi rose", "told mark", "nurse will": a word that is also a name, where one is named;
         # at the start of a sentence ("Bill came to 45 pounds") only beside another name.
-        if addressed or previous in EN_NAME_BEFORE or previous in _NAME_CONTEXT:
+        if named or previous in _NAME_CONTEXT:
             return "strong"
         return "weak" if _is_capitalised(text) and _sentence_initial(token) else ""
     if addressed and (kind in {"name", "likely"} or (kind == "ambiguous" and _is_capitalised(text))):
         return "strong"  # "moi anu", "kiitos paljon nea", "Kiitos Tuulille": who is greeted
     if text.islower() and kind in {"name", "likely"} and previous in FI_POSSESSIVES:
         return "strong"  # "meidän ella", "mun pekka"
+    if lang == "en" and text.islower() and kind == "unknown" and named:
+        return "strong"  # "hiya lou", "talked to jess": a word no lexicon knows, where one is named
     if text.islower() and _after_lower_first_name(token, lang):
         return "strong"  # "matt jones", "susan wright"
     return ""
@@ -678,6 +682,11 @@ def _greeted(token: Token) -> bool:
     while i >= 0 and (token.doc[i].text in {",", ":", "!"} or token.doc[i].lower_ in INTENSIFIERS):
         i -= 1
     return i >= 0 and token.doc[i].lower_ in ADDRESSING
+
+
+def _talked_to(token: Token) -> bool:
+    """True after "talked to", "spoke with", "went with" and the like."""
+    return _previous_word(token) in {"to", "with"} and _previous_word(token, 2) in EN_TALKED
 
 
 def _previous_word(token: Token, back: int = 1) -> str:

@@ -153,3 +153,25 @@ def test_names_joined_greeted_or_owned(redactor: Redactor, text: str, lang: str,
 def test_joined_or_opening_everyday_words_stay(redactor: Redactor, text: str, lang: str) -> None:
     result = redactor.redact(text, lang)
     assert result.found == {} and result.text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kev said the van broke down", "[NAME] said the van broke down"),  # a short form
+        ("hiya zuri, your parcel is here", "hiya [NAME], your parcel is here"),  # no lexicon knows it
+        ("talked to ngozi about the noise", "talked to [NAME] about the noise"),
+        ("spoke with rose about the rota", "spoke with [NAME] about the rota"),
+    ],
+)
+def test_short_forms_and_unknown_words_where_one_is_named(
+    redactor: Redactor, text: str, expected: str
+) -> None:
+    assert en(redactor, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["talked to the manager about the noise", "went with hope in my heart", "hiya, lunch was late"]
+)
+def test_naming_context_before_words_stays(redactor: Redactor, text: str) -> None:
+    assert en(redactor, text) == text
