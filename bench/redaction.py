@@ -3,9 +3,8 @@
 Sets: redaction_fi.jsonl and redaction_en.jsonl (the heuristics were tuned on them),
 redaction_tricky.jsonl (issue 22: the forms that leaked; fi and en mixed, each line says its
 language and whether it is held out; the held-out lines were not used for tuning) and
-redaction_tricky_fresh.jsonl, redaction_tricky_third.jsonl and redaction_tricky_fourth.jsonl
-(second, third and fourth held-out sets, each written and committed before the round of tuning
-it scores; see the results text).
+redaction_tricky_{fresh,third,fourth,fifth}.jsonl (the second to fifth held-out sets, each
+written and committed before the round of tuning it scores; see the results text).
 
 Usage (from the project root):  .venv/bin/python bench/redaction.py [--show-errors]
 --show-errors prints the misses and false positives of the sets used for tuning only; the
@@ -116,6 +115,7 @@ TRICKY_PARTS = (
     ("tricky_fresh", True, "tricky, second held-out set"),
     ("tricky_third", True, "tricky, third held-out set"),
     ("tricky_fourth", True, "tricky, fourth held-out set"),
+    ("tricky_fifth", True, "tricky, fifth held-out set"),
     ("tricky", False, "tricky, tuning lines"),
 )
 

@@ -67,6 +67,21 @@ EN_WORD_NAMES = frozenset(
     """.split()
 )
 
+# Common British surnames, many of them also words ("brown", "baker", "hill"): a surname after
+# a lower-case first name ("kelly brown") even where Voikko does not know it as one.
+EN_SURNAMES = frozenset(
+    """
+    smith jones williams taylor brown davies evans wilson thomas johnson roberts robinson thompson
+    wright walker white edwards hughes green hall wood harris lewis martin jackson clarke clark
+    turner hill scott cooper morris ward moore king watson baker harrison morgan patel young allen
+    mitchell james anderson phillips lee bell parker davis miller shaw cook mason fisher carter
+    knight stone marsh lamb fox grey gray mills price bennett griffiths kelly murphy campbell
+    stewart reid ross murray hunter webb palmer lloyd butler russell barker bailey cox richards
+    chapman dixon ellis fletcher gibson holmes howard hudson marshall matthews owen pearson rose
+    simpson wells west
+    """.split()
+)
+
 # Words right before a name when someone is greeted, thanked or addressed ("hei mikko",
 # "thanks dave", "dear amy"); a name after them is a name even in lower case.
 ADDRESSING = frozenset(

@@ -31,6 +31,7 @@ from hiljainen.pipeline.given_names import (
     CONJUNCTIONS,
     EN_GIVEN_NAMES,
     EN_NAME_BEFORE,
+    EN_SURNAMES,
     EN_TALKED,
     EN_WORD_NAMES,
     FI_POSSESSIVES,
@@ -287,9 +288,10 @@ def _iban_spans(text: str) -> Iterator[Span]:
         known = _IBAN_LENGTHS.get(m.group(1)[:2].upper())
         if known is not None:
             lengths = [known] if known <= len(chars) else []
-        elif not m.group(1)[:2].isupper():
-            # A rarer country only in capitals: "is 447700900123 if you" passed mod 97 as "IS..."
-            lengths = []
+        else:
+            # A rarer country's IBAN only in capitals: with any length allowed, words after a
+            # code pass mod 97 by chance ("is 447700900123 if you", "YX68 KLM blocks the gate").
+            lengths = [n for n in lengths if not any(ch.islower() for _, ch in chars[:n])]
         for n in lengths:
             candidate = "".join(ch for _, ch in chars[:n])
             end = chars[n - 1][0] + 1
@@ -582,10 +584,10 @@ def _verdict(token: Token, kind: str, ner: bool, lang: str) -> str:
         if lang == "en" and kind == "unknown" and len(text) >= 3 and _after_title(token):
             return "strong"  # "carer nkechi": no English word follows a role word in lower case
         return ""
-    if kind in {"name", "likely"}:
+    if kind == "name" or (kind == "likely" and "-" not in text):
         return "strong"
     if "-" in text.strip("-"):
-        return "hyphen"
+        return "hyphen"  # "Liisa-mummo"; "Meri-ilma" (sea air) is also read as a name compound
     initial = _sentence_initial(token)
     if kind in {"unknown", "proper"} and _after_title(token):
         return "strong"
@@ -700,8 +702,8 @@ def _previous_word(token: Token, back: int = 1) -> str:
 
 
 def _after_lower_first_name(token: Token, lang: str) -> bool:
-    # A surname in lower case follows a first name in lower case: Voikko knows it as a surname
-    # ("jones", "wright"), or no lexicon knows it ("o'brien", "nwosu").
+    # A surname in lower case follows a first name in lower case: a common British surname
+    # ("brown"), one Voikko knows ("wright"), or one no lexicon knows ("o'brien", "nwosu").
     if token.i == 0:
         return False
     prev = token.doc[token.i - 1]
@@ -710,6 +712,8 @@ def _after_lower_first_name(token: Token, lang: str) -> bool:
     )
     if not first or token.is_stop:
         return False
+    if lang == "en" and token.lower_ in EN_SURNAMES:
+        return True  # "kelly brown", "tom baker"
     classes = _LEXICON.classes(token.text)
     return "sukunimi" in classes or (not classes and not _english_word(token.text))
 

@@ -180,6 +180,9 @@ def test_iban_of_a_rarer_country_needs_capitals(redactor: Redactor) -> None:
     assert redactor.redact("My number is 447700900123 if you need me.", "en").text == (
         "My number is [PHONE] if you need me."
     )
+    # and a capitalised code followed by words: "YX68 KLM blocks the gate" passed as an IBAN
+    plate = redactor.redact("The car YX68 KLM blocks the gate.", "en")
+    assert plate.text == "The car [PLATE] blocks the gate."
 
 
 # --- look-alikes stay ---------------------------------------------------------------------
@@ -233,9 +236,21 @@ def test_uncertain_note_is_not_shareable(redactor: Redactor) -> None:
 
 
 @pytest.mark.slow
-def test_tricky_set_recall_and_words_kept(redactor: Redactor) -> None:
-    rows = [json.loads(line) for line in (DATA / "redaction_tricky.jsonl").read_text("utf-8").splitlines()]
-    assert len(rows) >= 300 and sum(r["heldout"] for r in rows) >= 200
+@pytest.mark.parametrize(
+    ("stem", "min_rows"),
+    # The first set (tuning lines and its first held-out part), then the later held-out sets,
+    # each written before the round of fixes it scored (bench/results/redaction.md).
+    [
+        ("tricky", 300),
+        ("tricky_fresh", 100),
+        ("tricky_third", 100),
+        ("tricky_fourth", 90),
+        ("tricky_fifth", 90),
+    ],
+)
+def test_tricky_set_recall_and_words_kept(redactor: Redactor, stem: str, min_rows: int) -> None:
+    rows = [json.loads(line) for line in (DATA / f"redaction_{stem}.jsonl").read_text("utf-8").splitlines()]
+    assert len(rows) >= min_rows and sum(r["heldout"] for r in rows) >= min(200, min_rows)
     texts = [r["text"] for r in rows]
     found = redactor.find(texts, [r["lang"] for r in rows])
     gold = hit = chars = kept = 0

@@ -146,6 +146,7 @@ def test_names_joined_greeted_or_owned(redactor: Redactor, text: str, lang: str,
     [
         ("Aamulla ja illalla oli hiljaista.", "fi"),  # everyday words joined by "ja"
         ("Onni ja ilo olivat läsnä juhlassa.", "fi"),
+        ("Meri-ilma teki hyvää.", "fi"),  # a compound Voikko also reads as a name (Meri)
         ("Bill came to 45 pounds which is too much.", "en"),  # a word-name opening a sentence
         ("Frank feedback: the food was bland.", "en"),
     ],
@@ -175,3 +176,15 @@ def test_short_forms_and_unknown_words_where_one_is_named(
 )
 def test_naming_context_before_words_stays(redactor: Redactor, text: str) -> None:
     assert en(redactor, text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kelly brown from flat 9 rang", "[NAME] from flat 9 rang"),  # a surname that is a word
+        ("tom baker made the tea", "[NAME] made the tea"),
+        ("the brown bread was stale", "the brown bread was stale"),  # no first name before it
+    ],
+)
+def test_surname_that_is_a_word_after_a_first_name(redactor: Redactor, text: str, expected: str) -> None:
+    assert en(redactor, text) == expected
