@@ -42,20 +42,38 @@ from hiljainen.pipeline.redact import _LEXICON, Redactor, Span  # noqa: E402
 # The kinds of this tree's redactor, plus PLATE so that older trees can be scored the same way.
 KINDS = tuple(dict.fromkeys((*redact.KINDS, "PLATE")))
 
-ISSUE22 = (
-    'Issue 22 (redaction under attack): before the fix (commit 69f8ae3, first version of the tr'
-    'icky labels) the held-out tricky lines gave recall **0.525** (names 0.812, phones 0.040, e'
-    '-mail 0.133, hetu 0.235, IBAN 0.667, addresses 0.789, car plates 0.000) with words kept 0.'
-    '998; fi 0.987 / en 0.959 recall, precision 0.994 / 0.973, words kept 0.999 / 0.995. The he'
-    'ld-out part was scored once after tuning on the tuning lines only: recall 0.956 with words'
-    ' kept 0.997; two of its misses were labelling errors (a title inside the gold span, "Ms Ab'
-    'ara", "Mrs Ahmed"; titles are not redacted in the other sets either), corrected without an'
-    'y code change, giving the figures below. The goal (recall >= 0.98) is **not met** on names'
-    ': the misses are all-lower-case English names ("sarah jones", "tom"), "pekka nieminen" (a '
-    'lower-case surname with a common-noun reading), "Sannan" at the start of a sentence, the s'
-    'urname "Salo" (an everyday word) after a title, and "Olu"; false positives "Suvi-illat" an'
-    'd "Dad".'
-)
+ISSUE22 = """\
+Issue 22 (redaction under attack): before the fix (commit 69f8ae3, first version of the tricky \
+labels) the first held-out part gave recall **0.525** (names 0.812, phones 0.040, e-mail 0.133, \
+hetu 0.235, IBAN 0.667, addresses 0.789, car plates 0.000) with words kept 0.998. Each round of \
+fixes since was scored once on a set written and committed before it; that set's misses were \
+then read and became material for the next round, so only the "scored once" column is a \
+held-out figure. The development material is the tricky set's tuning lines (94 lines, and 78 \
+more written for the second round) and the fi/en sets above.
+
+| set | lines | round scored once | recall then | words kept then | recall now | words kept now |
+|---|---:|---|---:|---:|---:|---:|
+| first held-out part | 208 | 1 (patterns, Voikko names) | 0.956 (a) | 0.997 | 0.989 | 0.998 |
+| second | 136 | 2 (given names, greetings, unknown words) | 0.929 | 0.996 | 0.991 | 0.999 |
+| third | 110 | 3 (names joined by "ja", possessives, roles) | 0.965 | 1.000 | 1.000 | 1.000 |
+| fourth | 90 | 4 (short forms, "talked to jess") | 0.970 | 0.998 | 0.985 | 0.998 |
+| fifth | 97 | 5 (surnames that are words) | 0.959 | 0.988 | 0.959 | 1.000 |
+
+(a) 0.967 once two labelling errors (a title inside the gold span) were corrected.
+
+The goal (recall >= 0.98 with words kept >= 0.97) is met on the first four sets, whose misses \
+were read and fixed (0.985 to 1.000), and **not met on notes no round was tuned on**: the last \
+three sets scored once give 0.965, 0.970 and 0.959 (218 of 226 gold spans, 0.965), with words \
+kept 0.988 or more. The fourth set's 0.970 is generous: six of the short forms added in round 4 \
+were known to be in it (its author wrote both); without them it scores 0.940. What unseen notes \
+still leak is names only, never structured data: lower-case short names or nicknames where \
+nothing marks them ("ari sano", "moi emppu"), everyday words used as names ("meidän onni", \
+"our bill") and nicknames at the start of a Finnish sentence ("Tapsa lupas": left in place, \
+but the note is marked uncertain). The price paid for recall: a capitalised word no lexicon \
+knows counts as a name (NER calls foreign names firms as often as firms), so firms such as \
+Tesco or Rightmove are redacted too. English given names come from a list curated for the \
+project (hiljainen/pipeline/given_names.py).
+"""
 
 DATA = ROOT / "tests" / "data"
 RESULTS = ROOT / "bench" / "results" / "redaction.md"
