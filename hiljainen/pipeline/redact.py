@@ -577,6 +577,8 @@ def _verdict(token: Token, kind: str, ner: bool, lang: str) -> str:
         # everyday words that are also names ("aina", "päivä") count only next to a name.
         if kind in {"name", "likely"} and len(text) >= 5:
             return "strong" if lang != "en" or kind == "name" else "weak"
+        if kind == "name" and len(text) >= 3 and lang != "en" and _sentence_initial(token):
+            return "strong"  # "ari sano", "anu soitti": only a name, opening the sentence
         if kind in {"name", "likely"} and len(text) >= 3:
             return "weak"
         if kind == "ambiguous" and lang != "en" and len(text) >= 4:
@@ -672,6 +674,8 @@ def _context_verdict(token: Token, kind: str, lang: str) -> str:
         return "strong"  # "meidän ella", "mun pekka"
     if lang == "en" and text.islower() and kind == "unknown" and named:
         return "strong"  # "hiya lou", "talked to jess": a word no lexicon knows, where one is named
+    if lang != "en" and text.islower() and kind == "unknown" and addressed and len(text) >= 3:
+        return "strong"  # "moi emppu", "kiitti jonski": a nickname after a greeting
     if text.islower() and _after_lower_first_name(token, lang):
         return "strong"  # "matt jones", "susan wright"
     return ""

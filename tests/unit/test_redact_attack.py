@@ -246,6 +246,7 @@ def test_uncertain_note_is_not_shareable(redactor: Redactor) -> None:
         ("tricky_third", 100),
         ("tricky_fourth", 90),
         ("tricky_fifth", 90),
+        ("tricky_sixth", 90),
     ],
 )
 def test_tricky_set_recall_and_words_kept(redactor: Redactor, stem: str, min_rows: int) -> None:

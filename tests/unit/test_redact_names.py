@@ -188,3 +188,16 @@ def test_naming_context_before_words_stays(redactor: Redactor, text: str) -> Non
 )
 def test_surname_that_is_a_word_after_a_first_name(redactor: Redactor, text: str, expected: str) -> None:
     assert en(redactor, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ari sano et kuski tulee huomenna", "[NIMI] sano et kuski tulee huomenna"),  # only a name
+        ("moi jonski, kiitti avusta", "moi [NIMI], kiitti avusta"),  # a nickname after a greeting
+        ("aina sama juttu aamulla", "aina sama juttu aamulla"),  # a word first, then a name (Aina)
+        ("moi kaikki, sauna on lämmin", "moi kaikki, sauna on lämmin"),  # a known word
+    ],
+)
+def test_finnish_lower_case_names_opening_or_greeted(redactor: Redactor, text: str, expected: str) -> None:
+    assert fi(redactor, text) == expected
