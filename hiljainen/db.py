@@ -25,10 +25,13 @@ log = logging.getLogger(__name__)
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL and foreign keys so web and workers can share it."""
+    """Create an engine; SQLite gets WAL and foreign keys so web and workers can share it.
+
+    Its errors never carry the statement's values: an outage logged while a note was being stored
+    would otherwise put the note's text (and a contact) into the log."""
     if url.startswith("sqlite"):
         _private_file(url)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -41,7 +44,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _private_file(url: str) -> None:
