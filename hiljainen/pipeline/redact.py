@@ -619,8 +619,9 @@ def _verdict(token: Token, kind: str, ner: bool, lang: str) -> str:
             return "weak"
         if kind == "proper":
             return ""
-        if text.isupper():
-            return "weak"
+        if text.isupper() or not text.replace("'", "").isalpha():
+            # "KELA", or a token glued to markup ("Hei</b"): not a word to take for a name
+            return "weak" if initial or text.isupper() else "unsure"
         # Not known to any lexicon, capitalised: a foreign name ("Siivooja Adebayo", "Tariq
         # fixed it") far more often than anything else in these notes. Firms go too ("Tesco"):
         # both NER models call foreign names firms ("Adebayo", "Nwosu": ORG), and a firm's name

@@ -124,6 +124,11 @@ def test_word_no_lexicon_knows_is_a_name(redactor: Redactor, text: str, lang: st
     assert result.text == expected and not result.uncertain
 
 
+def test_a_word_glued_to_markup_is_no_name(redactor: Redactor) -> None:
+    text = '<script>alert("x")</script> <b>Hei</b> & kiitos'
+    assert redactor.redact(text, "fi").text == text
+
+
 @pytest.mark.parametrize(
     ("text", "lang", "expected"),
     [
