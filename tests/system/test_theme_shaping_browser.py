@@ -39,6 +39,8 @@ def test_a_leader_shapes_themes_and_a_refresh_keeps_the_pinned_theme(
                                   .order_by(Observation.id)))
 
         before = {t: notes(t) for t in (a, b, c, d, e, f)}
+        # The theme page's checkboxes carry the notes' public ids.
+        public = dict(s.execute(select(Observation.id, Observation.public_id)).tuples().all())
 
     page = new_page(chromium, screens_dir)  # a leader on a phone
     log_in(page, base, "muotoilija", "salasana-123")
@@ -65,7 +67,7 @@ def test_a_leader_shapes_themes_and_a_refresh_keeps_the_pinned_theme(
     chosen = before[d][: len(before[d]) // 2]
     page.goto(f"{base}/themes/{d}")
     for note in chosen:
-        page.check(f"#note-{note}")
+        page.check(f"#note-{public[note]}")
     page.fill("#notes-form input[name=name]", "Erotettu osa")
     page.click("#split")
     page.wait_for_load_state()
@@ -73,7 +75,7 @@ def test_a_leader_shapes_themes_and_a_refresh_keeps_the_pinned_theme(
 
     moved = before[e][0]
     page.goto(f"{base}/themes/{e}")
-    page.check(f"#note-{moved}")
+    page.check(f"#note-{public[moved]}")
     page.select_option("#notes-form select[name=to]", str(f))
     page.click("#move")
     page.wait_for_load_state()
@@ -112,9 +114,8 @@ def test_a_leader_shapes_themes_and_a_refresh_keeps_the_pinned_theme(
     jobs.refresh_themes(DEMO_TODAY.isoformat())
 
     page.goto(f"{base}/themes/{a}")
-    listed = {int(x) for x in page.eval_on_selector_all("#notes-form input[name=notes]",
-                                                        "cs => cs.map(c => c.value)")}
-    assert set(before[a]) <= listed, "the pinned theme still holds all its notes"
+    listed = set(page.eval_on_selector_all("#notes-form input[name=notes]", "cs => cs.map(c => c.value)"))
+    assert {public[i] for i in before[a]} <= listed, "the pinned theme still holds all its notes"
     assert "Iltaruoan puute" in page.locator("h1").inner_text()
     with sessions() as s:
         pinned = s.get(Theme, a)
