@@ -37,7 +37,13 @@ sys.path.insert(0, str(ROOT))
 from hiljainen.pipeline import redact  # noqa: E402
 from hiljainen.pipeline.language import detect  # noqa: E402
 from hiljainen.pipeline.linguistics import load_nlp  # noqa: E402
-from hiljainen.pipeline.redact import _LEXICON, Redactor, Span  # noqa: E402
+from hiljainen.pipeline.redact import Redactor, Span  # noqa: E402
+
+try:  # names live beside the redactor since issue 22; older trees keep them inside it
+    from hiljainen.pipeline import redact_names as names_module
+except ImportError:  # pragma: no cover - scoring an older tree
+    names_module = redact  # type: ignore[assignment]
+_LEXICON = names_module._LEXICON
 
 # The kinds of this tree's redactor, plus PLATE so that older trees can be scored the same way.
 KINDS = tuple(dict.fromkeys((*redact.KINDS, "PLATE")))
@@ -247,8 +253,8 @@ def main() -> None:
 
     cache = getattr(_LEXICON, "_analyses", None) or _LEXICON._classes  # type: ignore[attr-defined]
     cache.cache_clear()  # time a cold word cache, as for unseen notes
-    if hasattr(redact, "_english_word"):
-        redact._english_word.cache_clear()
+    if hasattr(names_module, "_english_word"):
+        names_module._english_word.cache_clear()
     t0 = time.perf_counter()
     out = list(redactor.redact_lines(all_lines))
     elapsed = time.perf_counter() - t0
