@@ -41,7 +41,7 @@ from hiljainen.pipeline import embed as embed_module  # noqa: E402
 from hiljainen.pipeline.embed import load_embedder  # noqa: E402
 from hiljainen.pipeline.language import detect  # noqa: E402
 from hiljainen.pipeline.linguistics import analyze  # noqa: E402
-from hiljainen.search import engine, query  # noqa: E402
+from hiljainen.search import query  # noqa: E402
 from hiljainen.services import chroma_server  # noqa: E402
 from hiljainen.stores.vectors import VectorStore  # noqa: E402
 
@@ -266,6 +266,7 @@ def main() -> None:
 
 def measure(client: object, store: VectorStore, embedder: object, queries: list[str], size: int) -> list[str]:
     """Rows of the results table for one corpus size."""
+    search = client.application.extensions["hiljainen"].search()  # type: ignore[attr-defined]
     cases = [
         ("search, no filter", {}),
         ("search, unit filter (vector metadata, 10%)", {"unit": "u3"}),
@@ -278,7 +279,7 @@ def measure(client: object, store: VectorStore, embedder: object, queries: list[
 
     def request(args: dict[str, str]) -> Callable[[str], object]:
         def run(q: str) -> object:
-            engine._QUERY_VECTORS.clear()  # every query is new: no cached query embedding
+            search.forget_queries()  # every query is new: no cached query embedding
             resp = client.get("/search", query_string={"q": q, **args})  # type: ignore[attr-defined]
             assert resp.status_code == 200, (q, resp.status_code, resp.get_data(as_text=True)[:300])
             return resp

@@ -1,8 +1,9 @@
 """One runtime for the web app, the worker and the CLI: settings, the database, and the slow
-resources (embedder, vector store, queue connection, redactor, tone model).
+resources (embedder, vector store, queue connection, redactor, tone model, search engine).
 
 Slow resources are made on first use, once, and shared by every request or job of the process;
-`Runtime.from_settings(settings, embedder=...)` lets a test (or a tool) hand in a loaded model.
+`Runtime.from_settings(settings, embedder=..., search=...)` lets a test (or a tool) hand in a
+loaded model or its own search engine.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from hiljainen.pipeline.embed import Embedder
     from hiljainen.pipeline.redact import Redaction, Redactor
     from hiljainen.pipeline.tone import ToneModel
+    from hiljainen.search.engine import SearchEngine
     from hiljainen.stores.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -45,12 +47,17 @@ class Runtime:
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> Runtime:
-        """A runtime for these settings; `embedder` (already loaded) is used instead of loading one."""
+    def from_settings(
+        cls, settings: Settings, embedder: Embedder | None = None, search: SearchEngine | None = None
+    ) -> Runtime:
+        """A runtime for these settings; `embedder` (already loaded) is used instead of loading one,
+        `search` instead of making one."""
         engine = db.make_engine(settings.sqlalchemy_url)
         runtime = cls(settings, engine, db.make_sessionmaker(engine))
         if embedder is not None:
             runtime._cache["embedder"] = embedder
+        if search is not None:
+            runtime._cache["search"] = search
         return runtime
 
     def _once(self, key: str, make: Callable[[], Any]) -> Any:
@@ -83,6 +90,12 @@ class Runtime:
         restarted Chroma server)."""
         with self._lock:
             self._cache.pop("vectors", None)
+
+    def search(self) -> SearchEngine:
+        """The retrieval engine: its keyword index and query caches live as long as the process."""
+        from hiljainen.search.engine import SearchEngine
+
+        return self._once("search", lambda: SearchEngine(self.embedder, self.vectors))  # type: ignore[no-any-return]
 
     def redactor(self) -> Redactor:
         """The personal-data redactor (spaCy pipelines loaded once), safe to share between threads."""

@@ -1,7 +1,8 @@
 """Similarity search behind the search page, a note's similar notes, as-you-type suggestions with
-"this is what I mean too" and the /api/v1 search: `query` (text and filters), `engine` (retrieval),
-`suggest` (who may see which note under a form), `sql` (its queries). The pages and the API
-endpoints are in hiljainen.web (`search`, `api.search`).
+"this is what I mean too" and the /api/v1 search: `query` (text and filters), `engine` (retrieval:
+one `SearchEngine` per process, held by the runtime as `Runtime.search()`), `keywords` (its
+in-memory keyword index), `suggest` (who may see which note under a form), `sql` (its queries).
+The pages and the API endpoints are in hiljainen.web (`search`, `api.search`).
 
 Who sees what:
 - Leaders and admins search all notes; staff search their own signed notes only (the same notes

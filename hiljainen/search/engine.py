@@ -4,28 +4,22 @@ How a search runs is told in the package docstring (hiljainen.search)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from flask import (
-    current_app,
-)
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from hiljainen import resources
 from hiljainen.errors import InvalidInput
 from hiljainen.models import Observation
 from hiljainen.pipeline import fusion
-from hiljainen.pipeline.fusion import LemmaIndex, TermGroup
 from hiljainen.search import sql
+from hiljainen.search.keywords import KeywordIndex
 from hiljainen.search.query import analyse_query, vector_where
 from hiljainen.search.sql import Filters
 from hiljainen.stores.vectors import Hit, VectorStore
@@ -67,23 +61,7 @@ SEARCH_MIN_SIMILARITY = 0.40
 
 SEARCH_KEEP_SIMILARITY = 0.378
 
-KEYWORD_REBUILD_SECONDS = 6 * 3600  # drops deleted notes from the in-memory keyword index
-
-KEYWORD_OVERLAP = dt.timedelta(minutes=2)
-
-KEYWORD_OVERLAP_EVERY = 60.0  # seconds
-
-_DIRECTIONS: dict[str, np.ndarray] = {}  # embedder model id -> Finnish-English direction
-
-_DIRECTION_LOCK = threading.Lock()
-
-_QUERY_VECTORS: dict[tuple[str, str], np.ndarray] = {}  # insertion-ordered: oldest first
-
-QUERY_CACHE = 256
-
-# Query embeddings run here while the request thread lemmatises and searches keywords: torch
-# computes without the GIL, so the two overlap on a second core.
-_EMBEDDING = ThreadPoolExecutor(2, thread_name_prefix="query-embed")
+QUERY_CACHE = 256  # query embeddings kept per process, so paging through results embeds once
 
 
 @dataclass
@@ -111,49 +89,146 @@ class Results:
     message: str | None = None
 
 
-def vector_store() -> VectorStore:
-    """The app's note vectors; opened on first use and retried on the next call if Chroma was down."""
-    return resources.get().vectors()
+class SearchEngine:
+    """The retrieval engine of one process (held by its Runtime): it keeps what searches share,
+    the keyword index, each embedder's language direction and the last query embeddings.
+
+    `embedder` and `vectors` are called on each use (the runtime's own methods: loaded once, and
+    the vector store reopened after Chroma was down)."""
+
+    def __init__(self, embedder: Callable[[], Embedder], vectors: Callable[[], VectorStore]) -> None:
+        self._embedder = embedder
+        self._vectors = vectors
+        self._lock = threading.Lock()
+        self._directions: dict[str, np.ndarray] = {}  # embedder model id -> Finnish-English direction
+        self._query_vectors: dict[tuple[str, str], np.ndarray] = {}  # insertion-ordered: oldest first
+        self.keywords = KeywordIndex()
+        # Query embeddings run here while the request thread lemmatises and searches keywords:
+        # torch computes without the GIL, so the two overlap on a second core.
+        self._embedding = ThreadPoolExecutor(2, thread_name_prefix="query-embed")
+
+    def forget_keywords(self) -> None:
+        """Rebuild the keyword index on the next search (notes were erased)."""
+        self.keywords = KeywordIndex()
+
+    def forget_queries(self) -> None:
+        """Drop the kept query embeddings (a benchmark measures every query as new)."""
+        with self._lock:
+            self._query_vectors.clear()
+
+    def language_direction(self, embedder: Embedder) -> np.ndarray:
+        """The Finnish-English direction of this embedder, computed once."""
+        with self._lock:
+            if embedder.model_id not in self._directions:
+                self._directions[embedder.model_id] = language_direction(embedder)
+            return self._directions[embedder.model_id]
+
+    def query_vector(self, embedder: Embedder, q: str) -> np.ndarray:
+        """The query's embedding; the last few are kept, so paging through results embeds once."""
+        key = (embedder.model_id, q)
+        with self._lock:
+            vector = self._query_vectors.get(key)
+        if vector is None:
+            vector = embedder.embed([q], kind="query")[0]
+            with self._lock:
+                self._query_vectors[key] = vector
+                while len(self._query_vectors) > QUERY_CACHE:
+                    self._query_vectors.pop(next(iter(self._query_vectors)))
+        return vector
+
+    def semantic_hits(
+        self,
+        db: Session,
+        store: VectorStore,
+        vector: np.ndarray,
+        f: Filters,
+        n: int,
+        matching: int | None = None,
+    ) -> list[Hit]:
+        """The n searchable notes nearest in meaning under the filters, with the language direction
+        removed from the query (see fusion). `matching` is how many notes the filters let through.
+
+        Chroma's metadata filter costs time in proportion to the notes it lets through (a 10% unit
+        filter took 62 ms at 100k notes, an unfiltered query 4 ms), so the plan depends on that
+        count: small sets are searched exactly, middling ones with Chroma's filter, large ones by
+        filtering an unfiltered neighbour list in SQL.
+        """
+        q = fusion.without_language(vector, self.language_direction(self._embedder()))
+        if not f.any:
+            hits = store.query(q, max(n, MIN_ANN_K))
+        else:
+            if matching is None:
+                matching = sql.count_matching(db, f, cap=WHERE_MAX + 1)
+            if matching <= EXACT_MAX:
+                return exact_hits(store, q, sql.matching_ids(db, f, EXACT_MAX), n)
+            if not f.sql_only and matching <= WHERE_MAX:
+                hits = store.query(q, max(n, MIN_ANN_K), where=vector_where(f))
+            else:
+                hits = store.query(q, MAX_ANN_K)
+        # Duplicates and (for large filtered sets) the filters are checked in SQL.
+        ok = set(sql.keep_matching(db, [h.id for h in hits], f))
+        return [h for h in hits if h.id in ok][:n]
+
+    def run_search(self, db: Session, q: str, f: Filters, page: int = 1) -> Results:
+        """Search notes by meaning and keywords under the filters; one page of fused results."""
+        embedding = self._embedding.submit(self.query_vector, self._embedder(), q)
+        groups = analyse_query(q)
+        # Counting stops past WHERE_MAX: the plan only needs to know which side of it the count is.
+        matching = sql.count_matching(db, f, cap=WHERE_MAX + 1) if f.any else None
+        if matching == 0:
+            message = _("No notes match these filters. Remove a filter or widen the dates.")
+            return Results([], 0, 1, 0, message)
+        kw, terms = self.keywords.hits(db, groups, f, KEYWORD_CANDIDATES)
+        sem = self.semantic_hits(db, self._vectors(), embedding.result(), f, SEMANTIC_CANDIDATES, matching)
+        sem = meaningful(sem)
+        fused = fusion.fuse({"semantic": [h.id for h in sem], "keyword": [h.id for h in kw]})
+        by_id = {x.id: x for x in fused}
+        ids = [x.id for x in fused][:MAX_RESULTS]  # both lists hold searchable, filtered notes only
+        pages = max(1, math.ceil(len(ids) / PAGE_SIZE))
+        if not ids:
+            return Results([], 0, 1, 0, _("Nothing was found. Try other words or fewer filters."))
+        if page > pages:
+            raise InvalidInput(
+                _("There is no page %(page)d: the results have %(pages)d pages.", page=page, pages=pages)
+            )
+        page_ids = ids[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        sims = {h.id: h.similarity for h in sem}
+        prefixes = frozenset().union(*(g.prefixes for g in groups))
+        voices = sql.voice_counts(db, page_ids)
+        items = []
+        for note in sql.load_notes(db, page_ids):
+            item = make_item(note, terms, prefixes)
+            item.score, item.ranks = by_id[note.id].score, by_id[note.id].ranks
+            item.similarity, item.voices = sims.get(note.id), voices.get(note.id, 0)
+            items.append(item)
+        return Results(items, len(ids), page, pages)
+
+    def similar_notes(self, db: Session, note: Observation, f: Filters, k: int = SIMILAR_K) -> list[Item]:
+        """The k notes closest in meaning to a note, among what the filters allow (itself excluded)."""
+        store = self._vectors()
+        vector = store.vectors([note.id]).get(note.id)
+        if vector is None:
+            return []
+        skip = {note.id, *sql.duplicates_of(db, note.id)}
+        hits = [h for h in self.semantic_hits(db, store, vector, f, k + len(skip) + 5) if h.id not in skip]
+        ids = sql.keep_matching(db, [h.id for h in hits], f)[:k]
+        sims = {h.id: h.similarity for h in hits}
+        voices = sql.voice_counts(db, ids)
+        items = []
+        for other in sql.load_notes(db, ids):
+            item = make_item(other, width=240)
+            item.similarity, item.voices = sims[other.id], voices.get(other.id, 0)
+            items.append(item)
+        return items
 
 
 def language_direction(embedder: Embedder) -> np.ndarray:
     """The Finnish-English direction of this embedder (fusion.LANGUAGE_REFERENCE)."""
-    with _DIRECTION_LOCK:
-        if embedder.model_id not in _DIRECTIONS:
-            pairs = fusion.LANGUAGE_REFERENCE
-            _DIRECTIONS[embedder.model_id] = fusion.language_direction(
-                embedder.embed([p[0] for p in pairs], kind="passage"),
-                embedder.embed([p[1] for p in pairs], kind="passage"),
-            )
-        return _DIRECTIONS[embedder.model_id]
-
-
-def semantic_hits(
-    db: Session, store: VectorStore, vector: np.ndarray, f: Filters, n: int, matching: int | None = None
-) -> list[Hit]:
-    """The n searchable notes nearest in meaning under the filters, with the language direction
-    removed from the query (see fusion). `matching` is how many notes the filters let through.
-
-    Chroma's metadata filter costs time in proportion to the notes it lets through (a 10% unit
-    filter took 62 ms at 100k notes, an unfiltered query 4 ms), so the plan depends on that count:
-    small sets are searched exactly, middling ones with Chroma's filter, large ones by filtering
-    an unfiltered neighbour list in SQL.
-    """
-    q = fusion.without_language(vector, language_direction(resources.get().embedder()))
-    if not f.any:
-        hits = store.query(q, max(n, MIN_ANN_K))
-    else:
-        if matching is None:
-            matching = sql.count_matching(db, f, cap=WHERE_MAX + 1)
-        if matching <= EXACT_MAX:
-            return exact_hits(store, q, sql.matching_ids(db, f, EXACT_MAX), n)
-        if not f.sql_only and matching <= WHERE_MAX:
-            hits = store.query(q, max(n, MIN_ANN_K), where=vector_where(f))
-        else:
-            hits = store.query(q, MAX_ANN_K)
-    # Duplicates and (for large filtered sets) the filters are checked in SQL.
-    ok = set(sql.keep_matching(db, [h.id for h in hits], f))
-    return [h for h in hits if h.id in ok][:n]
+    pairs = fusion.LANGUAGE_REFERENCE
+    return fusion.language_direction(
+        embedder.embed([p[0] for p in pairs], kind="passage"),
+        embedder.embed([p[1] for p in pairs], kind="passage"),
+    )
 
 
 def meaningful(hits: list[Hit]) -> list[Hit]:
@@ -161,20 +236,6 @@ def meaningful(hits: list[Hit]) -> list[Hit]:
     if not hits or max(h.similarity for h in hits) < SEARCH_MIN_SIMILARITY:
         return []
     return [h for h in hits if h.similarity >= min(SEARCH_KEEP_SIMILARITY, SEARCH_MIN_SIMILARITY)]
-
-
-def query_vector(embedder: Embedder, q: str) -> np.ndarray:
-    """The query's embedding; the last few are kept, so paging through results embeds once."""
-    key = (embedder.model_id, q)
-    with _DIRECTION_LOCK:
-        vector = _QUERY_VECTORS.get(key)
-    if vector is None:
-        vector = embedder.embed([q], kind="query")[0]
-        with _DIRECTION_LOCK:
-            _QUERY_VECTORS[key] = vector
-            while len(_QUERY_VECTORS) > QUERY_CACHE:
-                _QUERY_VECTORS.pop(next(iter(_QUERY_VECTORS)))
-    return vector
 
 
 def exact_hits(store: VectorStore, vector: np.ndarray, ids: Sequence[int], n: int) -> list[Hit]:
@@ -188,94 +249,6 @@ def exact_hits(store: VectorStore, vector: np.ndarray, ids: Sequence[int], n: in
     return [Hit(keys[int(i)], float(sims[i])) for i in order]
 
 
-@dataclass
-class _KeywordState:
-    index: LemmaIndex
-    last: dt.datetime | None
-    built: float
-    overlap_read: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def keyword_index(db: Session) -> tuple[LemmaIndex, threading.Lock]:
-    """This process's lemma index, brought up to date with notes processed since the last call.
-
-    Kept in memory because a LIKE scan over 100k lemma lists costs ~50 ms per term in SQLite;
-    each call reads only rows processed since the previous one (processed_at is indexed).
-    """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    state: _KeywordState | None = app.extensions.get("hiljainen.search")
-    if state is None:
-        state = app.extensions.setdefault(
-            "hiljainen.search", _KeywordState(LemmaIndex(), None, time.monotonic())
-        )
-    with state.lock:
-        if state.index.stale or time.monotonic() - state.built > KEYWORD_REBUILD_SECONDS:
-            state.index, state.last, state.built = LemmaIndex(), None, time.monotonic()
-        # Two workers' transactions may commit out of processed_at order, so now and then the
-        # last minutes are read again (re-adding a known note is a no-op); otherwise only newer rows.
-        since, strict = state.last, True
-        if since is not None and time.monotonic() - state.overlap_read > KEYWORD_OVERLAP_EVERY:
-            since, strict, state.overlap_read = since - KEYWORD_OVERLAP, False, time.monotonic()
-        for note_id, lemmas, processed in sql.lemma_rows(db, since=since, strict=strict):
-            state.index.add(note_id, lemmas)
-            state.last = processed if state.last is None else max(state.last, processed)
-    return state.index, state.lock
-
-
-def keyword_hits(
-    db: Session, groups: Sequence[TermGroup], f: Filters, n: int
-) -> tuple[list[fusion.KeywordHit], frozenset[str]]:
-    """The n best BM25 matches among searchable notes under the filters, and the terms matched."""
-    index, lock = keyword_index(db)
-    with lock:
-        ids, scores = index.ranked(groups)
-        terms = index.matched_terms(groups)
-    out: list[fusion.KeywordHit] = []
-    start, chunk = 0, max(n * 2, 100)
-    while start < len(ids) and len(out) < n:
-        part = [int(i) for i in ids[start : start + chunk]]
-        ok = set(sql.keep_matching(db, part, f))
-        out.extend(fusion.KeywordHit(i, float(scores[start + j])) for j, i in enumerate(part) if i in ok)
-        start += chunk
-        chunk *= 4  # a selective filter with a common word: widen quickly
-    return out[:n], terms
-
-
-def run_search(db: Session, q: str, f: Filters, page: int = 1) -> Results:
-    """Search notes by meaning and keywords under the filters; one page of fused results."""
-    embedding = _EMBEDDING.submit(query_vector, resources.get().embedder(), q)
-    groups = analyse_query(q)
-    # Counting stops past WHERE_MAX: the plan only needs to know which side of it the count is.
-    matching = sql.count_matching(db, f, cap=WHERE_MAX + 1) if f.any else None
-    if matching == 0:
-        return Results([], 0, 1, 0, _("No notes match these filters. Remove a filter or widen the dates."))
-    kw, terms = keyword_hits(db, groups, f, KEYWORD_CANDIDATES)
-    sem = semantic_hits(db, vector_store(), embedding.result(), f, SEMANTIC_CANDIDATES, matching)
-    sem = meaningful(sem)
-    fused = fusion.fuse({"semantic": [h.id for h in sem], "keyword": [h.id for h in kw]})
-    by_id = {x.id: x for x in fused}
-    ids = [x.id for x in fused][:MAX_RESULTS]  # both lists hold searchable, filtered notes only
-    pages = max(1, math.ceil(len(ids) / PAGE_SIZE))
-    if not ids:
-        return Results([], 0, 1, 0, _("Nothing was found. Try other words or fewer filters."))
-    if page > pages:
-        raise InvalidInput(
-            _("There is no page %(page)d: the results have %(pages)d pages.", page=page, pages=pages)
-        )
-    page_ids = ids[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    sims = {h.id: h.similarity for h in sem}
-    prefixes = frozenset().union(*(g.prefixes for g in groups))
-    voices = sql.voice_counts(db, page_ids)
-    items = []
-    for note in sql.load_notes(db, page_ids):
-        item = make_item(note, terms, prefixes)
-        item.score, item.ranks = by_id[note.id].score, by_id[note.id].ranks
-        item.similarity, item.voices = sims.get(note.id), voices.get(note.id, 0)
-        items.append(item)
-    return Results(items, len(ids), page, pages)
-
-
 def make_item(
     note: Observation,
     terms: frozenset[str] = frozenset(),
@@ -287,22 +260,3 @@ def make_item(
     start, end = fusion.snippet_window(note.text, spans, width)
     parts = fusion.segments(note.text, spans, (start, end))
     return Item(note, parts, spans, clipped=(start > 0, end < len(note.text)))
-
-
-def similar_notes(db: Session, note: Observation, f: Filters, k: int = SIMILAR_K) -> list[Item]:
-    """The k notes closest in meaning to a note, among what the filters allow (itself excluded)."""
-    store = vector_store()
-    vector = store.vectors([note.id]).get(note.id)
-    if vector is None:
-        return []
-    skip = {note.id, *sql.duplicates_of(db, note.id)}
-    hits = [h for h in semantic_hits(db, store, vector, f, k + len(skip) + 5) if h.id not in skip]
-    ids = sql.keep_matching(db, [h.id for h in hits], f)[:k]
-    sims = {h.id: h.similarity for h in hits}
-    voices = sql.voice_counts(db, ids)
-    items = []
-    for other in sql.load_notes(db, ids):
-        item = make_item(other, width=240)
-        item.similarity, item.voices = sims[other.id], voices.get(other.id, 0)
-        items.append(item)
-    return items

@@ -18,7 +18,7 @@ from hiljainen import resources
 from hiljainen.models import Observation, Source, Touchpoint, User
 from hiljainen.rules import PUBLIC_ROLES, user_reporter_key
 from hiljainen.search import sql
-from hiljainen.search.engine import MIN_ANN_K, Item, make_item, vector_store
+from hiljainen.search.engine import MIN_ANN_K, Item, make_item
 from hiljainen.search.query import vector_where
 from hiljainen.search.sql import Filters
 
@@ -91,7 +91,7 @@ def suggestions(db: Session, text: str, audience: Audience, k: int = SUGGEST_K) 
     where = vector_where(f, {"source": {"$in": [s.value for s in audience.sources]}})
     hits = [
         h
-        for h in vector_store().query(vector, MIN_ANN_K, where=where)
+        for h in res.vectors().query(vector, MIN_ANN_K, where=where)
         if h.similarity >= SUGGEST_MIN_SIMILARITY
     ]
     notes = sql.load_notes(db, [h.id for h in hits])

@@ -26,7 +26,7 @@ from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit,
 from hiljainen.pipeline import fusion
 from hiljainen.rules import PUBLIC_ROLES, SLUG_MAX, TONES, queryable
 from hiljainen.search import sql
-from hiljainen.search.engine import Item, Results, make_item, run_search, similar_notes
+from hiljainen.search.engine import Item, Results, make_item
 from hiljainen.search.query import LANGS, clean_query, parse_filters, parse_page, scope_author
 from hiljainen.search.sql import Filters
 from hiljainen.search.suggest import (
@@ -95,7 +95,7 @@ def search() -> Any:
             q = clean_query(args.get("q"))
             # The form's note-language filter is "note_lang": "lang" picks the interface language.
             filters = parse_filters({**args.to_dict(), "lang": args.get("note_lang", "")}, db, user)
-            results = run_search(db, q, filters, parse_page(args.get("page")))
+            results = resources.get().search().run_search(db, q, filters, parse_page(args.get("page")))
         except InvalidInput as exc:
             error, status = str(exc), 400
         except (ServiceUnavailable, ModelMismatch) as exc:
@@ -149,7 +149,7 @@ def note_detail(public_id: str) -> Any:
         similar_error = _("Similar notes appear once the note has been analysed.")
     else:
         try:
-            similar = similar_notes(db, note, Filters(author_id=scope_author(user)))
+            similar = resources.get().search().similar_notes(db, note, Filters(author_id=scope_author(user)))
         except (ServiceUnavailable, ModelMismatch) as exc:
             similar_error = _("Search is not available right now: %(reason)s", reason=str(exc))
     return render_template(

@@ -94,3 +94,37 @@ def test_one_api_package_serves_api_v1() -> None:
 def test_tests_are_sorted_into_unit_web_and_system() -> None:
     loose = [p.name for p in (ROOT / "tests").glob("test_*.py")]
     assert not loose, f"put these under tests/unit, tests/web or tests/system: {loose}"
+
+
+IMMUTABLE_CALLS = {"timedelta", "frozenset", "tuple", "TypeVar"}
+
+MUTABLE_DISPLAYS = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
+
+
+def module_state(path: Path) -> list[str]:
+    """Module-level names bound to something a process could change: a dict, list or set, or the
+    result of any call other than an immutable value's constructor (a lock, a pool, a cache)."""
+    found = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            value = node.value
+            if isinstance(value, ast.Call):
+                func = value.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                mutable = name not in IMMUTABLE_CALLS
+            else:
+                mutable = isinstance(value, MUTABLE_DISPLAYS)
+            if mutable:
+                found.append(ast.unparse(node).split("=")[0].strip())
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            decorators = {ast.unparse(d).split("(")[0].rsplit(".", 1)[-1] for d in node.decorator_list}
+            if decorators & {"cache", "lru_cache"}:
+                found.append(node.name)
+    return found
+
+
+@pytest.mark.parametrize("path", modules("hiljainen/search"), ids=lambda p: p.name)
+def test_search_keeps_no_state_in_its_modules(path: Path) -> None:
+    # Caches, locks and the keyword index belong to the runtime's SearchEngine: a test or a second
+    # app gets its own, and nothing outlives the runtime that made it.
+    assert module_state(path) == []

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask import Response as HttpResponse
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
@@ -104,7 +104,7 @@ def privacy_request() -> Any:
         message = _("The vector store cannot be reached, so the request did not finish. Try again later.")
         return _page(error=message), 503
     # This process's keyword index still holds the erased notes' lemmas: rebuild it on the next search.
-    current_app.extensions.pop("hiljainen.search", None)
+    resources.get().search().forget_keywords()
     return render_template("admin/privacy.html", kind=kind, done=done, labels=ERASURE_LABELS)
 
 

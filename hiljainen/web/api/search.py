@@ -14,7 +14,7 @@ from hiljainen import resources
 from hiljainen.errors import InvalidInput
 from hiljainen.rules import digits
 from hiljainen.search import engine
-from hiljainen.search.engine import SIMILAR_K, Item, run_search, similar_notes
+from hiljainen.search.engine import SIMILAR_K, Item
 from hiljainen.search.query import clean_query, parse_filters, parse_page
 from hiljainen.search.sql import Filters
 from hiljainen.web.api import bp, token_required
@@ -28,7 +28,8 @@ def search() -> Any:
     db = resources.session()
     args = request.args
     q = clean_query(args.get("q"))
-    results = run_search(db, q, parse_filters(args, db, None), parse_page(args.get("page")))
+    filters = parse_filters(args, db, None)
+    results = resources.get().search().run_search(db, q, filters, parse_page(args.get("page")))
     return jsonify(
         items=[_api_item(it) for it in results.items],
         total=results.total,
@@ -50,7 +51,8 @@ def similar(public_id: str) -> Any:
         raise InvalidInput(_("k must be a whole number from 1 to 50."))
     if note.processed_at is None:
         return jsonify(items=[], message=_("Similar notes appear once the note has been analysed."))
-    return jsonify(items=[_api_item(it) for it in similar_notes(db, note, Filters(), int(raw))])
+    items = resources.get().search().similar_notes(db, note, Filters(), int(raw))
+    return jsonify(items=[_api_item(it) for it in items])
 
 
 def _api_item(item: Item) -> dict[str, Any]:
