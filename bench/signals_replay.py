@@ -1,22 +1,26 @@
 """Weak-signal replay: a 26-week note stream refreshed week by week as a deployment would.
 
-Two streams from ../shared/data, each 26 weeks:
+Streams of 26 weeks: two built from ../shared/data, and the team's own:
 - banking77 (English): 20 intents as steady background (~15 notes/week in all), one more
   intent fading out (3/week, gone by week 12), and two intents that start late (weeks 10 and
   17) at 1-2 notes/week and grow.
 - XED subtitles (Finnish): ~15 random subtitle lines/week as background chatter (no theme
   structure at all: the hardest case for false alarms), lines about God ("jumala") fading,
   and lines about the police ("poliisi") and money ("raha") starting late and growing.
+- team:NAME: a stream of the team's corpus, bench/corpus/streams/NAME.jsonl and its key
+  (realistic notes; dev-* for tuning, heldout-* never tuned on), every note anonymous with its
+  unit and source role, as `hiljainen replay` stores it.
 Every week: all notes so far are re-clustered with the previous week's themes (stable ids),
-labelled and scored, exactly as `workers.jobs.refresh_themes` does via compute_themes.
-A theme is "flagged" when classified weak or strong. An emerging intent counts as detected
-the first week a flagged theme has it as the majority label; any other flagged theme
-(majority label background or fading) is a false alarm, counted once per theme id.
+labelled and scored, exactly as `workers.jobs.refresh_themes` does via compute_themes, and
+alerts are raised by the worker's rule (hiljainen/pipeline/alerts.py). An emerging subject
+counts as detected the first week an alerted theme's notes are mostly (more than half) that
+subject, as the judges' scorer counts it; any other alerted theme is a false alarm, counted
+once per theme id.
 compute_themes splits out emerging micro-groups (cluster.py, step 4) since it is given dates;
 `--set emerging_weeks=0` replays without that step (the method before it). `--oracle` skips
 clustering and scores the true groups with the same signal rule: the best any grouping could do.
 
-Run: .venv/bin/python bench/signals_replay.py [--seeds 0,1,2] [--streams banking77,finnish]
+Run: .venv/bin/python bench/signals_replay.py [--seeds 0,1,2] [--streams banking77,finnish,team:dev-1]
      [--set name=value ...] [--oracle]
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import math
 import re
 import sys
@@ -37,8 +42,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from themes import embed_cached, read_jsonl, sample  # noqa: E402
+from themes import embed_cached, keywords_cached, read_jsonl, sample  # noqa: E402
 
+from hiljainen.pipeline.alerts import alert_kind  # noqa: E402
 from hiljainen.pipeline.cluster import ClusterParams  # noqa: E402
 from hiljainen.pipeline.identity import PreviousTheme  # noqa: E402
 from hiljainen.pipeline.signals import NoteFact, SignalParams, score_signals  # noqa: E402
@@ -63,6 +69,29 @@ class Stream:
     emerging: dict[str, int]  # group -> start week
     fading: str
     vectors: np.ndarray
+    langs: list[str] | None = None
+    keywords: list[list[str]] | None = None
+    start: dt.date = START
+
+
+def team_stream(name: str) -> Stream:
+    """A stream of the team's corpus (bench/corpus/streams/NAME.jsonl and its key), as
+    `hiljainen replay` stores it: every note anonymous, with its unit and source role."""
+    from hiljainen.pipeline.language import detect
+
+    folder = Path(__file__).resolve().parent / "corpus" / "streams"
+    rows = [json.loads(line) for line in (folder / f"{name}.jsonl").open(encoding="utf-8")]
+    key = json.loads((folder / f"{name}.key.json").read_text(encoding="utf-8"))
+    texts = [r["text"] for r in rows]
+    days = [dt.date.fromisoformat(r["created_at"][:10]) for r in rows]
+    langs = [detect(t).code for t in texts]
+    return Stream(
+        name, texts, [r["label"] for r in rows], days,
+        [NoteFact(day=d, reporter=None, unit=r.get("unit"), role=r.get("source", "staff"))
+         for d, r in zip(days, rows, strict=True)],
+        key["emerging"], key.get("fading", ""), embed_cached(f"stream-{name}", texts), langs,
+        keywords_cached(f"stream-{name}", texts, langs), dt.date.fromisoformat(key["start"]),
+    )
 
 
 def finnish_pool() -> list[dict]:
@@ -136,20 +165,25 @@ def make_stream(name: str, seed: int = 0) -> Stream:
 
 def replay(stream: Stream, keywords: list[list[str]], cluster_params: ClusterParams | None = None,
            signal_params: SignalParams | None = None) -> dict:
-    """Refresh week by week; return detections, false alarms and timing."""
+    """Refresh week by week and raise alerts by the worker's rule (pipeline/alerts.py); return
+    detections (an alert whose theme is mostly an emerging group, as the judges' scorer counts
+    it), false alarms (any other alerted theme, once) and timing."""
     previous: list[PreviousTheme] = []
     first_seen: dict[int, dt.date] = {}
+    was: dict[int, str] = {}
+    alerted: dict[int, list[str | None]] = {}
     detected: dict[str, int] = {}
     alarms: dict[int, tuple[int, str, str]] = {}
     flagged_weeks = 0
     seconds = []
     for w in range(WEEKS):
-        end = START + dt.timedelta(weeks=w, days=6)
+        end = stream.start + dt.timedelta(weeks=w, days=6)
         m = sum(1 for d in stream.days if d <= end)
         t0 = time.perf_counter()
         result = compute_themes(
             stream.vectors[:m], keywords[:m], note_ids=list(range(m)), facts=stream.facts[:m],
             previous=previous, first_seen=first_seen, now=end,
+            langs=stream.langs[:m] if stream.langs else None,
             cluster_params=cluster_params, signal_params=signal_params,
         )
         seconds.append(time.perf_counter() - t0)
@@ -158,16 +192,20 @@ def replay(stream: Stream, keywords: list[list[str]], cluster_params: ClusterPar
                     for t in clustering.themes]
         for tid, sig in result.signals.items():
             first_seen.setdefault(tid, sig.first_seen)
-        for tid, sig in result.signals.items():
-            if sig.signal not in ("weak", "strong"):
+            kind = alert_kind(was.get(tid), sig.signal, sig.burst_now, alerted.get(tid, ()))
+            was[tid] = sig.signal
+            if kind is None:
                 continue
+            alerted.setdefault(tid, []).append(sig.signal if kind == "signal" else None)
             flagged_weeks += 1
             members = clustering.theme(tid).members
-            majority, _ = Counter(stream.groups[i] for i in members).most_common(1)[0]
-            if majority in stream.emerging and w >= stream.emerging[majority]:
+            majority, count = Counter(stream.groups[i] for i in members).most_common(1)[0]
+            if (majority in stream.emerging and w >= stream.emerging[majority]
+                    and 2 * count > len(members)):
                 detected.setdefault(majority, w)
             elif tid not in alarms:
-                alarms[tid] = (w, majority, f"{sig.signal}: {result.names[tid].label}")
+                new = " new subject" if tid in result.new_subjects else ""
+                alarms[tid] = (w, majority, f"{kind} {sig.signal}{new}: {result.names[tid].label}")
     return {"detected": detected, "alarms": alarms, "flagged_theme_weeks": flagged_weeks,
             "seconds": seconds, "notes": len(stream.texts)}
 
@@ -180,7 +218,7 @@ def replay_oracle(stream: Stream, signal_params: SignalParams | None = None) -> 
     alarms: dict[int, tuple[int, str, str]] = {}
     seconds = []
     for w in range(WEEKS):
-        end = START + dt.timedelta(weeks=w, days=6)
+        end = stream.start + dt.timedelta(weeks=w, days=6)
         m = sum(1 for d in stream.days if d <= end)
         t0 = time.perf_counter()
         signals = score_signals(labels[:m], stream.facts[:m], now=end, params=signal_params)
@@ -237,11 +275,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name in args.streams.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
-            s = make_stream(name, seed)
+            s = (team_stream(name.removeprefix("team:")) if name.startswith("team:")
+                 else make_stream(name, seed))
             if args.oracle:
                 r = replay_oracle(s, sp)
             else:
-                keywords = [a.keywords for a in analyze(s.texts, [detect(t).code for t in s.texts])]
+                keywords = s.keywords or [a.keywords for a in
+                                          analyze(s.texts, [detect(t).code for t in s.texts])]
                 r = replay(s, keywords, cp, sp)
             runs += 1
             alarms += len(r["alarms"])

@@ -31,20 +31,17 @@ from hiljainen.models import (
     utcnow,
 )
 from hiljainen.pipeline import indicators as ind
+from hiljainen.pipeline.alerts import ALERT_QUIET, alert_kind, reason
 from hiljainen.pipeline.constraints import Constraints
 from hiljainen.pipeline.grouping import UNASSIGNED
 from hiljainen.pipeline.identity import PreviousTheme
-from hiljainen.pipeline.signals import NoteFact, SignalParams
+from hiljainen.pipeline.signals import NoteFact
 from hiljainen.pipeline.signals import Voice as SignalVoice
 from hiljainen.pipeline.themes import ThemeRunResult, compute_themes
 from hiljainen.stores import reports
 from hiljainen.stores.vectors import VectorStore
 
 Progress = Callable[[str, float], None]
-# A theme turning weak, or strong, is worth an alert; falling back is not. Themes regrouped
-# around the threshold flicker, so a theme alerts at most once per level in ALERT_QUIET.
-ALERT_LEVEL = {"weak": 1, "strong": 2}
-ALERT_QUIET = dt.timedelta(days=7)
 
 
 def themes(
@@ -275,17 +272,16 @@ def _store(
             )
             theme.first_seen, theme.last_seen = signal.first_seen, signal.last_seen
             _periods(session, t.id, signal)
-            if t.id in (quiet or set()):
-                pass  # a leader said this is not a new subject: no signal alerts for it
-            elif new_signal(session, theme, was, signal.signal):
+            kind = None if t.id in (quiet or set()) else alert_kind(  # quiet: "not a new subject"
+                was, signal.signal, signal.burst_now, alerted_lately(session, t.id))
+            if kind == "signal":
                 message = _(
-                    "%(theme)s: %(was)s → %(now)s (%(notes)d notes from %(people)d people in the "
-                    "last %(weeks)d weeks)",
+                    "%(theme)s: %(was)s → %(now)s: %(why)s",
                     theme=theme.name, was=signal_names.get(was, was), now=signal_names[signal.signal],
-                    notes=signal.window_count, people=signal.reporters, weeks=SignalParams().window_weeks,
+                    why=reason(signal, t.id in result.new_subjects, _),
                 )
                 alert(session, "signal", theme, message, signal.signal)
-            elif signal.burst_now and signal.signal not in ALERT_LEVEL and was == "noise":
+            elif kind == "burst":
                 alert(session, "burst", theme, _("%(theme)s: a burst of notes this week", theme=theme.name))
         seen.add(t.id)
     for t in clustering.themes:
@@ -346,17 +342,12 @@ def _periods(session: Session, theme_id: int, signal: Any) -> None:
         )
 
 
-def new_signal(session: Session, theme: Theme, was: str | None, now: str) -> bool:
-    """Whether `theme` turning from `was` to `now` is a new signal: a higher level than before,
-    and not one it was already alerted for lately."""
-    level = ALERT_LEVEL.get(now, 0)
-    if level <= ALERT_LEVEL.get(was or "", 0) or theme.id is None:
-        return False
-    lately = session.scalars(
-        select(Alert.signal).where(Alert.theme_id == theme.id, Alert.kind == "signal",
+def alerted_lately(session: Session, theme_id: int) -> list[str | None]:
+    """The levels of the theme's signal alerts within ALERT_QUIET."""
+    return list(session.scalars(
+        select(Alert.signal).where(Alert.theme_id == theme_id, Alert.kind == "signal",
                                    Alert.created_at >= utcnow() - ALERT_QUIET)
-    )
-    return all(ALERT_LEVEL.get(s or "", 0) < level for s in lately)
+    ))
 
 
 def alert(session: Session, kind: str, theme: Theme, message: str, signal: str | None = None) -> None:

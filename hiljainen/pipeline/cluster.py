@@ -39,12 +39,14 @@ the composition (`cluster_notes`); steps 1-3 live in `grouping`, step 4 in `emer
    `emerging_baseline` older notes exist. When keywords are given, a second scan does the same
    with the notes sharing a rare lemma (one in 3..`emerging_ball` notes) as the zones: a new
    subject often brings its own word ("poliisi", "hissi") before its notes sit together in the
-   embedding. Such a group's word grows by construction, so the signal rule's word test cannot
-   screen a chance one: the scan's own `emerging_word_alpha` is ten times stricter. The signal
+   embedding; the parts of Finnish compounds count as words too ("kattolumet" shares "lumi"
+   with "lunta"). Such a group's word grows by construction, so the signal rule's word test
+   cannot screen a chance one: the scan's own `emerging_word_alpha` is ten times stricter. The signal
    rule (signals.py) then decides whether a new theme is a weak signal. A micro-group that
    makes up most of the group holding it takes that group's older notes along: the group is
    the subject's theme already, and carving its recent notes out would give the subject a new
-   identity each run. bench/results/signals.md measures what this step gains.
+   identity each run. A theme new this run and made mostly of such a group is a *new subject*
+   (`Clustering.new_subjects`: alerts say so). bench/results/signals.md measures this step.
 5. Each new group is matched to the previous run's themes by shared member notes (and by
    centroid cosine when the old notes have left the window), which yields the events born,
    grew, shrank, continued, merged, split and faded. A group continues a previous theme only
@@ -61,7 +63,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hiljainen.pipeline.constraints import Constraints, honour
-from hiljainen.pipeline.emerging import split_emerging
+from hiljainen.pipeline.emerging import find_emerging, split_emerging
 from hiljainen.pipeline.grouping import (
     UNASSIGNED,
     _groups_in,
@@ -71,6 +73,7 @@ from hiljainen.pipeline.grouping import (
     unit_rows,
 )
 from hiljainen.pipeline.identity import NoteId, PreviousTheme, Theme, ThemeEvent, match_themes
+from hiljainen.pipeline.linguistics import with_compound_parts
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ class ClusterParams:
     emerging_alpha: float = 0.02
     # The rare-lemma scan's level (its groups' own word grows by construction, so nothing later
     # screens a chance word): 0.005 let a chance word through in 12 replay streams, 0.002 none.
+    # The rare-lemma scan also counts the parts of Finnish compounds ("kattolumi": "lumi").
+    scan_compound_parts: bool = True
     emerging_word_permutations: int = 999
     emerging_word_alpha: float = 0.002
     # Distinct reporters a group needs (one person writing repeatedly is not emerging).
@@ -143,6 +148,8 @@ class Clustering:
     themes: list[Theme]
     events: list[ThemeEvent]
     note_ids: list[NoteId] = field(default_factory=list)
+    # Themes made mostly of an emerging micro-group this run (step 4): new subjects.
+    new_subjects: set[int] = field(default_factory=set)
 
     @property
     def unassigned_share(self) -> float:
@@ -190,12 +197,32 @@ def cluster_notes(
     groups = _groups_in(z, x, p)
     groups = _split_pinned(x, ids, groups, previous, p)
     groups = assign_leftovers(x, groups, p)
+    emerging: list[np.ndarray] = []
     if ages is not None:
-        groups = split_emerging(z, groups, ages, reporters, p, keywords)
+        words = with_compound_parts(keywords) if keywords is not None and p.scan_compound_parts else keywords
+        emerging = find_emerging(z, ages, reporters, p, words)
+        groups = split_emerging(z, groups, emerging, p)
     if constraints:
         groups = honour(x, groups, constraints)
     themes, events = match_themes(x, ids, groups, previous, p, next_id)
     labels = np.full(n, UNASSIGNED, dtype=np.int64)
     for t in themes:
         labels[t.members] = t.id
-    return Clustering(labels=labels, themes=themes, events=events, note_ids=ids)
+    return Clustering(labels=labels, themes=themes, events=events, note_ids=ids,
+                      new_subjects=_new_subject_themes(labels, emerging, events))
+
+
+def _new_subject_themes(labels: np.ndarray, emerging: Sequence[np.ndarray],
+                        events: Sequence[ThemeEvent]) -> set[int]:
+    # The themes new this run and made mostly of an emerging micro-group's recent notes: new
+    # subjects, not an older theme that grew.
+    fresh = {e.theme_id for e in events if e.kind in ("born", "split")}
+    out = set()
+    for rows in emerging:
+        ids = labels[rows]
+        ids = ids[ids != UNASSIGNED]
+        if len(ids):
+            tid = int(np.bincount(ids).argmax())
+            if tid in fresh and 2 * int((ids == tid).sum()) > int((labels == tid).sum()):
+                out.add(tid)
+    return out

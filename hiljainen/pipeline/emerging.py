@@ -251,22 +251,26 @@ def _bernoulli_llr(r: np.ndarray, size: np.ndarray, cases: int, total: int,
 def split_emerging(
     z: np.ndarray,
     groups: np.ndarray,
-    ages: Sequence[int] | np.ndarray,
-    reporters: Sequence[Hashable | None] | None,
+    found: Sequence[np.ndarray],
     params: ClusterParams,
-    keywords: Sequence[Sequence[str]] | None = None,
 ) -> np.ndarray:
-    """Give each emerging micro-group a group of its own (taken out of the groups holding it).
+    """Give each emerging micro-group (`found`, rows, most significant first) a group of its own,
+    taken out of the groups holding it; rows an earlier micro-group took stay with it.
     A group that mostly coincides with it keeps its older notes in it: carving only the recent
     ones out of what is already the subject's theme would change its identity from run to run."""
-    found = [_with_host(rows, groups) for rows in find_emerging(z, ages, reporters, params, keywords)]
-    if not found:
+    if not len(found):
         return groups
     out = groups.copy()
     before = np.bincount(groups[groups >= 0], minlength=int(groups.max(initial=-1)) + 1)
     fresh = len(before)
+    taken = np.zeros(len(groups), dtype=bool)
     for rows in found:
+        rows = _with_host(rows, groups)
+        rows = rows[~taken[rows]]
+        if len(rows) < params.min_theme_size:
+            continue
         out[rows] = fresh
+        taken[rows] = True
         fresh += 1
     # A group the split left below theme size dissolves: its notes join the nearest old group
     # that is left (they were assigned before, so they stay assigned).

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -25,6 +25,9 @@ MARKER = re.compile(r"\[[A-ZÄÖÅ_]+\]")
 # Letters, optionally joined by hyphens ("covid-rokote"): the "alphabetic" tokens we keep.
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# A compound's parts in Voikko's WORDBASES, e.g. "+katto(katto)+lumi(lumi)"; a part whose base
+# starts with "+" is a derivational ending, not a word.
+_BASE = re.compile(r"\(([^()+][^()]*)\)")
 
 
 @dataclass(frozen=True)
@@ -121,3 +124,33 @@ def _lemma(token: Token) -> str:
     # Voikko leaves unknown words unlemmatised and may give an empty lemma: keep the surface form.
     lemma = token.lemma_.strip().lower()
     return lemma if _WORD.fullmatch(lemma) else token.lower_
+
+
+def with_compound_parts(keywords: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Each note's keywords plus the parts of its Finnish compounds ("kattolumi" -> "katto",
+    "lumi"): a new subject's first notes share a word more often in a compound ("lumi",
+    "kattolumet") than whole. Keywords Voikko does not know stay as they are."""
+    return [list(words) + [p for w in words for p in _parts(w)] for words in keywords]
+
+
+@cache
+def _parts(word: str) -> tuple[str, ...]:
+    voikko = _voikko()
+    if voikko is None or not _WORD.fullmatch(word):
+        return ()
+    for analysis in voikko.analyze(word):
+        parts = tuple(p.lower() for p in _BASE.findall(analysis.get("WORDBASES", "")))
+        if len(parts) > 1:
+            return tuple(p for p in parts if len(p) > 2 and p != word)
+    return ()
+
+
+@cache
+def _voikko() -> Any:
+    # The Finnish analyser the spaCy pipeline uses (Debian's libvoikko1 + voikko-fi).
+    try:
+        import libvoikko
+
+        return libvoikko.Voikko("fi")
+    except (ImportError, OSError):
+        return None

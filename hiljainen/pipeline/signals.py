@@ -29,9 +29,13 @@ Classification of a theme over the last `window_weeks` weeks (SignalParams), in 
                  notes, and emergence >= `growth_threshold`; and, when the notes' keywords are
                  given, one of the `theme_words` words that name the theme is growing too: its
                  notes (in any theme) fall in the last `word_recent_weeks` weeks more often
-                 than all notes do, at p <= `word_alpha` (one-sided binomial test). A new
-                 subject brings its own words; a chance group of notes sharing a common word
-                 ("see", "day") does not, since older notes carry that word as often.
+                 than all notes do, at p <= `word_alpha` (one-sided binomial test; a compound
+                 counts for its parts too). A new subject brings its own words; a chance group
+                 of notes sharing a common word ("see", "day") does not, since older notes carry
+                 that word as often. And, when vectors are given, the theme holds together: its
+                 notes sit at least as close to its centre as those of half the themes do
+                 (`min_cohesion_rank`), since a theme regrouped from corners of several subjects
+                 looks new and growing too.
    high     =    the theme's share of the window's notes >= `high_share_ratio` x the share of an
                  average theme (1 / number of themes with notes in the window).
    spreading=    at least `spread_reporters` distinct reporters in the window and the theme
@@ -83,7 +87,14 @@ class SignalParams:
     high_notes: int = 15  # confidence "high" from this many notes (and 5 reporters)
     theme_words: int = 3  # a theme's words: the first 3 of its keywords (its label)
     word_recent_weeks: int = 3  # a word grows if its notes of the last 3 weeks are many ...
-    word_alpha: float = 0.05  # ... at this p-value against all notes' share of those weeks
+    # ... at this p-value against all notes' share of those weeks (0.05 on the subtitle and
+    # banking streams; on the team's development streams 0.1 with the cohesion bar below
+    # flagged 7 of 12 new subjects with 1 false alarm, 0.05 without it 4 with 2).
+    word_alpha: float = 0.1
+    # "growing" also needs the theme's notes to sit at least as close to its centre as those
+    # of this share of the themes do: a theme regrouped from corners of several subjects looks
+    # new and growing, a subject holds together (0 = off; 0.6 lost two new subjects).
+    min_cohesion_rank: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -269,7 +280,8 @@ def score_signals(
 ) -> dict[int, ThemeSignal]:
     """Measure and classify every theme in `labels` (theme id per note row, -1 = none).
 
-    `keywords` (per note row) and `theme_words` (per theme, best first) add the word test of
+    `keywords` (per note row) and `theme_words` (per theme: the words naming it, its first
+    `SignalParams.theme_words` keywords, and their compound parts) add the word test of
     the rule's "growing"; without them it is skipped."""
     p = params or SignalParams()
     labels = np.asarray(labels, dtype=np.int64)
@@ -302,6 +314,8 @@ def score_signals(
     voice_month = {id(v): month_index.get((v.day.year, v.day.month), -1) for v in voices}
     mstarts = [dt.date(y, m, 1) for y, m in months]
     word_p = _word_growth(keywords, inside & (week_of_row >= n_weeks - p.word_recent_weeks), inside)
+    cohesion = (_cohesion_ranks(vectors, centroids, labels, p.min_support)
+                if vectors is not None and centroids is not None and p.min_cohesion_rank > 0 else {})
 
     out: dict[int, ThemeSignal] = {}
     for tid in theme_ids:
@@ -334,9 +348,10 @@ def score_signals(
             window_count=len(win), reporters=people[0], corners=people[1:],
             share=share, average_share=average_share, burst_now=burst_now,
             emergence=emergence, p_value=p_value, baseline_notes=baseline, params=p,
+            coherent=cohesion.get(tid, 1.0) >= p.min_cohesion_rank,
             # A theme with no words (emoji, redaction markers) has nothing to test.
             word_p=0.0 if word_p is None else min(
-                (word_p(w) for w in (theme_words or {}).get(tid, ())[: p.theme_words]), default=0.0
+                (word_p(w) for w in (theme_words or {}).get(tid, ())), default=0.0
             ),
         )
         confidence, note = _confidence(len(win), people[0], p)
@@ -368,6 +383,7 @@ def classify(
     baseline_notes: int,
     params: SignalParams,
     word_p: float = 0.0,
+    coherent: bool = True,
 ) -> str:
     """The module docstring's rule: noise, strong, weak, well-known or latent.
 
@@ -376,7 +392,8 @@ def classify(
     if window_count < p.min_support or reporters < p.min_reporters:
         return "noise"
     growing = (
-        burst_now
+        coherent
+        and burst_now
         and emergence >= p.growth_threshold
         and p_value <= p.growth_alpha
         and baseline_notes >= p.min_baseline_notes
@@ -422,6 +439,24 @@ def _word_growth(
         return float(binom.sf(lately[word] - 1, n, share)) if n else 1.0
 
     return p_value
+
+
+def _cohesion_ranks(
+    vectors: np.ndarray, centroids: Mapping[int, np.ndarray], labels: np.ndarray, min_notes: int
+) -> dict[int, float]:
+    """Each theme's rank (0..1, 1 = tightest) by its notes' mean cosine to its centre, among the
+    themes of at least `min_notes` notes."""
+    x = np.asarray(vectors, dtype=np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    cohesion = {}
+    for tid, centre in centroids.items():
+        rows = np.flatnonzero(labels == tid)
+        if len(rows) >= min_notes:
+            c = np.asarray(centre, dtype=np.float32)
+            cohesion[tid] = float((x[rows] @ (c / max(float(np.linalg.norm(c)), 1e-12))).mean())
+    ordered = np.sort(np.array(list(cohesion.values())))
+    return {tid: float(np.searchsorted(ordered, v, side="right")) / len(ordered)
+            for tid, v in cohesion.items()}
 
 
 def _confidence(notes: int, reporters: int, p: SignalParams) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from hiljainen.pipeline.cluster import Clustering, ClusterParams, cluster_notes
 from hiljainen.pipeline.constraints import Constraints
 from hiljainen.pipeline.identity import NoteId, PreviousTheme
 from hiljainen.pipeline.label import ThemeLabel, label_themes
+from hiljainen.pipeline.linguistics import with_compound_parts
 from hiljainen.pipeline.signals import (
     NoteFact,
     SignalParams,
@@ -41,6 +42,11 @@ class ThemeRunResult:
     names: dict[int, ThemeLabel]
     signals: dict[int, ThemeSignal] = field(default_factory=dict)
     topics: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def new_subjects(self) -> set[int]:
+        """Themes made mostly of an emerging micro-group this run: new subjects."""
+        return self.clustering.new_subjects
 
     def display_name(self, theme_id: int) -> str:
         """A leader's name for the theme if it has one, else the computed phrase or label."""
@@ -89,6 +95,7 @@ def compute_themes(
     topics = group_topics({t.id: t.centroid for t in live}, {t.id: t.size for t in live})
     signals: dict[int, ThemeSignal] = {}
     if facts is not None:
+        sp = signal_params or SignalParams()
         signals = score_signals(
             clustering.labels,
             facts,
@@ -97,8 +104,10 @@ def compute_themes(
             voices=voices,
             first_seen=first_seen,
             now=now,
-            params=signal_params,
-            keywords=keywords,
-            theme_words={tid: name.keywords for tid, name in names.items()},
+            params=sp,
+            # A word and its compounds' parts ("lumi", "kattolumi") grow together.
+            keywords=with_compound_parts(keywords),
+            theme_words={tid: with_compound_parts([name.keywords[: sp.theme_words]])[0]
+                         for tid, name in names.items()},
         )
     return ThemeRunResult(clustering, names, signals, topics)

@@ -272,6 +272,7 @@ def test_a_small_new_group_of_recent_notes_becomes_a_theme_of_its_own(seed: int)
     assert theme >= 500 and set(result.labels[planted].tolist()) == {theme}
     assert result.theme(int(theme)).size <= 7  # the new notes, hardly anything else
     assert [e.kind for e in result.events if e.theme_id == theme] == ["born"]
+    assert result.new_subjects == {int(theme)}, "alerts call it a new subject"
     # The steady topics keep their notes.
     steady = ~planted
     assert np.mean(result.labels[steady] == plain.labels[steady]) >= 0.95
@@ -363,6 +364,7 @@ def test_a_new_subject_already_grouped_keeps_its_notes_and_its_id() -> None:
                           ages=np.concatenate([ages, subject_ages]), reporters=reporters)
     assert set(later.labels[len(x):].tolist()) == {theme} and later.theme(theme).size == 16
     assert [e.kind for e in later.events if e.kind in ("split", "born")] == []
+    assert theme not in later.new_subjects, "a subject that grew, not a new one"
 
 
 def test_a_group_of_corners_of_several_themes_gets_a_new_id() -> None:

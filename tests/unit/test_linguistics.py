@@ -114,3 +114,14 @@ def test_batch_keeps_order_across_languages(nlp_fi: Language, nlp_en: Language) 
 def test_lengths_must_match() -> None:
     with pytest.raises(ValueError):
         analyze(["yksi", "kaksi"], ["fi"])
+
+
+def test_compound_parts_join_the_words_a_new_subject_shares() -> None:
+    from hiljainen.pipeline.linguistics import with_compound_parts
+
+    snow, ice, phone = with_compound_parts(
+        [["kattolumi", "pudottaa"], ["peilijää"], ["työpuhelin", "icicle"]])
+    assert snow[:2] == ["kattolumi", "pudottaa"] and {"katto", "lumi"} <= set(snow[2:])
+    assert "jää" in ice
+    assert "puhelin" in phone and "icicle" in phone, "unknown words stay as they are"
+    assert with_compound_parts([["lumi"], []]) == [["lumi"], []], "a simple word has no parts"

@@ -170,6 +170,26 @@ def test_a_growing_theme_needs_a_growing_word() -> None:
         score_signals(labels, facts, keywords=common_word[:3])
 
 
+def test_a_growing_theme_must_hold_together() -> None:
+    """Theme 2 bursts; regrouped from corners of other subjects (its notes far from its centre)
+    it is no new subject, however new its notes are."""
+    labels, facts, vecs = stream()
+    rng = np.random.default_rng(2)
+    loose = vecs.copy()
+    loose[labels == 2] = rng.normal(size=(int((labels == 2).sum()), 3))
+    centroids = {t: vecs[labels == t][0] for t in (1, 2, 3)}
+    flagged = ("weak", "strong")
+
+    def signal(vectors: np.ndarray, rank: float) -> str:
+        params = replace(P, min_cohesion_rank=rank)
+        return score_signals(labels, facts, vectors=vectors, centroids=centroids, params=params)[2].signal
+
+    assert signal(vecs, 0.5) in flagged
+    assert signal(loose, 0.5) not in flagged
+    assert signal(loose, 0.0) in flagged, "gate off"
+    assert rule(coherent=False) == "latent"
+
+
 def test_confidence_is_low_for_few_notes() -> None:
     labels = np.array([1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2])
     facts = [NoteFact(MONDAY + dt.timedelta(days=i), reporter=f"p{i}") for i in range(len(labels))]

@@ -134,7 +134,11 @@ def test_a_theme_flickering_between_signals_alerts_once_per_level(tmp_path: Path
     import datetime as dt
 
     from hiljainen.models import Alert, utcnow
-    from workers.refresh import alert, new_signal
+    from hiljainen.pipeline.alerts import alert_kind
+    from workers.refresh import alerted_lately, alert
+
+    def new_signal(s, theme, was, now):  # type: ignore[no-untyped-def]
+        return alert_kind(was, now, lately=alerted_lately(s, theme.id)) == "signal"
 
     url = f"sqlite:///{tmp_path / 'alerts.db'}"
     db.upgrade(url)
