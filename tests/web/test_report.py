@@ -12,7 +12,18 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from hiljainen import accounts, resources
-from hiljainen.models import Observation, Response, Role, Source, Status, Theme, Unit, User, utcnow
+from hiljainen.models import (
+    Interpretation,
+    Observation,
+    Response,
+    Role,
+    Source,
+    Status,
+    Theme,
+    Unit,
+    User,
+    utcnow,
+)
 from hiljainen.web import report
 from tests.conftest import login
 
@@ -141,10 +152,111 @@ def test_themes_loop_and_examples(leader: FlaskClient) -> None:
     assert themes[1] == ["kylmä ruoka", "weak signal", "7", "40"]
     assert themes[2] == ["pyykki", "strong signal", "–", "9"], "one writer: count hidden"
     loop = dict(tables(page)[2])
-    assert loop["Notes"] == "14" and loop["Closed with an action"] == "1 (7 %)"
-    assert loop["You said, we did (answered and closed with an action)"] == "1"
+    # One customer's note was acknowledged, answered and closed: too few writers to show.
+    assert loop["Notes"] == "14" and loop["Closed with an action"] == "–" and loop["Answered"] == "–"
+    assert loop["You said, we did (answered and closed with an action)"] == "–"
     assert loop["Median days to the first answer or action"] == "3", "as people write it, not 3.0"
     assert "Lounas myöhässä." in page and "Aikataulu korjattu." in page
+
+
+class Charts(HTMLParser):
+    """Every <svg> of a page: its aria-label and how many bars it draws."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.charts: list[dict[str, Any]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "svg" and "chart" in (dict(attrs).get("class") or "").split():
+            self.charts.append({"label": dict(attrs)["aria-label"], "bars": 0})
+        elif tag == "rect" and ("class", "bar") in attrs:
+            self.charts[-1]["bars"] += 1
+
+
+def charts(page: str) -> dict[str, int]:
+    """Each chart's text alternative -> the number of bars drawn."""
+    parser = Charts()
+    parser.feed(page)
+    return {c["label"]: c["bars"] for c in parser.charts}
+
+
+def week(day: dt.date) -> int:
+    return day.isocalendar()[1]
+
+
+def test_charts_hold_the_figures_and_hide_small_counts(rapp: Flask, leader: FlaskClient) -> None:
+    today = dt.date.today()
+    with rapp.app_context():
+        db = resources.session()
+        koivu = db.scalar(select(Unit).where(Unit.slug == "koivukoti"))
+        cold = db.scalar(select(Theme).where(Theme.label == "kylmä ruoka"))
+        writer = db.scalar(select(User).where(User.username == "h1"))
+        assert koivu and cold and writer
+        # Ten days ago four customers wrote; twenty days ago one nurse wrote twice (one writer).
+        for i in range(4):
+            db.add(
+                Observation(
+                    text=f"Sauna kylmä {i}.",
+                    day=today - dt.timedelta(days=10),
+                    source=Source.CUSTOMER,
+                    unit_id=koivu.id,
+                    anonymous=True,
+                )
+            )
+        for i in range(2):
+            db.add(
+                Observation(
+                    text=f"Pesula {i}.",
+                    day=today - dt.timedelta(days=20),
+                    source=Source.STAFF,
+                    unit_id=koivu.id,
+                    author_id=writer.id,
+                    theme_id=cold.id,
+                )
+            )
+        db.commit()
+    page = leader.get("/report/?lang=en").get_data(as_text=True)
+    drawn = charts(page)
+    weekly = next(label for label in drawn if label.startswith("Notes per week: "))
+    # The nurse's two notes are hidden, and so are the four customers' (the smallest other week),
+    # since the period's total (20) minus the shown weeks would give the nurse's count away.
+    assert f"Week {week(today - dt.timedelta(days=20))}: –" in weekly
+    assert f"Week {week(today - dt.timedelta(days=10))}: –" in weekly
+    assert f"Week {week(today - dt.timedelta(days=3))}: 14" in weekly
+    assert drawn[weekly] == 1, "no bar for a hidden week"
+    assert f'<figcaption class="meta">{weekly.removeprefix("Notes per week: ")}</figcaption>' in page
+    cold_weeks = next(label for label in drawn if label.startswith("kylmä ruoka – Notes per week: "))
+    assert f"Week {week(today - dt.timedelta(days=20))}: –" in cold_weeks
+    assert f"Week {week(today - dt.timedelta(days=3))}: –" in cold_weeks, "hidden with it: total 9"
+    assert not any(label.startswith("pyykki") for label in drawn), "a hidden theme gets no chart"
+    assert drawn["Response loop: Notes: 20, Acknowledged: –, Answered: –, Closed with an action: –"] == 1
+
+
+def record_decision(app: Flask, meaning: str, decision: str = "", **kw: Any) -> None:
+    """The leader's interpretation of the theme "kylmä ruoka", as the theme page records it."""
+    with app.app_context():
+        db = resources.session()
+        cold = db.scalar(select(Theme).where(Theme.label == "kylmä ruoka"))
+        boss = db.scalar(select(User).where(User.username == "johtaja"))
+        assert cold and boss
+        db.add(Interpretation(theme_id=cold.id, author_id=boss.id, meaning=meaning, decision=decision, **kw))
+        db.commit()
+
+
+def test_decisions_of_the_period(rapp: Flask, leader: FlaskClient) -> None:
+    record_decision(
+        rapp, "Keitto jäähtyy kuljetuksessa.", "Lämpölaukut käyttöön.", review_on=dt.date(2031, 1, 5)
+    )
+    record_decision(rapp, "Vanha tulkinta.", created_at=utcnow() - dt.timedelta(days=40))
+    page = leader.get("/report/?lang=en").get_data(as_text=True)
+    section = page[page.index("<h2>Interpretations and decisions</h2>") :]
+    assert "Keitto jäähtyy kuljetuksessa." in section and "Lämpölaukut käyttöön." in section
+    assert "· leader ·" in section and "kylmä ruoka" in section and "Jan 5, 2031" in section
+    assert "Vanha tulkinta." not in page and "Leena" not in page, "outside the period; no names"
+    old = (dt.date.today() - dt.timedelta(days=40)).isoformat()
+    page = leader.get(f"/report/?from={old}&to={old}&lang=fi").get_data(as_text=True)
+    assert "<h2>Tulkinnat ja päätökset</h2>" in page and "Vanha tulkinta." in page
+    assert "Keitto jäähtyy" not in page and "· esihenkilö ·" in page
 
 
 def test_period_and_print_stylesheet(leader: FlaskClient) -> None:
