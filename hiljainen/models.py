@@ -178,19 +178,6 @@ class Observation(Base):
     touchpoint: Mapped[Touchpoint | None] = relationship()
     author: Mapped[User | None] = relationship(foreign_keys=[author_id])
 
-    def json_fields(self) -> dict[str, Any]:
-        """The fields every JSON view of a note starts from (the API, search results, a person's
-        export): the public id, the stored (redacted) text, the writer's role, unit and touchpoint
-        slugs, day."""
-        return {
-            "id": self.public_id,
-            "text": self.text,
-            "source": self.source.value,
-            "unit": self.unit.slug if self.unit else None,
-            "touchpoint": self.touchpoint.slug if self.touchpoint else None,
-            "day": self.day.isoformat(),
-        }
-
 
 class Voice(Base):
     """'This is what I mean too': one more independent reporter for an observation."""

@@ -67,6 +67,7 @@ from hiljainen.models import (
     Voice,
     utcnow,
 )
+from hiljainen.note_json import note_json
 from hiljainen.rules import user_reporter_key
 from hiljainen.runtime import vector_store
 from hiljainen.stores.vectors import VectorStore
@@ -169,7 +170,7 @@ def _note_json(session: Session, n: Observation, themes: dict[int, Theme]) -> di
     )
     theme = themes.get(n.theme_id or -1)
     return {
-        **n.json_fields(),
+        **note_json(n),
         # The export names notes by the internal id throughout (voices, vectors, duplicates),
         # so its parts refer to each other; the public id is given beside it.
         "id": n.id,
@@ -179,7 +180,6 @@ def _note_json(session: Session, n: Observation, themes: dict[int, Theme]) -> di
         "tags": n.tags,
         "contact": n.contact,
         "redactions": n.redactions,
-        "status": n.status.value,
         "acknowledged_at": _iso(n.acknowledged_at),
         "language": n.lang,
         "keywords": n.keywords,

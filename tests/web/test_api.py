@@ -20,7 +20,7 @@ from referencing.jsonschema import DRAFT202012
 from rq import Queue
 from sqlalchemy import select
 
-from hiljainen import accounts, create_app, resources, tokens
+from hiljainen import accounts, create_app, privacy, resources, tokens
 from hiljainen.config import Settings
 from hiljainen.errors import InvalidInput
 from hiljainen.models import ApiToken, Observation, Role, Touchpoint, Unit, User
@@ -320,6 +320,27 @@ def test_contact_details_and_receipt_hashes_never_leave_through_the_api(
         for text in (page, one):
             assert "asiakas@example.fi" not in text and "contact" not in text
             assert receipt_hash and receipt_hash not in text
+
+
+def test_the_api_and_a_persons_export_show_a_note_alike(
+    client: FlaskClient, keys: dict[str, str], api_app: Flask
+) -> None:
+    # Both start from hiljainen.note_json: every field the two show under the same name agrees;
+    # the export names the note by its internal id and gives the public id beside it.
+    text = "Soita minulle numeroon 040 123 4567, hissi on taas rikki."
+    created = post(client, keys["staff"], text=text, source="staff", unit="koivukoti", tags=["Hissi"])
+    assert created.status_code == 201, created.get_json()
+    api = call(client, "GET", f"/api/v1/observations/{created.get_json()['id']}", keys["leader"]).get_json()
+    with api_app.test_request_context():
+        subject = privacy.Subject("user", "hoitaja")
+        [note] = privacy.export_subject(resources.session(), resources.get().settings, subject)["notes"]
+    shared = (api.keys() & note.keys()) - {"id"}
+    assert shared == {
+        "text", "source", "unit", "touchpoint", "day", "status", "tags", "anonymous", "redactions"
+    }
+    assert {k: note[k] for k in shared} == {k: api[k] for k in shared}
+    assert note["public_id"] == api["id"] and api["redactions"] == {"PHONE": 1} and api["tags"] == ["hissi"]
+    assert api["unit"] == "koivukoti" and "040 123 4567" not in api["text"]
 
 
 def test_list_filters_and_pages(client: FlaskClient, keys: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from hiljainen import intake, resources
 from hiljainen.errors import InvalidInput
 from hiljainen.models import ApiToken, Observation, Role, Source, Status, Unit, User
+from hiljainen.note_json import note_json
 from hiljainen.rules import SLUG_MAX, digits
 from hiljainen.search import sql
 from hiljainen.web.api import ApiError, bp, token_required
@@ -251,11 +252,10 @@ def _public(obs: Observation, db: Session) -> dict[str, Any]:
     """What the API shows of a note: redacted text, never contact details or receipt hashes."""
     author = db.get(User, obs.author_id) if obs.author_id and not obs.anonymous else None
     return {
-        **obs.json_fields(),
+        **note_json(obs),
         "tags": list(obs.tags or []),
         "anonymous": obs.anonymous,
         "author": author.username if author else None,
-        "status": obs.status.value,
         "redactions": dict(obs.redactions or {}),
         "lang": obs.lang,
         "processed": obs.processed_at is not None,

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 
 from hiljainen import resources
 from hiljainen.errors import InvalidInput
+from hiljainen.note_json import note_json
 from hiljainen.rules import digits
 from hiljainen.search import engine
 from hiljainen.search.engine import SIMILAR_K, Item
@@ -58,11 +59,10 @@ def similar(public_id: str) -> Any:
 def _api_item(item: Item) -> dict[str, Any]:
     n = item.note
     return {
-        **n.json_fields(),
+        **note_json(n),
         "lang": n.lang,
         "tone": n.tone,
         "theme_id": n.theme_id,
-        "status": n.status.value,
         "voices": item.voices,
         "score": round(item.score, 6),
         "ranks": item.ranks,
