@@ -172,16 +172,20 @@ class _Links:
             i = self.parent[i]
         return i
 
-    def together(self, i: int, j: int) -> None:
+    def together(self, i: int, j: int) -> bool:
+        """Link i and j unless that contradicts what is accepted; whether they are together."""
         a, b = self.root(i), self.root(j)
-        if a == b or b in self.apart.get(a, set()):
-            return
+        if a == b:
+            return True
+        if b in self.apart.get(a, set()):
+            return False
         self.parent[b] = a
         for c in self.apart.pop(b, set()):
             self.apart[c].discard(b)
             self.apart[c].add(a)
             self.apart.setdefault(a, set()).add(c)
         self.must.append((i, j))
+        return True
 
     def apart_(self, i: int, j: int) -> None:
         a, b = self.root(i), self.root(j)
@@ -208,8 +212,16 @@ def correction_constraints(
         return [row_of[i] for i in note_ids or () if i in row_of]
 
     def chain(group: list[int]) -> None:
-        for a, b in zip(group, group[1:], strict=False):
-            links.together(a, b)
+        # Each note joins the nearest earlier note of the group it may join: a later correction
+        # that took one note out must not cut the notes on either side of it apart.
+        for k, note in enumerate(group[1:], start=1):
+            tried: set[int] = set()
+            for other in reversed(group[:k]):
+                if links.root(other) in tried:
+                    continue
+                if links.together(note, other):
+                    break
+                tried.add(links.root(other))
 
     for notes in held:
         chain(rows(notes))

@@ -42,14 +42,36 @@ def test_corrections_become_constraints_and_a_later_one_wins() -> None:
         {"kind": "rename", "name": "x"},
     ]
     c = correction_constraints(newest_first, held, row_of)
-    must = {frozenset(p) for p in c.must_link}
+    together = _together(c.must_link)
     cannot = {frozenset(p) for p in c.cannot_link}
-    assert {frozenset((0, 1)), frozenset((1, 2)), frozenset((3, 4))} <= must
+    assert together(0, 1) and together(1, 2) and together(3, 4)
     assert {frozenset((3, 5)), frozenset((3, 6)), frozenset((8, 11))} <= cannot
-    assert frozenset((4, 5)) not in must, "the older merge gives way to the newer split"
-    assert frozenset((5, 7)) in must, "the rest of the merge still holds"
-    assert {frozenset((8, 9)), frozenset((9, 10))} <= must
+    assert not together(4, 5), "the older merge gives way to the newer split"
+    assert together(5, 7), "the rest of the merge still holds"
+    assert together(8, 9) and together(9, 10)
     assert all(max(p) < 20 for p in [*c.must_link, *c.cannot_link]) and c.must_link and c.cannot_link
+
+
+def test_a_note_split_out_of_an_old_merge_leaves_the_rest_of_it_together() -> None:
+    row_of = {1: 0, 2: 1, 3: 2}
+    c = correction_constraints([{"kind": "split", "notes": [2], "rest": [1, 3]},
+                                {"kind": "merge", "notes": [1, 2, 3]}], [], row_of)
+    together = _together(c.must_link)
+    assert together(0, 2) and not together(0, 1) and not together(1, 2)
+
+
+def _together(pairs: list[tuple[int, int]]):  # type: ignore[no-untyped-def]
+    # Whether two rows are must-linked, directly or through others.
+    parent: dict[int, int] = {}
+
+    def root(i: int) -> int:
+        while parent.setdefault(i, i) != i:
+            i = parent[i]
+        return i
+
+    for i, j in pairs:
+        parent[root(i)] = root(j)
+    return lambda i, j: root(i) == root(j)
 
 
 def test_nothing_to_honour_without_corrections() -> None:
