@@ -10,8 +10,9 @@ The model is a multinomial logistic regression over the 384-d sentence embedding
 Prediction is pure numpy (softmax of one matrix product), so the worker needs no scikit-learn.
 
 Low confidence: the label is the most probable class and `confidence` is its probability, so an
-unsure note keeps its best guess with a low confidence (with three classes the floor is 1/3;
-treat < 0.5 as "unsure" when counting or showing tones). Relabelling unsure polar calls as
+unsure note keeps its best guess with a low confidence (with three classes the floor is 1/3).
+Below `UNSURE_BELOW` the interface shows the tone as "uncertain" instead of a label (the search
+templates repeat the figure: Jinja cannot import it). Relabelling unsure polar calls as
 "neutral" was measured and cost accuracy (bench/results/tone.md), so the saved models have
 `polar_threshold` 0; the switch stays: with a threshold t > 0 a positive/negative call below t
 comes out "neutral" with the neutral probability as its (low) confidence.
@@ -33,6 +34,9 @@ ToneLabel = Literal["positive", "negative", "neutral"]
 CLASSES: tuple[ToneLabel, ...] = ("negative", "neutral", "positive")
 WEIGHTS_FILE = "weights.npz"
 META_FILE = "tone.json"
+# Below this probability a label is wrong about twice as often as above it (by-confidence table
+# in bench/results/tone.md), so it is not shown as a label.
+UNSURE_BELOW = 0.5
 # Bump when the saved format changes; load() refuses other versions.
 FORMAT_VERSION = 1
 

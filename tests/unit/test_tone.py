@@ -11,14 +11,21 @@ import numpy as np
 import pytest
 
 from hiljainen.errors import ConfigError, ModelMismatch
-from hiljainen.pipeline.tone import META_FILE, WEIGHTS_FILE, Tone, ToneModel
+from hiljainen.pipeline.tone import META_FILE, UNSURE_BELOW, WEIGHTS_FILE, Tone, ToneModel
+from hiljainen.tools.modelbuild import file_sha256
 from hiljainen.tools.tonetrain import (
     DEFAULT_DATA_PATH,
     DEFAULT_TONE_DIR,
+    DOMAIN_GOAL,
+    DOMAIN_HELD_OUT,
+    DOMAIN_PATH,
     IN_DOMAIN_PATH,
     read_notes,
+    split_domain,
     train_tone,
 )
+
+MANIFEST = DEFAULT_TONE_DIR.with_name(DEFAULT_TONE_DIR.name + ".json")
 
 needs_data = pytest.mark.skipif(
     not DEFAULT_DATA_PATH.is_file(), reason="../shared/data/xed_fi_train.jsonl missing"
@@ -121,7 +128,11 @@ def test_training_is_deterministic_and_writes_a_manifest(tmp_path: Path) -> None
     assert manifest == json.loads((tmp_path / "b" / "tone.json").read_text(encoding="utf-8"))
     assert manifest["model_id"] == emb.model_id and manifest["data"]["lines_used"] == 600
     assert manifest["data"]["held_out"] == 120 and len(manifest["data"]["sha256"]) == 64
-    assert set(manifest["metrics"]) >= {"held_out", "majority_baseline", "in_domain"}
+    assert set(manifest["metrics"]) >= {"held_out", "majority_baseline", "in_domain", "domain_held_out"}
+    dom = manifest["domain_notes"]
+    assert dom["file"] == "bench/corpus/tone/notes.jsonl" and dom["sha256"] == file_sha256(DOMAIN_PATH)
+    assert dom["held_out"] == DOMAIN_HELD_OUT == m1["domain_held_out"]["n"]
+    assert str(dom["weight"].__format__("g")) in dom["weight_cv_accuracy"]
     assert sum(map(sum, m1["held_out"]["confusion"]["matrix"])) == 120
 
     model = ToneModel.load(tmp_path / "a" / "tone", model_id=emb.model_id)
@@ -129,6 +140,45 @@ def test_training_is_deterministic_and_writes_a_manifest(tmp_path: Path) -> None
     assert all(t.label in ("positive", "negative", "neutral") and 0.0 <= t.confidence <= 1.0 for t in tones)
     with pytest.raises(ModelMismatch):
         ToneModel.load(tmp_path / "a" / "tone", model_id="another-model")
+
+
+# --------------------------------------------------------------------------- the in-domain notes
+
+
+def test_in_domain_split_is_seeded_stratified_and_apart_from_the_earlier_notes() -> None:
+    notes = read_notes(DOMAIN_PATH)
+    train, held = split_domain(notes)
+    again_train, again_held = split_domain(notes)
+    assert np.array_equal(train, again_train) and np.array_equal(held, again_held)
+    assert len(held) == DOMAIN_HELD_OUT >= 150 and len(train) + len(held) == len(notes) >= 400
+    assert not set(train) & set(held)
+    texts = [n["text"] for n in notes]
+    assert len(set(texts)) == len(texts)  # no note is both trained on and held out
+    assert not set(texts) & {n["text"] for n in read_notes(IN_DOMAIN_PATH)}
+    for field in ("tone", "kind", "lang"):
+        # Every tone, kind and language is held out in about its share of the corpus.
+        for value in {n[field] for n in notes}:
+            share = sum(n[field] == value for n in notes) / len(notes)
+            held_share = sum(notes[i][field] == value for i in held) / len(held)
+            assert abs(held_share - share) < 0.05, (field, value, share, held_share)
+    assert {n["tone"] for n in notes if n["kind"] == "thanks"} == {"positive"}
+    assert 0.15 <= sum(n["lang"] == "en" for n in notes) / len(notes) <= 0.25
+
+
+def test_the_manifest_reports_the_held_out_notes_at_the_goal_and_no_thanks_called_negative() -> None:
+    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
+    # The committed figures are for the committed corpus.
+    assert manifest["domain_notes"]["sha256"] == file_sha256(DOMAIN_PATH)
+    metrics = manifest["metrics"]
+    held = metrics["domain_held_out"]
+    assert held["n"] == DOMAIN_HELD_OUT == sum(map(sum, held["confusion"]["matrix"]))
+    assert held["accuracy"] >= DOMAIN_GOAL == metrics["domain_goal"]
+    notes = read_notes(DOMAIN_PATH)
+    thanks = metrics["domain_thanks"]
+    assert thanks["thanks"] == sum(notes[i]["kind"] == "thanks" for i in split_domain(notes)[1]) >= 30
+    # A leader never sees a thank-you note called negative. The model itself calls one of the 39
+    # negative, at 0.48: below UNSURE_BELOW, so it is shown as uncertain (bench/results/tone.md).
+    assert thanks["shown_negative"] == 0 and thanks["negative"] <= 1
 
 
 # --------------------------------------------------------------------------- the real embedding model
@@ -164,5 +214,18 @@ def test_clear_notes_get_their_tone(real: tuple[object, ToneModel], expected: st
     assert set(texts) <= {n["text"] for n in read_notes(IN_DOMAIN_PATH)}
     tones = model.predict(embedder.embed(texts, kind="passage"))  # type: ignore[attr-defined]
     assert [t.label for t in tones] == [expected] * len(texts), list(zip(texts, tones, strict=True))
-    # Trained on Finnish only (no openly licensed English set ships offline): English is a transfer case.
     assert all(0.45 <= t.confidence <= 1.0 for t in tones)
+
+
+@pytest.mark.slow
+def test_held_out_thanks_are_never_shown_negative(real: tuple[object, ToneModel]) -> None:
+    embedder, model = real
+    notes = read_notes(DOMAIN_PATH)
+    thanks = [notes[i]["text"] for i in split_domain(notes)[1] if notes[i]["kind"] == "thanks"]
+    assert len(thanks) >= 30
+    tones = model.predict(embedder.embed(thanks, kind="passage"))  # type: ignore[attr-defined]
+    negative = [(text, t) for text, t in zip(thanks, tones, strict=True) if t.label == "negative"]
+    # What a leader sees: no thank-you note as negative. The model itself still calls one of them
+    # negative (a thank-you for silencing an alarm that "beeped all night"), below UNSURE_BELOW.
+    assert all(t.confidence < UNSURE_BELOW for _text, t in negative), negative
+    assert len(negative) <= 1, negative
