@@ -1,0 +1,68 @@
+"""A tone the model is unsure of shows as "uncertain"/"epävarma", not as a label (issue 21, item 6).
+
+Real servers as everywhere (conftest: Redis, Chroma, the app on a fresh SQLite file); the notes are
+stored through intake, indexed by the worker code, then given a tone and a confidence either side
+of the line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from hiljainen import accounts, db, intake, resources
+from hiljainen.models import Observation, Role, Source
+from hiljainen.pipeline.tone import UNSURE_BELOW
+from hiljainen.runtime import Runtime
+from tests.conftest import login
+
+PASSWORD = "salasana-123"
+
+
+def add_notes(app: Flask, embedder: Any) -> dict[str, str]:
+    """A leader and two notes, indexed by the worker code and then called negative: one just below
+    the unsure line, one just above. Returns their public ids."""
+    from workers import jobs
+
+    confidence = {"unsure": UNSURE_BELOW - 0.01, "sure": UNSURE_BELOW + 0.01}
+    texts = {"unsure": "Kiireen tuntu on kova.", "sure": "Ruoka oli taas kylmää eikä kukaan vastannut."}
+    ids: dict[str, str] = {}
+    with app.test_request_context():
+        s = resources.session()
+        accounts.create_user(s, "johtaja", PASSWORD, Role.LEADER)
+        redactor = resources.get().redactor()
+        for key, text in texts.items():
+            draft = intake.Draft(text=text, source=Source.STAFF)
+            ids[key] = intake.store(s, draft, redactor, max_chars=5000).observation.public_id
+        s.commit()
+        settings = resources.get().settings
+    ctx = Runtime.from_settings(settings, embedder=embedder)
+    with db.transaction(ctx.sessions) as s:
+        notes = s.scalars(select(Observation)).all()
+        jobs.index_notes(ctx, notes)
+        for note in notes:  # after indexing, which writes the model's own tone
+            key = next(k for k, v in ids.items() if v == note.public_id)
+            note.tone, note.tone_confidence = "negative", round(confidence[key], 3)
+    return ids
+
+
+def page(client: FlaskClient, path: str, lang: str) -> str:
+    resp = client.get(path, headers={"Accept-Language": lang})
+    assert resp.status_code == 200, resp.status_code
+    return resp.get_data(as_text=True)
+
+
+def test_an_unsure_tone_is_shown_as_uncertain_in_both_languages(app: Flask, one_model: Any) -> None:
+    ids = add_notes(app, one_model)
+    client = app.test_client()
+    login(client, "johtaja", PASSWORD)
+    for lang, uncertain, negative in (("fi", "epävarma", "kielteinen"), ("en", "uncertain", "negative")):
+        unsure = page(client, f"/notes/{ids['unsure']}", lang)
+        assert f"· {uncertain}" in unsure and f"· {negative}" not in unsure
+        sure = page(client, f"/notes/{ids['sure']}", lang)
+        assert f"· {negative}" in sure and f"· {uncertain}" not in sure
+        listed = page(client, "/search?q=kiire", lang)
+        assert ids["unsure"] in listed and f"· {uncertain}" in listed
