@@ -41,8 +41,8 @@ the composition (`cluster_notes`); steps 1-3 live in `grouping`, step 4 in `emer
    subject often brings its own word ("poliisi", "hissi") before its notes sit together in the
    embedding; the parts of Finnish compounds count as words too ("kattolumet" shares "lumi"
    with "lunta"). Such a group's word grows by construction, so the signal rule's word test
-   cannot screen a chance one: the scan's own `emerging_word_alpha` is ten times stricter. The signal
-   rule (signals.py) then decides whether a new theme is a weak signal. A micro-group that
+   cannot screen a chance one: the scan's own `emerging_word_alpha` is ten times stricter. The
+   signal rule (signals.py) then decides whether a new theme is a weak signal. A micro-group that
    makes up most of the group holding it takes that group's older notes along: the group is
    the subject's theme already, and carving its recent notes out would give the subject a new
    identity each run. A theme new this run and made mostly of such a group is a *new subject*
@@ -124,10 +124,10 @@ class ClusterParams:
     # a little speed with false alarms, 0.01 gained almost nothing).
     emerging_permutations: int = 99
     emerging_alpha: float = 0.02
-    # The rare-lemma scan's level (its groups' own word grows by construction, so nothing later
-    # screens a chance word): 0.005 let a chance word through in 12 replay streams, 0.002 none.
     # The rare-lemma scan also counts the parts of Finnish compounds ("kattolumi": "lumi").
     scan_compound_parts: bool = True
+    # The rare-lemma scan's level (its groups' own word grows by construction, so nothing later
+    # screens a chance word): 0.005 let a chance word through in 12 replay streams, 0.002 none.
     emerging_word_permutations: int = 999
     emerging_word_alpha: float = 0.002
     # Distinct reporters a group needs (one person writing repeatedly is not emerging).
