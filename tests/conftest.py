@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,6 +20,7 @@ from flask.testing import FlaskClient
 
 from hiljainen import create_app, db
 from hiljainen.config import Settings
+from hiljainen.models import Role
 from hiljainen.services import ChildServer, chroma_server, redis_server
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -161,6 +163,77 @@ def login(client: FlaskClient, username: str, password: str) -> None:
     token = csrf_token(client, "/login")
     resp = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
     assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+
+
+PASSWORD = "salasana-123"
+
+# The people the org factory knows, by username (staff are members of the unit).
+PEOPLE = {"hoitaja": Role.STAFF, "johtaja": Role.LEADER, "admin": Role.ADMIN, "paakayttaja": Role.ADMIN}
+
+TOUCHPOINTS = {"ruokasali": ("Ruokasali", "Dining room"), "aula": ("Aula", "Lobby")}  # Finnish, English
+
+
+@dataclass
+class Org:
+    """What the org factory made: the unit's id, user ids by username, API tokens' plaintexts by name."""
+
+    unit_id: int
+    users: dict[str, int]
+    tokens: dict[str, str]
+
+
+def make_org(
+    app: Flask,
+    *,
+    unit: tuple[str, str] = ("Palvelutalo Koivukoti", "Koivukoti"),
+    touchpoints: Sequence[str] = ("ruokasali",),
+    people: Sequence[str] = ("hoitaja", "johtaja"),
+    display_names: Mapping[str, str] | None = None,
+    tokens: Mapping[str, tuple[str | None, Role]] | None = None,
+) -> Org:
+    """An organisation in the app's database: the unit koivukoti (its Finnish and English name),
+    its touchpoints (TOUCHPOINTS), people (PEOPLE, all with PASSWORD), and API tokens named by
+    their key: (holder's username, or None for a system's token; role)."""
+    from hiljainen import accounts, resources
+    from hiljainen import tokens as api_tokens
+    from hiljainen.models import Touchpoint, Unit
+
+    with app.test_request_context():
+        s = resources.session()
+        row = Unit(slug="koivukoti", name_fi=unit[0], name_en=unit[1])
+        s.add(row)
+        s.flush()
+        for slug in touchpoints:
+            name_fi, name_en = TOUCHPOINTS[slug]
+            s.add(Touchpoint(slug=slug, name_fi=name_fi, name_en=name_en, unit_id=row.id))
+        users = {
+            name: accounts.create_user(
+                s,
+                name,
+                PASSWORD,
+                PEOPLE[name],
+                display_name=(display_names or {}).get(name, ""),
+                unit_id=row.id if PEOPLE[name] == Role.STAFF else None,
+            )
+            for name in people
+        }
+        issued = {
+            key: api_tokens.issue(s, key, role, user=users[holder] if holder else None)[1]
+            for key, (holder, role) in (tokens or {}).items()
+        }
+        s.commit()
+        return Org(row.id, {name: user.id for name, user in users.items()}, issued)
+
+
+@pytest.fixture()
+def org(request: pytest.FixtureRequest) -> Callable[..., Org]:
+    """The organisation factory: org(**options) seeds the test's `app` (make_org's options),
+    org(other_app, **options) another app."""
+
+    def make(app: Flask | None = None, **options: Any) -> Org:
+        return make_org(app or request.getfixturevalue("app"), **options)
+
+    return make
 
 
 @pytest.fixture(scope="session")

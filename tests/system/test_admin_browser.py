@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from hiljainen import accounts, resources
 from hiljainen.models import Role, User
+from tests.conftest import make_org
 from tests.system.test_browser import PHONE, log_in, new_page
-from tests.web.test_capture import seed
 
 PASSWORD = "salasana-123"
 
@@ -27,7 +27,7 @@ def fits(page: Any) -> bool:
 def test_an_admin_disables_and_resets_an_account_on_a_phone(
     app: Flask, live_server: Callable[[Flask], str], chromium: Any, screens_dir: Path
 ) -> None:
-    seed(app)  # unit koivukoti, touchpoint ruokasali, hoitaja (staff), johtaja (leader)
+    make_org(app)  # unit koivukoti, touchpoint ruokasali, hoitaja (staff), johtaja (leader)
     with app.app_context():
         db = resources.session()
         accounts.create_user(db, "admin", PASSWORD, Role.ADMIN)

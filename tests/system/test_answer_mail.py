@@ -17,10 +17,9 @@ from hiljainen import create_app, delivery, resources
 from hiljainen.config import Settings
 from hiljainen.digest import deliver_outbox
 from hiljainen.models import AuditEvent, Observation, OutboxMessage, Source, Theme, User
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, make_org
 from tests.system.test_delivery import Mailbox, Receiver, mailbox, receiver  # noqa: F401 - fixtures
 from tests.web.test_capture import post_note
-from tests.web.test_capture import seed as seed_capture
 
 PUBLIC = "https://palaute.example.fi"
 PASSWORD = "salasana-123"
@@ -38,7 +37,7 @@ def mapp(mail_settings: Settings) -> Flask:
     """The app as deployed with a mail server: a unit, touchpoint 'ruokasali', hoitaja and johtaja."""
     application = create_app(mail_settings)
     application.config["TESTING"] = True
-    seed_capture(application)
+    make_org(application)
     return application
 
 

@@ -16,7 +16,7 @@ from flask import Flask
 from hiljainen import accounts, create_app, resources
 from hiljainen.config import Settings
 from hiljainen.models import Role
-from tests.web.test_capture import seed
+from tests.conftest import make_org
 
 PHONE = {"width": 390, "height": 844}
 
@@ -53,7 +53,7 @@ def serve_demo(demo_copy: Settings, live_server: Callable[[Flask], str], leader:
 @pytest.mark.browser
 def test_staff_and_customer_notes_on_a_phone(app: Flask, live_server: Callable[[Flask], str],
                                              chromium: Any, screens_dir: Path) -> None:
-    seed(app)
+    make_org(app)
     base = live_server(app)
     page = new_page(chromium, screens_dir)
     log_in(page, base, "hoitaja", "salasana-123")
@@ -185,7 +185,7 @@ def test_a_leader_answers_a_themes_thirteen_writers_at_once(
     from hiljainen.models import Response
     from tests.web.test_triage import theme_with_writers
 
-    seed(app)
+    make_org(app)
     with app.app_context():
         db = resources.session()
         accounts.create_user(db, "laskujohtaja", "salasana-123", Role.LEADER)

@@ -41,9 +41,9 @@ from hiljainen.models import Observation, Role, Source
 from hiljainen.services import ChildServer, chroma_server, free_port, redis_server, worker_process
 from hiljainen.stores.queue import PROCESS_JOB, QUEUE_NAME, connect, enqueue_process
 from hiljainen.stores.vectors import VectorStore
-from tests.conftest import csrf_token, login, make_settings, skip_unless_ci
+from tests.conftest import csrf_token, login, make_org, make_settings, skip_unless_ci
 from tests.system.test_worker import worker_ready
-from tests.web.test_capture import post_note, seed
+from tests.web.test_capture import post_note
 from tests.web.test_search import bearer
 
 pytestmark = pytest.mark.slow
@@ -136,7 +136,7 @@ class Stack:
         """The web app on this stack, with a unit, the public form and two users."""
         app = create_app(self.settings())
         app.config["TESTING"] = True
-        seed(app)
+        make_org(app)
         return app
 
     def worker(self, name: str = "worker") -> ChildServer:

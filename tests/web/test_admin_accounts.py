@@ -5,35 +5,31 @@ real forms; sessions end and API tokens stop where the rules say, and every chan
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hiljainen import accounts, resources, tokens
+from hiljainen import accounts, resources
 from hiljainen.models import ApiToken, AuditEvent, Role, Touchpoint, Unit, User
-from tests.conftest import csrf_token, login
+from tests.conftest import Org, csrf_token, login
 
 PASSWORD = "salasana-123"
 
 
 @pytest.fixture()
-def org(app: Flask) -> Flask:
+def org_app(app: Flask, org: Callable[..., Org]) -> Flask:
     """An admin, a leader with two API tokens (leader and staff role), a unit and a touchpoint."""
-    with app.app_context():
-        db = resources.session()
-        unit = Unit(slug="koivukoti", name_fi="Koivukoti", name_en="Birch home")
-        db.add(unit)
-        db.flush()
-        db.add(Touchpoint(slug="aula", name_fi="Aula", name_en="Lobby", unit_id=unit.id))
-        accounts.create_user(db, "admin", PASSWORD, Role.ADMIN)
-        leader = accounts.create_user(db, "johtaja", PASSWORD, Role.LEADER, display_name="Jaana Johtaja")
-        app.extensions["test_tokens"] = {
-            role: tokens.issue(db, f"kioski-{role.value}", role, user=leader)[1]
-            for role in (Role.LEADER, Role.STAFF)
-        }
-        db.commit()
+    made = org(
+        unit=("Koivukoti", "Birch home"),
+        touchpoints=("aula",),
+        people=("admin", "johtaja"),
+        display_names={"johtaja": "Jaana Johtaja"},
+        tokens={role.value: ("johtaja", role) for role in (Role.LEADER, Role.STAFF)},
+    )
+    app.extensions["test_tokens"] = {Role(name): plain for name, plain in made.tokens.items()}
     return app
 
 
@@ -70,11 +66,11 @@ def api_status(app: Flask, plaintext: str) -> int:
     ).status_code
 
 
-def test_an_admin_disables_a_user_whose_session_and_tokens_then_stop(org: Flask) -> None:
-    admin, leader = signed_in(org, "admin"), signed_in(org, "johtaja")
-    lead_token = org.extensions["test_tokens"][Role.LEADER]
-    assert leader.get("/dashboard/").status_code == 200 and api_status(org, lead_token) == 200
-    uid = user(org, "johtaja").id
+def test_an_admin_disables_a_user_whose_session_and_tokens_then_stop(org_app: Flask) -> None:
+    admin, leader = signed_in(org_app, "admin"), signed_in(org_app, "johtaja")
+    lead_token = org_app.extensions["test_tokens"][Role.LEADER]
+    assert leader.get("/dashboard/").status_code == 200 and api_status(org_app, lead_token) == 200
+    uid = user(org_app, "johtaja").id
     home = admin.get("/admin/").get_data(as_text=True)
     assert f'href="/admin/users/{uid}"' in home, "the admin reaches the account from the list"
     page = f"/admin/users/{uid}"
@@ -83,11 +79,11 @@ def test_an_admin_disables_a_user_whose_session_and_tokens_then_stop(org: Flask)
     status, _body = post(admin, page, f"{page}/active", active="off")
     assert status == 303
     assert leader.get("/dashboard/").headers["Location"].startswith("/login"), "the session ended"
-    assert api_status(org, lead_token) == 401, "the token stopped working"
-    assert not user(org, "johtaja").active
-    with org.app_context():
+    assert api_status(org_app, lead_token) == 401, "the token stopped working"
+    assert not user(org_app, "johtaja").active
+    with org_app.app_context():
         assert all(t.revoked for t in resources.session().scalars(select(ApiToken)))
-    retry = org.test_client()
+    retry = org_app.test_client()
     resp = retry.post("/login", data={"username": "johtaja", "password": PASSWORD,
                                       "csrf_token": csrf_token(retry, "/login")})
     assert resp.status_code == 401, "a disabled account cannot sign in"
@@ -96,39 +92,39 @@ def test_an_admin_disables_a_user_whose_session_and_tokens_then_stop(org: Flask)
 
     # Enabled again: the person signs in, the revoked tokens stay revoked.
     assert post(admin, page, f"{page}/active", active="on")[0] == 303
-    assert signed_in(org, "johtaja").get("/dashboard/").status_code == 200
-    assert api_status(org, lead_token) == 401
-    actions = audit(org, f"user:{uid}")
+    assert signed_in(org_app, "johtaja").get("/dashboard/").status_code == 200
+    assert api_status(org_app, lead_token) == 401
+    actions = audit(org_app, f"user:{uid}")
     assert [a for a, _d in actions] == ["disable_user", "enable_user"]
     assert len(actions[0][1]["revoked_tokens"]) == 2  # type: ignore[arg-type]
 
 
-def test_a_lowered_role_ends_sessions_and_revokes_the_tokens_above_it(org: Flask) -> None:
-    admin, leader = signed_in(org, "admin"), signed_in(org, "johtaja")
-    uid = user(org, "johtaja").id
+def test_a_lowered_role_ends_sessions_and_revokes_the_tokens_above_it(org_app: Flask) -> None:
+    admin, leader = signed_in(org_app, "admin"), signed_in(org_app, "johtaja")
+    uid = user(org_app, "johtaja").id
     page = f"/admin/users/{uid}"
     status, _body = post(admin, page, page, display_name="Jaana J.", role="staff", unit="koivukoti")
     assert status == 303
-    changed = user(org, "johtaja")
+    changed = user(org_app, "johtaja")
     assert (changed.role, changed.display_name, changed.unit_id is not None) == (Role.STAFF, "Jaana J.", True)
     assert leader.get("/my").headers["Location"].startswith("/login"), "the old session ended"
-    assert api_status(org, org.extensions["test_tokens"][Role.LEADER]) == 401
-    staff_token = org.extensions["test_tokens"][Role.STAFF]
-    resp = org.test_client().post(
+    assert api_status(org_app, org_app.extensions["test_tokens"][Role.LEADER]) == 401
+    staff_token = org_app.extensions["test_tokens"][Role.STAFF]
+    resp = org_app.test_client().post(
         "/api/v1/observations",
         json={"text": "Kioskin kautta tullut huomio.", "source": "staff"},
         headers={"Authorization": f"Bearer {staff_token}"},
     )
     assert resp.status_code == 201, "a token within the new role keeps working"
-    (action, detail), = audit(org, f"user:{uid}")
+    (action, detail), = audit(org_app, f"user:{uid}")
     assert action == "edit_user" and detail["role"] == {"from": "leader", "to": "staff"}
     assert detail["name_changed"] is True and len(detail["revoked_tokens"]) == 1  # type: ignore[arg-type]
     assert "Jaana" not in repr(detail), "no names in the audit trail"
 
 
-def test_a_reset_password_is_shown_once_and_replaces_the_old_one(org: Flask) -> None:
-    admin, leader = signed_in(org, "admin"), signed_in(org, "johtaja")
-    uid = user(org, "johtaja").id
+def test_a_reset_password_is_shown_once_and_replaces_the_old_one(org_app: Flask) -> None:
+    admin, leader = signed_in(org_app, "admin"), signed_in(org_app, "johtaja")
+    uid = user(org_app, "johtaja").id
     page = f"/admin/users/{uid}"
     resp = admin.post(f"{page}/password?lang=en", data={"csrf_token": csrf_token(admin, page)})
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
@@ -138,7 +134,7 @@ def test_a_reset_password_is_shown_once_and_replaces_the_old_one(org: Flask) -> 
     assert temporary not in admin.get(page).get_data(as_text=True), "shown once, never again"
     assert leader.get("/my").headers["Location"].startswith("/login"), "the old session ended"
 
-    fresh = org.test_client()
+    fresh = org_app.test_client()
     old = fresh.post("/login", data={"username": "johtaja", "password": PASSWORD,
                                      "csrf_token": csrf_token(fresh, "/login")})
     assert old.status_code == 401
@@ -146,27 +142,27 @@ def test_a_reset_password_is_shown_once_and_replaces_the_old_one(org: Flask) -> 
     # The person then chooses their own password in their settings.
     status, _body = post(fresh, "/settings", "/settings/password", current=temporary, new="oma-uusi-salasana")
     assert status == 303 and fresh.get("/my").status_code == 200, "the changing browser stays signed in"
-    login(org.test_client(), "johtaja", "oma-uusi-salasana")
-    assert [a for a, _d in audit(org, f"user:{uid}")] == ["reset_password", "own_password"]
-    assert temporary not in repr(audit(org, f"user:{uid}"))
+    login(org_app.test_client(), "johtaja", "oma-uusi-salasana")
+    assert [a for a, _d in audit(org_app, f"user:{uid}")] == ["reset_password", "own_password"]
+    assert temporary not in repr(audit(org_app, f"user:{uid}"))
 
 
-def test_an_admin_cannot_lock_themself_out(org: Flask) -> None:
-    admin = signed_in(org, "admin")
-    me = user(org, "admin").id
+def test_an_admin_cannot_lock_themself_out(org_app: Flask) -> None:
+    admin = signed_in(org_app, "admin")
+    me = user(org_app, "admin").id
     page = f"/admin/users/{me}"
     status, body = post(admin, page, f"{page}/active", active="off")
     assert status == 400 and "Et voi poistaa käytöstä omaa tunnustasi." in body
     status, body = post(admin, page, page, display_name="Admin", role="staff")
-    assert status == 400 and user(org, "admin").role == Role.ADMIN and user(org, "admin").active
+    assert status == 400 and user(org_app, "admin").role == Role.ADMIN and user(org_app, "admin").active
     status, body = post(admin, page, f"{page}/password")
     assert status == 400 and 'id="new-password"' not in body, "one's own password changes at /settings"
     assert admin.get("/admin/").status_code == 200
 
 
-def test_units_are_renamed_and_retired_and_touchpoints_edited(org: Flask) -> None:
-    admin = signed_in(org, "admin")
-    with org.app_context():
+def test_units_are_renamed_and_retired_and_touchpoints_edited(org_app: Flask) -> None:
+    admin = signed_in(org_app, "admin")
+    with org_app.app_context():
         db = resources.session()
         unit_id = db.scalar(select(Unit.id).where(Unit.slug == "koivukoti"))
         point_id = db.scalar(select(Touchpoint.id).where(Touchpoint.slug == "aula"))
@@ -176,14 +172,14 @@ def test_units_are_renamed_and_retired_and_touchpoints_edited(org: Flask) -> Non
     status, _body = post(admin, "/admin/", f"/admin/units/{unit_id}", name_fi="Palvelutalo Koivukoti",
                          name_en="Birch service home", active="on")
     assert status == 303
-    form = signed_in(org, "johtaja").get("/note").get_data(as_text=True)
+    form = signed_in(org_app, "johtaja").get("/note").get_data(as_text=True)
     assert "Palvelutalo Koivukoti" in form and "Kotihoito" in form
 
     # Retired: no longer offered for new notes, still on the admin page to bring back.
     status, _body = post(admin, "/admin/", f"/admin/units/{unit_id}", name_fi="Palvelutalo Koivukoti",
                          name_en="Birch service home")  # the box "in use" unticked
     assert status == 303
-    form = signed_in(org, "johtaja").get("/note").get_data(as_text=True)
+    form = signed_in(org_app, "johtaja").get("/note").get_data(as_text=True)
     assert "Palvelutalo Koivukoti" not in form and "Kotihoito" in form
     english = admin.get("/admin/?lang=en").get_data(as_text=True)
     assert "Birch service home" in english and "retired" in english
@@ -191,24 +187,26 @@ def test_units_are_renamed_and_retired_and_touchpoints_edited(org: Flask) -> Non
     status, _body = post(admin, "/admin/", f"/admin/touchpoints/{point_id}", name_fi="Pääaula",
                          name_en="Main lobby", unit="kotihoito", active="on")
     assert status == 303
-    public = org.test_client().get("/t/aula").get_data(as_text=True)
+    public = org_app.test_client().get("/t/aula").get_data(as_text=True)
     assert "Pääaula" in public
     status, _body = post(admin, "/admin/", f"/admin/touchpoints/{point_id}", name_fi="Pääaula",
                          name_en="Main lobby", unit="kotihoito")
     assert status == 303
-    assert org.test_client().get("/t/aula").status_code == 404, "a retired touchpoint takes no notes"
+    assert org_app.test_client().get("/t/aula").status_code == 404, "a retired touchpoint takes no notes"
 
-    unit_history = audit(org, f"unit:{unit_id}")
+    unit_history = audit(org_app, f"unit:{unit_id}")
     assert [a for a, _d in unit_history] == ["edit_unit", "edit_unit"]
     assert unit_history[0][1]["name_fi"] == {"from": "Koivukoti", "to": "Palvelutalo Koivukoti"}
     assert unit_history[1][1] == {"active": {"from": True, "to": False}}
-    point_history = audit(org, f"touchpoint:{point_id}")
+    point_history = audit(org_app, f"touchpoint:{point_id}")
     assert point_history[0][1]["name_fi"] == {"from": "Aula", "to": "Pääaula"}
     assert point_history[1][1] == {"active": {"from": True, "to": False}}
 
 
-def test_the_qr_poster_carries_the_organisations_name_and_the_touchpoints_display_name(org: Flask) -> None:
-    admin = signed_in(org, "admin")
+def test_the_qr_poster_carries_the_organisations_name_and_the_touchpoints_display_name(
+    org_app: Flask,
+) -> None:
+    admin = signed_in(org_app, "admin")
     before = admin.get("/t/aula/poster").get_data(as_text=True)
     assert 'id="organisation"' not in before, "no name set yet: none printed"
     status, _body = post(admin, "/admin/", "/admin/organisation", name="  Palvelutalo   Koivukoti Oy ")
@@ -217,6 +215,6 @@ def test_the_qr_poster_carries_the_organisations_name_and_the_touchpoints_displa
     assert '<p class="big" id="organisation">Palvelutalo Koivukoti Oy</p>' in poster
     assert "Aula · Lobby" in poster and ">aula<" not in poster, "display names, never the short name"
     assert 'value="Palvelutalo Koivukoti Oy"' in admin.get("/admin/").get_data(as_text=True)
-    assert audit(org, "settings") == [
+    assert audit(org_app, "settings") == [
         ("organisation_name", {"from": "", "to": "Palvelutalo Koivukoti Oy"})
     ]

@@ -19,11 +19,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hiljainen import accounts, create_app, db, resources, tokens
+from hiljainen import create_app, db, resources
 from hiljainen.config import Settings
-from hiljainen.models import PUBLIC_ID_LENGTH, Observation, Role, Source, Theme, Unit
+from hiljainen.models import PUBLIC_ID_LENGTH, Observation, Role, Source, Theme
 from hiljainen.rules import public_id_shape
-from tests.conftest import login
+from tests.conftest import login, make_org
 
 PASSWORD = "salasana-123"
 NURSE_NOTES = [  # (text, anonymous), in the order the nurse writes them on one day
@@ -37,20 +37,12 @@ NURSE_NOTES = [  # (text, anonymous), in the order the nurse writes them on one 
 
 def organisation(app: Flask) -> dict[str, str]:
     """A unit, a nurse and a leader with API tokens; the tokens' plaintexts by who holds them."""
-    with app.test_request_context():
-        s = resources.session()
-        unit = Unit(slug="koivukoti", name_fi="Koivukoti", name_en="Birch home")
-        s.add(unit)
-        s.flush()
-        nurse = accounts.create_user(s, "hoitaja", PASSWORD, Role.STAFF, unit_id=unit.id)
-        leader = accounts.create_user(s, "johtaja", PASSWORD, Role.LEADER)
-        keys = {
-            "nurse": tokens.issue(s, "hoitajan puhelin", Role.STAFF, user=nurse)[1],
-            "leader": tokens.issue(s, "raportointi", Role.LEADER, user=leader)[1],
-            "other": tokens.issue(s, "toinen järjestelmä", Role.LEADER, user=leader)[1],
-        }
-        s.commit()
-    return keys
+    tokens = {
+        "nurse": ("hoitaja", Role.STAFF),
+        "leader": ("johtaja", Role.LEADER),
+        "other": ("johtaja", Role.LEADER),
+    }
+    return make_org(app, unit=("Koivukoti", "Birch home"), touchpoints=(), tokens=tokens).tokens
 
 
 def api(client: FlaskClient, token: str, method: str, path: str, **body: Any) -> Any:

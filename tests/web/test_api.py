@@ -20,13 +20,13 @@ from referencing.jsonschema import DRAFT202012
 from rq import Queue
 from sqlalchemy import select
 
-from hiljainen import accounts, create_app, privacy, resources, tokens
+from hiljainen import create_app, privacy, resources, tokens
 from hiljainen.config import Settings
 from hiljainen.errors import InvalidInput
 from hiljainen.models import ApiToken, Observation, Role, Touchpoint, Unit, User
 from hiljainen.stores.queue import QUEUE_NAME, connect
 from hiljainen.web.api import observations, openapi
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, make_org
 
 EN = {"Accept-Language": "en"}
 PASSWORD = "salasana-123"
@@ -43,27 +43,27 @@ def api_app(settings: Settings, database_url: str) -> Flask:
 @pytest.fixture()
 def keys(api_app: Flask) -> dict[str, str]:
     """Plaintext tokens by name: staff (signed by a user), system (no user), leader, admin, revoked."""
+    made = make_org(
+        api_app,
+        unit=("Koivukoti", "Koivukoti"),
+        touchpoints=("aula",),
+        people=("hoitaja", "johtaja", "paakayttaja"),
+        tokens={
+            "staff": ("hoitaja", Role.STAFF),
+            "system": (None, Role.STAFF),
+            "leader": ("johtaja", Role.LEADER),
+            "admin": ("paakayttaja", Role.ADMIN),
+        },
+    )
     with api_app.test_request_context():
         db = resources.session()
-        unit = Unit(slug="koivukoti", name_fi="Koivukoti", name_en="Koivukoti")
-        other = Unit(slug="kotihoito", name_fi="Kotihoito", name_en="Home care")
-        db.add_all([unit, other])
-        db.flush()
-        db.add(Touchpoint(slug="aula", name_fi="Aula", name_en="Lobby", unit_id=unit.id))
+        # A second unit to filter by, and a retired touchpoint and a revoked token to be refused.
+        db.add(Unit(slug="kotihoito", name_fi="Kotihoito", name_en="Home care"))
         db.add(Touchpoint(slug="vanha", name_fi="Vanha", name_en="Old", active=False))
-        staff = accounts.create_user(db, "hoitaja", PASSWORD, Role.STAFF, unit_id=unit.id)
-        leader = accounts.create_user(db, "johtaja", PASSWORD, Role.LEADER)
-        admin = accounts.create_user(db, "paakayttaja", PASSWORD, Role.ADMIN)
-        out = {
-            "staff": tokens.issue(db, "hoitajan puhelin", Role.STAFF, user=staff)[1],
-            "system": tokens.issue(db, "palautekioski", Role.STAFF)[1],
-            "leader": tokens.issue(db, "raportointi", Role.LEADER, user=leader)[1],
-            "admin": tokens.issue(db, "ylläpito", Role.ADMIN, user=admin)[1],
-        }
-        revoked, out["revoked"] = tokens.issue(db, "vanha", Role.ADMIN)
+        revoked, plain = tokens.issue(db, "vanha", Role.ADMIN)
         tokens.revoke(db, revoked.id)
         db.commit()
-    return out
+    return {**made.tokens, "revoked": plain}
 
 
 @pytest.fixture()

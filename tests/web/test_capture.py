@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,29 +14,17 @@ from flask.testing import FlaskClient
 from rq import Queue
 from sqlalchemy import select
 
-from hiljainen import accounts, create_app, resources
+from hiljainen import create_app, resources
 from hiljainen.config import Settings
-from hiljainen.models import Observation, Response, Role, Source, Touchpoint, Unit
+from hiljainen.models import Observation, Response, Source
 from hiljainen.services import free_port, redis_server
 from hiljainen.stores.queue import QUEUE_NAME, connect
-from tests.conftest import csrf_token, login, make_settings
-
-
-def seed(app: Flask) -> None:
-    with app.app_context():
-        db = resources.session()
-        unit = Unit(slug="koivukoti", name_fi="Palvelutalo Koivukoti", name_en="Koivukoti")
-        db.add(unit)
-        db.flush()
-        db.add(Touchpoint(slug="ruokasali", name_fi="Ruokasali", name_en="Dining room", unit_id=unit.id))
-        accounts.create_user(db, "hoitaja", "salasana-123", Role.STAFF, unit_id=unit.id)
-        accounts.create_user(db, "johtaja", "salasana-123", Role.LEADER)
-        db.commit()
+from tests.conftest import Org, csrf_token, login, make_org, make_settings
 
 
 @pytest.fixture()
-def seeded(app: Flask) -> Flask:
-    seed(app)
+def seeded(app: Flask, org: Callable[..., Org]) -> Flask:
+    org()  # unit koivukoti, touchpoint ruokasali, hoitaja (staff), johtaja (leader)
     return app
 
 
@@ -187,7 +176,7 @@ def test_rate_limit_on_public_forms(tmp_path: Path, settings: Settings) -> None:
             secret_key="rate-limit-test",
         )
     )
-    seed(app)
+    make_org(app)
     client = app.test_client()
     codes = [post_note(client, "/t/ruokasali", text=f"Palaute {i}", role="customer")[0] for i in range(3)]
     assert codes == [201, 201, 429]
@@ -211,7 +200,7 @@ def test_rate_limit_per_visitor_behind_a_trusted_proxy(
             secret_key=f"proxy-test-{trusted_proxies}-{tmp_path.name}",
         )
     )
-    seed(app)
+    make_org(app)
     first, second = app.test_client(), app.test_client()
     first.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.10"
     second.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.20"
@@ -232,7 +221,7 @@ def test_rate_limit_holds_while_redis_is_down(tmp_path: Path, settings: Settings
             secret_key=f"rate-limit-down-{tmp_path.name}",
         )
     )
-    seed(app)
+    make_org(app)
     client = app.test_client()
     codes = [post_note(client, "/t/ruokasali", text=f"Palaute {i}", role="customer")[0] for i in range(3)]
     assert codes == [201, 201, 429]
@@ -248,7 +237,7 @@ def test_notes_are_safe_while_redis_is_down_and_swept_when_it_returns(
             tmp_path / "down", redis_url=f"redis://127.0.0.1:{port}/0", chroma_url=settings.chroma_url
         )
     )
-    seed(app)
+    make_org(app)
     client = app.test_client()
     status, page = post_note(client, "/t/ruokasali", text="Hissi rikki.", role="customer")
     assert status == 201 and "analysoidaan pian" in page

@@ -34,9 +34,9 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import select
 
-from hiljainen import accounts, create_app, db, intake, resources, tokens
+from hiljainen import create_app, db, intake, resources
 from hiljainen.config import TONE_MODEL_DIR, Settings
-from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit
+from hiljainen.models import Observation, Role, Source, Theme
 from hiljainen.pipeline.language import detect
 from hiljainen.pipeline.linguistics import analyze
 from hiljainen.pipeline.redact import _HETU_CHECK, MARKER, Redactor
@@ -45,7 +45,7 @@ from hiljainen.runtime import Runtime
 from hiljainen.services import ChildServer
 from hiljainen.stores import queue
 from hiljainen.web.api import openapi
-from tests.conftest import csrf_token, login, make_settings, redis_db
+from tests.conftest import csrf_token, login, make_org, make_settings, redis_db
 
 PASSWORD = "salasana-123"
 SEED = 20261124
@@ -56,20 +56,10 @@ FUZZ = hyp_settings(max_examples=60, deadline=None, derandomize=True, suppress_h
 
 def seed_org(app: Flask) -> dict[str, str]:
     """A unit, a touchpoint, a leader and a staff user, and their API tokens (plaintext by role)."""
-    with app.test_request_context():
-        s = resources.session()
-        unit = Unit(slug="koivukoti", name_fi="Koivukoti", name_en="Koivukoti")
-        s.add(unit)
-        s.flush()
-        s.add(Touchpoint(slug="aula", name_fi="Aula", name_en="Lobby", unit_id=unit.id))
-        leader = accounts.create_user(s, "johtaja", PASSWORD, Role.LEADER)
-        staff = accounts.create_user(s, "hoitaja", PASSWORD, Role.STAFF, unit_id=unit.id)
-        out = {
-            "leader": tokens.issue(s, "raportointi", Role.LEADER, user=leader)[1],
-            "staff": tokens.issue(s, "hoitajan puhelin", Role.STAFF, user=staff)[1],
-        }
-        s.commit()
-    return out
+    tokens = {"leader": ("johtaja", Role.LEADER), "staff": ("hoitaja", Role.STAFF)}
+    people = ("johtaja", "hoitaja")
+    made = make_org(app, unit=("Koivukoti", "Koivukoti"), touchpoints=("aula",), people=people, tokens=tokens)
+    return made.tokens
 
 
 def index_all(app: Flask, embedder: Any) -> None:

@@ -13,9 +13,8 @@ from sqlalchemy import select
 from hiljainen import accounts, resources
 from hiljainen.models import AuditEvent, Observation, Response, Role, Source, Status, Theme, Unit, User
 from hiljainen.web import triage
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, make_org
 from tests.web.test_capture import post_note, receipt_of
-from tests.web.test_capture import seed as seed_capture
 
 PASSWORD = "salasana-123"
 STAFF_NAME = "Hanna Hoitajatar"
@@ -26,7 +25,7 @@ def tapp(app: Flask) -> Flask:
     """The app with the triage blueprint (until create_app registers it) and people to act."""
     if "triage" not in app.blueprints:
         app.register_blueprint(triage.bp)
-    seed_capture(app)  # unit koivukoti, touchpoint ruokasali, hoitaja (staff), johtaja (leader)
+    make_org(app)  # unit koivukoti, touchpoint ruokasali, hoitaja (staff), johtaja (leader)
     with app.app_context():
         db = resources.session()
         staff = db.scalar(select(User).where(User.username == "hoitaja"))
