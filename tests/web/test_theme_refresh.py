@@ -135,7 +135,7 @@ def test_a_theme_flickering_between_signals_alerts_once_per_level(tmp_path: Path
 
     from hiljainen.models import Alert, utcnow
     from hiljainen.pipeline.alerts import alert_kind
-    from workers.refresh import alerted_lately, alert
+    from workers.refresh import alert, alerted_lately
 
     def new_signal(s, theme, was, now):  # type: ignore[no-untyped-def]
         return alert_kind(was, now, lately=alerted_lately(s, theme.id)) == "signal"
