@@ -21,6 +21,7 @@ from hiljainen.models import (
     Role,
     Source,
     Theme,
+    ThemeEvent,
     Touchpoint,
     Unit,
 )
@@ -53,6 +54,7 @@ def _home_page(error: str | None = None, values: Any = None, status: int = 200) 
         .limit(15)
     ).all()
     alerts = db.scalars(select(Alert).order_by(Alert.id.desc()).limit(8)).all()
+    live = _live_themes(db, {a.theme_id for a in alerts if a.theme_id})
     indicators = _indicators()
     topics = _topics(db.scalars(select(Theme).where(Theme.active.is_(True), Theme.size > 0,
                                                     *_raised_in(scope))).all())
@@ -66,12 +68,31 @@ def _home_page(error: str | None = None, values: Any = None, status: int = 200) 
         themes=themes,
         topics=topics,
         alerts=alerts,
+        live_themes=live,
         indicators=indicators,
         scopes=_scope_choices(units),
         unit_names={u.slug: _local_name(u) for u in units},
         track_error=error,
         track_values=values or {},
     ), status
+
+
+def _live_themes(db: Any, theme_ids: set[int]) -> dict[int, Theme]:
+    """The theme each alert's theme lives on as: itself, or the theme it was merged into."""
+    out = {}
+    for theme_id in theme_ids:
+        theme, seen = db.get(Theme, theme_id), set()
+        while theme is not None and not theme.active and theme.id not in seen:
+            seen.add(theme.id)
+            heir = db.scalar(select(ThemeEvent.other_theme_id)
+                             .where(ThemeEvent.theme_id == theme.id, ThemeEvent.kind == "merged")
+                             .order_by(ThemeEvent.id.desc()).limit(1))
+            if heir is None:
+                break
+            theme = db.get(Theme, heir)
+        if theme is not None:
+            out[theme_id] = theme
+    return out
 
 
 _LEVEL = {"strong": 3, "weak": 2, "latent": 1}
