@@ -302,10 +302,23 @@ def test_an_alert_about_a_theme_links_to_the_theme(
     assert "</span> Haku ylitti rajan <span" in page, "an alert without a theme stays text"
 
 
+def _merge_away(db: Any, theme_id: int, heir: Any) -> int:
+    """Merge theme `theme_id` into the new theme `heir` as a refresh records it; the heir's id."""
+    from hiljainen.models import Theme, ThemeEvent, ThemeRun
+
+    run = ThemeRun()
+    db.add_all([heir, run])
+    db.flush()
+    db.add(ThemeEvent(run_id=run.id, theme_id=theme_id, kind="merged", other_theme_id=heir.id))
+    db.get(Theme, theme_id).active = False
+    db.commit()
+    return int(heir.id)
+
+
 def test_an_alert_follows_its_theme_into_the_theme_it_was_merged_into(
     client: FlaskClient, app: Flask, leader_on_theme: tuple[int, str]
 ) -> None:
-    from hiljainen.models import Alert, Theme, ThemeEvent, ThemeRun
+    from hiljainen.models import Alert, Theme
 
     theme_id, _token = leader_on_theme
     with app.app_context():
@@ -313,14 +326,8 @@ def test_an_alert_follows_its_theme_into_the_theme_it_was_merged_into(
         old_name = db.get(Theme, theme_id).name
         db.add(Alert(kind="signal", theme_id=theme_id, signal="weak",
                      message=f"{old_name}: latentti → heikko signaali: kasvaa"))
-        heir = Theme(label="iltapala, syödä", phrase="Iltapala jää syömättä", size=9)
-        run = ThemeRun()
-        db.add_all([heir, run])
-        db.flush()
-        db.add(ThemeEvent(run_id=run.id, theme_id=theme_id, kind="merged", other_theme_id=heir.id))
-        db.get(Theme, theme_id).active = False
-        db.commit()
-        heir_id = heir.id
+        heir_id = _merge_away(db, theme_id, Theme(label="iltapala, syödä",
+                                                  phrase="Iltapala jää syömättä", size=9))
     page = " ".join(client.get("/dashboard/").get_data(as_text=True).split())
     assert f'<a href="/themes/{heir_id}">{old_name}: latentti' in page, "the link follows the merge"
     assert "(nyt: Iltapala jää syömättä)" in page, "with the theme's name now"
@@ -329,19 +336,12 @@ def test_an_alert_follows_its_theme_into_the_theme_it_was_merged_into(
 def test_a_merged_theme_says_it_is_no_longer_in_use_and_where_its_notes_went(
     client: FlaskClient, app: Flask, leader_on_theme: tuple[int, str]
 ) -> None:
-    from hiljainen.models import Theme, ThemeEvent, ThemeRun
+    from hiljainen.models import Theme
 
     theme_id, _token = leader_on_theme
     with app.app_context():
         db = resources.session()
-        heir = Theme(label="iltapala jää syömättä", size=9)
-        run = ThemeRun()
-        db.add_all([heir, run])
-        db.flush()
-        db.add(ThemeEvent(run_id=run.id, theme_id=theme_id, kind="merged", other_theme_id=heir.id))
-        db.get(Theme, theme_id).active = False
-        db.commit()
-        heir_id = heir.id
+        heir_id = _merge_away(db, theme_id, Theme(label="iltapala jää syömättä", size=9))
     page = client.get(f"/themes/{theme_id}").get_data(as_text=True)
     assert "ei ole enää käytössä" in page and f'href="/themes/{heir_id}"' in page
     assert "ei ole enää käytössä" not in client.get(f"/themes/{heir_id}").get_data(as_text=True)
