@@ -292,23 +292,28 @@ class _Places:
                 self.touchpoint_names.setdefault(_fold(name), set()).add(tp.slug)
 
     def unit(self, value: str) -> str | None:
-        """The unit's short name, or InvalidInput saying why the cell names none or several."""
+        """The active unit's short name, or InvalidInput saying why the cell names none, a retired
+        one or several."""
         if not value:
             return None
         if value in self.units:  # a short name wins over another unit's shown name
-            return value
-        found = set(self.unit_names.get(_fold(value), ())) if _usable(value) else set()
+            found = {value}
+        else:
+            found = set(self.unit_names.get(_fold(value), ())) if _usable(value) else set()
         if not found:
             raise InvalidInput(_("Unknown unit: %(slug)s", slug=_shown(value)))
-        if len(found) > 1:
+        active = {slug for slug in found if self.units[slug].active}
+        if not active:
+            raise InvalidInput(_("The unit %(slug)s is retired; it takes no new notes.", slug=_shown(value)))
+        if len(active) > 1:
             raise InvalidInput(
                 _(
                     "Several units are called %(name)s; use one of their short names: %(slugs)s",
                     name=_shown(value),
-                    slugs=", ".join(sorted(found)),
+                    slugs=", ".join(sorted(active)),
                 )
             )
-        return found.pop()
+        return active.pop()
 
     def touchpoint(self, value: str, unit: str | None) -> str | None:
         """The active touchpoint's short name; a name shared by several is settled by the row's unit."""

@@ -135,7 +135,7 @@ def queue_processing(conn: redis.Redis | None, ids: Sequence[int], batch_size: i
     if conn is None or not ids:
         return False
     try:
-        queue.enqueue_process(conn, ids, batch_size)
+        queue.enqueue_process(conn, len(ids), batch_size)
     except (ServiceUnavailable, ConfigError) as exc:
         log.warning("queue unavailable, %d notes wait for the sweeper: %s", len(ids), exc)
         return False
@@ -153,12 +153,17 @@ def _place(
         unit = db.scalar(select(Unit).where(Unit.slug == unit_slug))
         if unit is None:
             raise InvalidInput(_("Unknown unit: %(slug)s", slug=unit_slug))
+        # A retired place keeps its old notes; a new one naming it is refused with the reason.
+        if not unit.active:
+            raise InvalidInput(_("The unit %(slug)s is retired; it takes no new notes.", slug=unit_slug))
     if touchpoint_slug:
-        touchpoint = db.scalar(
-            select(Touchpoint).where(Touchpoint.slug == touchpoint_slug, Touchpoint.active.is_(True))
-        )
+        touchpoint = db.scalar(select(Touchpoint).where(Touchpoint.slug == touchpoint_slug))
         if touchpoint is None:
             raise InvalidInput(_("Unknown touchpoint: %(slug)s", slug=touchpoint_slug))
+        if not touchpoint.active:
+            raise InvalidInput(
+                _("The touchpoint %(slug)s is retired; it takes no new notes.", slug=touchpoint_slug)
+            )
     return unit, touchpoint
 
 

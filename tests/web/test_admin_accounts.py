@@ -4,6 +4,7 @@ real forms; sessions end and API tokens stop where the rules say, and every chan
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 
@@ -11,9 +12,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from hiljainen import accounts, resources
-from hiljainen.models import ApiToken, AuditEvent, Role, Touchpoint, Unit, User
+from hiljainen.models import ApiToken, AuditEvent, Observation, Role, Touchpoint, Unit, User
 from tests.conftest import Org, csrf_token, login
 
 PASSWORD = "salasana-123"
@@ -201,6 +203,59 @@ def test_units_are_renamed_and_retired_and_touchpoints_edited(org_app: Flask) ->
     point_history = audit(org_app, f"touchpoint:{point_id}")
     assert point_history[0][1]["name_fi"] == {"from": "Aula", "to": "Pääaula"}
     assert point_history[1][1] == {"active": {"from": True, "to": False}}
+
+
+def test_a_retired_unit_takes_no_new_notes_through_any_door_and_keeps_its_old_ones(org_app: Flask) -> None:
+    admin, leader = signed_in(org_app, "admin"), signed_in(org_app, "johtaja")
+    token = {"Authorization": f"Bearer {org_app.extensions['test_tokens'][Role.LEADER]}"}
+    api = org_app.test_client()
+
+    def api_note(text: str, lang: str = "en") -> TestResponse:
+        body = {"text": text, "source": "staff", "unit": "koivukoti"}
+        return api.post("/api/v1/observations", json=body, headers={**token, "Accept-Language": lang})
+
+    assert api_note("Vanha huomio.").status_code == 201
+    with org_app.app_context():
+        unit_id = resources.session().scalar(select(Unit.id).where(Unit.slug == "koivukoti"))
+    status, _body = post(admin, "/admin/", f"/admin/units/{unit_id}", name_fi="Palvelutalo Koivukoti",
+                         name_en="Birch service home")  # the box "in use" unticked: retired
+    assert status == 303
+
+    for lang, says in (("en", "The unit koivukoti is retired"), ("fi", "Yksikkö koivukoti on poistettu")):
+        resp = api_note("Uusi huomio.", lang)
+        assert resp.status_code == 400 and resp.mimetype == "application/json"
+        assert says in resp.get_json()["error"]
+
+    form = leader.get("/note").get_data(as_text=True)
+    assert 'value="koivukoti"' not in form, "the staff form does not offer a retired unit"
+    fields = {"csrf_token": csrf_token(leader, "/note"), "text": "Lomakkeelta.", "unit": "koivukoti"}
+    resp = leader.post("/note?lang=en", data=fields)
+    assert resp.status_code == 400 and "The unit koivukoti is retired" in resp.get_data(as_text=True)
+
+    # A new unit takes the old one's Finnish name: that name now means the new unit.
+    status, _body = post(admin, "/admin/", "/admin/units", slug="koivukoti-2",
+                         name_fi="Palvelutalo Koivukoti", name_en="Birch home")
+    assert status == 303
+    csv_file = (
+        "teksti,kirjoittaja,yksikkö\n"
+        "Yksi.,asiakas,koivukoti\n"  # 2: the retired unit by its short name
+        "Kaksi.,asiakas,birch service home\n"  # 3: by its English name
+        "Kolme.,asiakas,Palvelutalo Koivukoti\n"  # 4: the new unit
+        "Neljä.,asiakas,\n"  # 5: no unit
+    ).encode()
+    fields = {"csrf_token": csrf_token(admin, "/admin/import"), "file": (io.BytesIO(csv_file), "vanhat.csv")}
+    resp = admin.post("/admin/import?lang=en", content_type="multipart/form-data", data=fields)
+    report = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and '<strong id="imported">2</strong>' in report
+    for line, value in ((2, "koivukoti"), (3, "birch service home")):
+        assert f"<td>{line}</td><td>The unit {value} is retired; it takes no new notes.</td>" in report
+
+    listed = api.get("/api/v1/observations?unit=koivukoti", headers=token).get_json()
+    assert [n["text"] for n in listed["items"]] == ["Vanha huomio."], "its old notes keep showing"
+    with org_app.app_context():
+        notes = resources.session().scalars(select(Observation).order_by(Observation.id)).all()
+        assert [(n.text, n.unit.slug if n.unit else None) for n in notes] == [
+            ("Vanha huomio.", "koivukoti"), ("Kolme.", "koivukoti-2"), ("Neljä.", None)]
 
 
 def test_the_qr_poster_carries_the_organisations_name_and_the_touchpoints_display_name(
