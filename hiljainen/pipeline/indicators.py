@@ -30,7 +30,7 @@ class NoteFacts:
     touchpoint: str | None
     writer: str  # "u<id>" for a signed note, "a<note id>" for an anonymous one
     status: str
-    tone: str | None
+    tone: str | None  # as notes show it: a label, or "uncertain" when the model is unsure
     theme_id: int | None
     acknowledged: dt.date | None = None
     first_response: dt.date | None = None

@@ -50,6 +50,14 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
 
 
+def shown_tone(label: str | None, confidence: float | None) -> str | None:
+    """A stored tone as the interface shows it: "uncertain" below UNSURE_BELOW, else the label
+    (the dashboard counts what a note shows, so its tone chart and the notes agree)."""
+    if label is not None and confidence is not None and confidence < UNSURE_BELOW:
+        return "uncertain"
+    return label
+
+
 @dataclass(frozen=True)
 class Tone:
     """The tone of one note and the model's probability for that label (0..1)."""

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from hiljainen.models import Observation, Response, Snapshot, Touchpoint, Unit, utcnow
 from hiljainen.pipeline.indicators import NoteFacts
+from hiljainen.pipeline.tone import shown_tone
 
 
 def note_facts(session: Session, since: dt.date) -> list[NoteFacts]:
@@ -44,7 +45,7 @@ def note_facts(session: Session, since: dt.date) -> list[NoteFacts]:
                 touchpoint=touchpoints.get(o.touchpoint_id or -1),
                 writer=f"u{o.author_id}" if o.author_id else f"a{o.id}",
                 status=o.status.value,
-                tone=o.tone,
+                tone=shown_tone(o.tone, o.tone_confidence),
                 theme_id=o.theme_id,
                 acknowledged=o.acknowledged_at.date() if o.acknowledged_at else None,
                 first_response=first_answer[o.id].date() if o.id in first_answer else None,

@@ -44,6 +44,8 @@ _TONE = {
     "positive": lazy_gettext("positive"),
     "neutral": lazy_gettext("neutral"),
     "negative": lazy_gettext("negative"),
+    "uncertain": lazy_gettext("uncertain"),  # below the model's confidence line (pipeline/tone.py)
+    "unknown": lazy_gettext("tone not estimated"),  # not processed yet, or no tone model
 }
 # What happened to a theme when themes were recomputed (cluster.EVENT_KINDS).
 _EVENT = {

@@ -7,6 +7,10 @@ of the line.
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
+import json
 from typing import Any
 
 from flask import Flask
@@ -66,3 +70,26 @@ def test_an_unsure_tone_is_shown_as_uncertain_in_both_languages(app: Flask, one_
         assert f"· {negative}" in sure and f"· {uncertain}" not in sure
         listed = page(client, "/search?q=kiire", lang)
         assert ids["unsure"] in listed and f"· {uncertain}" in listed
+
+
+def test_the_dashboard_counts_an_unsure_tone_as_uncertain_like_the_note_shows_it(
+    app: Flask, one_model: Any
+) -> None:
+    from workers import refresh
+
+    add_notes(app, one_model)
+    with app.app_context():
+        s = resources.session()
+        refresh.indicators(s, dt.date.today(), resources.get().settings.min_group_size)
+        s.commit()
+    client = app.test_client()
+    login(client, "johtaja", PASSWORD)
+    numbers = client.get("/dashboard/data/tone.csv").get_data(as_text=True).lstrip("\ufeff")
+    rows = list(csv.reader(io.StringIO(numbers)))
+    assert rows[0] == ["week", "negative", "uncertain"]
+    assert rows[-1][1:] == ["1", "1"], "this week: one sure negative, one unsure note"
+    for lang, uncertain, negative in (("fi", "epävarma", "kielteinen"), ("en", "uncertain", "negative")):
+        shown = page(client, "/dashboard/", lang)
+        assert f"<th>{uncertain}</th>" in shown and f"<th>{negative}</th>" in shown
+        legend = json.loads(shown.split('id="chart-labels">', 1)[1].split("</script>", 1)[0])
+        assert legend["uncertain"] == uncertain, "the chart's legend names the series too"
