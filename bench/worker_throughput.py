@@ -213,7 +213,7 @@ def run_pipeline(env, tmp, url, ids, redis_url, sessions):  # type: ignore[no-un
         with db.transaction(sessions) as s:
             s.query(Observation).update({Observation.processed_at: None})
         t0 = time.perf_counter()
-        enqueue_process(connect(redis_url), ids, batch_size=BATCH)
+        enqueue_process(connect(redis_url), len(ids), batch_size=BATCH)
         last_print = t0
         while True:
             with sessions() as s:

@@ -71,6 +71,24 @@ def chroma_srv(servers_dir: Path) -> Iterator[ChildServer]:
         yield server
 
 
+def empty_queue(redis_url: str) -> None:
+    """Drop the jobs waiting in the queue: the session's Redis gathers them from every test and no
+    worker takes them, and a test that checks a job was queued must not find an earlier one."""
+    from hiljainen.stores.queue import connect, queue
+
+    queue(connect(redis_url)).empty()
+
+
+def processing_queued(redis_url: str) -> bool:
+    """Whether a job waits in the queue to process the waiting notes (it names none: issue 22)."""
+    from rq import Queue
+
+    from hiljainen.stores.queue import PROCESS_JOB, QUEUE_NAME, connect
+
+    waiting = Queue(QUEUE_NAME, connection=connect(redis_url)).jobs
+    return any(job.func_name == PROCESS_JOB and not job.args and not job.kwargs for job in waiting)
+
+
 def redis_db(url: str, number: int) -> str:
     """The session Redis server's database `number`: a test whose jobs must not meet other
     tests' workers (or leave jobs for other tests to find) takes its own."""
@@ -270,14 +288,13 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory, chroma_srv: ChildServer) -
     settings = make_settings(tmp, database_url=url, chroma_url=chroma_srv.url,
                              chroma_collection=f"demo_{uuid.uuid4().hex[:8]}")
     db.upgrade(url)
-    ids = load_demo(settings, today=DEMO_TODAY)
+    load_demo(settings, today=DEMO_TODAY)
     mp = pytest.MonkeyPatch()
     for key, value in {"HILJAINEN_DATABASE_URL": url, "HILJAINEN_CHROMA_URL": chroma_srv.url,
                        "HILJAINEN_CHROMA_COLLECTION": settings.chroma_collection}.items():
         mp.setenv(key, value)
     jobs.runtime.cache_clear()
-    for start in range(0, len(ids), 64):
-        jobs.process(ids[start:start + 64])
+    jobs.process_all()
     jobs.refresh_themes(DEMO_TODAY.isoformat())
     yield settings
     mp.undo()

@@ -1,6 +1,7 @@
 """rq jobs: the only place that joins the stores with the pipeline stages.
 
-Jobs take note ids, never ORM objects. Failures raise, so rq records them and retries.
+Jobs take no note ids (a processing job finds its notes in SQL) and never ORM objects. Failures
+raise, so rq records them and retries.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.orm import object_session
 
 from hiljainen import db, delivery, digest
 from hiljainen.config import Settings
+from hiljainen.errors import ServiceUnavailable
 from hiljainen.models import Observation, Setting, ThemeRun, utcnow
 from hiljainen.pipeline import fusion
 from hiljainen.pipeline.language import detect
@@ -93,28 +95,53 @@ def warm_up() -> None:
     _analysed(warming)
 
 
-def process(ids: Sequence[int]) -> int:
-    """Analyse, embed and index these notes (and others waiting, up to a batch); returns how many."""
+def process(*_ids_from_earlier_versions: object) -> int:
+    """Analyse, embed and index the notes waiting in SQL, up to a batch; returns how many.
+
+    The job names no notes: a job record that held note ids beside rq's exact times would date an
+    anonymous note to the second. (Jobs queued before an upgrade still carry ids; they are ignored.)
+    When notes are left waiting, it makes sure a job follows."""
     ctx = runtime()
-    # Two jobs can hold the same note (the web's and a sweeper's, or two sweepers'): on PostgreSQL
-    # the second skips rows the first has locked instead of processing them again.
+    # Jobs running at once on PostgreSQL each lock the rows they take and skip the rows another has
+    # locked, so no note is processed twice; a killed job's rows are unlocked by its rollback.
     waiting = (
         select(Observation)
         .where(Observation.processed_at.is_(None))
         .order_by(Observation.id)
+        .limit(ctx.settings.batch_size)
         .with_for_update(skip_locked=True)
     )
     with db.transaction(ctx.sessions) as session:
-        notes = list(session.scalars(waiting.where(Observation.id.in_(list(ids)))))
-        if not notes:
-            return 0
-        # Notes sent one by one get a job each; a job that finds others waiting takes them along,
-        # so a backlog is worked off in full batches and their own jobs find nothing left to do.
-        room = ctx.settings.batch_size - len(notes)
-        if room > 0:
-            notes += session.scalars(waiting.where(Observation.id.not_in(list(ids))).limit(room))
+        notes = list(session.scalars(waiting))
         index_notes(ctx, notes)
-        return len(notes)
+    if notes:
+        _follow_up(ctx)
+    return len(notes)
+
+
+def _follow_up(ctx: Runtime) -> None:
+    """Queue a job for notes still waiting (sent while this job ran, or more than a batch).
+
+    One waiting job is enough to carry on: the sweep and imports queue one per batch, so that a
+    backlog is shared by the workers. Run outside rq (tests, tools) there is no queue to add to."""
+    job = get_current_job()
+    if job is None:
+        return
+    with ctx.sessions() as session:
+        left = session.scalar(select(func.count()).where(Observation.processed_at.is_(None)))
+    if left:
+        try:
+            queue.enqueue_process(job.connection, 1)
+        except ServiceUnavailable as exc:  # the notes are safe in SQL: the sweep queues them
+            log.warning("queue unavailable, waiting notes are left to the sweep: %s", exc)
+
+
+def process_all() -> int:
+    """Process every waiting note, batch after batch, without the queue (tools and tests)."""
+    done = 0
+    while count := process():
+        done += count
+    return done
 
 
 def index_notes(ctx: Runtime, notes: Sequence[Observation], store: VectorStore | None = None) -> None:
@@ -273,13 +300,14 @@ def weekly_digest() -> bool:
 
 
 def sweep() -> int:
-    """Queue every stored but unprocessed note (after a queue outage or a lost job)."""
+    """Queue jobs for every stored but unprocessed note (after a queue outage or a lost job);
+    returns how many notes wait."""
     ctx = runtime()
     with ctx.sessions() as session:
-        ids = list(session.scalars(select(Observation.id).where(Observation.processed_at.is_(None))))
-    if ids:
-        queue.enqueue_process(queue.connect(ctx.settings.redis_url), ids, ctx.settings.batch_size)
-    return len(ids)
+        waiting = session.scalar(select(func.count()).where(Observation.processed_at.is_(None))) or 0
+    if waiting:
+        queue.enqueue_process(queue.connect(ctx.settings.redis_url), waiting, ctx.settings.batch_size)
+    return waiting
 
 
 def reindex(progress: Callable[[int], Callable[[int], Any]] | None = None) -> int:

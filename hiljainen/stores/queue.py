@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
 
 import redis
 from rq import Queue, Retry
@@ -13,11 +13,15 @@ QUEUE_NAME = "hiljainen"
 PROCESS_JOB = "workers.jobs.process"
 REFRESH_JOB = "workers.jobs.refresh_themes"
 JOB_TIMEOUT = 600
-# A job record holds note ids and the exact time it was queued; for an anonymous note that time is
-# more than the note keeps (its day). Records go soon: finished ones after 10 minutes, failed ones
-# after a day (rq keeps failed jobs a year by default). A failed note is found again by the sweep.
+# A processing job carries no note ids: it takes the notes waiting in SQL (workers.jobs.process).
+# rq keeps the exact times a job was queued, started and ended; with an id beside them those times
+# would date an anonymous note to the second, which is more than the note keeps (its day). Records
+# still go soon: finished ones after 10 minutes, failed ones after a day (rq keeps failed jobs a
+# year by default). Notes a failed job leaves waiting are found again by the sweep.
 RESULT_TTL = 600
 FAILURE_TTL = 24 * 3600
+PROCESS_JOB_PREFIX = "process-"
+PROCESS_LOCK = "hiljainen:lock:enqueue-process"
 
 
 def connect(url: str) -> redis.Redis:
@@ -30,33 +34,41 @@ def queue(conn: redis.Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=conn, default_timeout=JOB_TIMEOUT)
 
 
-def enqueue_process(conn: redis.Redis, ids: Sequence[int], batch_size: int = 64) -> int:
-    """Queue processing of these notes in batches; returns the number of jobs queued.
+def enqueue_process(conn: redis.Redis, waiting: int, batch_size: int = 64) -> int:
+    """Make sure a processing job waits in the queue for each batch of `waiting` notes, counting
+    those already waiting; returns the number of jobs queued now.
 
-    Raises ServiceUnavailable when Redis cannot be reached: the notes are already safe in
-    SQL and the sweeper will queue them later.
+    One note sent adds no job while another job waits (it will take the note along); a backlog of
+    several batches gets a job per batch, so that several workers share it. Raises
+    ServiceUnavailable when Redis cannot be reached: the notes are already safe in SQL and the
+    sweeper will queue them later.
     """
-    batches = [list(ids[i : i + batch_size]) for i in range(0, len(ids), batch_size)]
-    if not batches:
+    wanted = -(-waiting // max(batch_size, 1))
+    if wanted <= 0:
         return 0
-    q = queue(conn)
     try:
-        q.enqueue_many(
-            [
-                Queue.prepare_data(
-                    PROCESS_JOB,
-                    args=(batch,),
-                    retry=Retry(max=3, interval=[5, 30, 120]),
-                    description=f"process {len(batch)} notes",
-                    result_ttl=RESULT_TTL,
-                    failure_ttl=FAILURE_TTL,
-                )
-                for batch in batches
-            ]
-        )
+        # Count-then-enqueue under a lock, so that callers at the same moment do not each add a job.
+        with conn.lock(PROCESS_LOCK, timeout=10, blocking_timeout=10):
+            q = queue(conn)
+            missing = wanted - sum(1 for i in q.get_job_ids() if i.startswith(PROCESS_JOB_PREFIX))
+            if missing <= 0:
+                return 0
+            q.enqueue_many(
+                [
+                    Queue.prepare_data(
+                        PROCESS_JOB,
+                        job_id=f"{PROCESS_JOB_PREFIX}{uuid.uuid4().hex}",
+                        retry=Retry(max=3, interval=[5, 30, 120]),
+                        description="process waiting notes",
+                        result_ttl=RESULT_TTL,
+                        failure_ttl=FAILURE_TTL,
+                    )
+                    for _ in range(missing)
+                ]
+            )
     except redis.RedisError as exc:
         raise ServiceUnavailable(f"queue unavailable: {exc}") from None
-    return len(batches)
+    return missing
 
 
 REFRESH_JOB_ID = "hiljainen-refresh-themes"

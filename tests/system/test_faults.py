@@ -212,8 +212,8 @@ def test_worker_killed_mid_batch_loses_no_note_and_indexes_none_twice(
             rows = [Observation(text=t, source=Source.STAFF, day=dt.date(2026, 11, 2)) for t in texts(120)]
             s.add_all(rows)
         ids = sorted(r.id for r in rows)
-        enqueue_process(q.connection, ids, batch_size=JOB_SIZE)
-        killed, in_flight = kill_mid_job(first, stack, q)
+        enqueue_process(q.connection, len(ids), batch_size=JOB_SIZE)
+        killed = kill_mid_job(first, stack, q)
     after_kill = stack.processed_at()
     done_before = {i: t for i, t in after_kill.items() if t is not None}
     returned_before = finished_total(q)
@@ -231,15 +231,18 @@ def test_worker_killed_mid_batch_loses_no_note_and_indexes_none_twice(
     # process() returns how many notes it processed: the sums show each note was done once.
     assert finished_total(q) - returned_before == len(ids) - len(done_before)
     stack.assert_counts_add_up(len(ids))
-    print(f"\nFAULT worker-kill: {len(ids)} notes; killed with {len(done_before)} processed and "
-          f"{len(in_flight)} in flight; after restart {len(ids)} stored = processed = indexed; "
+    print(f"\nFAULT worker-kill: {len(ids)} notes; killed with {len(done_before)} processed; "
+          f"after restart {len(ids)} stored = processed = indexed; "
           f"new worker start to all processed {recovered:.1f} s")
 
 
-def kill_mid_job(worker: ChildServer, stack: Stack, q: Queue) -> tuple[str, list[int]]:
-    """SIGKILL the worker while it is inside a processing job; returns that job and its note ids.
+def kill_mid_job(worker: ChildServer, stack: Stack, q: Queue) -> str:
+    """SIGKILL the worker while it is inside a processing job that has not committed; returns the job.
 
-    The worker is frozen first (SIGSTOP), so what is checked is what it was doing when killed."""
+    The worker is frozen first (SIGSTOP), so what is checked is what it was doing when killed. A
+    job names no notes; it commits its batch at once, all stamped with one processed_at. So while
+    the batches committed are as many as the finished jobs that processed notes, the job that runs
+    has not committed."""
     assert worker.process is not None
     group = worker.process.pid  # ChildServer starts each child in its own session
     deadline = time.monotonic() + WAIT
@@ -250,14 +253,14 @@ def kill_mid_job(worker: ChildServer, stack: Stack, q: Queue) -> tuple[str, list
             time.sleep(0.02)
             continue
         os.killpg(group, signal.SIGSTOP)
+        batches = len({t for t in stack.processed_at().values() if t is not None})
+        finished = sum(1 for job in finished_jobs(q) if job.return_value())
         for job_id in started(q):
             job = Job.fetch(job_id, connection=q.connection)
-            state = stack.processed_at()
-            batch = list(job.args[0]) if job.func_name == PROCESS_JOB else []
-            if batch and all(state[i] is None for i in batch):
+            if job.func_name == PROCESS_JOB and batches == finished:
                 os.killpg(group, signal.SIGKILL)
                 worker.process.wait()
-                return job_id, batch
+                return job_id
         os.killpg(group, signal.SIGCONT)
         time.sleep(0.02)
     raise AssertionError("never caught the worker inside a job")
@@ -267,14 +270,16 @@ def started(q: Queue) -> list[str]:
     return q.started_job_registry.get_job_ids(cleanup=False)
 
 
+def finished_jobs(q: Queue) -> list[Job]:
+    """The finished processing jobs."""
+    ids = q.finished_job_registry.get_job_ids(cleanup=False)
+    found = [Job.fetch(i, connection=q.connection) for i in ids]
+    return [job for job in found if job.func_name == PROCESS_JOB]
+
+
 def finished_total(q: Queue) -> int:
     """The sum of what the finished processing jobs returned (notes processed by each)."""
-    total = 0
-    for job_id in q.finished_job_registry.get_job_ids(cleanup=False):
-        job = Job.fetch(job_id, connection=q.connection)
-        if job.func_name == PROCESS_JOB:
-            total += int(job.return_value() or 0)
-    return total
+    return sum(int(job.return_value() or 0) for job in finished_jobs(q))
 
 
 # --------------------------------------------------------------------------- Chroma down
@@ -599,11 +604,12 @@ def test_worker_outlives_redis_going_away_during_a_job(
     with contextlib.ExitStack() as cleanup, running(stack.worker()) as worker:
         cleanup.callback(lambda: redis.stop())
         notes = texts(50)
-        with db.transaction(stack.sessions()) as s:
-            rows = [Observation(text=t, source=Source.STAFF, day=dt.date(2026, 11, 2)) for t in notes[:40]]
+        day = dt.date(2026, 11, 2)
+        with db.transaction(stack.sessions()) as s:  # one job's batch
+            rows = [Observation(text=t, source=Source.STAFF, day=day) for t in notes[:JOB_SIZE]]
             s.add_all(rows)
         q = stack.queue()
-        enqueue_process(q.connection, [r.id for r in rows], batch_size=40)
+        enqueue_process(q.connection, len(rows), batch_size=JOB_SIZE)
         assert worker.process is not None
         wait_for("the worker to take the job", lambda: bool(started(q)), alive=worker)
         os.killpg(worker.process.pid, signal.SIGSTOP)  # frozen: Redis goes away mid-job for sure
@@ -615,10 +621,11 @@ def test_worker_outlives_redis_going_away_during_a_job(
         redis = restart_redis(redis)
         sweep_now(stack, monkeypatch)
         # Notes written after the outage: only a worker that is still taking jobs processes them.
+        # More than a batch, with one job queued for them: a job queues another for what it leaves.
         with db.transaction(stack.sessions()) as s:
-            more = [Observation(text=t, source=Source.STAFF, day=dt.date(2026, 11, 2)) for t in notes[40:]]
+            more = [Observation(text=t, source=Source.STAFF, day=day) for t in notes[JOB_SIZE:]]
             s.add_all(more)
-        enqueue_process(stack.queue().connection, [r.id for r in more])
+        enqueue_process(stack.queue().connection, len(more))
         wait_for("the same worker to process every note", stack.all_processed(len(notes)), alive=worker)
         assert worker.state == "running"
     stack.assert_counts_add_up(len(notes))

@@ -110,7 +110,7 @@ def test_a_leader_shapes_themes_and_a_refresh_keeps_the_pinned_theme(
     with sessions() as s:
         added = list(s.scalars(select(Observation.id).where(Observation.processed_at.is_(None))))
     assert len(added) == 4
-    jobs.process(added)
+    assert jobs.process_all() == len(added)
     jobs.refresh_themes(DEMO_TODAY.isoformat())
 
     page.goto(f"{base}/themes/{a}")

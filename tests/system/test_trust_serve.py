@@ -61,7 +61,7 @@ def test_job_records_expire_soon(redis_srv: ChildServer) -> None:
     # A job record keeps note ids and the exact time they were queued: it must not stay a year.
     conn = redis.Redis.from_url(redis_db(redis_srv.url, 12))
     conn.flushdb()
-    queue.enqueue_process(conn, [1, 2, 3])
+    queue.enqueue_process(conn, 3)
     (job,) = Queue(queue.QUEUE_NAME, connection=conn).jobs
     assert job.result_ttl is not None and 0 < job.result_ttl <= 3600
     assert job.failure_ttl is not None and 0 < job.failure_ttl <= 2 * 24 * 3600

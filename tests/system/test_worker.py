@@ -77,6 +77,7 @@ def test_worker_process_finishes_jobs(
         "HILJAINEN_CHROMA_URL": chroma_srv.url,
         "HILJAINEN_CHROMA_COLLECTION": collection,
         "HILJAINEN_EMBED_BACKEND": backend,
+        "HILJAINEN_BATCH_SIZE": "3",  # a job takes the notes waiting, up to a batch
     }
     worker = ChildServer(
         "worker",
@@ -88,7 +89,7 @@ def test_worker_process_finishes_jobs(
     )
     with worker.start(timeout=300):
         # Several jobs in a row: each after a native model has run in this same process.
-        enqueue_process(connect(redis_srv.url), ids, batch_size=3)
+        enqueue_process(connect(redis_srv.url), len(ids), batch_size=3)
         done = wait_processed(url, ids)
     assert worker.state.startswith("exited"), "SIGTERM stops the worker"
     by_text = {r.text: r for r in done}

@@ -17,16 +17,14 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from rq import Queue
 from sqlalchemy import select
 
 from hiljainen import create_app, privacy, resources, tokens
 from hiljainen.config import Settings
 from hiljainen.errors import InvalidInput
 from hiljainen.models import ApiToken, Observation, Role, Touchpoint, Unit, User
-from hiljainen.stores.queue import QUEUE_NAME, connect
 from hiljainen.web.api import observations, openapi
-from tests.conftest import csrf_token, login, make_org
+from tests.conftest import csrf_token, empty_queue, login, make_org, processing_queued
 
 EN = {"Accept-Language": "en"}
 PASSWORD = "salasana-123"
@@ -96,10 +94,6 @@ def by_public_id(public_id: str) -> Observation | None:
     return resources.session().scalar(select(Observation).where(Observation.public_id == public_id))
 
 
-def queued_ids(settings: Settings) -> list[list[int]]:
-    return [job.args[0] for job in Queue(QUEUE_NAME, connection=connect(settings.redis_url)).jobs]
-
-
 # --- tokens ----------------------------------------------------------------------------------
 
 
@@ -145,6 +139,7 @@ def test_post_stores_redacted_text_and_queues_it(
     client: FlaskClient, keys: dict[str, str], api_app: Flask, settings: Settings
 ) -> None:
     raw = "Asiakas pyysi soittamaan numeroon 040 123 4567 tai maija.m@example.fi, aula oli kylmä."
+    empty_queue(settings.redis_url)
     resp = post(
         client, keys["system"], text=raw, source="customer", touchpoint="aula", tags=["Lämpö", "aula"]
     )
@@ -160,7 +155,7 @@ def test_post_stores_redacted_text_and_queues_it(
     with api_app.test_request_context():
         obs = by_public_id(body["id"])
         assert obs is not None and "040" not in obs.text and obs.text == body["text"]
-    assert [obs.id] in queued_ids(settings)
+    assert processing_queued(settings.redis_url)
     read = call(client, "GET", f"/api/v1/observations/{body['id']}", keys["leader"]).get_json()
     assert read["text"] == body["text"] and "receipt" not in read
 

@@ -11,15 +11,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from rq import Queue
 from sqlalchemy import select
 
 from hiljainen import create_app, resources
 from hiljainen.config import Settings
 from hiljainen.models import Observation, Response, Source
 from hiljainen.services import free_port, redis_server
-from hiljainen.stores.queue import QUEUE_NAME, connect
-from tests.conftest import Org, csrf_token, login, make_org, make_settings
+from hiljainen.stores.queue import PROCESS_JOB, connect, queue
+from tests.conftest import Org, csrf_token, empty_queue, login, make_org, make_settings, processing_queued
 
 
 @pytest.fixture()
@@ -49,6 +48,7 @@ def test_staff_note_is_stored_redacted_and_queued(
     seeded: Flask, client: FlaskClient, settings: Settings
 ) -> None:
     login(client, "hoitaja", "salasana-123")
+    empty_queue(settings.redis_url)
     status, page = post_note(
         client,
         "/note",
@@ -62,8 +62,7 @@ def test_staff_note_is_stored_redacted_and_queued(
     (obs,) = notes(seeded)
     assert obs.text == "Asukas ei syönyt iltapalaa. Soita [PUHELIN]."
     assert obs.author_id is not None and obs.tags == ["ruoka", "ilta"] and obs.source == Source.STAFF
-    queued = Queue(QUEUE_NAME, connection=connect(settings.redis_url)).jobs
-    assert any(job.args == ([obs.id],) for job in queued)
+    assert processing_queued(settings.redis_url)
     assert "iltapalaa" in client.get("/my").get_data(as_text=True)
 
 
@@ -254,8 +253,10 @@ def test_notes_are_safe_while_redis_is_down_and_swept_when_it_returns(
     jobs.runtime.cache_clear()
     with redis_server(tmp_path, port=port).start():
         assert jobs.sweep() == 1
-        queued = Queue(QUEUE_NAME, connection=connect(f"redis://127.0.0.1:{port}/0")).jobs
-        assert [job.args for job in queued] == [([obs.id],)]
+        queued = queue(connect(f"redis://127.0.0.1:{port}/0")).jobs
+        assert [(job.func_name, job.args) for job in queued] == [(PROCESS_JOB, ())]
+        assert jobs.sweep() == 1, "the note still waits"
+        assert len(queue(connect(f"redis://127.0.0.1:{port}/0")).jobs) == 1, "a second sweep adds no job"
     jobs.runtime.cache_clear()
 
 

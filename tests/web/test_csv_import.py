@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,8 +19,7 @@ from hiljainen.csv_import import ImportReport, import_command, import_csv
 from hiljainen.models import AuditEvent, Observation, Role, Source, Touchpoint, Unit
 from hiljainen.pipeline.redact import Redactor
 from hiljainen.services import ChildServer
-from hiljainen.stores.queue import QUEUE_NAME, connect
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, empty_queue, login, processing_queued
 
 PASSWORD = "salasana-123"
 GOOD = (
@@ -246,6 +244,7 @@ def test_admin_uploads_a_file_and_sees_the_report(
 ) -> None:
     login(client, "paakayttaja", PASSWORD)
     data = (GOOD + "Tuntematon.,staff,,kellari,,,\n").encode()
+    empty_queue(settings.redis_url)
     status, page = upload(client, data)
     assert status == 200
     assert (number(page, "imported"), number(page, "duplicates"), number(page, "error-count")) == (3, 0, 1)
@@ -255,7 +254,7 @@ def test_admin_uploads_a_file_and_sees_the_report(
         ids = list(s.scalars(select(Observation.id).order_by(Observation.id)))
         audit = s.scalars(select(AuditEvent).where(AuditEvent.action == "import_csv")).one()
         assert audit.detail == {"file": "muistiinpanot.csv", "imported": 3, "duplicates": 0, "errors": 1}
-    assert ids in [job.args[0] for job in Queue(QUEUE_NAME, connection=connect(settings.redis_url)).jobs]
+    assert ids and processing_queued(settings.redis_url)
     status, page = upload(client, data)
     assert (number(page, "imported"), number(page, "duplicates"), number(page, "error-count")) == (0, 3, 1)
 
@@ -302,15 +301,14 @@ def test_import_command_commits_queues_and_prints_the_report(
         seed(s)
     path = tmp_path / "notes.csv"
     path.write_bytes((GOOD + "   ,staff,,,,,\n").encode())
+    empty_queue(redis_srv.url)
     report = import_command(path)
     out = capsys.readouterr().out
     assert len(report.imported) == 3 and report.queued and report.errors == [(5, report.errors[0][1])]
     assert "line 5" in out and "3 imported" in out
     with db.make_sessionmaker(engine)() as s:
         assert sorted(s.scalars(select(Observation.id))) == sorted(report.imported)
-    assert report.imported in [
-        job.args[0] for job in Queue(QUEUE_NAME, connection=connect(redis_srv.url)).jobs
-    ]
+    assert processing_queued(redis_srv.url)
     again = import_command(path)
     assert (again.imported, again.skipped_duplicates) == ([], 3)
     engine.dispose()

@@ -177,7 +177,7 @@ def seed(app: Flask, cfg: Settings, redactor: Any, extra: Sequence[tuple[str, st
             )
         )
         users = {k: u.id for k, u in people.items()}
-    jobs.process(list(ids.values()))
+    jobs.process_all()
     jobs.refresh_themes((TODAY - dt.timedelta(days=1)).isoformat())
 
     with app.test_request_context():

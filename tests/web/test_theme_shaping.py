@@ -181,9 +181,7 @@ def test_a_leader_merges_splits_moves_pins_and_a_refresh_keeps_it_all(demo_copy:
             note = Observation(id=900_000 + n, text=text, source=Source.STAFF, day=DEMO_TODAY)
             s.add(note)
             added.append(note)
-        s.flush()
-        added_ids = [n.id for n in added]
-    jobs.process(added_ids)
+    assert jobs.process_all() == len(added)
     jobs.refresh_themes(DEMO_TODAY.isoformat())
 
     with sessions(demo_copy)() as s:
