@@ -58,7 +58,7 @@ def test_half_open_connections_do_not_starve_the_web_process(
 
 
 def test_job_records_expire_soon(redis_srv: ChildServer) -> None:
-    # A job record keeps note ids and the exact time they were queued: it must not stay a year.
+    # A job record keeps the exact times it was queued, started and ended: it must not stay a year.
     conn = redis.Redis.from_url(redis_db(redis_srv.url, 12))
     conn.flushdb()
     queue.enqueue_process(conn, 3)
