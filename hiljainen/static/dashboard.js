@@ -1,4 +1,5 @@
-// Draws the dashboard's charts from the JSON the page carries (no inline script: CSP).
+// Draws the dashboard's charts from the JSON the page carries (no inline script: CSP). The
+// weak-signal map is drawn on the server (templates/dashboard/_signal_map.html): its bubbles are links.
 (function () {
   "use strict";
   var node = document.getElementById("dashboard-data");
@@ -8,7 +9,6 @@
   var L = labelNode ? JSON.parse(labelNode.textContent) : {};
   function say(key) { return L[key] || key; }
   var palette = ["#1f6f5c", "#d98e04", "#3b6cc4", "#b6416b", "#6a4fb3", "#5b8c2a", "#8a5a44", "#2b9aa0"];
-  var signalColour = { weak: "#d98e04", strong: "#b6416b", "well-known": "#3b6cc4", latent: "#8c96a8", noise: "#c7ccd6" };
   Chart.defaults.font.family = "system-ui, sans-serif";
   Chart.defaults.maintainAspectRatio = false;
   var weeks = data.weeks.map(function (w) { return say("week") + " " + Number(w.slice(6)); });
@@ -41,20 +41,6 @@
       { label: say("you_said"), data: r.you_said_we_did, type: "bar", backgroundColor: "rgba(59,108,196,.35)", yAxisID: "count" }
     ] },
     options: { scales: { y: { min: 0, max: 100 }, count: { position: "right", beginAtZero: true, grid: { display: false } } } } });
-
-  var points = data.emergence_map || [];
-  var groups = {};
-  points.forEach(function (p) {
-    (groups[p.signal] = groups[p.signal] || []).push(
-      { x: p.visibility * 100, y: p.emergence, r: 4 + 3 * Math.sqrt(p.reporters), name: p.name, notes: p.size });
-  });
-  draw("emergence_map", { type: "bubble",
-    data: { datasets: Object.keys(groups).map(function (s) {
-      return { label: say(s), data: groups[s], backgroundColor: signalColour[s] || "#888", borderColor: "#fff" }; }) },
-    options: { scales: { x: { title: { display: true, text: say("share") }, beginAtZero: true },
-                         y: { title: { display: true, text: say("growth") } } },
-               plugins: { tooltip: { callbacks: { label: function (c) {
-                 return c.raw.name + " (" + c.raw.notes + ")"; } } } } } });
 
   var select = document.getElementById("scope-select");
   if (select) { select.addEventListener("change", function () { select.form.submit(); }); }

@@ -28,6 +28,7 @@ from hiljainen.models import (
 from hiljainen.stores.reports import load_snapshot
 from hiljainen.web.auth import current_user, login_required
 from hiljainen.web.i18n import source_label
+from hiljainen.web.signal_map import SignalMap, build
 from hiljainen.web.themes import parse_number
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -65,6 +66,7 @@ def _home_page(error: str | None = None, values: Any = None, status: int = 200) 
         snap=snap.data if snap else None,
         computed_at=snap.computed_at if snap else None,
         tables=_tables(snap.data) if snap else {},
+        signal_map=_signal_map(db, snap.data) if snap else None,
         themes=themes,
         topics=topics,
         alerts=alerts,
@@ -93,6 +95,14 @@ def _live_themes(db: Any, theme_ids: set[int]) -> dict[int, Theme]:
         if theme is not None:
             out[theme_id] = theme
     return out
+
+
+def _signal_map(db: Any, data: dict[str, Any]) -> SignalMap:
+    """The weak-signal map of the snapshot, each bubble opening the theme it lives on as now, under
+    that theme's current name (the snapshot keeps the name the theme had when it was computed)."""
+    points = data.get("emergence_map", [])
+    live = _live_themes(db, {p["id"] for p in points if isinstance(p.get("id"), int)})
+    return build(points, {old: (theme.id, theme.name) for old, theme in live.items()})
 
 
 _LEVEL = {"strong": 3, "weak": 2, "latent": 1}

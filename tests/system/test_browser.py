@@ -102,9 +102,20 @@ def test_leader_loop_on_the_demo(demo_copy: Settings, live_server: Callable[[Fla
     leader = new_page(chromium, screens_dir, viewport={"width": 1280, "height": 900}, is_mobile=False)
     log_in(leader, base, "selain-johtaja", "salasana-123")
     assert "/dashboard" in leader.url
-    for chart in ("emergence_map", "theme_stream", "notes_by_source", "response", "tone"):
+    for chart in ("theme_stream", "notes_by_source", "response", "tone"):
         drawn = leader.evaluate(f"!!Chart.getChart(document.getElementById('chart-{chart}'))")
         assert drawn, f"chart {chart} was not drawn"
+    # The weak-signal map is drawn on the server; on a phone it fits the screen, and a bubble's
+    # label opens its theme.
+    phone = new_page(chromium, screens_dir)
+    log_in(phone, base, "selain-johtaja", "salasana-123")
+    box = phone.locator("svg.signal-map").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    label = phone.locator("svg.signal-map a.bubble-label").first
+    theme_url = label.get_attribute("href")
+    assert theme_url and theme_url.startswith("/themes/")
+    label.click()
+    phone.wait_for_url(f"**{theme_url}")
     legend = leader.evaluate("Chart.getChart(document.getElementById('chart-response')).data.datasets"
                              ".map(function (d) { return d.label; })")
     assert legend[0].startswith("% kuitattu"), legend  # the charts speak the page's language
