@@ -10,6 +10,8 @@ from hiljainen.models import PUBLIC_ID_ALPHABET, PUBLIC_ID_LENGTH, Role, Source
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER: a larger id cannot exist, and cannot even be compared
 SLUG_MAX = 60  # longest unit or touchpoint slug looked up (longer input matches none)
 TONES = ("positive", "negative", "neutral")  # as hiljainen.pipeline.tone.CLASSES
+# What a note's tone shows as (hiljainen.pipeline.tone.shown_tone), and so what a search filters by.
+SHOWN_TONES = (*TONES, "uncertain")
 PUBLIC_ROLES = (Source.CUSTOMER, Source.RELATIVE, Source.PARTNER)  # who writes on a public form
 # What each role may do, in one place; tests walk every route against this table.
 RANK = {Role.STAFF: 1, Role.LEADER: 2, Role.ADMIN: 3}

@@ -16,7 +16,7 @@ from hiljainen.errors import InvalidInput
 from hiljainen.models import Role, Source, Theme, Touchpoint, Unit, User
 from hiljainen.pipeline import fusion
 from hiljainen.pipeline.fusion import QueryToken, TermGroup
-from hiljainen.rules import MAX_ID, RANK, SLUG_MAX, TONES, digits
+from hiljainen.rules import MAX_ID, RANK, SHOWN_TONES, SLUG_MAX, digits
 from hiljainen.search.sql import Filters
 
 MAX_QUERY_CHARS = 500  # a few words or a sentence; longer text is a note, not a query
@@ -110,7 +110,7 @@ def parse_filters(args: Mapping[str, str], db: Session, user: User | None) -> Fi
     if lang is not None and lang not in LANGS:
         raise InvalidInput(_("Unknown language: %(value)s", value=lang[:40]))
     tone = arg("tone")
-    if tone is not None and tone not in TONES:
+    if tone is not None and tone not in SHOWN_TONES:
         raise InvalidInput(_("Unknown tone: %(value)s", value=tone[:40]))
     if value := arg("theme"):
         theme_id = int(value) if digits(value, 10) else None

@@ -7,11 +7,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from hiljainen.models import Observation, Source, Voice
+from hiljainen.pipeline.tone import UNSURE_BELOW
 from hiljainen.rules import public_id_shape
 
 # SQL engines limit bound parameters (SQLite 32,766, PostgreSQL 65,535): id lists go in chunks.
@@ -29,7 +30,7 @@ class Filters:
     source: Source | None = None
     lang: str | None = None
     theme_id: int | None = None
-    tone: str | None = None
+    tone: str | None = None  # as the note shows it: a label, or "uncertain" (rules.SHOWN_TONES)
     author_id: int | None = None  # staff see their own signed notes only
 
     @property
@@ -55,13 +56,22 @@ def searchable(query: Select[Any], f: Filters) -> Select[Any]:
         (f.source, lambda v: o.source == v),
         (f.lang, lambda v: o.lang == v),
         (f.theme_id, lambda v: o.theme_id == v),
-        (f.tone, lambda v: o.tone == v),
+        (f.tone, shows_tone),
         (f.author_id, lambda v: o.author_id == v),
     ]
     for value, condition in conditions:
         if value is not None:
             query = query.where(condition(value))
     return query
+
+
+def shows_tone(tone: str) -> ColumnElement[bool]:
+    """Notes whose tone shows as `tone` (pipeline.tone.shown_tone): "uncertain" for a label the
+    model is unsure of, else the label, so a filter finds exactly the notes that show it."""
+    o = Observation
+    if tone == "uncertain":
+        return and_(o.tone.is_not(None), o.tone_confidence < UNSURE_BELOW)
+    return and_(o.tone == tone, or_(o.tone_confidence.is_(None), o.tone_confidence >= UNSURE_BELOW))
 
 
 def count_matching(session: Session, f: Filters, cap: int | None = None) -> int:

@@ -24,7 +24,7 @@ from hiljainen import resources
 from hiljainen.errors import InvalidInput, ModelMismatch, ServiceUnavailable
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit, User
 from hiljainen.pipeline import fusion
-from hiljainen.rules import PUBLIC_ROLES, SLUG_MAX, TONES, queryable
+from hiljainen.rules import PUBLIC_ROLES, SHOWN_TONES, SLUG_MAX, queryable
 from hiljainen.search import sql
 from hiljainen.search.engine import Item, Results, make_item
 from hiljainen.search.query import LANGS, clean_query, parse_filters, parse_page, scope_author
@@ -132,7 +132,7 @@ def _filter_choices(db: Session, author_id: int | None = None) -> dict[str, Any]
         "themes": db.scalars(themes).all(),
         "sources": list(Source),
         "langs": LANGS,
-        "tones": TONES,
+        "tones": SHOWN_TONES,
     }
 
 

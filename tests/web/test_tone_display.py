@@ -11,14 +11,15 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hiljainen import accounts, db, intake, resources
-from hiljainen.models import Observation, Role, Source
+from hiljainen import accounts, db, intake, resources, tokens
+from hiljainen.models import Observation, Role, Source, User
 from hiljainen.pipeline.tone import UNSURE_BELOW
 from hiljainen.runtime import Runtime
 from tests.conftest import login
@@ -93,3 +94,40 @@ def test_the_dashboard_counts_an_unsure_tone_as_uncertain_like_the_note_shows_it
         assert f"<th>{uncertain}</th>" in shown and f"<th>{negative}</th>" in shown
         legend = json.loads(shown.split('id="chart-labels">', 1)[1].split("</script>", 1)[0])
         assert legend["uncertain"] == uncertain, "the chart's legend names the series too"
+
+
+def test_the_tone_filter_finds_the_notes_that_show_that_tone(app: Flask, one_model: Any) -> None:
+    # The unsure negative note shows "uncertain": the negative filter leaves it out and the
+    # uncertain one, offered in the form, finds it; the API filters and names it the same way.
+    ids = add_notes(app, one_model)
+    client = app.test_client()
+    login(client, "johtaja", PASSWORD)
+
+    def found(query: str, tone: str) -> set[str]:
+        listed = page(client, f"/search?q={query}&tone={tone}", "en")
+        return set(re.findall(r'href="/notes/([a-z0-9]+)"', listed))
+
+    assert ids["unsure"] in found("kiire", "")
+    assert ids["unsure"] not in found("kiire", "negative") and ids["unsure"] in found("kiire", "uncertain")
+    cold = "ruoka kylmää"
+    assert ids["sure"] in found(cold, "negative") and ids["sure"] not in found(cold, "uncertain")
+    for lang, uncertain in (("fi", "epävarma"), ("en", "uncertain")):
+        form = page(client, "/search", lang)
+        assert re.search(rf'<option value="uncertain"\s*>{uncertain}</option>', form), lang
+
+    with app.app_context():
+        s = resources.session()
+        johtaja = s.scalar(select(User).where(User.username == "johtaja"))
+        _row, plaintext = tokens.issue(s, "haku", Role.LEADER, user=johtaja)
+        s.commit()
+    api = app.test_client()
+
+    def api_tones(query: str, tone: str) -> dict[str, str]:
+        resp = api.get("/api/v1/search", query_string={"q": query, "tone": tone},
+                       headers={"Authorization": f"Bearer {plaintext}"})
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        return {item["id"]: item["tone"] for item in resp.get_json()["items"]}
+
+    assert api_tones("kiire", "uncertain").get(ids["unsure"]) == "uncertain"
+    assert ids["unsure"] not in api_tones("kiire", "negative")
+    assert api_tones("ruoka kylmää", "negative").get(ids["sure"]) == "negative"

@@ -8,7 +8,7 @@ from flask import jsonify
 
 from hiljainen import intake, resources
 from hiljainen.models import PUBLIC_ID_ALPHABET, PUBLIC_ID_LENGTH, Source, Status
-from hiljainen.rules import SLUG_MAX, TONES
+from hiljainen.rules import SHOWN_TONES, SLUG_MAX
 from hiljainen.web.api import bp
 from hiljainen.web.api.observations import DEFAULT_LIMIT, MAX_LIMIT, TAG_MAX
 
@@ -75,7 +75,8 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
         "properties": {
             **{k: note["properties"][k] for k in ("id", "text", "source", "unit", "touchpoint", "day",
                                                     "lang", "theme_id", "status")},
-            "tone": {"type": ["string", "null"], "enum": [*TONES, None]},
+            "tone": {"type": ["string", "null"], "enum": [*SHOWN_TONES, None],
+                     "description": "As the interface shows it: uncertain when the model is unsure."},
             "voices": {"type": "integer", "description": "Other writers who said the same (\"me too\")."},
             "score": {"type": "number"},
             "ranks": {"type": "object", "additionalProperties": {"type": "integer"},
@@ -229,7 +230,12 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
                             "schema": {"type": "string", "enum": ["fi", "en", "und"]},
                         },
                         {"name": "theme", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-                        {"name": "tone", "in": "query", "schema": {"type": "string", "enum": list(TONES)}},
+                        {
+                            "name": "tone",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": list(SHOWN_TONES)},
+                            "description": "Notes whose tone shows as this (uncertain: the model is unsure).",
+                        },
                         {
                             "name": "page",
                             "in": "query",

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from hiljainen import resources
 from hiljainen.errors import InvalidInput
 from hiljainen.note_json import note_json
+from hiljainen.pipeline.tone import shown_tone
 from hiljainen.rules import digits
 from hiljainen.search import engine
 from hiljainen.search.engine import SIMILAR_K, Item
@@ -61,7 +62,7 @@ def _api_item(item: Item) -> dict[str, Any]:
     return {
         **note_json(n),
         "lang": n.lang,
-        "tone": n.tone,
+        "tone": shown_tone(n.tone, n.tone_confidence),  # as the tone filter and the pages read it
         "theme_id": n.theme_id,
         "voices": item.voices,
         "score": round(item.score, 6),
