@@ -199,10 +199,72 @@ def test_units_are_renamed_and_retired_and_touchpoints_edited(org_app: Flask) ->
     unit_history = audit(org_app, f"unit:{unit_id}")
     assert [a for a, _d in unit_history] == ["edit_unit", "edit_unit"]
     assert unit_history[0][1]["name_fi"] == {"from": "Koivukoti", "to": "Palvelutalo Koivukoti"}
-    assert unit_history[1][1] == {"active": {"from": True, "to": False}}
+    assert unit_history[1][1] == {"active": {"from": True, "to": False}, "touchpoints_retired": [point_id]}
     point_history = audit(org_app, f"touchpoint:{point_id}")
-    assert point_history[0][1]["name_fi"] == {"from": "Aula", "to": "Pääaula"}
-    assert point_history[1][1] == {"active": {"from": True, "to": False}}
+    assert point_history[0][1] == {"active": {"from": True, "to": False}, "with_unit": unit_id}
+    assert point_history[1][1]["name_fi"] == {"from": "Aula", "to": "Pääaula"}
+    assert point_history[1][1]["active"] == {"from": False, "to": True}, "back in use under a unit in use"
+    assert point_history[2][1] == {"active": {"from": True, "to": False}}
+
+
+def test_retiring_a_unit_retires_its_touchpoints_and_says_how_many(org_app: Flask) -> None:
+    # Koivukoti has aula (from the fixture), ruokasali and an already retired one; kotihoito has piha.
+    admin = signed_in(org_app, "admin")
+    for slug, name, unit in (("ruokasali", "Ruokasali", "koivukoti"), ("vanha", "Vanha aula", "koivukoti")):
+        assert post(admin, "/admin/", "/admin/touchpoints", slug=slug, name_fi=name, unit=unit)[0] == 303
+    assert post(admin, "/admin/", "/admin/units", slug="kotihoito", name_fi="Kotihoito")[0] == 303
+    status, _body = post(admin, "/admin/", "/admin/touchpoints", slug="piha", name_fi="Piha",
+                         unit="kotihoito")
+    assert status == 303
+    with org_app.app_context():
+        db = resources.session()
+        units = {u.slug: u.id for u in db.scalars(select(Unit))}
+        points = {t.slug: t.id for t in db.scalars(select(Touchpoint))}
+    status, _body = post(admin, "/admin/", f"/admin/touchpoints/{points['vanha']}", name_fi="Vanha aula",
+                         unit="koivukoti")  # retired before the unit
+    assert status == 303
+    public = org_app.test_client()
+    assert public.get("/t/aula").status_code == 200 and public.get("/t/ruokasali").status_code == 200
+
+    # Retired in English: both touchpoints in use go with it, and the message says how many.
+    retire = f"/admin/units/{units['koivukoti']}?lang=en"
+    status, _body = post(admin, "/admin/", retire, name_fi="Koivukoti", name_en="Birch home")  # unticked
+    assert status == 303
+    said = admin.get("/admin/").get_data(as_text=True)
+    assert ("The unit is retired, and with it the touchpoints that were in use (2): their public forms "
+            "and QR codes take no more notes.") in said
+    for slug in ("aula", "ruokasali"):
+        assert public.get(f"/t/{slug}").status_code == 404, slug
+    stale_form = {"csrf_token": csrf_token(public, "/t/piha"), "text": "Ovi on rikki.", "role": "customer"}
+    assert public.post("/t/aula", data=stale_form).status_code == 404, "a form left open takes nothing"
+    assert public.get("/t/piha").status_code == 200, "another unit's touchpoint stays in use"
+    with org_app.app_context():
+        assert resources.session().scalar(select(Observation.id)) is None, "no note under the retired unit"
+
+    # Audited: the unit names the touchpoints it retired; each touchpoint has its own entry.
+    assert audit(org_app, f"unit:{units['koivukoti']}")[-1] == (
+        "edit_unit", {"active": {"from": True, "to": False},
+                      "touchpoints_retired": [points["aula"], points["ruokasali"]]})
+    for slug in ("aula", "ruokasali"):
+        assert audit(org_app, f"touchpoint:{points[slug]}")[-1] == (
+            "edit_touchpoint", {"active": {"from": True, "to": False}, "with_unit": units["koivukoti"]})
+    assert len(audit(org_app, f"touchpoint:{points['vanha']}")) == 2, "a retired one is not retired again"
+
+    # Not back in use under the retired unit; under a unit in use it is.
+    status, body = post(admin, "/admin/", f"/admin/touchpoints/{points['aula']}?lang=en", name_fi="Aula",
+                        unit="koivukoti", active="on")
+    assert status == 400 and "A touchpoint of a retired unit cannot be in use" in body
+    assert public.get("/t/aula").status_code == 404
+    assert post(admin, "/admin/", f"/admin/touchpoints/{points['aula']}", name_fi="Aula", unit="kotihoito",
+                active="on")[0] == 303
+    assert public.get("/t/aula").status_code == 200
+
+    # In Finnish too.
+    status, _body = post(admin, "/admin/", f"/admin/units/{units['kotihoito']}?lang=fi", name_fi="Kotihoito")
+    assert status == 303
+    said = admin.get("/admin/").get_data(as_text=True)
+    assert "Yksikkö on poistettu käytöstä, ja sen mukana käytössä olleet kohtaamispisteet (2)" in said
+    assert public.get("/t/piha").status_code == 404 and public.get("/t/aula").status_code == 404
 
 
 def test_a_retired_unit_takes_no_new_notes_through_any_door_and_keeps_its_old_ones(org_app: Flask) -> None:

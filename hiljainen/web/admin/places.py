@@ -2,8 +2,10 @@
 and touchpoints.
 
 A retired unit or touchpoint keeps its notes and its history; it is only no longer offered for new
-notes (a retired touchpoint's public form answers 404). Every change writes an AuditEvent with
-target "unit:<id>" or "touchpoint:<id>" and the names before and after (place names, no people)."""
+notes (a retired touchpoint's public form answers 404). Retiring a unit retires its touchpoints in
+use too, since their public forms would file notes under it; a touchpoint of a retired unit cannot
+be put back in use. Every change writes an AuditEvent with target "unit:<id>" or "touchpoint:<id>"
+and the names before and after (place names, no people)."""
 
 from __future__ import annotations
 
@@ -90,7 +92,7 @@ def _add(kind: type[Unit] | type[Touchpoint]) -> Any:
             )
         if db.scalar(select(kind.id).where(kind.slug == slug)):
             raise InvalidInput(_("The short name %(slug)s is taken.", slug=slug))
-        unit = None if is_unit else chosen_unit()
+        unit = None if is_unit else _unit_in_use(chosen_unit(), active=True)
     except InvalidInput as exc:
         return _page(error=str(exc)), 400
     fi, en = names
@@ -113,22 +115,52 @@ def _edit(place: Unit | Touchpoint | None) -> Any:
         abort(404)
     is_unit = isinstance(place, Unit)
     names = _names()
+    active = request.form.get("active") == "on"
     try:
         if names is None:
             raise InvalidInput(_("A unit needs a name.") if is_unit else _("A touchpoint needs a name."))
-        unit = None if is_unit else chosen_unit()
+        unit = None if is_unit else _unit_in_use(chosen_unit(), active)
     except InvalidInput as exc:
         return _page(error=str(exc)), 400
-    detail = _changes(place, names, request.form.get("active") == "on")
+    detail = _changes(place, names, active)
     if isinstance(place, Touchpoint) and (unit.id if unit else None) != place.unit_id:
         detail["unit"] = {"from": place.unit_id, "to": unit.id if unit else None}
         place.unit_id = unit.id if unit else None
+    retired: list[Touchpoint] = []
+    if isinstance(place, Unit) and detail.get("active", {}).get("to") is False:
+        retired = _retire_touchpoints(place)
+        detail["touchpoints_retired"] = [t.id for t in retired]
     name = "unit" if is_unit else "touchpoint"
     if detail:
         audit(f"edit_{name}", f"{name}:{place.id}", detail)
         db.commit()
-        flash(_("The unit is saved.") if is_unit else _("The touchpoint is saved."))
+        if retired:
+            flash(_("The unit is retired, and with it the touchpoints that were in use (%(n)d): their "
+                    "public forms and QR codes take no more notes.", n=len(retired)))
+        else:
+            flash(_("The unit is saved.") if is_unit else _("The touchpoint is saved."))
     return redirect(url_for("admin.home", _anchor=f"{name}s"), code=303)
+
+
+def _unit_in_use(unit: Unit | None, active: bool) -> Unit | None:
+    """The unit a touchpoint in use is under; InvalidInput for a retired one, whose notes it would
+    file under a unit that takes none."""
+    if active and unit is not None and not unit.active:
+        raise InvalidInput(_("A touchpoint of a retired unit cannot be in use: choose a unit in use, or "
+                             "bring the unit back first."))
+    return unit
+
+
+def _retire_touchpoints(unit: Unit) -> list[Touchpoint]:
+    """Retire the unit's touchpoints in use, each audited as its own edit; returns them."""
+    db = resources.session()
+    in_use = select(Touchpoint).where(Touchpoint.unit_id == unit.id, Touchpoint.active.is_(True))
+    points = db.scalars(in_use.order_by(Touchpoint.id)).all()
+    for point in points:
+        point.active = False
+        audit("edit_touchpoint", f"touchpoint:{point.id}",
+              {"active": {"from": True, "to": False}, "with_unit": unit.id})
+    return list(points)
 
 
 def audit(action: str, target: str, detail: dict[str, Any]) -> None:
