@@ -10,6 +10,10 @@ Two kinds of writer can be reached, and only with their consent:
 The mail holds the answer and a link to where the writer reads it (their notes, or the receipt
 page where the code opens it), never the note's text or anyone's name. The address travels as the
 outbox message's recipient only, and the delivery clears it once the mail is sent.
+
+Nothing is queued without a mail server (HILJAINEN_SMTP_URL): answers go by e-mail only, so the
+message would keep the writer's address in the outbox while it failed for ever, or, with no
+delivery set at all, be written with the address into the data folder's outbox files.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sqlalchemy.orm import Session
 from hiljainen.delivery import is_email
 from hiljainen.models import Observation, OutboxMessage
 
-__all__ = ["CHANNEL", "is_email", "notice", "queue", "recipients", "render"]
+__all__ = ["CHANNEL", "is_email", "notice", "queue", "recipients", "render", "unsent"]
 CHANNEL = "answer"
 SUBJECT = "Vastaus palautteeseesi / An answer to your note"
 
@@ -52,9 +56,11 @@ def render(note: Observation, answer: str, link: str) -> str:
     )
 
 
-def queue(session: Session, note: Observation, answer: str, base_url: str) -> int:
+def queue(session: Session, note: Observation, answer: str, base_url: str, smtp_url: str) -> int:
     """Put one answer mail per consenting recipient in the outbox (the caller commits);
-    returns how many were queued."""
+    returns how many were queued: none without a mail server (smtp_url)."""
+    if not smtp_url:
+        return 0
     base = base_url.rstrip("/")
     sent = 0
     for address, page in recipients(note):
@@ -72,3 +78,17 @@ def notice(mailed: int, *, theme: bool = False) -> str:
     if theme:
         return _("%(n)d writers asked for it by e-mail: it is sent to them.", n=mailed)
     return _("The answer is saved and sent by e-mail, as the writer asked.")
+
+
+def unsent(asked: int, *, theme: bool = False) -> str:
+    """What the leader is told when writers asked for e-mail but no mail server is set."""
+    if theme:
+        return _(
+            "%(n)d writers asked for it by e-mail, but no mail server is set: "
+            "they read it with their receipt code or in their notes.",
+            n=asked,
+        )
+    return _(
+        "No mail server is set, so it is not sent by e-mail: "
+        "the writer reads it with their receipt code or in their notes."
+    )

@@ -16,6 +16,8 @@ failure of either retries both (a recipient may then see an e-mail twice, never 
 
 Answers to writers (channel "answer", hiljainen.answer_mail) are personal: each goes by e-mail to
 its own recipient only, never to the chat webhook, and the address is cleared once it is sent.
+They are queued only while HILJAINEN_SMTP_URL is set; one queued before the mail server was
+removed fails with NoMailServer until it is set again.
 """
 
 from __future__ import annotations

@@ -69,4 +69,8 @@ def change_password() -> Any:
 
 
 def _page(error: str | None = None, status: int = 200) -> Any:
-    return render_template("account/settings.html", error=error, form=request.form), status
+    # Without a mail server nothing is mailed yet: the page says so, and the choice waits for one.
+    mail_server = bool(resources.get().settings.smtp_url)
+    return render_template(
+        "account/settings.html", error=error, form=request.form, mail_server=mail_server
+    ), status

@@ -284,14 +284,18 @@ def theme_answer(theme_id: int) -> Any:
     except InvalidInput as exc:
         return _theme_page(db, th, error=str(exc), form=form)
     close = action is not None and form.get("close") == "on"
-    # Read before closing deletes them; an e-mail address gets the answer by mail instead.
-    contacts = [n.contact for n in notes if n.contact and not answer_mail.is_email(n.contact.strip())]
-    mailed = 0
+    smtp_url = resources.get().settings.smtp_url
+    # Read before closing deletes them; an e-mail address gets the answer by mail instead, if it can.
+    contacts = [
+        n.contact for n in notes if n.contact and not (smtp_url and answer_mail.is_email(n.contact.strip()))
+    ]
+    mailed = asked_mail = 0
     for obs in notes:
         answer_row = NoteResponse(observation_id=obs.id, author_id=user.id, kind="answer", body=body)
         db.add(answer_row)
         db.flush()
-        mailed += answer_mail.queue(db, obs, body, _base_url())
+        asked_mail += len(answer_mail.recipients(obs))
+        mailed += answer_mail.queue(db, obs, body, _base_url(), smtp_url)
         _acknowledge_implicitly(obs, "theme_answer")
         _audit("answer", obs, {"response_id": answer_row.id, "chars": len(body), "theme": th.id})
         if action is None:
@@ -322,6 +326,8 @@ def theme_answer(theme_id: int) -> Any:
     )
     if mailed:
         message += " " + answer_mail.notice(mailed, theme=True)
+    elif asked_mail:
+        message += " " + answer_mail.unsent(asked_mail, theme=True)
     if contacts:
         asked = _("%(n)d writers asked for it by e-mail or phone: send it there too.", n=len(contacts))
         message += f" {asked} {', '.join(contacts)}"
@@ -414,7 +420,9 @@ def _add_response(obs: Observation, kind: str) -> Any:
     db.add(response)
     db.flush()
     _acknowledge_implicitly(obs, kind)
-    mailed = answer_mail.queue(db, obs, body, _base_url()) if kind == "answer" else 0
+    asked_mail = len(answer_mail.recipients(obs)) if kind == "answer" else 0
+    smtp_url = resources.get().settings.smtp_url
+    mailed = answer_mail.queue(db, obs, body, _base_url(), smtp_url) if asked_mail else 0
     detail: dict[str, Any] = {"response_id": response.id, "chars": len(body)}
     if kind == "action" and request.form.get("close") == "on" and obs.status != Status.DONE:
         detail.update({"closed": True, "from": obs.status.value})
@@ -423,7 +431,12 @@ def _add_response(obs: Observation, kind: str) -> Any:
     _audit(kind, obs, detail)
     db.commit()
     closed = bool(detail.get("closed"))
-    flash(answer_mail.notice(mailed) if mailed else _saved_message(obs, kind, closed=closed))
+    if mailed:
+        flash(answer_mail.notice(mailed))
+    elif asked_mail:  # no mail server: said beside where the writer reads it
+        flash(f"{_saved_message(obs, kind, closed=closed)} {answer_mail.unsent(asked_mail)}")
+    else:
+        flash(_saved_message(obs, kind, closed=closed))
     return _back(obs)
 
 

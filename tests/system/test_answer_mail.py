@@ -2,7 +2,8 @@
 an address with "I want an answer"; a leader answers, personally or to a whole theme, and the
 answer arrives at a real SMTP server (aiosmtpd on a free loopback port) through the outbox and the
 real delivery, with the link where the writer reads it. Nobody else is mailed, the outbox forgets
-the address once it is sent, and a chat webhook never receives a personal answer."""
+the address once it is sent, and a chat webhook never receives a personal answer. Without a mail
+server nothing is queued at all, and the leader and the staff member are told so."""
 
 from __future__ import annotations
 
@@ -210,3 +211,70 @@ def test_a_public_writer_without_an_address_is_not_mailed(
     landed = leader.get(f"/triage/notes/{note.public_id}?lang=en").get_data(as_text=True)
     assert "The writer asked for it at 040 111 2222: send it there too." in landed
     assert deliver(mapp, mail_settings) == [] and mailbox.received == []
+
+
+@pytest.mark.parametrize("webhook", [True, False], ids=["webhook-only", "no-delivery"])
+def test_without_a_mail_server_no_answer_is_queued_and_the_leader_is_told(
+    settings: Settings, receiver: Receiver, webhook: bool  # noqa: F811
+) -> None:
+    no_mail = dataclasses.replace(
+        settings, smtp_url="", webhook_url=receiver.url if webhook else "", public_url=PUBLIC
+    )
+    app = create_app(no_mail)
+    app.config["TESTING"] = True
+    make_org(app)
+    nurse = signed_in(app, "hoitaja")
+    page = nurse.get("/settings?lang=en").get_data(as_text=True)
+    assert 'id="no-mail-server">No mail server is set for this service yet' in page
+    assert "sähköpostia ei toistaiseksi lähetetä" in nurse.get("/settings?lang=fi").get_data(as_text=True)
+    assert opt_in(nurse, email=NURSE_MAIL, answers_by_email="on")[0] == 303, "the choice waits for a server"
+    post_note(nurse, "/note", text="Iltavuoron lääkekaappi on taas lukossa.")
+    theme_mail = "melu@example.com"
+    for address, text, contact in (("203.0.113.1", "Kahvi loppui kesken.", WRITER_MAIL),
+                                   ("203.0.113.2", "Ruokasalin melu on kova.", theme_mail)):
+        writer = app.test_client()
+        writer.environ_base["REMOTE_ADDR"] = address
+        status, _page = post_note(writer, "/t/ruokasali", text=text, role="customer", wants_answer="on",
+                                  contact=contact)
+        assert status == 201
+    signed, coffee, noise = (note_of(app, part) for part in ("lääkekaappi", "Kahvi", "melu"))
+
+    leader = signed_in(app, "johtaja")
+    unsent = ("No mail server is set, so it is not sent by e-mail: "
+              "the writer reads it with their receipt code or in their notes.")
+    answer(leader, signed, "Avain on nyt vuoron kansiossa.")
+    landed = leader.get(f"/triage/notes/{signed.public_id}?lang=en").get_data(as_text=True)
+    assert unsent in landed and "as the writer asked" not in landed
+    answer(leader, coffee, "Kahvia on lisätty.")
+    landed = leader.get(f"/triage/notes/{coffee.public_id}?lang=en").get_data(as_text=True)
+    assert f"The writer asked for it at {WRITER_MAIL}: send it there too. {unsent}" in landed
+
+    with app.app_context():
+        db = resources.session()
+        theme = Theme(label="ruokasali melu", phrase="Ruokasalin melu")
+        db.add(theme)
+        db.flush()
+        for obs in db.scalars(select(Observation).where(Observation.id.in_([signed.id, noise.id]))):
+            obs.theme_id = theme.id
+        db.commit()
+        theme_id = theme.id
+    path = f"/triage/themes/{theme_id}"
+    form = {"body": "Ruokasaliin tulee ääntä vaimentavat levyt.", "action": "Levyt tilattu.", "close": "on",
+            "to": "all", "csrf_token": csrf_token(leader, path)}
+    assert leader.post(f"{path}/answer?lang=en", data=form).status_code == 303
+    landed = leader.get(f"{path}?lang=en").get_data(as_text=True)
+    assert ("2 writers asked for it by e-mail, but no mail server is set: "
+            "they read it with their receipt code or in their notes.") in landed
+    assert f"1 writers asked for it by e-mail or phone: send it there too. {theme_mail}" in landed
+    assert "it is sent to them" not in landed
+
+    addresses = (NURSE_MAIL, WRITER_MAIL, theme_mail)
+    with app.app_context():
+        session = resources.session()
+        outbox = session.scalars(select(OutboxMessage)).all()
+        assert [m for m in outbox if m.channel == "answer" or m.recipient in addresses] == []
+        result = deliver_outbox(session, delivery.make_sender(no_mail, session))
+        assert result.failed == [] and receiver.posts == []
+    files = [f for f in (no_mail.data_dir / "outbox").rglob("*") if f.is_file()]
+    written = " ".join(f.read_text(encoding="utf-8") for f in files)
+    assert not any(part in written for part in (*addresses, "Kahvia on lisätty", "vaimentavat levyt"))
