@@ -169,6 +169,8 @@ class Observation(Base):
     keywords: Mapped[list[Any]] = mapped_column(default=list)
     tone: Mapped[str | None] = mapped_column(String(10))
     tone_confidence: Mapped[float | None] = mapped_column(Float)
+    # Midnight of a day, never the moment: the worker finishes a note seconds after it arrives, so
+    # the moment would date an anonymous note (hiljainen.stores.processing).
     processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     vector_model: Mapped[str | None] = mapped_column(String(120))
     theme_id: Mapped[int | None] = mapped_column(ForeignKey("themes.id"), index=True)

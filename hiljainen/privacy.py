@@ -573,7 +573,7 @@ def _store(settings: Settings, session: Session) -> tuple[VectorStore | None, st
     model = session.scalar(
         select(Observation.vector_model)
         .where(Observation.vector_model.is_not(None))
-        .order_by(Observation.processed_at.desc())
+        .order_by(Observation.processed_at.desc(), Observation.id.desc())  # processed_at is a day
         .limit(1)
     ) or session.scalar(select(Setting.value).where(Setting.key == "vector_model"))
     if model is None:

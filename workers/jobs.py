@@ -25,13 +25,13 @@ from sqlalchemy.orm import object_session
 from hiljainen import db, delivery, digest
 from hiljainen.config import Settings
 from hiljainen.errors import ServiceUnavailable
-from hiljainen.models import Observation, Setting, ThemeRun, utcnow
+from hiljainen.models import Observation, Setting
 from hiljainen.pipeline import fusion
 from hiljainen.pipeline.language import detect
 from hiljainen.pipeline.linguistics import Analysis, analyze
 from hiljainen.pipeline.tone import Tone
 from hiljainen.runtime import Runtime, vector_store
-from hiljainen.stores import queue
+from hiljainen.stores import processing, queue
 from hiljainen.stores.vectors import Hit, VectorStore
 from workers import refresh
 
@@ -164,6 +164,9 @@ def index_notes(ctx: Runtime, notes: Sequence[Observation], store: VectorStore |
         raise
     link_duplicates(notes, nearest)
     mark_processed(notes, langs, analyses, tones, ctx.embedder().model_id)
+    session = object_session(notes[0])
+    if session is not None:
+        processing.new_batch(session)
 
 
 def mark_processed(
@@ -173,8 +176,9 @@ def mark_processed(
     tones: Sequence[Tone | None],
     model_id: str,
 ) -> None:
-    """Write what the stages found onto the notes and mark them processed."""
-    now = utcnow()
+    """Write what the stages found onto the notes and mark them processed (on a day, never at a
+    moment: see hiljainen.stores.processing)."""
+    today = dt.date.today()
     for note, lang, analysis, tone in zip(notes, langs, analyses, tones, strict=True):
         note.lang = lang
         note.tone = tone.label if tone else None
@@ -182,7 +186,8 @@ def mark_processed(
         note.lemmas = analysis.lemmas
         note.keywords = analysis.keywords
         note.vector_model = model_id
-        note.processed_at = now
+        # A reprocessed note (a rebuilt index) keeps its day; readers learn of the rebuild otherwise.
+        note.processed_at = note.processed_at or processing.processed_stamp(note.day, today)
 
 
 def _languages_and_lemmas(texts: Sequence[str]) -> tuple[list[str], list[Analysis]]:
@@ -250,6 +255,10 @@ def refresh_themes(today: str | None = None) -> dict[str, int]:
 
     day = dt.date.fromisoformat(today) if today else dt.date.today()
     with db.transaction(ctx.sessions) as session:
+        # Read before the notes: every note of this batch key is among those the run sees.
+        seen = processing.read(session, processing.PROCESSED_KEY).get(processing.PROCESSED_KEY)
+        if seen is not None:
+            session.merge(Setting(key=processing.REFRESHED_KEY, value=seen))
         run = refresh.themes(session, ctx.vectors(), ctx.embedder().model_id, day, progress,
                              ctx.settings.default_locale)
         summary = {"run": run.id, "notes": run.notes, "themes": run.themes, "unassigned": run.unassigned}
@@ -261,14 +270,15 @@ def refresh_themes(today: str | None = None) -> dict[str, int]:
 
 
 def maybe_refresh() -> bool:
-    """Queue a theme refresh when notes were processed since the last run and none wait."""
+    """Queue a theme refresh when notes were processed since the last run and none wait.
+
+    "Since" is told by the batch key the last run saw, not by times: processed_at holds a day."""
     ctx = runtime()
     with ctx.sessions() as session:
-        last = session.scalar(select(func.max(ThemeRun.started_at)))
-        processed = select(func.count()).where(Observation.processed_at.is_not(None))
-        newer = session.scalar(processed.where(Observation.processed_at > last) if last else processed)
+        keys = processing.read(session, processing.PROCESSED_KEY, processing.REFRESHED_KEY)
         waiting = session.scalar(select(func.count()).where(Observation.processed_at.is_(None)))
-    if not newer or waiting:
+    processed = keys.get(processing.PROCESSED_KEY)
+    if processed is None or processed == keys.get(processing.REFRESHED_KEY) or waiting:
         return False
     queue.enqueue_refresh(queue.connect(ctx.settings.redis_url))
     return True
@@ -329,5 +339,5 @@ def reindex(progress: Callable[[int], Callable[[int], Any]] | None = None) -> in
         advance(len(notes))
     with db.transaction(ctx.sessions) as session:
         session.merge(Setting(key="vector_model", value=ctx.embedder().model_id))
-        session.merge(Setting(key="reindexed_at", value=dt.datetime.now(dt.UTC).isoformat()))
+        session.merge(Setting(key=processing.REINDEXED_KEY, value=dt.datetime.now(dt.UTC).isoformat()))
     return len(ids)

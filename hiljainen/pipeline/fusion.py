@@ -137,6 +137,9 @@ class LemmaIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def __contains__(self, note_id: object) -> bool:
+        return note_id in self._pos
+
     def add(self, note_id: int, lemmas: Sequence[str]) -> None:
         """Index a note's lemmas (again: ignored if unchanged, marks the index stale if changed)."""
         terms = [lemma.lower() for lemma in lemmas if lemma]

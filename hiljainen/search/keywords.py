@@ -13,28 +13,33 @@ from hiljainen.pipeline import fusion
 from hiljainen.pipeline.fusion import LemmaIndex, TermGroup
 from hiljainen.search import sql
 from hiljainen.search.sql import Filters
+from hiljainen.stores import processing
 
 KEYWORD_REBUILD_SECONDS = 6 * 3600  # drops deleted notes from the in-memory keyword index
 
-KEYWORD_OVERLAP = dt.timedelta(minutes=2)
-
-KEYWORD_OVERLAP_EVERY = 60.0  # seconds
+# How many days before the previous read a note committed since may be stamped: one for a batch
+# whose transaction crossed midnight, one for a web process whose clock is in another timezone.
+KEYWORD_SLACK = dt.timedelta(days=2)
 
 
 class KeywordIndex:
     """One process's lemma index (held by its SearchEngine), brought up to date with the notes
     processed since the previous search.
 
-    Kept in memory because a LIKE scan over 100k lemma lists costs ~50 ms per term in SQLite;
-    each search reads only rows processed since the previous one (processed_at is indexed).
+    Kept in memory because a LIKE scan over 100k lemma lists costs ~50 ms per term in SQLite.
+    A search reads nothing while the processed-batch key and the last note id are unchanged (the id
+    for notes written already processed, as benchmarks do); when either has changed, the ids of the
+    notes processed in the last days (processed_at holds a day and is indexed), and the lemmas of
+    those not yet in the index. Read again, a few days' ids cost far less than their lemmas.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._index = LemmaIndex()
-        self._last: dt.datetime | None = None
+        self._read_on: dt.date | None = None  # the day of the previous read; None: read everything
+        self._seen: tuple[str | None, int | None] = (None, None)  # batch key and last id then
+        self._reindexed: str | None = None
         self._built: float | None = None  # the first search starts the rebuild clock
-        self._overlap_read = 0.0
 
     def hits(
         self, db: Session, groups: Sequence[TermGroup], f: Filters, n: int
@@ -55,16 +60,26 @@ class KeywordIndex:
         return out[:n], terms
 
     def _catch_up(self, db: Session) -> None:
-        # Called under self._lock.
+        # Called under self._lock. The keys are read first: the notes of a batch whose key is seen
+        # are committed with it, so the reads below find them.
+        keys = processing.read(db, processing.PROCESSED_KEY, processing.REINDEXED_KEY)
+        seen = (keys.get(processing.PROCESSED_KEY), sql.last_id(db))
+        reindexed = keys.get(processing.REINDEXED_KEY)
         if self._built is None:
             self._built = time.monotonic()
-        if self._index.stale or time.monotonic() - self._built > KEYWORD_REBUILD_SECONDS:
-            self._index, self._last, self._built = LemmaIndex(), None, time.monotonic()
-        # Two workers' transactions may commit out of processed_at order, so now and then the
-        # last minutes are read again (re-adding a known note is a no-op); otherwise only newer rows.
-        since, strict = self._last, True
-        if since is not None and time.monotonic() - self._overlap_read > KEYWORD_OVERLAP_EVERY:
-            since, strict, self._overlap_read = since - KEYWORD_OVERLAP, False, time.monotonic()
-        for note_id, lemmas, processed in sql.lemma_rows(db, since=since, strict=strict):
+        too_old = time.monotonic() - self._built > KEYWORD_REBUILD_SECONDS
+        # A rebuilt vector index reprocessed every note; their lemmas may have changed.
+        if self._index.stale or too_old or reindexed != self._reindexed:
+            self._index, self._read_on, self._built = LemmaIndex(), None, time.monotonic()
+            self._reindexed = reindexed
+        if self._read_on is not None and seen == self._seen:
+            return
+        today = dt.date.today()
+        if self._read_on is None:
+            rows = sql.lemma_rows(db)
+        else:
+            since = processing.earliest_stamp(self._read_on - KEYWORD_SLACK)
+            rows = sql.lemma_rows(db, [i for i in sql.processed_ids(db, since) if i not in self._index])
+        for note_id, lemmas in rows:
             self._index.add(note_id, lemmas)
-            self._last = processed if self._last is None else max(self._last, processed)
+        self._read_on, self._seen = today, seen

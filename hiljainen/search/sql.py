@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,16 +133,27 @@ def load_notes(session: Session, ids: Sequence[int]) -> list[Observation]:
 
 
 def lemma_rows(
-    session: Session, since: dt.datetime | None = None, *, strict: bool = False, batch: int = 5000
-) -> Iterator[tuple[int, list[str], dt.datetime]]:
-    """(id, lemmas, processed_at) of processed notes, oldest processing first, from (or after) `since`."""
+    session: Session, ids: Sequence[int] | None = None, *, batch: int = 5000
+) -> Iterator[tuple[int, list[str]]]:
+    """(id, lemmas) of the processed notes, or of those among `ids`."""
     o = Observation
-    query = select(o.id, o.lemmas, o.processed_at).where(o.processed_at.is_not(None))
-    if since is not None:
-        query = query.where(o.processed_at > since if strict else o.processed_at >= since)
-    query = query.order_by(o.processed_at, o.id).execution_options(yield_per=batch)
-    for row in session.execute(query):
-        yield row[0], list(row[1] or []), row[2]
+    query = select(o.id, o.lemmas).where(o.processed_at.is_not(None))
+    parts: Iterable[Sequence[int] | None] = [None] if ids is None else _chunks(ids)
+    for part in parts:
+        chosen = query if part is None else query.where(o.id.in_(part))
+        for row in session.execute(chosen.execution_options(yield_per=batch)):
+            yield row[0], list(row[1] or [])
+
+
+def last_id(session: Session) -> int | None:
+    """The highest note id (read from the primary key's end, whatever the table's size)."""
+    return session.scalar(select(func.max(Observation.id)))
+
+
+def processed_ids(session: Session, since: dt.datetime) -> list[int]:
+    """The ids of the notes whose processed_at is `since` or later (processed_at is indexed)."""
+    o = Observation
+    return list(session.scalars(select(o.id).where(o.processed_at >= since)))
 
 
 def voice_counts(session: Session, ids: Sequence[int]) -> dict[int, int]:
