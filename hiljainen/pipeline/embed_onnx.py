@@ -49,6 +49,10 @@ class OnnxEmbedder:
     ) -> None:
         folder = Path(model)
         graph, record = folder / ONNX_DIR / ONNX_FILE, folder / ONNX_DIR / ONNX_MARKER
+        refused = json.loads(record.read_text("utf-8")).get("refused") if record.is_file() else None
+        if refused:
+            raise ConfigError(f"the int8 graph was not written at build ({refused}): "
+                              "set HILJAINEN_EMBED_BACKEND=sentence-transformers")
         if not graph.is_file() or not record.is_file():
             raise ConfigError(
                 f"{folder.name} has no int8 ONNX graph: run `hiljainen models build`, "

@@ -47,6 +47,9 @@ def fp32(model_dir: Path) -> Embedder:
 
 @pytest.fixture(scope="module")
 def int8() -> Embedder:
+    record = json.loads((NOTES_MODEL_DIR / "onnx" / "hiljainen_onnx.json").read_text("utf-8"))
+    if record.get("refused"):  # the build measured this CPU's int8 below the bar and kept no graph
+        pytest.skip(f"no int8 graph on this machine: {record['refused']}")
     return load_embedder("onnx-int8", str(NOTES_MODEL_DIR))
 
 
