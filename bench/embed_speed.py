@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / ".." / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "embedding.md"
-TITLE = "## Embeddings (issue 4)"
+TITLE = "## Embeddings (issues 4 and 18)"
 BATCH_SIZES = (1, 16, 64)
 INT8 = "onnx-int8"  # the BACKENDS key of the taught model's int8 graph
 
