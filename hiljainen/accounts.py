@@ -17,6 +17,13 @@ from hiljainen.rules import RANK, queryable
 
 MIN_PASSWORD = 10
 
+# How passwords are hashed: werkzeug's scrypt at its default cost (N 2^15, r 8, p 1), ~0.1 s a hash.
+HASH_METHOD = "scrypt:32768:8:1"
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=HASH_METHOD)
+
 
 def create_user(
     db: Session,
@@ -37,7 +44,7 @@ def create_user(
         raise InvalidInput(_("The username %(name)s is taken.", name=username))
     user = User(
         username=username,
-        password_hash=generate_password_hash(password),
+        password_hash=hash_password(password),
         role=role,
         display_name=display_name or username,
         unit_id=unit_id,
@@ -47,9 +54,13 @@ def create_user(
     return user
 
 
-@functools.cache
 def _dummy_hash() -> str:
-    return generate_password_hash("no account has this password")
+    return _dummy_hash_at(HASH_METHOD)
+
+
+@functools.cache
+def _dummy_hash_at(method: str) -> str:  # the cost of a real account's check
+    return generate_password_hash("no account has this password", method=method)
 
 
 def authenticate(db: Session, username: str, password: str) -> User | None:
@@ -75,7 +86,7 @@ def set_password(db: Session, user: User, password: str) -> None:
     """A new password; every session started with the old one ends."""
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(_("The password must be at least %(n)d characters.", n=MIN_PASSWORD))
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = hash_password(password)
     end_sessions(db, user)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, NoReturn
 
 import psycopg
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -29,6 +31,17 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_URL = os.environ.get(
     "HILJAINEN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+
+
+@pytest.fixture(autouse=True)
+def cheaper_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real scrypt password hashes, checked by the real code, at 1/32 of the service's cost: at
+    its cost a third of the web tests' time went to hashing. Tests marked
+    production_password_cost (login timing, the cost itself) keep the service's."""
+    if request.node.get_closest_marker("production_password_cost") is None:
+        from hiljainen import accounts
+
+        monkeypatch.setattr(accounts, "HASH_METHOD", "scrypt:1024:8:1")
 
 
 def skip_unless_ci(reason: str) -> NoReturn:
@@ -95,6 +108,26 @@ def redis_db(url: str, number: int) -> str:
     return f"{url.rsplit('/', 1)[0]}/{number}"
 
 
+def own_queue_settings(
+    tmp_path: Path, redis_srv: ChildServer, chroma_srv: ChildServer, redis_number: int, **overrides: object
+) -> Settings:
+    """Settings for a test that runs worker jobs of its own: a migrated SQLite file, the session
+    Redis server's database `redis_number` emptied (no other test's worker takes its jobs, nor it
+    theirs) and its own Chroma collection."""
+    redis_url = redis_db(redis_srv.url, redis_number)
+    redis.Redis.from_url(redis_url).flushdb()
+    url = f"sqlite:///{tmp_path / 'own.db'}"
+    db.upgrade(url)
+    values: dict[str, object] = {
+        "database_url": url,
+        "redis_url": redis_url,
+        "chroma_url": chroma_srv.url,
+        "chroma_collection": f"own_{uuid.uuid4().hex[:10]}",
+    }
+    values.update(overrides)
+    return make_settings(tmp_path, **values)
+
+
 def _postgres_reachable() -> bool:
     try:
         with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=2):
@@ -117,14 +150,29 @@ def postgres_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database brought to the newest migration once a session: a test starts
+    from a copy of it (running the migrations cost each test a third of a second)."""
+    path = tmp_path_factory.mktemp("migrated") / "hiljainen.db"
+    db.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def fresh_sqlite(migrated: Path, path: Path) -> str:
+    """A copy of the migrated empty database at `path`; returns its URL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(migrated, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each test using this runs on SQLite and on PostgreSQL, each with a migrated empty schema."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        _reset_postgres(url)
+        return fresh_sqlite(request.getfixturevalue("migrated_sqlite"), tmp_path / "test.db")
+    url: str = request.getfixturevalue("postgres_url")
+    _reset_postgres(url)
     db.upgrade(url)
     return url
 
@@ -143,14 +191,19 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture()
-def settings(tmp_path: Path, redis_srv: ChildServer, chroma_srv: ChildServer) -> Settings:
-    """Settings wired to the session's real Redis and Chroma servers and a fresh SQLite file."""
-    return make_settings(
+def settings(
+    tmp_path: Path, redis_srv: ChildServer, chroma_srv: ChildServer, migrated_sqlite: Path
+) -> Settings:
+    """Settings wired to the session's real Redis and Chroma servers and a fresh SQLite file (the
+    embedded default's, in the data folder, already migrated)."""
+    made = make_settings(
         tmp_path,
         redis_url=redis_srv.url,
         chroma_url=chroma_srv.url,
         chroma_collection=f"test_{uuid.uuid4().hex[:12]}",
     )
+    fresh_sqlite(migrated_sqlite, Path(made.sqlalchemy_url.removeprefix("sqlite:///")))
+    return made
 
 
 @pytest.fixture()

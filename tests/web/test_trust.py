@@ -22,7 +22,6 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from hiljainen import accounts, create_app, privacy, resources, tokens
 from hiljainen.config import Settings
@@ -205,6 +204,16 @@ def test_a_right_password_before_the_limit_clears_the_accounts_count(app: Flask,
         assert post_login(client, "unohtelija", PASSWORD, address="10.1.1.1") == 302
 
 
+@pytest.mark.production_password_cost
+def test_passwords_are_stored_as_scrypt_hashes_at_the_services_cost(app: Flask) -> None:
+    user_id = add_user(app, "vahva")
+    with app.test_request_context():
+        stored = resources.session().get(User, user_id)
+        assert stored is not None and stored.password_hash.startswith("scrypt:32768:8:1$")
+        assert accounts.authenticate(resources.session(), "vahva", PASSWORD) is not None
+
+
+@pytest.mark.production_password_cost
 def test_an_unknown_username_takes_as_long_as_a_real_one(app: Flask) -> None:
     add_user(app, "olemassa")
 
@@ -301,7 +310,7 @@ def test_staff_see_only_their_own_notes_themes_in_the_search_filter(app: Flask) 
         for name, theme in (("hoitaja", own), ("kollega", other)):
             db.add(Observation(text="Muistiinpano.", source=Source.STAFF, author_id=users[name],
                                day=dt.date.today(), theme_id=theme.id))  # fmt: skip
-        db.add(User(username="johtaja", password_hash=generate_password_hash(PASSWORD), role=Role.LEADER))
+        db.add(User(username="johtaja", password_hash=accounts.hash_password(PASSWORD), role=Role.LEADER))
         db.commit()
     staff = app.test_client()
     login(staff, "hoitaja", PASSWORD)
