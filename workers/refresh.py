@@ -374,6 +374,8 @@ def indicators(session: Session, today: dt.date, min_group: int, weeks: int = 12
     labels = ind.week_labels(today, weeks)
     themes = list(session.scalars(select(Theme).where(Theme.active.is_(True))))
     names = {t.id: t.name for t in themes}
+    topic_of = {t.id: t.topic_id or t.id for t in themes}  # a theme alone is its own topic
+    topic_names = {topic_of[t.id]: t.topic_name or t.name for t in themes}
     weekly = (
         session.execute(
             select(ThemePeriod.theme_id, ThemePeriod.period, ThemePeriod.count).where(
@@ -384,7 +386,7 @@ def indicators(session: Session, today: dt.date, min_group: int, weeks: int = 12
         .all()
     )
     shared = {
-        "theme_stream": ind.theme_stream(weekly, labels, names),
+        "topic_stream": ind.topic_stream(weekly, labels, topic_of, topic_names),
         "emergence_map": [_map_point(t, session) for t in themes if t.size],
         "alerts": [
             {"message": a.message, "kind": a.kind, "at": a.created_at.date().isoformat()}

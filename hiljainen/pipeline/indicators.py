@@ -137,15 +137,21 @@ def activity(notes: Sequence[NoteFacts], labels: Sequence[str], min_group: int) 
     return {"cells": list(table.values()), "writers_per_week": weekly_writers}
 
 
-def theme_stream(
-    counts: Iterable[tuple[int, str, int]], labels: Sequence[str], names: dict[int, str], top: int = 8
+def topic_stream(
+    counts: Iterable[tuple[int, str, int]],
+    labels: Sequence[str],
+    topic_of: dict[int, int],
+    names: dict[int, str],
+    top: int = 8,
 ) -> dict[str, list[int]]:
-    """Weekly note counts of the largest themes, for a stream chart: {name: [count per week]}."""
-    per_theme: dict[int, Counter[str]] = defaultdict(Counter)
+    """Weekly note counts of the largest topics, for a stream chart: {topic name: [count per week]}.
+    `counts` are (theme id, week, notes); `topic_of` maps a theme to its topic (a leader scans
+    topics first: a topic's themes add up)."""
+    per_topic: dict[int, Counter[str]] = defaultdict(Counter)
     for theme_id, week, n in counts:
-        per_theme[theme_id][week] += n
-    biggest = sorted(per_theme, key=lambda t: -sum(per_theme[t].values()))[:top]
-    return {names.get(t, str(t)): [per_theme[t][w] for w in labels] for t in biggest}
+        per_topic[topic_of.get(theme_id, theme_id)][week] += n
+    biggest = sorted(per_topic, key=lambda t: -sum(per_topic[t].values()))[:top]
+    return {names.get(t, str(t)): [per_topic[t][w] for w in labels] for t in biggest}
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -30,7 +30,7 @@
     options: { scales: stackedScales } });
   draw("tone", { type: "bar", data: { labels: weeks, datasets: series(data.tone, "bar") },
     options: { scales: stackedScales } });
-  draw("theme_stream", { type: "line", data: { labels: weeks, datasets: series(data.theme_stream || {}, "line", true, true, true) },
+  draw("topic_stream", { type: "line", data: { labels: weeks, datasets: series(data.topic_stream || {}, "line", true, true, true) },
     options: { scales: stackedScales, plugins: { legend: { position: "bottom" } } } });
 
   var r = data.response;

@@ -33,7 +33,7 @@ from hiljainen.web.themes import parse_number
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-CHARTS = ("notes_by_source", "response", "emergence_map", "theme_stream", "tone", "activity")
+CHARTS = ("notes_by_source", "response", "emergence_map", "topic_stream", "tone", "activity")
 
 
 @bp.get("/")
@@ -241,7 +241,7 @@ def _tables(data: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]
         "notes_by_source": by_week(data["notes_by_source"]),
         "tone": by_week(data["tone"]),
         "response": by_week(data["response"]),
-        "theme_stream": by_week(data.get("theme_stream", {})),
+        "topic_stream": by_week(data.get("topic_stream", {})),
         "emergence_map": (
             ["theme", "signal", "confidence", "visibility", "emergence", "reporters", "notes"],
             [

@@ -102,7 +102,7 @@ def test_leader_loop_on_the_demo(demo_copy: Settings, live_server: Callable[[Fla
     leader = new_page(chromium, screens_dir, viewport={"width": 1280, "height": 900}, is_mobile=False)
     log_in(leader, base, "selain-johtaja", "salasana-123")
     assert "/dashboard" in leader.url
-    for chart in ("theme_stream", "notes_by_source", "response", "tone"):
+    for chart in ("topic_stream", "notes_by_source", "response", "tone"):
         drawn = leader.evaluate(f"!!Chart.getChart(document.getElementById('chart-{chart}'))")
         assert drawn, f"chart {chart} was not drawn"
     # The weak-signal map is drawn on the server; on a phone it fits the screen, and a bubble's

@@ -7,7 +7,7 @@ import datetime as dt
 from hiljainen.pipeline.indicators import (
     NoteFacts,
     snapshot,
-    theme_stream,
+    topic_stream,
     week_labels,
     week_of,
     working_days_between,
@@ -85,8 +85,13 @@ def test_duplicates_are_not_counted_twice() -> None:
     assert snapshot(facts, today=TODAY)["total"] == 1
 
 
-def test_theme_stream_keeps_the_largest_themes() -> None:
+def test_topic_stream_adds_up_a_topics_themes_and_keeps_the_largest_topics() -> None:
     labels = ["2026-W47", "2026-W48"]
-    counts = [(1, "2026-W47", 5), (1, "2026-W48", 1), (2, "2026-W48", 2), (3, "2026-W48", 1)]
-    stream = theme_stream(counts, labels, {1: "ruoka", 2: "hissi"}, top=2)
-    assert stream == {"ruoka": [5, 1], "hissi": [0, 2]}
+    counts = [(1, "2026-W47", 5), (1, "2026-W48", 1), (2, "2026-W48", 2),
+              (3, "2026-W48", 1), (4, "2026-W48", 3)]
+    # Themes 1 and 3 form topic 1 ("ruoka"); 2 and 4 stand alone, and 4 is the larger.
+    topic_of = {1: 1, 3: 1, 2: 2, 4: 4}
+    stream = topic_stream(counts, labels, topic_of, {1: "ruoka", 2: "hissi", 4: "ovet"}, top=2)
+    assert stream == {"ruoka": [5, 2], "ovet": [0, 3]}
+    merged = topic_stream(counts, labels, {1: 1, 3: 1, 2: 2, 4: 2}, {1: "ruoka", 2: "hissi"}, top=2)
+    assert merged == {"ruoka": [5, 2], "hissi": [0, 5]}

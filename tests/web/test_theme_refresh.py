@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from hiljainen import accounts, db
 from hiljainen.config import Settings
-from hiljainen.models import Observation, Snapshot, Theme, ThemeEvent, ThemeRun
+from hiljainen.models import Observation, Snapshot, Theme, ThemeEvent, ThemePeriod, ThemeRun
 from hiljainen.tools.demo import notes
 from tests.conftest import DEMO_TODAY
 from workers import jobs
@@ -96,8 +96,21 @@ def test_dashboard_snapshots_are_precomputed(demo_db: Settings) -> None:
     assert {"all", "unit:koivukoti", "source:customer"} <= set(scopes)
     data = scopes["all"]
     assert data["total"] > 300 and len(data["weeks"]) == 12
-    assert data["emergence_map"] and data["theme_stream"]
+    assert data["emergence_map"] and data["topic_stream"]
     assert sum(data["notes_by_source"]["staff"]) > 0
+    with sessions(demo_db)() as s:
+        themes = s.scalars(select(Theme).where(Theme.active.is_(True))).all()
+        counts = s.execute(select(ThemePeriod.theme_id, ThemePeriod.period, ThemePeriod.count)).tuples().all()
+    # The stream speaks of topics: each line is one topic, the weekly notes of its themes added up.
+    members: dict[str, set[int]] = {}
+    for t in themes:
+        members.setdefault(t.topic_name or t.name, set()).add(t.id)
+    assert set(data["topic_stream"]) <= set(members)
+    for name, line in data["topic_stream"].items():
+        weekly = [sum(n for theme, week, n in counts if theme in members[name] and week == w)
+                  for w in data["weeks"]]
+        assert line == weekly, name
+    assert any(len(members[name]) > 1 for name in data["topic_stream"])
 
 
 @pytest.mark.slow
