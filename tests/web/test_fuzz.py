@@ -321,6 +321,7 @@ def tone_model(embedder: Any) -> ToneModel:
 
 # Stored notes cannot hold lone surrogates (the API and forms refuse them), so the embedder never
 # sees one: the strategy leaves them out.
+@pytest.mark.slow  # loads the real embedder and tone model
 @hyp_settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(batch=st.lists(texts(max_tokens=15), min_size=1, max_size=6))
 def test_embedding_and_tone_never_crash(embedder: Any, tone_model: ToneModel, batch: list[str]) -> None:
@@ -474,6 +475,7 @@ def write_hostile_notes(app: Flask, keys: dict[str, str]) -> dict[str, Any]:
     return {"ids": ids, "public_ids": public_ids, "receipts": receipts, "staff": staff, "notes": notes}
 
 
+@pytest.mark.slow  # the worker's jobs with every real model
 def test_every_hostile_note_is_processed_by_the_worker(hostile: dict[str, Any]) -> None:
     assert hostile["failed"] == []
     with hostile["app"].test_request_context():
