@@ -128,6 +128,20 @@ def own_queue_settings(
     return make_settings(tmp_path, **values)
 
 
+def processed_notes(url: str) -> int:
+    """How many notes of the database at `url` the worker has processed (read afresh)."""
+    from sqlalchemy import select
+
+    from hiljainen.models import Observation
+
+    engine = db.make_engine(url)
+    try:
+        with db.make_sessionmaker(engine)() as s:
+            return len(s.scalars(select(Observation.id).where(Observation.processed_at.is_not(None))).all())
+    finally:
+        engine.dispose()
+
+
 def _postgres_reachable() -> bool:
     try:
         with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=2):

@@ -22,12 +22,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import select
 
-from hiljainen import create_app, db, resources, tokens
-from hiljainen.models import Observation, Role
+from hiljainen import create_app, resources, tokens
+from hiljainen.models import Role
 from hiljainen.services import ChildServer, free_port, web_server, worker_process
-from tests.conftest import make_org, own_queue_settings
+from tests.conftest import make_org, own_queue_settings, processed_notes
 from tests.system.test_faults import running, wait_for
 from tests.system.test_worker import worker_ready
 
@@ -105,7 +104,7 @@ def test_logs_carry_no_note_text_and_no_client_address(
         assert nurse.submit("/note", text=NOTES["staff"], anonymous="on")[0] == 201
         assert kiosk_client.request("/api/v1/observations", body={"text": NOTES["api"], "source": "customer"},
                                     headers={"Authorization": f"Bearer {kiosk}"})[0] == 201  # fmt: skip
-        wait_for("the notes to be processed", lambda: processed(url) == 3, alive=worker)
+        wait_for("the notes to be processed", lambda: processed_notes(url) == 3, alive=worker)
 
         # Another process holds the write lock past the web process's busy timeout (30 s): the
         # kiosk's insert fails, it gets a 503, and the web process logs the outage.
@@ -132,11 +131,3 @@ def test_logs_carry_no_note_text_and_no_client_address(
     assert ADDRESS not in written + worked, "a log holds the writer's address"
     assert CONTACT not in written + worked, "a log holds a writer's contact"
 
-
-def processed(url: str) -> int:
-    engine = db.make_engine(url)
-    try:
-        with db.make_sessionmaker(engine)() as s:
-            return len(s.scalars(select(Observation.id).where(Observation.processed_at.is_not(None))).all())
-    finally:
-        engine.dispose()

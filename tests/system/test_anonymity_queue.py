@@ -22,11 +22,11 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from hiljainen import create_app, db, resources
+from hiljainen import create_app, resources
 from hiljainen.models import Observation, Source
 from hiljainen.services import ChildServer, worker_process
 from hiljainen.stores.queue import queue
-from tests.conftest import make_org, own_queue_settings
+from tests.conftest import make_org, own_queue_settings, processed_notes
 from tests.system.test_faults import running, wait_for
 from tests.system.test_worker import worker_ready
 from tests.web.test_capture import post_note
@@ -124,7 +124,7 @@ def test_no_redis_record_names_an_anonymous_note(
     env = settings.as_env()
     worker = worker_process(env, tmp_path / "worker.log", worker_ready(redis_url))
     with running(worker):
-        wait_for("the notes to be processed", lambda: processed(url) == 2, alive=worker)
+        wait_for("the notes to be processed", lambda: processed_notes(url) == 2, alive=worker)
         q = queue(conn)
         idle = lambda: q.count == 0 and q.started_job_registry.count == 0  # noqa: E731
         wait_for("the job to be recorded as finished", idle, alive=worker)
@@ -133,11 +133,3 @@ def test_no_redis_record_names_an_anonymous_note(
         assert_not_named(conn, note.id, note.public_id, "after its job ran")
     conn.flushdb()
 
-
-def processed(url: str) -> int:
-    engine = db.make_engine(url)
-    try:
-        with db.make_sessionmaker(engine)() as s:
-            return len(s.scalars(select(Observation.id).where(Observation.processed_at.is_not(None))).all())
-    finally:
-        engine.dispose()
