@@ -338,12 +338,14 @@ class Interpretation(Base):
 
 
 class Indicator(Base):
-    """A theme or saved search a leader tracks, with a target or threshold."""
+    """A theme, a theme's whole topic, or a saved search a leader tracks, with a target or threshold."""
 
     __tablename__ = "indicators"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     theme_id: Mapped[int | None] = mapped_column(ForeignKey("themes.id", ondelete="SET NULL"))
+    # Count the notes of every theme in the tracked theme's topic, whichever themes it holds then.
+    whole_topic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     query: Mapped[str | None] = mapped_column(String(500))
     threshold: Mapped[float | None] = mapped_column(Float)
     target: Mapped[float | None] = mapped_column(Float)

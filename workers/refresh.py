@@ -425,6 +425,15 @@ def _map_point(theme: Theme, session: Session) -> dict[str, Any]:
     }
 
 
+def _tracked_themes(session: Session, indicator: Indicator) -> list[int]:
+    """The themes whose notes an indicator counts: its theme, or every theme of that theme's topic
+    as the latest refresh grouped them (a topic's id is the id of its largest theme)."""
+    anchor = session.get(Theme, indicator.theme_id)
+    if anchor is None or not indicator.whole_topic or anchor.topic_id is None:
+        return [indicator.theme_id] if indicator.theme_id is not None else []
+    return list(session.scalars(select(Theme.id).where(Theme.topic_id == anchor.topic_id)))
+
+
 def _track_indicators(session: Session, today: dt.date) -> None:
     """Weekly value of each tracked indicator; crossing its threshold raises an alert."""
     week = ind.week_of(today)
@@ -432,7 +441,7 @@ def _track_indicators(session: Session, today: dt.date) -> None:
     for indicator in session.scalars(select(Indicator)):
         query = select(func.count()).select_from(Observation).where(Observation.day >= monday)
         if indicator.theme_id is not None:
-            query = query.where(Observation.theme_id == indicator.theme_id)
+            query = query.where(Observation.theme_id.in_(_tracked_themes(session, indicator)))
         elif indicator.query:
             query = query.where(Observation.text.ilike(f"%{indicator.query}%"))
         value = float(session.scalar(query) or 0)

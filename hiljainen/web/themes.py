@@ -11,7 +11,8 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from hiljainen import resources
 from hiljainen.errors import ConfigError, ServiceUnavailable
@@ -166,10 +167,19 @@ def _detail_page(theme: Theme, *, error: str | None = None, form: str = "",
         notes=notes,
         others=[t for t in others if t.size > 0 or t.held],
         edits=corrections.history(db, theme_id),
+        topic_themes=_topic_themes(db, theme),
         error=error,
         error_form=form,
         values=values or {},
     ), status
+
+
+def _topic_themes(db: Session, theme: Theme) -> int:
+    """How many themes the theme's topic holds now (1: the theme is a topic of its own)."""
+    if theme.topic_id is None:
+        return 1
+    return int(db.scalar(select(func.count()).select_from(Theme).where(
+        Theme.topic_id == theme.topic_id, Theme.active.is_(True))) or 1)
 
 
 @bp.post("/<int:theme_id>/name")
@@ -333,10 +343,12 @@ def track(theme_id: int) -> Any:
         return _detail_page(theme, error=_("Threshold and target are numbers, such as 4 or 3.5."),
                             form="track", values=f, status=400)
     theme.pinned = True
+    whole_topic = f.get("scope") == "topic" and theme.topic_id is not None
     db.add(
         Indicator(
-            name=f.get("name", "").strip()[:200] or theme.name,
+            name=f.get("name", "").strip()[:200] or (theme.topic_name if whole_topic else "") or theme.name,
             theme_id=theme_id,
+            whole_topic=whole_topic,
             threshold=threshold,
             target=target,
             owner=f.get("owner", "").strip()[:200],
@@ -344,7 +356,8 @@ def track(theme_id: int) -> Any:
             created_by=_user_id(),
         )
     )
-    _audit("indicator.create", theme_id, {"threshold": threshold, "target": target})
+    _audit("indicator.create", theme_id,
+           {"threshold": threshold, "target": target, "whole_topic": whole_topic})
     db.commit()
     return redirect(url_for("dashboard.home"), code=303)
 

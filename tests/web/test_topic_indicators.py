@@ -1,0 +1,84 @@
+"""A leader tracks a theme's whole topic: the indicator counts the notes of every theme the topic
+holds at each refresh (issue 19: indicators speak of topics first)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from hiljainen import resources
+from hiljainen.models import Indicator, IndicatorValue, Observation, Source, Theme
+from tests.conftest import PASSWORD, Org, csrf_token, login
+from workers import refresh
+
+TODAY = dt.date(2026, 11, 25)  # a Wednesday: Monday and today are in the week counted
+
+
+def themes_with_notes(app: Flask) -> dict[str, int]:
+    """Two themes of the topic "Ateriat" (3 and 1 notes this week) and one of its own (2 notes)."""
+    with app.app_context():
+        s = resources.session()
+        late = Theme(label="ateria myöhässä", phrase="Ateria myöhässä", size=3)
+        cold = Theme(label="ateria kylmä", phrase="Ateria kylmä", size=1)
+        door = Theme(label="ovi jumissa", phrase="Ovi jumissa", size=2)
+        s.add_all([late, cold, door])
+        s.flush()
+        for t in (late, cold):
+            t.topic_id, t.topic_name = late.id, "Ateriat"
+        door.topic_id, door.topic_name = door.id, "Ovi jumissa"
+        for theme, n in ((late, 3), (cold, 1), (door, 2)):
+            s.add_all(Observation(text=f"{theme.phrase} {i}", source=Source.STAFF, day=TODAY,
+                                  theme_id=theme.id) for i in range(n))
+        s.commit()
+        return {"late": late.id, "cold": cold.id, "door": door.id}
+
+
+def weekly_values(app: Flask) -> dict[str, float]:
+    with app.app_context():
+        s = resources.session()
+        refresh._track_indicators(s, TODAY)
+        s.commit()
+        rows = s.execute(select(Indicator.name, IndicatorValue.value)
+                         .join(IndicatorValue, IndicatorValue.indicator_id == Indicator.id)).tuples()
+        return dict(rows.all())
+
+
+def test_a_tracked_topic_counts_every_theme_it_holds_at_each_refresh(
+    app: Flask, client: FlaskClient, org: Callable[..., Org]
+) -> None:
+    org()
+    ids = themes_with_notes(app)
+    login(client, "johtaja", PASSWORD)
+    page = client.get(f"/themes/{ids['cold']}?track=topic").get_data(as_text=True)
+    assert 'name="scope" value="topic" checked' in page and "Ateriat (2 teemaa)" in page
+    token = csrf_token(client, f"/themes/{ids['cold']}")
+    for scope in ("topic", "theme"):
+        resp = client.post(f"/themes/{ids['cold']}/track", data={"scope": scope, "csrf_token": token})
+        assert resp.status_code == 303
+    # Without a name the indicator takes the topic's name, or the theme's.
+    assert weekly_values(app) == {"Ateriat": 4.0, "Ateria kylmä": 1.0}
+    # A later refresh puts the door theme in the same topic: the topic's indicator follows.
+    with app.app_context():
+        s = resources.session()
+        door = s.get(Theme, ids["door"])
+        assert door is not None
+        door.topic_id = ids["late"]
+        s.commit()
+    assert weekly_values(app) == {"Ateriat": 6.0, "Ateria kylmä": 1.0}
+
+
+def test_a_theme_that_is_a_topic_of_its_own_offers_no_topic_choice(
+    app: Flask, client: FlaskClient, org: Callable[..., Org]
+) -> None:
+    org()
+    ids = themes_with_notes(app)
+    login(client, "johtaja", PASSWORD)
+    alone = client.get(f"/themes/{ids['door']}").get_data(as_text=True)
+    assert 'name="scope"' not in alone
+    listing = client.get("/themes/").get_data(as_text=True)
+    assert f"/themes/{ids['late']}?track=topic#track-form" in listing
+    assert f"/themes/{ids['door']}?track=topic" not in listing
