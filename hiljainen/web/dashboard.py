@@ -105,7 +105,9 @@ def _signal_map(db: Any, data: dict[str, Any]) -> SignalMap:
     return build(points, {old: (theme.id, theme.name) for old, theme in live.items()})
 
 
-_LEVEL = {"strong": 3, "weak": 2, "latent": 1}
+# A topic shows the most telling signal of its themes: a new or growing subject first, then a
+# large steady one, then a rare one; noise only when every theme is noise.
+_LEVEL = {"strong": 4, "weak": 3, "well-known": 2, "latent": 1}
 
 
 def _topics(themes: Sequence[Theme], limit: int = 12) -> list[dict[str, Any]]:

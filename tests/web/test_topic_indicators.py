@@ -82,3 +82,24 @@ def test_a_theme_that_is_a_topic_of_its_own_offers_no_topic_choice(
     listing = client.get("/themes/").get_data(as_text=True)
     assert f"/themes/{ids['late']}?track=topic#track-form" in listing
     assert f"/themes/{ids['door']}?track=topic" not in listing
+
+
+def test_a_topic_on_the_dashboard_shows_its_most_telling_signal(
+    app: Flask, client: FlaskClient, org: Callable[..., Org]
+) -> None:
+    org()
+    ids = themes_with_notes(app)
+    with app.app_context():
+        s = resources.session()
+        for key, signal in (("late", "well-known"), ("cold", "noise"), ("door", "noise")):
+            theme = s.get(Theme, ids[key])
+            assert theme is not None
+            theme.signal = signal
+        s.commit()
+    login(client, "johtaja", PASSWORD)
+    page = client.get("/dashboard/?lang=en").get_data(as_text=True)
+    topics = page[page.index('id="topics"'):]
+    meals = topics[topics.index("Ateriat"):].split("</li>")[0]
+    door = topics[topics.index("Ovi jumissa"):].split("</li>")[0]
+    assert "badge-well-known" in meals and "badge-noise" in door
+    assert topics.index("Ateriat") < topics.index("Ovi jumissa"), "a steady large topic before noise"
