@@ -189,9 +189,12 @@ def models_build(force: bool) -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
 def neighbors(input_path: str, k: int, out_path: str) -> None:
     """For each JSON line's "text", write the indices of its k most similar other lines."""
+    from tqdm import tqdm
+
     from hiljainen.tools.neighbors import neighbors_file
 
-    lines = neighbors_file(input_path, out_path, k)
+    with tqdm(unit=" lines", desc="embedding") as bar:  # thousands of lines take a minute
+        lines = neighbors_file(input_path, out_path, k, progress=bar.update)
     click.echo(f"{lines} lines, {k} neighbours each")
 
 

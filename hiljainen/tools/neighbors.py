@@ -34,20 +34,11 @@ MIN_QUERY_K = 50
 
 
 def read_texts(path: Path | str) -> list[str]:
-    """The "text" of every non-blank JSON line; InvalidInput naming the first bad line."""
-    texts: list[str] = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise InvalidInput(f"{path}, line {number}: not valid JSON") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise InvalidInput(f'{path}, line {number}: expected an object with a "text" string')
-            texts.append(row["text"])
-    return texts
+    """The "text" of every non-blank JSON line; InvalidInput naming the first bad line (the same
+    reader, and the same messages, as `hiljainen cluster` and `replay`)."""
+    from hiljainen.tools.themes_batch import read_notes
+
+    return [row["text"] for row in read_notes(path)]
 
 
 def embed_all(

@@ -33,11 +33,11 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
 def test_bad_lines_are_named(tmp_path: Path) -> None:
     bad = tmp_path / "a.jsonl"
     bad.write_text('{"text": "a"}\n{oops\n')
-    with pytest.raises(InvalidInput, match="line 2: not valid JSON"):
+    with pytest.raises(InvalidInput, match=":2: not JSON"):
         read_texts(bad)
-    with pytest.raises(InvalidInput, match='line 1: expected an object with a "text" string'):
+    with pytest.raises(InvalidInput, match=':1: needs a "text" string'):
         read_texts(write_jsonl(tmp_path / "b.jsonl", [{"body": "a"}]))
-    with pytest.raises(InvalidInput, match="line 1"):
+    with pytest.raises(InvalidInput, match=":1: needs"):
         read_texts(write_jsonl(tmp_path / "c.jsonl", [["text"]]))
     # blank lines are skipped and not counted
     path = tmp_path / "d.jsonl"
