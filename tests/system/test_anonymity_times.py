@@ -22,8 +22,7 @@ import sqlalchemy as sa
 from hiljainen import create_app, db
 from hiljainen.services import ChildServer, redis_server, worker_process
 from hiljainen.stores.vectors import VectorStore
-from tests.conftest import make_org, make_settings
-from tests.system.test_anonymity_queue import processed
+from tests.conftest import make_org, make_settings, processed_notes
 from tests.system.test_faults import running, wait_for
 from tests.system.test_worker import worker_ready
 from tests.web.test_capture import post_note
@@ -94,7 +93,7 @@ def test_an_anonymous_note_keeps_only_its_day_once_processed(tmp_path: Path, chr
         }
         worker = worker_process(env, tmp_path / "worker.log", worker_ready(redis.url))
         with running(worker):
-            wait_for("the note to be processed", lambda: processed(url) == 1, alive=worker)
+            wait_for("the note to be processed", lambda: processed_notes(url) == 1, alive=worker)
 
     engine = db.make_engine(url)
     tables = sa.MetaData()
