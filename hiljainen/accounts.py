@@ -55,11 +55,12 @@ def create_user(
 
 
 def _dummy_hash() -> str:
+    """A hash no password matches, made at today's cost, so checking it costs what a real check does."""
     return _dummy_hash_at(HASH_METHOD)
 
 
 @functools.cache
-def _dummy_hash_at(method: str) -> str:  # the cost of a real account's check
+def _dummy_hash_at(method: str) -> str:
     return generate_password_hash("no account has this password", method=method)
 
 
