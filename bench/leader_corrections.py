@@ -1,12 +1,12 @@
 """Simulated leader: how much do a few corrections a week improve the themes over 8 weeks?
 
-Each development stream of the team corpus (bench/corpus/streams/dev-*.jsonl, never the heldout
-ones) is refreshed as the worker does (workers/refresh.py: compute_themes with the previous
-themes, first-seen dates, languages, keywords, texts and the corrections as constraints), first
-at the end of week `--start` over all notes so far, then once a week for `--weeks` weeks. It
-runs twice: without corrections, and with a leader who, after each refresh, makes at most
-`--budget` corrections chosen from the true labels, one at a time, the one putting most notes
-right first (ties: merge, split, move; lower theme id):
+Each development stream of the team corpus (bench/corpus/streams/dev-*.jsonl; the heldout ones
+only with --heldout, to report) is refreshed as the worker does (workers/refresh.py:
+compute_themes with the previous themes, first-seen dates, languages, keywords, texts and the
+corrections as constraints), first at the end of week `--start` over all notes so far, then once
+a week for `--weeks` weeks. It runs without corrections, and with a leader who, after each
+refresh, makes at most `--budget` corrections chosen from the true labels, one at a time, the one
+putting most notes right first (ties: merge, split, move; lower theme id):
 - merge the two largest themes whose majority subject is the same (the smaller into the larger);
 - split a theme holding two subjects: the notes of its second subject (3 or more) become a theme;
 - move a clearly misplaced note (its subject has at most 2 notes in the theme) to the largest
@@ -18,16 +18,33 @@ accumulated over the weeks. Scored after each refresh over every note so far, th
 understanding scorer does: ARI against the true subjects (notes outside themes are one more
 group), themes per subject (the fewest groups, outside counting as one, that hold 80 % of a
 subject's notes; the upper median over subjects) and the share outside themes; plus the ARI over
-the notes no constraint names (what the corrections do for notes nobody corrected).
+the notes no constraint names (what the corrections do for notes nobody corrected), and the share
+of those notes that sit in the theme holding most of their subject's named notes.
+
+A third run, "leader + learning", is the leader run with one change: before each refresh a small
+residual linear map (vectors -> normalise(v + v A), A starting at zero, i.e. the identity) is
+fitted from scratch on the frozen vectors of the notes so far, from the corrections so far (issue
+19: teach the grouping of this organisation), and every note's vector goes through it, as a
+per-organisation step of the worker would do. Positives: notes the must-link constraints join (a
+merge's notes, a split-off part, a moved note with its new theme), optionally also the notes a
+split or move left behind together; negatives: every other named note (in-batch), the cannot-link
+partners counted `explicit` times. Loss: supervised InfoNCE (temperature 0.05) over all named
+notes in one batch, plus `decay` * |A|^2 pulling the map towards the identity; full batch Adam.
+The leader's rule, the constraint code and compute_themes are the leader run's; only the vectors
+differ (the leader corrects this run's own themes, so the corrections may differ: the unnamed
+notes are those neither leader run's constraints name). The map's settings were chosen with
+--choose on dev-1..dev-3 only (dev-4..dev-6 check them unchanged); --heldout runs the heldout
+streams once with them, to report, never to choose.
 
 Run: .venv/bin/python bench/leader_corrections.py [--streams dev-1,...,dev-6] [--budget 5]
-     [--start 10] [--weeks 8]
+     [--start 10] [--weeks 8] [--choose] [--heldout] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import sys
 import time
 from collections import Counter
@@ -35,19 +52,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchlib import cpu_model, write_section  # noqa: E402
 from signals_replay import Stream, team_stream  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
+from hiljainen.pipeline.constraints import Constraints  # noqa: E402
 from hiljainen.pipeline.grouping import UNASSIGNED  # noqa: E402
 from hiljainen.pipeline.identity import PreviousTheme  # noqa: E402
 from hiljainen.pipeline.themes import compute_themes  # noqa: E402
 from workers.refresh import correction_constraints  # noqa: E402
 
 KIND_ORDER = {"merge": 0, "split": 1, "move": 2}
+RESULTS = Path(__file__).resolve().parent / "results" / "shaping.md"
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    """The learnt map's few settings (full-batch Adam steps on the named notes)."""
+
+    steps: int = 30
+    lr: float = 0.01
+    decay: float = 1.0  # weight of |A|^2: the pull towards the identity
+    temperature: float = 0.05
+    explicit: float = 1.0  # a cannot-link partner counts this many times among the negatives
+    rests: bool = False  # the notes a split or move left behind are positives too
+
+    def describe(self) -> str:
+        return (f"{self.steps} steps, lr {self.lr:g}, decay {self.decay:g}, temperature "
+                f"{self.temperature:g}, cannot-link weight {self.explicit:g}, "
+                f"rests as positives {'yes' if self.rests else 'no'}")
+
+
+# Chosen with --choose on dev-1..dev-3 (the trials are in bench/results/shaping.md).
+CHOSEN = MapSettings(steps=30, lr=0.01, decay=0.1, explicit=5.0, rests=False)
 
 
 @dataclass
@@ -62,6 +104,8 @@ class Week:
     pairs: int = 0  # constraint pairs this refresh was given
     broken: int = 0  # of them not honoured (a must-link pair apart or outside themes)
     kinds: Counter = field(default_factory=Counter)  # the corrections made before it, by kind
+    fit_seconds: float = 0.0  # fitting the learnt map (leader + learning run only)
+    map_norm: float = 0.0  # |A| of the fitted map (0 = the identity)
 
 
 def score(truth: list[str], labels: np.ndarray) -> tuple[float, int, float]:
@@ -129,8 +173,80 @@ def apply(themes: dict[int, list[int]], kind: str, tid: int, payload: dict, new_
         themes[payload["to"]] = themes[payload["to"]] + list(payload["notes"])
 
 
-def replay(s: Stream, start: int, weeks: int, budget: int) -> list[Week]:
-    """Refresh weekly from week `start`; the leader makes up to `budget` corrections after each."""
+def _components(rows: list[int], pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Component number of each row under the must-link pairs (their transitive closure)."""
+    parent = {r: r for r in rows}
+
+    def root(r: int) -> int:
+        while parent[r] != r:
+            parent[r] = parent[parent[r]]
+            r = parent[r]
+        return r
+
+    for i, j in pairs:
+        parent[root(i)] = root(j)
+    return np.array([root(r) for r in rows])
+
+
+def fit_map(x: np.ndarray, constraints: Constraints, rests: list[list[int]],
+            st: MapSettings) -> np.ndarray:
+    """A of the residual map v -> normalise(v + v A), fitted on the notes the corrections name.
+
+    Supervised InfoNCE over all named notes in one batch: each note's positives are the notes
+    it is must-linked with (and, with `rests`, those a split or move left together with it); its
+    negatives every other named note, cannot-link partners weighted `explicit`. The |A|^2 term
+    keeps the map near the identity, so that the notes nobody named are not scattered."""
+    d = x.shape[1]
+    named = {r for pair in (*constraints.must_link, *constraints.cannot_link) for r in pair}
+    if st.rests:
+        named |= {r for g in rests for r in g}
+    rows = sorted(named)
+    if not constraints.must_link or len(rows) < 3:
+        return np.zeros((d, d), dtype=np.float32)
+    at = {r: k for k, r in enumerate(rows)}
+    comp = _components(rows, list(constraints.must_link))
+    pos = comp[:, None] == comp[None, :]
+    if st.rests:
+        for g in rests:
+            k = [at[r] for r in g]
+            pos[np.ix_(k, k)] = True
+    apart = np.zeros_like(pos)
+    for i, j in constraints.cannot_link:  # a cannot-link pair keeps both sides' must-linked notes apart
+        a, b = comp == comp[at[i]], comp == comp[at[j]]
+        apart |= np.outer(a, b) | np.outer(b, a)
+    pos &= ~apart
+    np.fill_diagonal(pos, False)
+    anchors = pos.any(axis=1)
+    if not anchors.any():
+        return np.zeros((d, d), dtype=np.float32)
+    xs = torch.from_numpy(np.ascontiguousarray(x[rows], dtype=np.float32))
+    p = torch.from_numpy(pos[anchors]).float()
+    bias = torch.from_numpy(np.where(apart, np.log(st.explicit), 0.0).astype(np.float32))
+    bias.fill_diagonal_(float("-inf"))  # a note is not its own negative
+    bias = bias[torch.from_numpy(anchors)]
+    a_rows = torch.from_numpy(np.flatnonzero(anchors))
+    w = torch.zeros(d, d, requires_grad=True)
+    opt = torch.optim.Adam([w], lr=st.lr)
+    for _ in range(st.steps):
+        y = torch.nn.functional.normalize(xs + xs @ w, dim=1)
+        logits = y[a_rows] @ y.T / st.temperature + bias
+        logp = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+        loss = -((logp.masked_fill(p == 0, 0.0) * p).sum(1) / p.sum(1)).mean() + st.decay * (w * w).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return w.detach().numpy()
+
+
+def apply_map(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Every note's vector through the map: normalise(v + v A)."""
+    y = x + x @ a
+    return (y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def replay(s: Stream, start: int, weeks: int, budget: int, learn: MapSettings | None = None) -> list[Week]:
+    """Refresh weekly from week `start`; the leader makes up to `budget` corrections after each.
+    With `learn`, each refresh sees the vectors through a map fitted on the corrections so far."""
     previous: list[PreviousTheme] = []
     first_seen: dict[int, dt.date] = {}
     corrections: list[dict] = []  # oldest first; the worker reads them newest first
@@ -139,9 +255,16 @@ def replay(s: Stream, start: int, weeks: int, budget: int) -> list[Week]:
         end = s.start + dt.timedelta(weeks=w, days=6)
         m = sum(1 for d in s.days if d <= end)
         constraints = correction_constraints(corrections[::-1], [], {i: i for i in range(m)})
+        x, fit_seconds, norm = s.vectors[:m], 0.0, 0.0
+        if learn is not None:
+            t0 = time.perf_counter()
+            a = fit_map(x, constraints, [c["rest"] for c in corrections if "rest" in c], learn)
+            fit_seconds, norm = time.perf_counter() - t0, float(np.linalg.norm(a))
+            x = apply_map(x, a)
+        assert s.keywords is not None and s.langs is not None  # a team stream has both
         t0 = time.perf_counter()
         result = compute_themes(
-            s.vectors[:m], s.keywords[:m], note_ids=list(range(m)), facts=s.facts[:m],
+            x, s.keywords[:m], note_ids=list(range(m)), facts=s.facts[:m],
             previous=previous, first_seen=dict(first_seen), now=end, next_id=top_id + 1,
             langs=s.langs[:m], texts=s.texts[:m], constraints=constraints,
         )
@@ -153,10 +276,12 @@ def replay(s: Stream, start: int, weeks: int, budget: int) -> list[Week]:
                   + sum(lab[i] == lab[j] != UNASSIGNED for i, j in constraints.cannot_link))
         out.append(Week(lab, np.array([i not in bound for i in range(m)]), made, seconds, corrected_ari,
                         len(constraints.must_link) + len(constraints.cannot_link), int(broken),
-                        Counter(c["kind"] for c in corrections[len(corrections) - made:])))
+                        Counter(c["kind"] for c in corrections[len(corrections) - made:]),
+                        fit_seconds, norm))
         truth = s.groups[:m]
         for tid, sig in result.signals.items():
-            first_seen[tid] = sig.first_seen
+            if sig.first_seen is not None:
+                first_seen[tid] = sig.first_seen
         themes = {t.id: t.members.tolist() for t in clustering.themes if t.size}
         centroids = {t.id: t.centroid for t in clustering.themes}
         top_id = max([top_id, *(t.id for t in clustering.themes)])
@@ -173,7 +298,7 @@ def replay(s: Stream, start: int, weeks: int, budget: int) -> list[Week]:
         for tid, rows in themes.items():
             page[rows] = tid
         corrected_ari = score(truth, page)[0]
-        previous = [PreviousTheme(tid, centroids.get(tid, _mean(s.vectors, rows)), frozenset(rows))
+        previous = [PreviousTheme(tid, centroids.get(tid, _mean(x, rows)), frozenset(rows))
                     for tid, rows in themes.items()]
     return out
 
@@ -184,60 +309,194 @@ def _mean(x: np.ndarray, rows: list[int]) -> np.ndarray:
     return (c / max(float(np.linalg.norm(c)), 1e-12)).astype(np.float32)
 
 
+CHOSEN_ON = ("dev-1", "dev-2", "dev-3")
+# The settings --choose tries on CHOSEN_ON: the pull towards the identity, how far the fit goes,
+# whether the notes a split left behind count as positives, and the cannot-link weight.
+GRID = [MapSettings(steps=st, decay=dc, rests=rs, explicit=ex)
+        for st in (30, 100) for dc in (0.01, 0.1, 1.0) for rs in (False, True) for ex in (1.0, 5.0)]
+Runs = dict[str, tuple[list[str], list[Week], list[Week], list[Week]]]
+
+
+@functools.cache
+def _stream(name: str) -> Stream:
+    return team_stream(name)
+
+
+def _streams(names: list[str], args: argparse.Namespace, learn: MapSettings,
+             base: dict[str, tuple[list[str], list[Week], list[Week]]] | None = None) -> Runs:
+    """The three runs on each stream (the first two taken from `base` when given)."""
+    runs: Runs = {}
+    for name in names:
+        s = _stream(name)
+        if base is not None and name in base:
+            truth, none, led = base[name]
+        else:
+            truth = s.groups
+            none, led = replay(s, args.start, args.weeks, 0), replay(s, args.start, args.weeks, args.budget)
+            if base is not None:
+                base[name] = (truth, none, led)
+        learnt = replay(s, args.start, args.weeks, args.budget, learn)
+        runs[name] = (truth, none, led, learnt)
+        print(f"  {name}: {len(s.texts)} notes, {len(set(s.groups))} subjects, refresh "
+              f"{np.median([w.seconds for run in (none, led, learnt) for w in run]):.1f} s (median), "
+              f"map fit {np.median([w.fit_seconds for w in learnt[1:]]):.2f} s (median)",
+              file=sys.stderr, flush=True)
+    return runs
+
+
+def _figures(truth: list[str], none: Week, led: Week, learnt: Week) -> list[float]:
+    """One stream's refresh, the three runs: every figure a table row shows."""
+    gold = np.array(truth[: len(led.labels)])
+    free = led.free & learnt.free  # notes neither leader's constraints name
+    old = led.free  # the leader run's own: the first section's "ARI between the runs"
+    return [led.corrections, learnt.corrections, led.corrected_ari, learnt.corrected_ari,
+            *(score(list(gold), w.labels)[k] for k in range(3) for w in (none, led, learnt)),
+            free.mean(), *(adjusted_rand_score(gold[free], w.labels[free]) for w in (none, led, learnt)),
+            adjusted_rand_score(none.labels[old], led.labels[old]),
+            adjusted_rand_score(led.labels[free], learnt.labels[free]),
+            *(_placed(gold, free, w.labels) for w in (none, led, learnt))]
+
+
+def _placed(gold: np.ndarray, free: np.ndarray, labels: np.ndarray) -> float:
+    """Share of the unnamed notes that sit in the theme holding most of their subject's other
+    (named) notes: whether a correction reaches the notes like it that nobody named, which the
+    ARI over the unnamed notes alone (pairs of unnamed notes) does not see."""
+    home: dict[str, int] = {}
+    for subject in set(gold[~free].tolist()):
+        held = labels[~free & (gold == subject)]
+        held = held[held != UNASSIGNED]
+        if len(held):
+            home[subject] = int(np.bincount(held - held.min()).argmax() + held.min())
+    hits = [labels[i] == home[gold[i]] for i in np.flatnonzero(free) if gold[i] in home]
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+HEADER = ("| {first} | corrections before: leader / learning | ARI of the corrected themes: leader / "
+          "learning | ARI: none / leader / learning | themes per subject: none / leader / learning "
+          "| outside themes: none / leader / learning | notes neither leader run's constraints "
+          "name: share, ARI none / leader / learning | of them in their subject's theme: none / leader / "
+          "learning | ARI between leader and learning on them |")
+
+
+def _row(label: str, rows: list[list[float]]) -> str:
+    """One table row: each figure averaged over the streams."""
+    f = np.mean(np.array(rows, dtype=float), axis=0)
+    corrected = "-" if np.isnan(f[2]) else f"{f[2]:.3f} / {f[3]:.3f}"
+    placed = "-" if np.isnan(f[19]) else f"{f[19]:.0%} / {f[20]:.0%} / {f[21]:.0%}"
+    return (f"| {label} | {f[0]:g} / {f[1]:g} | {corrected} | {f[4]:.3f} / {f[5]:.3f} / {f[6]:.3f} | "
+            f"{f[7]:.3g} / {f[8]:.3g} / {f[9]:.3g} | {f[10]:.1%} / {f[11]:.1%} / {f[12]:.1%} | "
+            f"{f[13]:.0%}, {f[14]:.3f} / {f[15]:.3f} / {f[16]:.3f} | {placed} | {f[18]:.3f} |")
+
+
+def _tables(runs: Runs, title: str, weeks: int, start: int) -> list[str]:
+    """The per-week average table of a set of streams, then its week-8 row per stream."""
+    names = list(runs)
+    out = [f"### {title}: {', '.join(names)}", "",
+           f"Average over the {len(names)} streams; week 0 = the stream's week {start}, before any "
+           "correction.", "", HEADER.format(first="week"), "|---|---|---|---|---|---|---|---|---|"]
+    for k in range(weeks + 1):
+        out.append(_row(str(k), [_figures(t, n[k], l_[k], m[k]) for t, n, l_, m in runs.values()]))
+    key = np.array([[_figures(t, n[k], l_[k], m[k]) for k in range(1, weeks + 1)]
+                    for t, n, l_, m in runs.values()], dtype=float)
+    led, learnt = [w for r in runs.values() for w in r[2]], [w for r in runs.values() for w in r[3]]
+    kinds = [sum((w.kinds for w in ws), Counter()) for ws in (led, learnt)]
+    out += ["", f"Weeks 1-{weeks} on average: ARI leader {key[:, :, 5].mean():.3f}, learning "
+            f"{key[:, :, 6].mean():.3f}; over the notes neither leader run's constraints name "
+            f"(the key figure) none {key[:, :, 14].mean():.3f}, leader {key[:, :, 15].mean():.3f}, "
+            f"learning {key[:, :, 16].mean():.3f}, and the share of them in their subject's theme "
+            f"none {np.nanmean(key[:, :, 19]):.1%}, leader {np.nanmean(key[:, :, 20]):.1%}, learning "
+            f"{np.nanmean(key[:, :, 21]):.1%}; the leader run's own unnamed notes grouped as "
+            f"without corrections: ARI between those two runs {key[:, :, 17].mean():.3f}.",
+            "Corrections made: leader " + ", ".join(f"{n} {k}" for k, n in kinds[0].most_common())
+            + "; learning " + ", ".join(f"{n} {k}" for k, n in kinds[1].most_common()) + ". "
+            f"Constraint pairs not honoured: leader {sum(w.broken for w in led)} of "
+            f"{sum(w.pairs for w in led)}, learning {sum(w.broken for w in learnt)} of "
+            f"{sum(w.pairs for w in learnt)}.",
+            f"Fitting the map: {np.median([w.fit_seconds for w in learnt if w.corrections]):.2f} s "
+            f"median, {max(w.fit_seconds for w in learnt):.2f} s at most, on one thread; |A| at the "
+            f"last refresh {np.mean([r[3][-1].map_norm for r in runs.values()]):.2f} on average "
+            "(0 = the identity).", "",
+            f"Week {weeks}, per stream:", "", HEADER.format(first="stream"),
+            "|---|---|---|---|---|---|---|---|---|"]
+    out += [_row(name, [_figures(t, n[-1], l_[-1], m[-1])]) for name, (t, n, l_, m) in runs.items()]
+    return out
+
+
+def _choose(names: list[str], args: argparse.Namespace) -> list[str]:
+    """Every setting of GRID on the streams; the best by the mean over weeks 1.. of three figures
+    averaged: the ARI over all notes, the ARI over the notes neither leader run names, and the
+    share of those in their subject's theme."""
+    base: dict[str, tuple[list[str], list[Week], list[Week]]] = {}
+    out = [f"| setting | ARI, weeks 1-{args.weeks} | ARI, week {args.weeks} | unnamed notes: ARI, "
+           f"weeks 1-{args.weeks} | unnamed notes in their subject's theme, weeks 1-{args.weeks} | "
+           f"themes per subject, week {args.weeks} | score | map fit (median s) |",
+           "|---|---|---|---|---|---|---|---|"]
+    trials: list[tuple[float, MapSettings]] = []
+    for st in GRID:
+        runs = _streams(names, args, st, base)
+        f = np.array([[_figures(t, n[k], l_[k], m[k]) for k in range(1, args.weeks + 1)]
+                      for t, n, l_, m in runs.values()], dtype=float)
+        if not trials:  # the leader run is the same in every trial; its unnamed notes vary a little
+            out.append(f"| leader run, no map (unnamed notes as in the first trial) | "
+                       f"{f[:, :, 5].mean():.3f} | {f[:, -1, 5].mean():.3f} | {f[:, :, 15].mean():.3f} | "
+                       f"{np.nanmean(f[:, :, 20]):.1%} | {f[:, -1, 8].mean():.3g} | "
+                       f"{(f[:, :, 5].mean() + f[:, :, 15].mean() + np.nanmean(f[:, :, 20])) / 3:.3f} | - |")
+        sc = (f[:, :, 6].mean() + f[:, :, 16].mean() + np.nanmean(f[:, :, 21])) / 3
+        fit = np.median([w.fit_seconds for r in runs.values() for w in r[3] if w.corrections])
+        trials.append((sc, st))
+        out.append(f"| {st.describe()} | {f[:, :, 6].mean():.3f} | {f[:, -1, 6].mean():.3f} | "
+                   f"{f[:, :, 16].mean():.3f} | {np.nanmean(f[:, :, 21]):.1%} | {f[:, -1, 9].mean():.3g} | "
+                   f"{sc:.3f} | {fit:.2f} |")
+        print(out[-1], file=sys.stderr, flush=True)
+    best = max(trials, key=lambda t: t[0])[1]
+    return out + ["", f"Best: {best.describe()}."]
+
+
 def main() -> None:
-    """Both runs on every stream; print the per-week average over streams and per-stream rows."""
+    """The three runs on every stream, or --choose the map's settings; print (and --write) tables."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--streams", default=",".join(f"dev-{i}" for i in range(1, 7)))
+    ap.add_argument("--streams", default="", help="default dev-1..dev-6 (dev-1..dev-3 with --choose, "
+                    "heldout-1..heldout-4 with --heldout)")
     ap.add_argument("--budget", type=int, default=5, help="corrections a week at most")
     ap.add_argument("--start", type=int, default=10, help="the stream's week of the first refresh")
     ap.add_argument("--weeks", type=int, default=8, help="weekly refreshes after the first")
+    ap.add_argument("--choose", action="store_true", help="try the map's settings (GRID)")
+    ap.add_argument("--heldout", action="store_true",
+                    help="the heldout streams, to report only: nothing is chosen on them")
+    ap.add_argument("--write", action="store_true", help="write the tables into " + RESULTS.name)
     args = ap.parse_args()
-    names = [n for n in args.streams.split(",") if n]
-    if any(not n.startswith("dev-") for n in names):
-        raise SystemExit("only the development streams (dev-*): the heldout ones stay unseen")
-    runs, truth = {}, {}
-    for name in names:
-        s = team_stream(name)
-        truth[name] = s.groups
-        runs[name] = (replay(s, args.start, args.weeks, 0), replay(s, args.start, args.weeks, args.budget))
-        print(f"  {name}: {len(s.texts)} notes, {len(set(s.groups))} subjects, refresh "
-              f"{np.median([w.seconds for run in runs[name] for w in run]):.1f} s (median)",
-              file=sys.stderr, flush=True)
-    header = ("| week | corrections before | ARI of the corrected themes | ARI: none / leader "
-              "| themes per subject: none / leader "
-              "| outside themes: none / leader | notes no constraint names: share, ARI (both runs), "
-              "ARI between the runs |")
-    print(f"Average over {len(names)} streams ({', '.join(names)}); week 0 = the stream's week "
-          f"{args.start}, before any correction.\n")
-    print(header + "\n|---|---|---|---|---|---|---|")
-    for k in range(args.weeks + 1):
-        print(_row(str(k), [(truth[name], none[k], led[k]) for name, (none, led) in runs.items()]))
-    checked = [w for _, led in runs.values() for w in led]
-    kinds = sum((w.kinds for w in checked), Counter())
-    print(f"\nCorrections made: {', '.join(f'{n} {k}' for k, n in kinds.most_common())}.")
-    print(f"Constraint pairs given to the leader's refreshes: {sum(w.pairs for w in checked)}, "
-          f"not honoured: {sum(w.broken for w in checked)}.")
-    print("\nPer stream:\n")
-    print(header.replace("| week |", "| stream | week |") + "\n|---|---|---|---|---|---|---|---|")
-    for name, (none, led) in runs.items():
-        for k in range(args.weeks + 1):
-            print(_row(f"{name} | {k}", [(truth[name], none[k], led[k])]))
-
-
-def _row(label: str, runs: list[tuple[list[str], Week, Week]]) -> str:
-    """One table row: each measure averaged over the streams, without / with the leader."""
-    figures = []
-    for truth, none, led in runs:
-        gold = np.array(truth[: len(led.labels)])
-        free = led.free  # the same notes in both runs: those the leader's constraints leave alone
-        figures.append((led.corrections, led.corrected_ari,
-                        *score(list(gold), none.labels), *score(list(gold), led.labels),
-                        free.mean(), adjusted_rand_score(gold[free], none.labels[free]),
-                        adjusted_rand_score(none.labels[free], led.labels[free])))
-    f = np.mean(np.array(figures, dtype=float), axis=0)
-    corrected = "-" if np.isnan(f[1]) else f"{f[1]:.3f}"
-    return (f"| {label} | {f[0]:g} | {corrected} | {f[2]:.3f} / {f[5]:.3f} | {f[3]:.3g} / {f[6]:.3g} | "
-            f"{f[4]:.1%} / {f[7]:.1%} | {f[8]:.0%}, {f[9]:.3f}, {f[10]:.3f} |")
+    if args.choose and args.heldout:
+        raise SystemExit("settings are chosen on development streams only")
+    default = (CHOSEN_ON if args.choose else [f"heldout-{i}" for i in range(1, 5)] if args.heldout
+               else [f"dev-{i}" for i in range(1, 7)])
+    names = [n for n in args.streams.split(",") if n] or list(default)
+    if any(not n.startswith("heldout-" if args.heldout else "dev-") for n in names):
+        raise SystemExit("dev-* streams, or heldout-* with --heldout (to report, never to choose)")
+    torch.set_num_threads(1)  # a map of 384 x 384 on a few hundred notes: one thread is plenty
+    command = "nice -n 19 .venv/bin/python bench/leader_corrections.py" + "".join(
+        f" --{a}" for a in ("choose", "heldout") if getattr(args, a))
+    stamp = (f"Command: `{command}{' --write' if args.write else ''}` ({dt.date.today()}, budget "
+             f"{args.budget}, weeks {args.start}+{args.weeks}); machine: {cpu_model()}, 2 cores "
+             "shared with other work.")
+    t0 = time.perf_counter()
+    if args.choose:
+        caption = (f"Trials of the map's settings on {', '.join(names)} (each figure the mean over "
+                   f"the streams and, where it says so, over weeks 1-{args.weeks}):")
+        key, lines = "learning-choice", [stamp, "", caption, "", *_choose(names, args)]
+    else:
+        runs = _streams(names, args, CHOSEN)
+        lines = [stamp, "", f"Map: {CHOSEN.describe()} (chosen on {', '.join(CHOSEN_ON)}).", ""]
+        parts = ([("Held out, reported only", list(runs))] if args.heldout else
+                 [("Streams the settings were chosen on", [n for n in runs if n in CHOSEN_ON]),
+                  ("Check streams, settings unchanged", [n for n in runs if n not in CHOSEN_ON])])
+        for title, group in parts:
+            if group:
+                lines += [*_tables({n: runs[n] for n in group}, title, args.weeks, args.start), ""]
+        key = "learning-heldout" if args.heldout else "learning"
+    lines.append(f"Whole run: {time.perf_counter() - t0:.0f} s.")
+    print("\n".join(lines))
+    if args.write:
+        write_section(RESULTS, key, "\n".join(lines), "# Shaping")
 
 
 if __name__ == "__main__":
