@@ -523,15 +523,15 @@ def write_report(rows: dict[str, dict[str, dict[str, float]]], timing: dict[str,
         "models); themes are `hiljainen.pipeline.cluster.cluster_notes`, the code `hiljainen "
         "cluster` runs, with languages and keywords found as it finds them.",
         "",
-        "## Test subjects (10 subjects, 460 notes; never trained or tuned on)",
+        "### Test subjects (10 subjects, 460 notes; never trained or tuned on)",
         "",
         *table(rows, "test"),
         "",
-        "## Development subjects (8 subjects, 368 notes; settings chosen here)",
+        "### Development subjects (8 subjects, 368 notes; settings chosen here)",
         "",
         *table(rows, "dev"),
         "",
-        "## Settings chosen and time taken",
+        "### Settings chosen and time taken",
         "",
         f"- Adapter: {best_adapter.label()}, scale {best_adapter.scale:g} (temperature "
         f"{1 / best_adapter.scale:g}), weight decay {best_adapter.weight_decay:g}; pairs: "
