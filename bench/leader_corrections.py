@@ -61,7 +61,9 @@ from benchlib import cpu_model, write_section  # noqa: E402
 from signals_replay import Stream, team_stream  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
-from hiljainen.pipeline.constraints import Constraints  # noqa: E402
+from hiljainen.pipeline.correction_map import MapSettings  # noqa: E402
+from hiljainen.pipeline.correction_map import apply as apply_map  # noqa: E402
+from hiljainen.pipeline.correction_map import fit as fit_map  # noqa: E402
 from hiljainen.pipeline.grouping import UNASSIGNED  # noqa: E402
 from hiljainen.pipeline.identity import PreviousTheme  # noqa: E402
 from hiljainen.pipeline.themes import compute_themes  # noqa: E402
@@ -71,25 +73,13 @@ KIND_ORDER = {"merge": 0, "split": 1, "move": 2}
 RESULTS = Path(__file__).resolve().parent / "results" / "shaping.md"
 
 
-@dataclass(frozen=True)
-class MapSettings:
-    """The learnt map's few settings (full-batch Adam steps on the named notes)."""
-
-    steps: int = 30
-    lr: float = 0.01
-    decay: float = 1.0  # weight of |A|^2: the pull towards the identity
-    temperature: float = 0.05
-    explicit: float = 1.0  # a cannot-link partner counts this many times among the negatives
-    rests: bool = False  # the notes a split or move left behind are positives too
-
-    def describe(self) -> str:
-        return (f"{self.steps} steps, lr {self.lr:g}, decay {self.decay:g}, temperature "
-                f"{self.temperature:g}, cannot-link weight {self.explicit:g}, "
-                f"rests as positives {'yes' if self.rests else 'no'}")
+def describe(st: MapSettings) -> str:
+    return (f"{st.steps} steps, lr {st.lr:g}, decay {st.decay:g}, temperature {st.temperature:g}, "
+            f"cannot-link weight {st.cannot_link_weight:g}")
 
 
 # Chosen with --choose on dev-1..dev-3 (the trials are in bench/results/shaping.md).
-CHOSEN = MapSettings(steps=30, lr=0.01, decay=0.1, explicit=5.0, rests=False)
+CHOSEN = MapSettings()  # hiljainen/pipeline/correction_map.py's defaults
 
 
 @dataclass
@@ -173,77 +163,6 @@ def apply(themes: dict[int, list[int]], kind: str, tid: int, payload: dict, new_
         themes[payload["to"]] = themes[payload["to"]] + list(payload["notes"])
 
 
-def _components(rows: list[int], pairs: list[tuple[int, int]]) -> np.ndarray:
-    """Component number of each row under the must-link pairs (their transitive closure)."""
-    parent = {r: r for r in rows}
-
-    def root(r: int) -> int:
-        while parent[r] != r:
-            parent[r] = parent[parent[r]]
-            r = parent[r]
-        return r
-
-    for i, j in pairs:
-        parent[root(i)] = root(j)
-    return np.array([root(r) for r in rows])
-
-
-def fit_map(x: np.ndarray, constraints: Constraints, rests: list[list[int]],
-            st: MapSettings) -> np.ndarray:
-    """A of the residual map v -> normalise(v + v A), fitted on the notes the corrections name.
-
-    Supervised InfoNCE over all named notes in one batch: each note's positives are the notes
-    it is must-linked with (and, with `rests`, those a split or move left together with it); its
-    negatives every other named note, cannot-link partners weighted `explicit`. The |A|^2 term
-    keeps the map near the identity, so that the notes nobody named are not scattered."""
-    d = x.shape[1]
-    named = {r for pair in (*constraints.must_link, *constraints.cannot_link) for r in pair}
-    if st.rests:
-        named |= {r for g in rests for r in g}
-    rows = sorted(named)
-    if not constraints.must_link or len(rows) < 3:
-        return np.zeros((d, d), dtype=np.float32)
-    at = {r: k for k, r in enumerate(rows)}
-    comp = _components(rows, list(constraints.must_link))
-    pos = comp[:, None] == comp[None, :]
-    if st.rests:
-        for g in rests:
-            k = [at[r] for r in g]
-            pos[np.ix_(k, k)] = True
-    apart = np.zeros_like(pos)
-    for i, j in constraints.cannot_link:  # a cannot-link pair keeps both sides' must-linked notes apart
-        a, b = comp == comp[at[i]], comp == comp[at[j]]
-        apart |= np.outer(a, b) | np.outer(b, a)
-    pos &= ~apart
-    np.fill_diagonal(pos, False)
-    anchors = pos.any(axis=1)
-    if not anchors.any():
-        return np.zeros((d, d), dtype=np.float32)
-    xs = torch.from_numpy(np.ascontiguousarray(x[rows], dtype=np.float32))
-    p = torch.from_numpy(pos[anchors]).float()
-    bias = torch.from_numpy(np.where(apart, np.log(st.explicit), 0.0).astype(np.float32))
-    bias.fill_diagonal_(float("-inf"))  # a note is not its own negative
-    bias = bias[torch.from_numpy(anchors)]
-    a_rows = torch.from_numpy(np.flatnonzero(anchors))
-    w = torch.zeros(d, d, requires_grad=True)
-    opt = torch.optim.Adam([w], lr=st.lr)
-    for _ in range(st.steps):
-        y = torch.nn.functional.normalize(xs + xs @ w, dim=1)
-        logits = y[a_rows] @ y.T / st.temperature + bias
-        logp = logits - torch.logsumexp(logits, dim=1, keepdim=True)
-        loss = -((logp.masked_fill(p == 0, 0.0) * p).sum(1) / p.sum(1)).mean() + st.decay * (w * w).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return w.detach().numpy()
-
-
-def apply_map(x: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """Every note's vector through the map: normalise(v + v A)."""
-    y = x + x @ a
-    return (y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
 def replay(s: Stream, start: int, weeks: int, budget: int, learn: MapSettings | None = None) -> list[Week]:
     """Refresh weekly from week `start`; the leader makes up to `budget` corrections after each.
     With `learn`, each refresh sees the vectors through a map fitted on the corrections so far."""
@@ -258,7 +177,7 @@ def replay(s: Stream, start: int, weeks: int, budget: int, learn: MapSettings | 
         x, fit_seconds, norm = s.vectors[:m], 0.0, 0.0
         if learn is not None:
             t0 = time.perf_counter()
-            a = fit_map(x, constraints, [c["rest"] for c in corrections if "rest" in c], learn)
+            a = fit_map(x, constraints, learn)
             fit_seconds, norm = time.perf_counter() - t0, float(np.linalg.norm(a))
             x = apply_map(x, a)
         assert s.keywords is not None and s.langs is not None  # a team stream has both
@@ -267,6 +186,7 @@ def replay(s: Stream, start: int, weeks: int, budget: int, learn: MapSettings | 
             x, s.keywords[:m], note_ids=list(range(m)), facts=s.facts[:m],
             previous=previous, first_seen=dict(first_seen), now=end, next_id=top_id + 1,
             langs=s.langs[:m], texts=s.texts[:m], constraints=constraints,
+            learn_from_corrections=False,  # this script fits its own map (the grid's settings)
         )
         seconds = time.perf_counter() - t0
         clustering = result.clustering
@@ -312,8 +232,8 @@ def _mean(x: np.ndarray, rows: list[int]) -> np.ndarray:
 CHOSEN_ON = ("dev-1", "dev-2", "dev-3")
 # The settings --choose tries on CHOSEN_ON: the pull towards the identity, how far the fit goes,
 # whether the notes a split left behind count as positives, and the cannot-link weight.
-GRID = [MapSettings(steps=st, decay=dc, rests=rs, explicit=ex)
-        for st in (30, 100) for dc in (0.01, 0.1, 1.0) for rs in (False, True) for ex in (1.0, 5.0)]
+GRID = [MapSettings(steps=st, decay=dc, cannot_link_weight=ex)
+        for st in (30, 100) for dc in (0.01, 0.1, 1.0) for ex in (1.0, 5.0)]
 Runs = dict[str, tuple[list[str], list[Week], list[Week], list[Week]]]
 
 
@@ -444,12 +364,12 @@ def _choose(names: list[str], args: argparse.Namespace) -> list[str]:
         sc = (f[:, :, 6].mean() + f[:, :, 16].mean() + np.nanmean(f[:, :, 21])) / 3
         fit = np.median([w.fit_seconds for r in runs.values() for w in r[3] if w.corrections])
         trials.append((sc, st))
-        out.append(f"| {st.describe()} | {f[:, :, 6].mean():.3f} | {f[:, -1, 6].mean():.3f} | "
+        out.append(f"| {describe(st)} | {f[:, :, 6].mean():.3f} | {f[:, -1, 6].mean():.3f} | "
                    f"{f[:, :, 16].mean():.3f} | {np.nanmean(f[:, :, 21]):.1%} | {f[:, -1, 9].mean():.3g} | "
                    f"{sc:.3f} | {fit:.2f} |")
         print(out[-1], file=sys.stderr, flush=True)
     best = max(trials, key=lambda t: t[0])[1]
-    return out + ["", f"Best: {best.describe()}."]
+    return out + ["", f"Best: {describe(best)}."]
 
 
 def main() -> None:
@@ -485,7 +405,7 @@ def main() -> None:
         key, lines = "learning-choice", [stamp, "", caption, "", *_choose(names, args)]
     else:
         runs = _streams(names, args, CHOSEN)
-        lines = [stamp, "", f"Map: {CHOSEN.describe()} (chosen on {', '.join(CHOSEN_ON)}).", ""]
+        lines = [stamp, "", f"Map: {describe(CHOSEN)} (chosen on {', '.join(CHOSEN_ON)}).", ""]
         parts = ([("Held out, reported only", list(runs))] if args.heldout else
                  [("Streams the settings were chosen on", [n for n in runs if n in CHOSEN_ON]),
                   ("Check streams, settings unchanged", [n for n in runs if n not in CHOSEN_ON])])

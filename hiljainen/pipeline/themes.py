@@ -16,6 +16,7 @@ import numpy as np
 
 from hiljainen.pipeline.cluster import Clustering, ClusterParams, cluster_notes
 from hiljainen.pipeline.constraints import Constraints
+from hiljainen.pipeline.correction_map import through_corrections
 from hiljainen.pipeline.identity import NoteId, PreviousTheme
 from hiljainen.pipeline.label import ThemeLabel, label_themes
 from hiljainen.pipeline.linguistics import with_compound_parts
@@ -71,15 +72,20 @@ def compute_themes(
     signal_params: SignalParams | None = None,
     constraints: Constraints | None = None,
     texts: Sequence[str] | None = None,
+    learn_from_corrections: bool = True,
 ) -> ThemeRunResult:
     """Cluster, match to previous themes, label and (when dated facts are given) score signals.
 
     Dated facts also let clustering split out emerging micro-groups (cluster.py, step 4);
-    `constraints` are a leader's corrections (row pairs); `texts` give the themes their phrases.
+    `constraints` are a leader's corrections (row pairs), honoured and, unless
+    `learn_from_corrections` is off, learnt from (correction_map.py); `texts` give the themes
+    their phrases.
     """
     x = np.asarray(vectors, dtype=np.float32)
     if len(keywords) != len(x):
         raise ValueError(f"{len(x)} vectors but {len(keywords)} keyword lists")
+    if learn_from_corrections:  # what the leader taught reaches the notes near those corrected
+        x = through_corrections(x, constraints)
     ages = reporters = None
     if facts is not None:
         if len(facts) != len(x):
