@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from hiljainen.pipeline import correction_map
 from hiljainen.pipeline.constraints import Constraints
 from hiljainen.pipeline.correction_map import through_corrections
 
@@ -49,3 +51,12 @@ def test_corrections_pull_apart_the_notes_nobody_corrected_too() -> None:
         # The map stays near the identity: no note is moved far.
         assert float(np.min(np.sum(x * y, axis=1))) > 0.5
     assert min(gains) > 0, gains
+
+
+def test_a_fit_over_many_named_notes_looks_at_a_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(correction_map, "MAX_NAMED", 30)  # 80 notes are named below
+    x, subject = two_close_subjects()
+    must = [(i, i + 1) for i in range(0, 39)] + [(i, i + 1) for i in range(40, 79)]
+    y = through_corrections(x, Constraints(must_link=must, cannot_link=[(0, 40), (39, 79)]))
+    everyone = np.arange(len(x))
+    assert separation(y, subject, everyone) > separation(x, subject, everyone)
