@@ -52,24 +52,29 @@ def apply(x: np.ndarray, a: np.ndarray) -> np.ndarray:
     return (y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
+def named_rows(constraints: Constraints) -> list[int]:
+    """The rows the constraints name, at most MAX_NAMED of them (a seeded sample): pinned themes
+    name all their notes, and the fit's logits grow with the square of the rows."""
+    rows = sorted({int(r) for pair in (*constraints.must_link, *constraints.cannot_link) for r in pair})
+    if len(rows) > MAX_NAMED:
+        rows = sorted(np.random.default_rng(0).choice(rows, MAX_NAMED, replace=False).tolist())
+    return rows
+
+
 def fit(x: np.ndarray, constraints: Constraints, settings: MapSettings = MapSettings()) -> np.ndarray:
     """A (d x d) of the residual map, fitted on the notes the constraints name."""
     import torch
 
     d = x.shape[1]
-    rows = sorted({r for pair in (*constraints.must_link, *constraints.cannot_link) for r in pair})
+    rows = named_rows(constraints)
     if len(rows) < 3:
         return np.zeros((d, d), dtype=np.float32)
-    if len(rows) > MAX_NAMED:  # pinned themes name all their notes; a sample teaches as well
-        rows = sorted(np.random.default_rng(0).choice(rows, MAX_NAMED, replace=False).tolist())
-    at = {r: k for k, r in enumerate(rows)}
-    comp = linked_sets(len(x), constraints.must_link)[rows]
+    linked = linked_sets(len(x), constraints.must_link)
+    comp = linked[rows]
     positive = comp[:, None] == comp[None, :]
     apart = np.zeros_like(positive)
-    for i, j in constraints.cannot_link:  # keeps both sides' must-linked notes apart
-        if i not in at or j not in at:
-            continue
-        a, b = comp == comp[at[i]], comp == comp[at[j]]
+    for i, j in constraints.cannot_link:  # keeps both sides' must-linked notes apart (sampled or not)
+        a, b = comp == linked[i], comp == linked[j]
         apart |= np.outer(a, b) | np.outer(b, a)
     positive &= ~apart
     np.fill_diagonal(positive, False)

@@ -53,10 +53,20 @@ def test_corrections_pull_apart_the_notes_nobody_corrected_too() -> None:
     assert min(gains) > 0, gains
 
 
-def test_a_fit_over_many_named_notes_looks_at_a_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fit_over_many_named_notes_looks_at_a_sample_and_keeps_every_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(correction_map, "MAX_NAMED", 30)  # 80 notes are named below
     x, subject = two_close_subjects()
     must = [(i, i + 1) for i in range(0, 39)] + [(i, i + 1) for i in range(40, 79)]
-    y = through_corrections(x, Constraints(must_link=must, cannot_link=[(0, 40), (39, 79)]))
+    # Every split names one note on each side; the sample may miss those very notes.
+    constraints = Constraints(must_link=must, cannot_link=[(0, 40), (39, 79)])
+    sample = correction_map.named_rows(constraints)
+    assert len(sample) == 30 and sample == sorted(set(sample))
+    assert not {0, 40} <= set(sample), "this seed's sample misses a split's own pair"
+    y = through_corrections(x, constraints)
     everyone = np.arange(len(x))
     assert separation(y, subject, everyone) > separation(x, subject, everyone)
+    # Without the splits, the two merged chains are not pushed apart as far.
+    merged_only = through_corrections(x, Constraints(must_link=must))
+    assert separation(y, subject, everyone) > separation(merged_only, subject, everyone)
