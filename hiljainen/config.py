@@ -94,7 +94,8 @@ class Settings:
 
     def as_env(self) -> dict[str, str]:
         """The HILJAINEN_* variables that give a child process (a worker, the web) these settings:
-        every one that differs from its default, so from_env(as_env()) equals them."""
+        every one that differs from its default (a setting at its default is left to the child's
+        environment, so start children from one without HILJAINEN_* variables of its own)."""
         return {
             PREFIX + f.name.upper(): str(value).lower() if isinstance(value, bool) else str(value)
             for f in fields(self)

@@ -177,6 +177,7 @@ def fresh_sqlite(migrated: Path, path: Path) -> str:
     """A copy of the migrated empty database at `path`; returns its URL."""
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(migrated, path)
+    path.chmod(0o600)  # as the service creates it (db.make_engine)
     return f"sqlite:///{path}"
 
 

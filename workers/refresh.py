@@ -431,7 +431,8 @@ def _tracked_themes(session: Session, indicator: Indicator) -> list[int]:
     anchor = session.get(Theme, indicator.theme_id)
     if anchor is None or not indicator.whole_topic or anchor.topic_id is None:
         return [indicator.theme_id] if indicator.theme_id is not None else []
-    return list(session.scalars(select(Theme.id).where(Theme.topic_id == anchor.topic_id)))
+    return list(session.scalars(select(Theme.id).where(Theme.topic_id == anchor.topic_id,
+                                                       Theme.active.is_(True))))
 
 
 def _track_indicators(session: Session, today: dt.date) -> None:

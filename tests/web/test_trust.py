@@ -29,7 +29,7 @@ from hiljainen.db import make_engine
 from hiljainen.models import ApiToken, Observation, Role, Snapshot, Source, Theme, User
 from hiljainen.services import ChildServer
 from hiljainen.web import throttle
-from tests.conftest import csrf_token, login, redis_db
+from tests.conftest import csrf_token, login, make_settings, redis_db
 
 PASSWORD = "salasana-123"
 
@@ -283,10 +283,11 @@ def test_public_health_says_only_ok_or_degraded(app: Flask, client: FlaskClient)
     assert client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.9"}).get_json()["database"]["ok"]
 
 
-def test_the_database_file_is_readable_by_its_owner_only(app: Flask, tmp_path: Path) -> None:
-    settings = app.extensions["hiljainen"].settings
+def test_the_database_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    fresh = create_app(make_settings(tmp_path / "fresh"))  # the service creates its database file
+    settings = fresh.extensions["hiljainen"].settings
     path = Path(settings.sqlalchemy_url.removeprefix("sqlite:///"))
-    add_user(app, "joku")
+    add_user(fresh, "joku")
     for name in (path, path.with_name(path.name + "-wal")):
         if name.exists():
             assert stat.S_IMODE(name.stat().st_mode) == 0o600, name
