@@ -165,6 +165,8 @@ def train_head(xa: np.ndarray, xb: np.ndarray, same: Mask, s: HeadSettings, seed
     that are known positives of each other (same label, or neighbours), not counted as negatives."""
     import torch
 
+    from hiljainen.tools.notes_encoder import in_batch_loss
+
     torch.manual_seed(seed)
     rnd = np.random.default_rng(seed)
     head = head if head is not None else make_head(xa.shape[1], s)
@@ -178,11 +180,7 @@ def train_head(xa: np.ndarray, xb: np.ndarray, same: Mask, s: HeadSettings, seed
             if len(rows) < 2:
                 continue
             sims = head(a_all[rows]) @ head(b_all[rows]).T * s.scale
-            mask = torch.from_numpy(same(rows, rows)) & ~torch.eye(len(rows), dtype=torch.bool)
-            sims = sims.masked_fill(mask, -1e4)
-            target = torch.arange(len(rows))
-            loss = (torch.nn.functional.cross_entropy(sims, target)
-                    + torch.nn.functional.cross_entropy(sims.T, target)) / 2
+            loss = in_batch_loss(sims, torch.from_numpy(same(rows, rows)))
             opt.zero_grad()
             loss.backward()
             opt.step()

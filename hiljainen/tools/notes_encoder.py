@@ -152,6 +152,17 @@ def inputs_digest(files: Sequence[Path], recipe: Recipe, base_id: str) -> dict[s
             "digest": hashlib.sha256(blob.encode()).hexdigest()[:12]}
 
 
+def in_batch_loss(sims: Any, same: Any) -> Any:
+    """The symmetric in-batch contrastive loss of scaled similarities (row i's partner is column i);
+    `same` marks pairs of one label, which are not each other's negatives."""
+    import torch
+
+    sims = sims.masked_fill(same & ~torch.eye(len(sims), dtype=torch.bool), -1e4)
+    target = torch.arange(len(sims))
+    return (torch.nn.functional.cross_entropy(sims, target)
+            + torch.nn.functional.cross_entropy(sims.T, target)) / 2
+
+
 def fine_tune(base: Path, pairs: Sequence[Pair], recipe: Recipe, say: Progress) -> Any:
     """The base model trained on `pairs` (a SentenceTransformer, in eval mode)."""
     import torch
@@ -184,12 +195,7 @@ def fine_tune(base: Path, pairs: Sequence[Pair], recipe: Recipe, say: Progress) 
         batch = [(a, b, lab) if rnd.random() < 0.5 else (b, a, lab) for a, b, lab in batch]
         sims = encode([a for a, _, _ in batch]) @ encode([b for _, b, _ in batch]).T * recipe.scale
         labels = [lab for _, _, lab in batch]
-        same = torch.tensor([[li == lj for lj in labels] for li in labels])
-        same &= ~torch.eye(len(batch), dtype=torch.bool)
-        sims = sims.masked_fill(same, -1e4)
-        target = torch.arange(len(batch))
-        loss = (torch.nn.functional.cross_entropy(sims, target)
-                + torch.nn.functional.cross_entropy(sims.T, target)) / 2
+        loss = in_batch_loss(sims, torch.tensor([[li == lj for lj in labels] for li in labels]))
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
