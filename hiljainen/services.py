@@ -193,6 +193,10 @@ WAITRESS: dict[str, Any] = {
     "cleanup_interval": 5,
     "backlog": 2048,
     "asyncore_use_poll": True,  # select() cannot watch more than 1024 sockets
+    # waitress deletes X-Forwarded-For and Forwarded before the app sees them. The app decides
+    # what to believe (HILJAINEN_TRUSTED_PROXIES; /healthz/details refuses proxied requests), and
+    # without them every visitor behind a proxy shared one rate limit and one login throttle.
+    "clear_untrusted_proxy_headers": False,
 }
 
 
