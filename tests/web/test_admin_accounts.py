@@ -335,3 +335,19 @@ def test_the_qr_poster_carries_the_organisations_name_and_the_touchpoints_displa
     assert audit(org_app, "settings") == [
         ("organisation_name", {"from": "", "to": "Palvelutalo Koivukoti Oy"})
     ]
+
+
+def test_an_account_made_on_the_admin_page_opens_and_can_be_disabled_there(org_app: Flask) -> None:
+    """Its history starts with "Account created" and its role, which the page must show as such: it
+    read the role like a role change's from/to and answered 500, so an admin could not reach the
+    account's page to disable it or reset its password."""
+    admin = signed_in(org_app, "admin")
+    status, _body = post(admin, "/admin/", "/admin/users", username="uusi-hoitaja",
+                         password="salasana-4567", role="staff")  # fmt: skip
+    assert status == 303
+    page = f"/admin/users/{user(org_app, 'uusi-hoitaja').id}"
+    shown = admin.get(f"{page}?lang=en")
+    assert shown.status_code == 200
+    assert "Account created: staff member" in shown.get_data(as_text=True)
+    assert post(admin, page, f"{page}/active", active="off")[0] == 303
+    assert not user(org_app, "uusi-hoitaja").active
