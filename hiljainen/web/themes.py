@@ -28,7 +28,7 @@ from hiljainen.models import (
     ThemePeriod,
     User,
 )
-from hiljainen.rules import public_id_shape
+from hiljainen.rules import digits, public_id_shape
 from hiljainen.search import sql
 from hiljainen.stores import queue
 from hiljainen.web import corrections
@@ -286,7 +286,8 @@ def undo(theme_id: int) -> Any:
 
 
 def _other(raw: str | None) -> Theme | None:
-    return resources.session().get(Theme, int(raw)) if raw and raw.isdigit() and len(raw) < 10 else None
+    # ASCII digits only: str.isdigit() takes "²", which int() refuses (a 500).
+    return resources.session().get(Theme, int(raw)) if raw and digits(raw, 9) else None
 
 
 def _chosen() -> list[int]:

@@ -183,6 +183,10 @@ def test_ids_and_characters_the_database_cannot_take_are_client_errors(
         page = f"/themes/{theme.id}"
     named = client.post(f"{page}/name", data={"name": "a\x00b", "csrf_token": csrf_token(client, page)})
     assert named.status_code in (303, 400)
+    for action, field in (("merge", "into"), ("move", "to")):  # a theme id int() cannot read
+        form = {field: "²", "notes": "x", "csrf_token": csrf_token(client, page)}
+        sent = client.post(f"{page}/{action}", data=form)
+        assert sent.status_code == 400, action
     public = app.test_client()
     form = {"text": "Hissi on rikki.", "role": "customer", "wants_answer": "on",
             "contact": "a\x00b@example.fi", "csrf_token": csrf_token(public, "/t/aula")}  # fmt: skip
