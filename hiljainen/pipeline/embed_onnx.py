@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hiljainen.errors import ConfigError
+from hiljainen.pipeline import centres
 from hiljainen.pipeline.embed import (
     E5_PREFIXES,
     MARKER_FILE,
@@ -71,6 +72,7 @@ class OnnxEmbedder:
         info = json.loads(marker.read_text("utf-8")) if marker.is_file() else {}
         self._prefixes = dict(info.get("prefixes", E5_PREFIXES))
         self.model_id = str(json.loads(record.read_text("utf-8"))["model_id"])
+        self.language_centres = centres.read(folder)  # the float32 model's: int8 stays close to it
         self.dimension = int(self._session.get_outputs()[0].shape[-1])
         self.max_tokens = 512
         self.batch_size = batch_size

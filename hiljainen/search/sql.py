@@ -111,6 +111,15 @@ def public_ids(session: Session, ids: Sequence[int]) -> dict[int, str]:
     return out
 
 
+def languages(session: Session, ids: Sequence[int]) -> dict[int, str | None]:
+    """Internal id -> the note's detected language (None before the pipeline has seen it)."""
+    out: dict[int, str | None] = {}
+    for chunk in _chunks(ids):
+        query = select(Observation.id, Observation.lang).where(Observation.id.in_(chunk))
+        out.update(session.execute(query).tuples().all())
+    return out
+
+
 def keep_matching(session: Session, ids: Sequence[int], f: Filters) -> list[int]:
     """The ids that are searchable and pass the filters, in the given order."""
     ok: set[int] = set()

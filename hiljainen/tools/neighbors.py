@@ -3,9 +3,10 @@
 Each input line is a JSON object with "text"; each output line, in input order, is
 {"neighbors": [i, ...]}: the 0-based indices of the k most similar other lines, most similar
 first, never the line itself. Texts are embedded as notes are ("passage") with the service's
-embedder and searched in the service's vector index (a Chroma server with the same collection
-settings, started in a temporary folder and removed afterwards), so the figures describe what
-"similar notes" does. Blank lines are skipped and not counted.
+embedder, their language is detected as the pipeline does, and they are ranked as "similar notes"
+ranks them: by cosine once each language's centre is taken out (hiljainen.pipeline.centres), in
+the service's vector index (a Chroma server with the same collection settings, started in a
+temporary folder and removed afterwards). Blank lines are skipped and not counted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from hiljainen.config import Settings
 from hiljainen.errors import InvalidInput
+from hiljainen.pipeline import centres, language
 
 if TYPE_CHECKING:
     from hiljainen.pipeline.embed import Embedder
@@ -121,6 +123,9 @@ def neighbors_file(
         s = settings or Settings.from_env()
         embedder = load_embedder(s.embed_backend, s.embed_model)
     vectors = embed_all(embedder, texts, progress)
+    found = centres.of(embedder)
+    if found is not None:
+        vectors = centres.centred(vectors, [language.detect(t).code for t in texts], found)
     if not texts:
         write_neighbors(out, [])
         return 0

@@ -32,6 +32,7 @@ import numpy as np
 
 from hiljainen.config import BASE_MODEL_DIR, CORPUS_DIR, NOTES_MODEL_DIR, SHARED_DATA_DIR
 from hiljainen.errors import ConfigError
+from hiljainen.pipeline import centres
 from hiljainen.pipeline.embed import E5_PREFIXES, MARKER_FILE
 from hiljainen.pipeline.embed_onnx import ONNX_DIR, ONNX_MARKER
 from hiljainen.tools.onnx_int8 import build_onnx_int8
@@ -144,6 +145,26 @@ def onnx_texts(files: Sequence[Path]) -> tuple[list[str], list[str]]:
     return calibration[::5][:320], check[::2][:400]
 
 
+def taught_notes(files: Sequence[Path], recipe: Recipe) -> tuple[list[str], list[str]]:
+    """Texts and languages of the corpus notes the encoder is taught on (its language centres)."""
+    split = json.loads(next(f for f in files if f.name == "split.json").read_text("utf-8"))
+    subjects = {s for name in recipe.splits for s in split[name]}
+    rows = [r for f in files if f.parent.name == "notes" for r in _rows(f) if r["subject"] in subjects]
+    return [r["text"] for r in rows], [r["lang"] for r in rows]
+
+
+def write_centres(model: Any, folder: Path, files: Sequence[Path], recipe: Recipe, say: Progress) -> None:
+    """The language centres of a trained model, next to it (hiljainen.pipeline.centres)."""
+    texts, langs = taught_notes(files, recipe)
+    prefix = E5_PREFIXES["passage"]
+    found = centres.compute(
+        lambda ts: model.encode([prefix + t for t in ts], batch_size=64, normalize_embeddings=True),
+        texts, langs)
+    centres.write(folder, found)
+    counts = ", ".join(f"{langs.count(k)} {k}" for k in found)
+    say(f"language centres from {counts} notes")
+
+
 def inputs_digest(files: Sequence[Path], recipe: Recipe, base_id: str) -> dict[str, Any]:
     """Checksums of every input and the recipe; `digest` names the model."""
     sums = {f"{f.parent.name}/{f.name}": hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
@@ -241,6 +262,11 @@ def build_notes_encoder(
             known["served"] = build_onnx_int8(out_dir, model_id, *onnx_texts(files), say)
             if known.get("model_id") == model_id:
                 manifest_path.write_text(json.dumps(known, indent=2) + "\n", encoding="utf-8")
+        if not (out_dir / centres.FILE).is_file():  # built before the centres were written
+            from sentence_transformers import SentenceTransformer
+
+            write_centres(SentenceTransformer(str(out_dir), device="cpu", local_files_only=True),
+                          out_dir, files, recipe, say)
         say(f"{out_dir.name} is up to date ({model_id})")
         return known
     if not any(f.name == "clinc150_train.jsonl" for f in files):
@@ -253,6 +279,7 @@ def build_notes_encoder(
     model.save(str(tmp))
     marker_doc = {"model_id": model_id, "prefixes": E5_PREFIXES}
     (tmp / MARKER_FILE).write_text(json.dumps(marker_doc, indent=2) + "\n", encoding="utf-8")
+    write_centres(model, tmp, files, recipe, say)
     served = build_onnx_int8(tmp, model_id, *onnx_texts(files), say)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from hiljainen.errors import InvalidInput
 from hiljainen.services import ChildServer
 from hiljainen.stores.vectors import VectorStore
 from hiljainen.tools.neighbors import exact_neighbors, index_neighbors, neighbors_file, read_texts
+
+CENTRES = {"fi": np.array([0.9, 0, 0, 0], dtype=np.float32), "en": np.array([0, 0.9, 0, 0], dtype=np.float32)}
 
 PAIRS = [
     ("Ruoka oli kylmää, kun se tuotiin huoneeseen.", "Ateria tuli huoneeseen kylmänä."),
@@ -94,3 +97,44 @@ def test_an_empty_file_gives_an_empty_answer(tmp_path: Path, embedder: Any) -> N
     out = tmp_path / "out.jsonl"
     assert neighbors_file(src, out, k=10, embedder=embedder) == 0
     assert out.read_text() == ""
+
+
+def unit(*v: float) -> np.ndarray:
+    a = np.array(v, dtype=np.float32)
+    return a / np.linalg.norm(a)
+
+
+class CentredStandIn:
+    """A stand-in embedder with fixed vectors, so the ranking can be worked out by hand: each note
+    is its language's centre plus a little of its subject."""
+
+    model_id = "stand-in@4"
+    dimension = 4
+
+    def __init__(self, texts: dict[str, np.ndarray], with_centres: bool) -> None:
+        self.texts = texts
+        self.language_centres = CENTRES if with_centres else None
+
+    def embed(self, texts: Sequence[str], kind: str = "passage") -> np.ndarray:
+        return np.stack([self.texts[t] for t in texts])
+
+
+@pytest.mark.parametrize("with_centres", [True, False])
+def test_neighbours_rank_by_centred_vectors_when_the_model_has_centres(
+    tmp_path: Path, with_centres: bool
+) -> None:
+    cold, lift = 0.5 * unit(0, 0, 1, 0), 0.5 * unit(0, 0, 0, 1)
+    given = {
+        "Ruoka tuli taas kylmänä ja myöhässä.": CENTRES["fi"] + cold,
+        "Hissi on ollut rikki koko viikon.": CENTRES["fi"] + lift,
+        "The meal was cold again when it came.": CENTRES["en"] + cold,
+    }
+    texts = {t: unit(*v) for t, v in given.items()}
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    neighbors_file(src, out, k=1, embedder=CentredStandIn(texts, with_centres))  # type: ignore[arg-type]
+    first = [json.loads(line)["neighbors"][0] for line in out.read_text().splitlines()]
+    # centred: the cold-meal notes find each other across languages; raw: the language decides
+    assert first[0] == (2 if with_centres else 1)
+

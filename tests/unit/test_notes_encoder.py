@@ -17,6 +17,7 @@ from hiljainen.tools.notes_encoder import (
     fingerprint_drift,
     input_files,
     inputs_digest,
+    taught_notes,
     training_pairs,
     turku_held_out,
 )
@@ -31,6 +32,17 @@ def test_training_never_sees_a_test_subject_or_held_out_paraphrases() -> None:
     assert {f"note:{s}" for s in split["train"]} <= labels
     assert not any(label.startswith("turku:") and turku_held_out(label[6:]) for label in labels)
     assert not any("banking" in f.name for f in files)
+
+
+def test_language_centres_come_from_the_taught_notes_only() -> None:
+    files = input_files()
+    texts, langs = taught_notes(files, Recipe())
+    split = json.loads((CORPUS_DIR / "split.json").read_text("utf-8"))
+    notes = [f for f in files if f.parent.name == "notes"]
+    rows = [json.loads(line) for f in notes for line in f.read_text("utf-8").splitlines()]
+    test_texts = {r["text"] for r in rows if r["subject"] in split["test"]}
+    assert len(texts) == len(langs) > 1000 and set(langs) == {"fi", "en"}
+    assert not set(texts) & test_texts
 
 
 def test_the_model_id_names_the_inputs_and_the_recipe() -> None:

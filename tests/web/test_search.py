@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -17,10 +18,11 @@ from sqlalchemy import select
 
 from hiljainen import accounts, create_app, db, intake, resources, tokens
 from hiljainen.models import Observation, Role, Source, Theme, Touchpoint, Unit, Voice
-from hiljainen.pipeline import fusion
+from hiljainen.pipeline import centres, fusion
 from hiljainen.pipeline.fusion import LemmaIndex, NoteKey, QueryToken, TermGroup
 from hiljainen.runtime import Runtime
 from hiljainen.search import engine
+from hiljainen.search.sql import Filters
 from hiljainen.services import ChildServer, free_port
 from tests.conftest import csrf_token, login, make_settings
 
@@ -586,6 +588,26 @@ def test_note_page_lists_similar_notes_and_duplicates(seeded: tuple[Flask, dict[
     assert {ids["cold_colleague"], ids["cold_food_rel"]} & set(similar[:3])
     assert f'href="/notes/{ids["dup"]}"' in page.split("Similar notes", 1)[0]  # "sent again as"
     assert client.get("/notes/999999").status_code == 404
+
+
+def test_similar_notes_are_ranked_with_each_languages_centre_taken_out(
+    seeded: tuple[Flask, dict[str, Any]],
+) -> None:
+    app, ids = seeded
+    with app.test_request_context():
+        s, runtime = resources.session(), resources.get()
+        found = centres.of(runtime.embedder())
+        assert found is not None and set(found) == {"fi", "en"}  # `hiljainen models build` wrote them
+        note = s.scalar(select(Observation).where(Observation.public_id == ids["cold_fi"]))
+        items = runtime.search().similar_notes(s, note, Filters(), k=4)
+        shown = [i.note.id for i in items]
+        stored = runtime.vectors().vectors([note.id, *shown])
+        langs = [note.lang, *(i.note.lang for i in items)]
+        x = centres.centred(np.stack([stored[i] for i in (note.id, *shown)]), langs, found)
+        want = x[1:] @ x[0]
+    assert "en" in langs and "fi" in langs
+    assert [i.similarity for i in items] == pytest.approx(want.tolist(), abs=1e-5)
+    assert want.tolist() == sorted(want.tolist(), reverse=True)
 
 
 def test_search_page_answers_503_when_the_vector_store_is_down(
