@@ -32,6 +32,8 @@ def digest_page() -> Any:
         day = dt.date.fromisoformat(request.args["week"]) if request.args.get("week") else today
     except ValueError:
         day, error = today, _("Give the date as YYYY-MM-DD.")
+    if day < dt.date.min + 2 * WEEK:  # the digest covers the week before, and links the one before that
+        day, error = today, _("Give the date as YYYY-MM-DD.")
     day = min(day, today)
     digest = weekly_digest(resources.session(), day, resources.get().settings.min_group_size)
     return render_template(

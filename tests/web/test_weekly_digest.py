@@ -76,6 +76,8 @@ def test_a_leader_reads_the_weekly_digest_in_the_interface(app: Flask) -> None:
     assert period(before) != period(page)
 
     assert leader.get("/digest/?week=6.12.2026").status_code == 400
+    for first_days in ("0001-01-01", "0001-W01"):  # a week before them is no date: was a 500
+        assert leader.get(f"/digest/?week={first_days}").status_code == 400, first_days
     staff = app.test_client()
     login(staff, "hoitaja", PASSWORD)
     assert staff.get("/digest/").status_code == 403
