@@ -39,6 +39,7 @@ MAX_THEMES = 30
 THEME_CHARTS = 6  # the top themes drawn week by week
 MAX_DECISIONS = 100
 NO_UNIT = "-"
+_MARGIN = dt.timedelta(days=7)
 
 
 def parse_period(start: str | None, end: str | None, today: dt.date) -> tuple[dt.date, dt.date]:
@@ -46,8 +47,11 @@ def parse_period(start: str | None, end: str | None, today: dt.date) -> tuple[dt
     try:
         to = dt.date.fromisoformat(end) if end else today
         since = dt.date.fromisoformat(start) if start else to - dt.timedelta(days=DEFAULT_DAYS - 1)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: the four weeks before 0001-01-03
         raise InvalidInput(_("Give the dates as YYYY-MM-DD.")) from None
+    # The report reads a few days around the period (time zones): those must be dates too.
+    if since < dt.date.min + _MARGIN or to > dt.date.max - _MARGIN:
+        raise InvalidInput(_("Give the dates as YYYY-MM-DD."))
     if since > to:
         raise InvalidInput(_("The start of the period is after its end."))
     if (to - since).days >= MAX_DAYS:
