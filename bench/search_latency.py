@@ -1,8 +1,10 @@
 """Search latency at 10k and 100k stored notes: p50/p95 of one search request (query embedding, both
 retrievals, fusion, SQL, page rendering), with and without filters, next to the floor of the same run
-(query embedding + one vector query).
+(query embedding + one vector query); and a note's similar notes, ranked with the language centres
+(100 candidates re-ranked) and without them, in the same run.
 
-Run: .venv/bin/python bench/search_latency.py   (writes the "Latency" section of bench/results/search.md)
+Run: .venv/bin/python bench/search_latency.py [--sizes 10000,100000]
+(writes the "Latency" section of bench/results/search.md)
 
 Notes are real sentences repeated: 6,000 distinct texts (XED Finnish subtitles, Banking77 English)
 are embedded and lemmatised once; copies get their vector plus small noise (cosine ~0.97 to the
@@ -12,6 +14,7 @@ logged-in leader (no HTTP server in between). SQLite, a Chroma server, the servi
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import hashlib
 import json
@@ -187,6 +190,9 @@ def timed(fn: Callable[[str], object], queries: list[str]) -> list[float]:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default=",".join(str(n) for n in SIZES), help="stored notes, ascending")
+    sizes = [int(n) for n in ap.parse_args().sizes.split(",")]
     settings = Settings.from_env()
     embedder = load_embedder(settings.embed_backend, settings.embed_model)
     texts, _langs, queries = corpus()
@@ -234,7 +240,7 @@ def main() -> None:
                 "/login", data={"username": "johtaja", "password": "salasana-123", "csrf_token": token}
             )
             filled = 0
-            for size in SIZES:
+            for size in sizes:
                 t0 = time.perf_counter()
                 fill(sessions, store, filled, size, texts, vectors, lemmas, langs, units, touchpoints)
                 filled = size
@@ -299,7 +305,28 @@ def measure(client: object, store: VectorStore, embedder: object, queries: list[
         p50, p95 = percentiles(timed(request(args), queries))
         out.append(f"| {size:,} | {name} | {p50:.1f} | {p95:.1f} | {p50 / base50:.1f} |")
         print(out[-1], flush=True)
+    rng = random.Random(size)
+    notes = [str(rng.randrange(1, size + 1)) for _ in queries]
+    centred = embedder.language_centres  # type: ignore[attr-defined]
+    for name, found in (("similar notes of a note, language centres (100 re-ranked)", centred),
+                        ("similar notes of a note, raw cosine (before)", None)):
+        embedder.language_centres = found  # type: ignore[attr-defined]
+        p50, p95 = percentiles(timed(lambda i: similar(client, int(i)), notes))
+        out.append(f"| {size:,} | {name} | {p50:.1f} | {p95:.1f} | {p50 / base50:.1f} |")
+        print(out[-1], flush=True)
+    embedder.language_centres = centred  # type: ignore[attr-defined]
     return out
+
+
+def similar(client: object, note_id: int) -> object:
+    """A note's similar notes as the note page asks for them (no filters)."""
+    from hiljainen.search.sql import Filters
+
+    app = client.application  # type: ignore[attr-defined]
+    with app.app_context():
+        s = resources.session()
+        note = s.get(Observation, note_id)
+        return app.extensions["hiljainen"].search().similar_notes(s, note, Filters())
 
 
 if __name__ == "__main__":
