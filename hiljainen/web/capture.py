@@ -10,6 +10,7 @@ import segno
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hiljainen import db as database
 from hiljainen import intake, organisation, resources
@@ -156,21 +157,19 @@ def receipt() -> Any:
     db = resources.session()
     code = (request.form.get("code") or request.args.get("code") or "").strip()
     obs = intake.find_by_receipt(db, code) if code else None
-    error = None
+    error, status, kept = None, 200, ""
     if code and obs is None:
-        error = _("No note has this receipt code. Check the code and try again.")
+        error, status = _("No note has this receipt code. Check the code and try again."), 404
     elif obs is not None and request.method == "POST" and request.form.get("reply"):
         reply = request.form["reply"]
-        try:
-            text = intake.clean_text(reply, resources.get().settings.max_note_chars)
-            text = resources.get().redactor().redact(text).text
-        except InvalidInput as exc:
-            error = str(exc)
+        # Counted as the public form's notes are: one code must not let a flood in unlimited.
+        if not ratelimit.allow("reply", resources.get().settings.public_rate_limit):
+            error, status, kept = _(
+                "Many notes have come from this connection in the last hour. "
+                "Please try again a little later; your text is kept below."
+            ), 429, reply
         else:
-            db.add(NoteResponse(observation_id=obs.id, kind="reply", body=text))
-            if obs.status == Status.DONE:
-                obs.status = Status.SEEN  # a reply reopens the loop
-            db.commit()
+            error = _store_reply(db, obs, reply)
     answers: Sequence[NoteResponse] = []
     if obs is not None:
         answers = db.scalars(
@@ -178,9 +177,23 @@ def receipt() -> Any:
             .where(NoteResponse.observation_id == obs.id, NoteResponse.kind.in_(("answer", "reply")))
             .order_by(NoteResponse.id)
         ).all()
-    return render_template("capture/receipt.html", code=code, obs=obs, answers=answers, error=error), (
-        404 if error and obs is None else 200
-    )
+    return render_template(
+        "capture/receipt.html", code=code, obs=obs, answers=answers, error=error, reply=kept
+    ), status
+
+
+def _store_reply(db: Session, obs: Observation, reply: str) -> str | None:
+    """Store the writer's reply (redacted); the reason if it cannot be."""
+    try:
+        text = intake.clean_text(reply, resources.get().settings.max_note_chars)
+        text = resources.get().redactor().redact(text).text
+    except InvalidInput as exc:
+        return str(exc)
+    db.add(NoteResponse(observation_id=obs.id, kind="reply", body=text))
+    if obs.status == Status.DONE:
+        obs.status = Status.SEEN  # a reply reopens the loop
+    db.commit()
+    return None
 
 
 def _submit(draft: intake.Draft) -> tuple[Any, str | None, bool]:

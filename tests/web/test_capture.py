@@ -183,6 +183,32 @@ def test_rate_limit_on_public_forms(tmp_path: Path, settings: Settings) -> None:
     assert status == 429 and "Vielä yksi" in page, "the text is kept for a later try"
 
 
+def test_rate_limit_on_replies_with_a_receipt_code(tmp_path: Path, settings: Settings) -> None:
+    """One note's receipt code must not open an unlimited anonymous way in: replies through it
+    are counted per address as the public form's notes are."""
+    app = create_app(
+        make_settings(
+            tmp_path / "rl-reply",
+            redis_url=settings.redis_url,
+            chroma_url=settings.chroma_url,
+            public_rate_limit=2,
+            secret_key=f"reply-rate-limit-{tmp_path.name}",
+        )
+    )
+    make_org(app)
+    client = app.test_client()
+    status, page = post_note(client, "/t/ruokasali", text="Keitto oli kylmää.", role="customer")
+    assert status == 201
+    code = receipt_of(page)
+    codes = [post_note(client, "/receipt", code=code, reply=f"Lisätieto {i}")[0] for i in range(3)]
+    assert codes == [200, 200, 429]
+    status, page = post_note(client, "/receipt", code=code, reply="Vielä yksi lisätieto")
+    assert status == 429 and "Vielä yksi lisätieto" in page, "the text is kept for a later try"
+    with app.app_context():
+        replies = resources.session().scalars(select(Response).where(Response.kind == "reply")).all()
+        assert sorted(r.body for r in replies) == ["Lisätieto 0", "Lisätieto 1"]
+
+
 @pytest.mark.parametrize("trusted_proxies", [0, 1])
 def test_rate_limit_per_visitor_behind_a_trusted_proxy(
     tmp_path: Path, settings: Settings, trusted_proxies: int
