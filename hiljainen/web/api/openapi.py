@@ -81,7 +81,11 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
             "score": {"type": "number"},
             "ranks": {"type": "object", "additionalProperties": {"type": "integer"},
                       "description": "The note's rank in each retrieval (semantic, keyword)."},
-            "similarity": {"type": ["number", "null"]},
+            "similarity": {
+                "type": ["number", "null"],
+                "description": "Cosine to the query by meaning (null when found by keywords only); for "
+                               "similar notes, to the note once each language's centre is taken out.",
+            },
             "highlights": {
                 "type": "array",
                 "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
