@@ -517,9 +517,10 @@ def write_report(rows: dict[str, dict[str, dict[str, float]]], timing: dict[str,
         "flatter it, as do those of the adapter on the fine-tune's pairs (which hold the same "
         "development-subject pairs) and of anything on top of the taught model. Trained variants: "
         "mean of seeds 0, 1, 2 (± half the range). Neighbours are exact cosine on the vectors as "
-        "served (the same figures as `hiljainen neighbors` gives the judges' scorer for the two "
-        "models); themes are `hiljainen.pipeline.cluster.cluster_notes`, the code `hiljainen "
-        "cluster` runs, with languages and keywords found as it finds them.",
+        "served (the same figures as `hiljainen neighbors` gave the judges' scorer for the two "
+        "models before it ranked with language centres); themes are "
+        "`hiljainen.pipeline.cluster.cluster_notes`, the code `hiljainen cluster` runs, with "
+        "languages and keywords found as it finds them.",
         "",
         "### Test subjects (10 subjects, 460 notes; never trained or tuned on)",
         "",

@@ -1,5 +1,5 @@
 """Search quality: `hiljainen neighbors` on the Turku paraphrase pairs next to exact cosine over the same
-embeddings, cross-language retrieval with and without the language-centre correction, and the
+embeddings, cross-language retrieval with and without the language-direction correction, and the
 similarity thresholds of suggestions and near-duplicates.
 
 Run: .venv/bin/python bench/search_quality.py   (writes the "Quality" section of bench/results/search.md)
@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 from benchlib import write_section  # noqa: E402
 
 from hiljainen.config import Settings  # noqa: E402
-from hiljainen.pipeline import fusion  # noqa: E402
+from hiljainen.pipeline import centres, fusion  # noqa: E402
 from hiljainen.pipeline.embed import load_embedder  # noqa: E402
+from hiljainen.pipeline.language import detect  # noqa: E402
 from hiljainen.search.suggest import SUGGEST_MIN_SIMILARITY  # noqa: E402
 from hiljainen.tools.neighbors import exact_neighbors, neighbors_file, read_texts  # noqa: E402
 
@@ -71,6 +72,7 @@ class Recording:
         self.inner = inner
         self.model_id = inner.model_id  # type: ignore[attr-defined]
         self.dimension = inner.dimension  # type: ignore[attr-defined]
+        self.language_centres = centres.of(inner)  # the command ranks by them, so exact search must too
         self.parts: list[np.ndarray] = []
 
     def embed(self, texts: Sequence[str], kind: str = "passage") -> np.ndarray:
@@ -104,6 +106,8 @@ def turku(embedder: object) -> tuple[list[str], np.ndarray, list[int]]:
         inproc = [json.loads(line)["neighbors"] for line in out.read_text().splitlines()]
         cli, seconds = _run_cli(Path(tmp))
     vectors = np.concatenate(rec.parts)
+    if rec.language_centres is not None:  # as the command ranks them
+        vectors = centres.centred(vectors, [detect(r["text"]).code for r in rows], rec.language_centres)
     exact = exact_neighbors(vectors, 10)
     index = cli if cli is not None else inproc
     loss = 100 * (recall(index, partner, 10) - recall(exact, partner, 10))

@@ -41,7 +41,9 @@ def compute(
 def write(folder: Path, centres: Mapping[str, np.ndarray]) -> None:
     """Store centres next to a model (JSON: language -> vector)."""
     doc = {lang: [round(float(v), 7) for v in c] for lang, c in sorted(centres.items())}
-    (folder / FILE).write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    partial = folder / (FILE + ".partial")  # a build stopped half-way leaves no half-written file
+    partial.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    partial.replace(folder / FILE)
 
 
 def read(folder: Path) -> dict[str, np.ndarray] | None:
@@ -49,7 +51,8 @@ def read(folder: Path) -> dict[str, np.ndarray] | None:
     path = Path(folder) / FILE
     if not path.is_file():
         return None
-    return {lang: np.asarray(c, dtype=np.float32) for lang, c in json.loads(path.read_text("utf-8")).items()}
+    doc = json.loads(path.read_text("utf-8"))
+    return {lang: np.asarray(c, dtype=np.float32) for lang, c in doc.items()} or None
 
 
 def centred(vectors: np.ndarray, langs: Sequence[str | None], centres: Centres) -> np.ndarray:

@@ -214,11 +214,11 @@ class SearchEngine:
         if vector is None:
             return []
         skip = {note.id, *sql.duplicates_of(db, note.id)}
-        found = centres.of(self._embedder())
-        n = k + len(skip) + 5 if found is None else max(k + len(skip) + 5, SIMILAR_CANDIDATES)
+        lang_centres = centres.of(self._embedder())
+        n = k + len(skip) + 5 if lang_centres is None else max(k + len(skip) + 5, SIMILAR_CANDIDATES)
         hits = [h for h in self.semantic_hits(db, store, vector, f, n) if h.id not in skip]
-        if found is not None:
-            hits = centred_order(db, store, note.id, vector, hits, found)
+        if lang_centres is not None:
+            hits = centred_order(db, store, note, vector, hits, lang_centres)
         ids = sql.keep_matching(db, [h.id for h in hits], f)[:k]
         sims = {h.id: h.similarity for h in hits}
         voices = sql.voice_counts(db, ids)
@@ -240,16 +240,21 @@ def language_direction(embedder: Embedder) -> np.ndarray:
 
 
 def centred_order(
-    db: Session, store: VectorStore, note_id: int, vector: np.ndarray, hits: list[Hit], found: centres.Centres
+    db: Session,
+    store: VectorStore,
+    note: Observation,
+    vector: np.ndarray,
+    hits: list[Hit],
+    lang_centres: centres.Centres,
 ) -> list[Hit]:
     """Hits re-ranked by their cosine to the note once each language's centre is taken out."""
     stored = store.vectors([h.id for h in hits])
     hits = [h for h in hits if h.id in stored]
     if not hits:
         return []
-    langs = sql.languages(db, [note_id, *(h.id for h in hits)])
+    langs = sql.languages(db, [h.id for h in hits])
     x = centres.centred(np.stack([vector, *(stored[h.id] for h in hits)]),
-                        [langs.get(note_id), *(langs.get(h.id) for h in hits)], found)
+                        [note.lang, *(langs.get(h.id) for h in hits)], lang_centres)
     sims = x[1:] @ x[0]
     return [Hit(hits[i].id, float(sims[i])) for i in np.argsort(-sims, kind="stable")]
 

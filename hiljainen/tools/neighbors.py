@@ -123,9 +123,9 @@ def neighbors_file(
         s = settings or Settings.from_env()
         embedder = load_embedder(s.embed_backend, s.embed_model)
     vectors = embed_all(embedder, texts, progress)
-    found = centres.of(embedder)
-    if found is not None:
-        vectors = centres.centred(vectors, [language.detect(t).code for t in texts], found)
+    lang_centres = centres.of(embedder)
+    if lang_centres is not None:
+        vectors = centres.centred(vectors, [language.detect(t).code for t in texts], lang_centres)
     if not texts:
         write_neighbors(out, [])
         return 0

@@ -42,4 +42,7 @@ def test_centres_are_each_languages_mean_and_survive_the_file(tmp_path: Path) ->
     assert back is not None and set(back) == {"fi", "en"}
     np.testing.assert_allclose(back["fi"], found["fi"], atol=1e-7)
     assert json.loads((tmp_path / centres.FILE).read_text())["en"] == [0, 0, 1, 0]
+    assert not (tmp_path / (centres.FILE + ".partial")).exists()
+    centres.write(tmp_path, {})
+    assert centres.read(tmp_path) is None  # an empty file means no centres, not NaN rankings
 

@@ -84,7 +84,8 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
             "similarity": {
                 "type": ["number", "null"],
                 "description": "Cosine to the query by meaning (null when found by keywords only); for "
-                               "similar notes, to the note once each language's centre is taken out.",
+                               "similar notes, to the note once each language's centre is taken out "
+                               "(when the model has centres, as `hiljainen models build` writes them).",
             },
             "highlights": {
                 "type": "array",
