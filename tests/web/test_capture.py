@@ -165,17 +165,23 @@ def test_qr_code_points_at_the_public_form(seeded: Flask, client: FlaskClient) -
     assert resp.status_code == 200 and resp.mimetype == "image/svg+xml" and b"<svg" in resp.data
 
 
-def test_rate_limit_on_public_forms(tmp_path: Path, settings: Settings) -> None:
+def rate_limited_app(folder: Path, settings: Settings, secret: str) -> Flask:
+    """An organisation whose public forms take two notes per address, on the session's Redis."""
     app = create_app(
         make_settings(
-            tmp_path / "rl",
+            folder,
             redis_url=settings.redis_url,
             chroma_url=settings.chroma_url,
             public_rate_limit=2,
-            secret_key="rate-limit-test",
+            secret_key=secret,
         )
     )
     make_org(app)
+    return app
+
+
+def test_rate_limit_on_public_forms(tmp_path: Path, settings: Settings) -> None:
+    app = rate_limited_app(tmp_path / "rl", settings, "rate-limit-test")
     client = app.test_client()
     codes = [post_note(client, "/t/ruokasali", text=f"Palaute {i}", role="customer")[0] for i in range(3)]
     assert codes == [201, 201, 429]
@@ -186,16 +192,7 @@ def test_rate_limit_on_public_forms(tmp_path: Path, settings: Settings) -> None:
 def test_rate_limit_on_replies_with_a_receipt_code(tmp_path: Path, settings: Settings) -> None:
     """One note's receipt code must not open an unlimited anonymous way in: replies through it
     are counted per address as the public form's notes are."""
-    app = create_app(
-        make_settings(
-            tmp_path / "rl-reply",
-            redis_url=settings.redis_url,
-            chroma_url=settings.chroma_url,
-            public_rate_limit=2,
-            secret_key=f"reply-rate-limit-{tmp_path.name}",
-        )
-    )
-    make_org(app)
+    app = rate_limited_app(tmp_path / "rl-reply", settings, f"reply-rate-limit-{tmp_path.name}")
     client = app.test_client()
     status, page = post_note(client, "/t/ruokasali", text="Keitto oli kylmää.", role="customer")
     assert status == 201
