@@ -40,6 +40,9 @@ def run(settings: Settings, *, demo: bool = False) -> None:
             child.stop()
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Ctrl-C stops everything even when serve inherited SIGINT ignored (a shell starting it in
+    # the background does that, and Python then never turns SIGINT into KeyboardInterrupt).
+    signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         redis_url = settings.redis_url or _start(children, redis_server(data)).url
         _check_redis(redis_url)
