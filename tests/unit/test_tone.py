@@ -18,6 +18,7 @@ from hiljainen.tools.tonetrain import (
     DEFAULT_TONE_DIR,
     DOMAIN_GOAL,
     DOMAIN_HELD_OUT,
+    DOMAIN_MORE_PATH,
     DOMAIN_PATH,
     IN_DOMAIN_PATH,
     read_notes,
@@ -132,6 +133,8 @@ def test_training_is_deterministic_and_writes_a_manifest(tmp_path: Path) -> None
     dom = manifest["domain_notes"]
     assert dom["file"] == "bench/corpus/tone/notes.jsonl" and dom["sha256"] == file_sha256(DOMAIN_PATH)
     assert dom["held_out"] == DOMAIN_HELD_OUT == m1["domain_held_out"]["n"]
+    more = read_notes(DOMAIN_MORE_PATH)
+    assert dom["more"]["notes"] == len(more) and dom["more"]["sha256"] == file_sha256(DOMAIN_MORE_PATH)
     assert str(dom["weight"].__format__("g")) in dom["weight_cv_accuracy"]
     assert sum(map(sum, m1["held_out"]["confusion"]["matrix"])) == 120
 
@@ -163,6 +166,15 @@ def test_in_domain_split_is_seeded_stratified_and_apart_from_the_earlier_notes()
             assert abs(held_share - share) < 0.05, (field, value, share, held_share)
     assert {n["tone"] for n in notes if n["kind"] == "thanks"} == {"positive"}
     assert 0.15 <= sum(n["lang"] == "en" for n in notes) / len(notes) <= 0.25
+
+
+def test_the_training_only_notes_are_apart_from_every_held_out_note() -> None:
+    more = read_notes(DOMAIN_MORE_PATH)
+    texts = [n["text"] for n in more]
+    assert len(texts) == len(set(texts)) >= 400
+    assert not set(texts) & {n["text"] for n in [*read_notes(DOMAIN_PATH), *read_notes(IN_DOMAIN_PATH)]}
+    assert {n["tone"] for n in more if n["kind"] == "thanks"} == {"positive"}
+    assert {n["tone"] for n in more} == {"positive", "negative", "neutral"}
 
 
 def test_the_manifest_reports_the_held_out_notes_at_the_goal_and_no_thanks_called_negative() -> None:
