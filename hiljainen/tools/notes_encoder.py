@@ -3,8 +3,8 @@
 `hiljainen models build` runs this after converting the base model. Pairs of texts that mean the
 same subject are pulled together and every other text of the batch pushed away
 (MultipleNegativesRankingLoss, both directions, as in sentence-transformers):
-- notes of one subject from the team's corpus (bench/corpus, training and development subjects
-  only: the test subjects stay unseen) and its Finnish-English pairs of one note,
+- notes of one subject from the team's corpus (bench/corpus: the training, development and
+  extra subjects; the test subjects stay unseen) and its Finnish-English pairs of one note,
 - when the shared development data is present, Turku paraphrase pairs (80 % of them; the rest
   measure forgetting) and clinc150 same-intent pairs (banking77 is never trained on).
 Texts of one label in a batch are not counted as each other's negatives. The word-embedding
@@ -71,7 +71,7 @@ class Recipe:
     note_rounds: int = 2
     clinc_pairs: int = 2000
     turku_train_share: int = 4  # of every 5 paraphrase groups; the fifth measures forgetting
-    splits: tuple[str, ...] = ("train", "dev")
+    splits: tuple[str, ...] = ("train", "dev", "extra")
     threads: int = 2
 
 
@@ -86,8 +86,9 @@ def turku_held_out(label: str) -> bool:
 
 def input_files(corpus: Path = CORPUS_DIR, shared: Path = SHARED_DATA_DIR) -> list[Path]:
     """Every file the training reads, in a fixed order (shared data only when present)."""
-    files = [corpus / "split.json", *sorted((corpus / "notes").glob("*.jsonl")),
-             *sorted((corpus / "pairs").glob("*.jsonl"))]
+    files = [corpus / "split.json",
+             *(f for kind in ("notes", "pairs") for folder in (corpus, corpus / "extra")
+               for f in sorted((folder / kind).glob("*.jsonl")))]
     if (shared / "turku_paraphrase_dev.jsonl").is_file() and (shared / "clinc150_train.jsonl").is_file():
         files += [shared / "turku_paraphrase_dev.jsonl", shared / "clinc150_train.jsonl"]
     return files

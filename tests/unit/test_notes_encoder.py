@@ -29,7 +29,8 @@ def test_training_never_sees_a_test_subject_or_held_out_paraphrases() -> None:
     split = json.loads((CORPUS_DIR / "split.json").read_text("utf-8"))
     labels = {label for _, _, label in pairs}
     assert not {f"note:{s}" for s in split["test"]} & labels
-    assert {f"note:{s}" for s in split["train"]} <= labels
+    assert {f"note:{s}" for s in split["train"] + split["extra"]} <= labels
+    assert not set(split["test"]) & {s for name in ("train", "dev", "extra") for s in split[name]}
     assert not any(label.startswith("turku:") and turku_held_out(label[6:]) for label in labels)
     assert not any("banking" in f.name for f in files)
 
