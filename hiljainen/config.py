@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import zoneinfo
 from collections.abc import Mapping
@@ -79,6 +80,11 @@ class Settings:
         except (ValueError, zoneinfo.ZoneInfoNotFoundError):
             raise ConfigError(f"{PREFIX}TIMEZONE={self.timezone!r} is not a time zone name such "
                               "as Europe/Helsinki; fix or unset it.") from None
+
+    def today(self) -> dt.date:
+        """Today in the deployment's time zone: what its leaders call today, whatever the
+        server's clock (often UTC) says."""
+        return dt.datetime.now(zoneinfo.ZoneInfo(self.timezone)).date()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

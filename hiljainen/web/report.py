@@ -241,7 +241,9 @@ def _percent(share: float | None) -> int | None:
 @login_required(Role.LEADER)
 def period_report() -> Any:
     """The printable report of ?from=YYYY-MM-DD&to=YYYY-MM-DD (default: the last four weeks)."""
-    today = dt.date.today()
+    settings = resources.get().settings
+    # The period's days are the deployment's, as are the decisions' days (_decisions).
+    today = settings.today()
     raw_from, raw_to = request.args.get("from"), request.args.get("to")
     try:
         start, end = parse_period(raw_from, raw_to, today)
@@ -249,7 +251,6 @@ def period_report() -> Any:
         return render_template(
             "report/index.html", report=None, error=str(exc), raw_from=raw_from or "", raw_to=raw_to or ""
         ), 400
-    settings = resources.get().settings
     report = build(resources.session(), start, end, today, settings.min_group_size, settings.timezone)
     return render_template(
         "report/index.html",

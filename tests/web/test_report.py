@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import zoneinfo
 from html.parser import HTMLParser
 from typing import Any
 
@@ -67,7 +69,7 @@ def rapp(app: Flask) -> Flask:
     """The app with the report blueprint (until create_app registers it) and a small organisation."""
     if "report" not in app.blueprints:
         app.register_blueprint(report.bp)
-    today = dt.date.today()
+    today = dt.date.today()  # a note's day, as intake stores it (the server's date)
     with app.app_context():
         db = resources.session()
         koivu = Unit(slug="koivukoti", name_fi="Koivukoti", name_en="Birch Home")
@@ -232,6 +234,30 @@ def test_charts_hold_the_figures_and_hide_small_counts(rapp: Flask, leader: Flas
     assert drawn["Response loop: Notes: 20, Acknowledged: –, Answered: –, Closed with an action: –"] == 1
 
 
+def deployment_today(app: Flask) -> dt.date:
+    """Today as the report counts it: in the deployment's time zone, not the server's."""
+    with app.app_context():
+        return resources.get().settings.today()
+
+
+def test_the_default_period_ends_on_the_deployments_today(
+    rapp: Flask, leader: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At every hour one of these zones has another date than UTC (+14 h, -12 h), so the test
+    # always crosses a date line; the server's clock here is UTC-like or local, never both.
+    utc_today = dt.datetime.now(dt.UTC).date()
+    zone = next(z for z in ("Pacific/Kiritimati", "Etc/GMT+12")
+                if dt.datetime.now(zoneinfo.ZoneInfo(z)).date() != utc_today)
+    with rapp.app_context():
+        runtime = resources.get()
+        monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, timezone=zone))
+    there = deployment_today(rapp)
+    record_decision(rapp, "Juuri kirjattu.", "Päätetty juuri.")
+    page = leader.get("/report/?lang=en").get_data(as_text=True)
+    assert f'name="to" value="{there.isoformat()}"' in page
+    assert "Juuri kirjattu." in page, "a decision recorded now is in the period that ends today"
+
+
 def record_decision(app: Flask, meaning: str, decision: str = "", **kw: Any) -> None:
     """The leader's interpretation of the theme "kylmä ruoka", as the theme page records it."""
     with app.app_context():
@@ -253,7 +279,7 @@ def test_decisions_of_the_period(rapp: Flask, leader: FlaskClient) -> None:
     assert "Keitto jäähtyy kuljetuksessa." in section and "Lämpölaukut käyttöön." in section
     assert "· leader ·" in section and "kylmä ruoka" in section and "Jan 5, 2031" in section
     assert "Vanha tulkinta." not in page and "Leena" not in page, "outside the period; no names"
-    old = (dt.date.today() - dt.timedelta(days=40)).isoformat()
+    old = (deployment_today(rapp) - dt.timedelta(days=40)).isoformat()
     page = leader.get(f"/report/?from={old}&to={old}&lang=fi").get_data(as_text=True)
     assert "<h2>Tulkinnat ja päätökset</h2>" in page and "Vanha tulkinta." in page
     assert "Keitto jäähtyy" not in page and "· esihenkilö ·" in page
@@ -264,7 +290,7 @@ def test_period_and_print_stylesheet(leader: FlaskClient) -> None:
     assert 'href="/static/print.css"' in page
     css = leader.get("/static/print.css").get_data(as_text=True)
     assert "@media print" in css and "header.top" in css and "@page" in css
-    today = dt.date.today()
+    today = dt.date.today()  # the days the fixture's notes were stored with
     old = (today - dt.timedelta(days=60)).isoformat()
     page = leader.get(f"/report/?from={old}&to={old}&lang=en").get_data(as_text=True)
     assert tables(page)[0][1:] == [["Maple", "0", "0", "0", "–", "–"], ["Total", "0", "0", "0", "–", "–"]]
