@@ -226,7 +226,7 @@ def main() -> None:
         "",
         "Only the test rows stand for a deployment's own subjects: no encoder saw them and nothing is "
         "tuned on their queries. The taught encoder learnt from the development subjects' notes (the "
-        "shipped recipe trains on the training and the development split), so its development rows "
+        "shipped recipe trains on the training, development and extra subjects), so its development rows "
         "search notes it was taught. The keyword side "
         + ("gives the same lists under both encoders" if same_keywords
            else "differs between the encoders only through the notes each run linked as duplicates")
