@@ -78,13 +78,21 @@ def my_notes() -> Any:
     return render_template("capture/my_notes.html", notes=notes, answers=answers)
 
 
+def _touchpoint_in_use(slug: str) -> Touchpoint:
+    """The touchpoint of a public URL, or 404: a retired one has no form, QR code or poster
+    (a printed poster would send its readers to a dead end, and an unknown slug says nothing
+    about whether a retired one exists)."""
+    touchpoint = resources.session().scalar(
+        select(Touchpoint).where(Touchpoint.slug == slug, Touchpoint.active.is_(True)))
+    if touchpoint is None:
+        abort(404)
+    return touchpoint
+
+
 @bp.route("/t/<slug>", methods=["GET", "POST"])
 def public_form(slug: str) -> Any:
     """A touchpoint's public form: no login; contact details only if the writer wants an answer."""
-    db = resources.session()
-    touchpoint = db.scalar(select(Touchpoint).where(Touchpoint.slug == slug, Touchpoint.active.is_(True)))
-    if touchpoint is None:
-        abort(404)
+    touchpoint = _touchpoint_in_use(slug)
     form = request.form if request.method == "POST" else {}
     error, unavailable = None, False
     if request.method == "POST":
@@ -128,9 +136,7 @@ def public_form(slug: str) -> Any:
 @bp.get("/t/<slug>/qr.svg")
 def qr_code(slug: str) -> Response:
     """The touchpoint's QR code as SVG, pointing at its public form."""
-    touchpoint = resources.session().scalar(select(Touchpoint).where(Touchpoint.slug == slug))
-    if touchpoint is None:
-        abort(404)
+    _touchpoint_in_use(slug)
     out = io.BytesIO()
     segno.make(_public_url(slug), error="m").save(out, kind="svg", scale=8, border=2)
     return Response(out.getvalue(), mimetype="image/svg+xml")
@@ -140,11 +146,8 @@ def qr_code(slug: str) -> Response:
 @login_required(Role.ADMIN)
 def poster(slug: str) -> Any:
     """A printable poster with the QR code for a touchpoint, under the organisation's name."""
-    db = resources.session()
-    touchpoint = db.scalar(select(Touchpoint).where(Touchpoint.slug == slug))
-    if touchpoint is None:
-        abort(404)
-    url, name = _public_url(slug), organisation.name(db)
+    touchpoint = _touchpoint_in_use(slug)
+    url, name = _public_url(slug), organisation.name(resources.session())
     return render_template("capture/poster.html", touchpoint=touchpoint, url=url, organisation=name)
 
 

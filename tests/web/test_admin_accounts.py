@@ -195,6 +195,9 @@ def test_units_are_renamed_and_retired_and_touchpoints_edited(org_app: Flask) ->
                          name_en="Main lobby", unit="kotihoito")
     assert status == 303
     assert org_app.test_client().get("/t/aula").status_code == 404, "a retired touchpoint takes no notes"
+    # Nor does it hand out its QR code (to anyone) or a poster to print (to the admin).
+    assert org_app.test_client().get("/t/aula/qr.svg").status_code == 404
+    assert admin.get("/t/aula/poster").status_code == 404
 
     unit_history = audit(org_app, f"unit:{unit_id}")
     assert [a for a, _d in unit_history] == ["edit_unit", "edit_unit"]
