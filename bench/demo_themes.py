@@ -30,13 +30,16 @@ def demo_inputs() -> tuple[list[str], list[str], list[str], np.ndarray, list[lis
     rows = notes()
     raw = [r["text"] for r in rows]
     hints = [r["theme_hint"] for r in rows]
-    digest = hashlib.sha1("\n".join(raw).encode("utf-8")).hexdigest()[:12]
+    from hiljainen.pipeline.embed import load_embedder
+
+    embedder = load_embedder()
+    # Keyed by the model too: a rebuilt encoder must not read the previous one's vectors.
+    digest = hashlib.sha1("\n".join([embedder.model_id, *raw]).encode("utf-8")).hexdigest()[:12]
     path = OUT / f"demo-{digest}.npz"
     meta = OUT / f"demo-{digest}.json"
     if path.exists() and meta.exists():
         data = json.loads(meta.read_text(encoding="utf-8"))
         return data["texts"], hints, data["langs"], np.load(path)["x"], data["keywords"]
-    from hiljainen.pipeline.embed import load_embedder
     from hiljainen.pipeline.language import detect
     from hiljainen.pipeline.linguistics import analyze
     from hiljainen.pipeline.redact import Redactor
@@ -44,7 +47,7 @@ def demo_inputs() -> tuple[list[str], list[str], list[str], np.ndarray, list[lis
     texts = [r.text for r in Redactor().redact_many(raw)]
     langs = [detect(t).code for t in texts]
     keywords = [list(a.keywords) for a in analyze(texts, langs)]
-    x = np.asarray(load_embedder().embed(texts, kind="passage"), dtype=np.float32)
+    x = np.asarray(embedder.embed(texts, kind="passage"), dtype=np.float32)
     OUT.mkdir(parents=True, exist_ok=True)
     np.savez(path, x=x)
     meta.write_text(json.dumps({"texts": texts, "langs": langs, "keywords": keywords},

@@ -17,7 +17,7 @@ In-domain notes: `bench/corpus/tone/notes.jsonl`, 453 notes the team wrote and l
 project (thanks, praise, complaints, neutral reports and requests, mixed feelings; Finnish and
 English, several voices). A seeded split stratified by tone and kind holds out 160 of them; the
 rest are trained on, with a weight per note chosen by cross-validation inside the training part
-only, so nothing is tuned on the held-out notes. `bench/corpus/tone/more.jsonl` (400 notes
+only, so nothing is tuned on the held-out notes. `bench/corpus/tone/more.jsonl` (560 notes
 written later, many of them thank-yous that name the problem that was solved) is trained on
 whole: it never enters the held-out part, so the held-out measure stays comparable across
 builds. `tests/data/tone_notes.jsonl` (62 notes written earlier) is never trained on either:
