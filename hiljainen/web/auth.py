@@ -102,7 +102,9 @@ def login() -> Any:
             session["user_id"] = user.id
             session["key"] = user.session_key
             session.permanent = True
-            return redirect(_safe_next(request.args.get("next")) or home_for(user))
+            response = redirect(_safe_next(request.args.get("next")) or home_for(user))
+            throttle.remember_device(response, name)
+            return response
     # After a wrong password the username stays filled in: only the password is retyped.
     username = request.form.get("username", "")[:200] if error else ""
     return render_template("auth/login.html", error=error, username=username), (status if error else 200)

@@ -1,6 +1,10 @@
 """Login throttling: failed logins are counted per account and per address over a window; past the
 limit the login form refuses even the right password until the window has passed.
 
+So that a stranger who knows a username cannot lock its owner out, a browser that has logged in to
+an account before carries a signed device cookie, and its failures are counted for that device
+alone: guesses from elsewhere lock the account everywhere but on its owner's own devices.
+
 Counted in Redis so that every web process shares one count, as hiljainen.web.ratelimit does;
 while Redis is down each process counts in its own memory. Names and addresses are kept only as
 keyed hashes.
@@ -11,10 +15,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import secrets
 import threading
 import time
 
-from flask import current_app
+from flask import current_app, request
+from itsdangerous import BadData, URLSafeTimedSerializer
+from werkzeug.wrappers import Response
 
 from hiljainen import resources
 
@@ -22,17 +29,59 @@ log = logging.getLogger(__name__)
 WINDOW = 15 * 60  # seconds
 ACCOUNT_LIMIT = 5  # failed logins for one account in a window
 ADDRESS_LIMIT = 20  # failed logins from one address in a window (any accounts)
+DEVICE_COOKIE = "hiljainen_device"
+DEVICE_DAYS = 180
+DEVICE_ACCOUNTS = 5  # accounts one shared browser (a nurses' station) is remembered for
 _lock = threading.Lock()
 _local: dict[str, tuple[int, float]] = {}  # name -> (count, window end), while Redis is down
 
 
+def _digest(value: str) -> str:
+    return hmac.new(str(current_app.secret_key).encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def _key(kind: str, value: str) -> str:
-    digest = hmac.new(str(current_app.secret_key).encode(), value.encode(), hashlib.sha256)
-    return f"hiljainen:login:{kind}:{digest.hexdigest()[:32]}"
+    return f"hiljainen:login:{kind}:{_digest(value)}"
+
+
+def _account(username: str) -> str:
+    """The account as the device cookie names it: a keyed hash, so the cookie shows no usernames."""
+    return _digest("account:" + username.strip().lower())[:20]
+
+
+def _devices() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(str(current_app.secret_key), salt="login-device")
+
+
+def _device_accounts() -> tuple[str, list[str]]:
+    """This browser's device id and the accounts it has logged in to ('' and [] if none or forged)."""
+    try:
+        doc = _devices().loads(request.cookies.get(DEVICE_COOKIE, ""), max_age=DEVICE_DAYS * 86400)
+        return str(doc["id"]), [str(a) for a in doc["accounts"]]
+    except (BadData, KeyError, TypeError):
+        return "", []
+
+
+def _account_key(username: str) -> str:
+    """The count this login's failures go to: the account's, or on a device that has logged in to
+    the account before, that device's for the account."""
+    device, accounts = _device_accounts()
+    if _account(username) in accounts:
+        return _key("device", f"{device}:{_account(username)}")
+    return _key("user", username.strip().lower())
 
 
 def _keys(username: str, address: str) -> list[tuple[str, int]]:
-    return [(_key("user", username.strip().lower()), ACCOUNT_LIMIT), (_key("addr", address), ADDRESS_LIMIT)]
+    return [(_account_key(username), ACCOUNT_LIMIT), (_key("addr", address), ADDRESS_LIMIT)]
+
+
+def remember_device(response: Response, username: str) -> None:
+    """After a successful login: this browser is one of the account's own devices."""
+    device, accounts = _device_accounts()
+    accounts = [_account(username), *(a for a in accounts if a != _account(username))][:DEVICE_ACCOUNTS]
+    doc = {"id": device or secrets.token_urlsafe(16), "accounts": accounts}
+    response.set_cookie(DEVICE_COOKIE, _devices().dumps(doc), max_age=DEVICE_DAYS * 86400, httponly=True,
+                        secure=current_app.config.get("SESSION_COOKIE_SECURE", False), samesite="Lax")
 
 
 def blocked_for(username: str, address: str) -> int:
@@ -64,7 +113,7 @@ def failed(username: str, address: str) -> None:
 
 def succeeded(username: str) -> None:
     """A right password before the limit clears the account's count (the address count stays)."""
-    name = _key("user", username.strip().lower())
+    name = _account_key(username)
     try:
         resources.get().redis().delete(name)
     except Exception as exc:  # noqa: BLE001 - the count ends with its window anyway

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 import urllib.request
 from pathlib import Path
 
@@ -47,10 +46,14 @@ def test_half_open_connections_do_not_starve_the_web_process(
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             sockets.append(s)
-        start = time.monotonic()
-        with urllib.request.urlopen(f"{web.url}/healthz?quick=1", timeout=30) as resp:
+        with urllib.request.urlopen(f"{web.url}/healthz?quick=1", timeout=60) as resp:
             assert resp.status == 200
-        assert time.monotonic() - start < 3.0, "a health check waited behind half-open connections"
+        # Answered while every slow client still held its connection (not after the server dropped
+        # some of them to make room): each socket is open, with nothing to read.
+        for s in sockets:
+            s.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                s.recv(1)
     finally:
         for s in sockets:
             s.close()
