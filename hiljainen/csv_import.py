@@ -118,8 +118,11 @@ def import_csv(
     *,
     max_chars: int,
     source_default: Source | None = None,
+    today: dt.date | None = None,
 ) -> ImportReport:
-    """Validate every row, then add the valid new ones to the session (the caller commits and queues)."""
+    """Validate every row, then add the valid new ones to the session (the caller commits and queues).
+    `today` is the deployment's date (Settings.today; the server's when not given): no day after it."""
+    today = today or dt.date.today()
     report = ImportReport()
     raw = stream.read()
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -163,7 +166,7 @@ def import_csv(
             continue
         report.rows += 1
         try:
-            draft, content = _parse_row(record, header, places, max_chars, source_default)
+            draft, content = _parse_row(record, header, places, max_chars, source_default, today)
         except InvalidInput as exc:
             report.errors.append((start, str(exc)))
             continue
@@ -181,7 +184,8 @@ def import_csv(
     prepared = _Prepared(redactor, [row.draft.text for row in new])
     for row in new:
         try:
-            stored = intake.store(session, row.draft, cast("Redactor", prepared), max_chars=max_chars)
+            stored = intake.store(session, row.draft, cast("Redactor", prepared), max_chars=max_chars,
+                                  today=today)
         except InvalidInput as exc:  # validated above; kept so that nothing fails silently
             report.errors.append((row.line, str(exc)))
             continue
@@ -210,7 +214,8 @@ def import_command(path: Path, *, source_default: Source | None = None) -> Impor
     try:
         with stream, database.make_sessionmaker(engine)() as session:
             report = import_csv(
-                session, Redactor(), stream, max_chars=settings.max_note_chars, source_default=source_default
+                session, Redactor(), stream, max_chars=settings.max_note_chars, source_default=source_default,
+                today=settings.today(),
             )
             session.add(audit_event(None, path.name, report))
             session.commit()
@@ -363,6 +368,7 @@ def _parse_row(
     places: _Places,
     max_chars: int,
     source_default: Source | None,
+    today: dt.date,
 ) -> tuple[intake.Draft, str]:
     """A Draft and its normalised content, or InvalidInput saying what to fix."""
     if len(record) > len(header):
@@ -386,7 +392,7 @@ def _parse_row(
     source = _source(cells["source"], source_default)
     unit = places.unit(cells["unit"])
     touchpoint = places.touchpoint(cells["touchpoint"], unit)
-    day = _day(cells["day"]) if cells["day"] else None
+    day = _day(cells["day"], today) if cells["day"] else None
     tags = _tags(cells["tags"])
     anonymous = _flag(cells["anonymous"])
     content = json.dumps(
@@ -446,7 +452,7 @@ def _source_words() -> dict[str, Source]:
     return words
 
 
-def _day(value: str) -> dt.date:
+def _day(value: str, today: dt.date) -> dt.date:
     iso = re.fullmatch(_ISO_DAY.pattern + _TIME_TAIL, value, re.IGNORECASE)
     fi = re.fullmatch(_FI_DAY.pattern + _TIME_TAIL, value, re.IGNORECASE)
     try:
@@ -460,7 +466,7 @@ def _day(value: str) -> dt.date:
         raise InvalidInput(
             _("The day %(value)s is not a date like 2026-03-31 or 31.3.2026.", value=_shown(value))
         ) from None
-    if day > dt.date.today():
+    if day > today:
         raise InvalidInput(_("The day %(value)s is in the future.", value=value))
     return day
 

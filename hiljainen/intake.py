@@ -98,8 +98,11 @@ def receipt_hash(code: str) -> str:
     return hashlib.sha256(norm.encode()).hexdigest()
 
 
-def store(db: Session, draft: Draft, redactor: Redactor, *, max_chars: int) -> Stored:
-    """Validate, redact and add the note to the session (the caller commits, then queues)."""
+def store(
+    db: Session, draft: Draft, redactor: Redactor, *, max_chars: int, today: dt.date | None = None
+) -> Stored:
+    """Validate, redact and add the note to the session (the caller commits, then queues). A note
+    without a day is dated `today`: the deployment's date (Settings.today), else the server's."""
     text = clean_text(draft.text, max_chars)
     unit, touchpoint = _place(db, draft.unit, draft.touchpoint)
     redaction = redactor.redact(text)
@@ -117,7 +120,7 @@ def store(db: Session, draft: Draft, redactor: Redactor, *, max_chars: int) -> S
         anonymous=anonymous,
         # An uncertain redaction (a name-like word left in place) is never shown to others.
         shareable=draft.shareable and not redaction.uncertain,
-        day=draft.day or dt.date.today(),
+        day=draft.day or today or dt.date.today(),
         created_at=None if anonymous else utcnow(),
         tags=clean_tags(draft.tags),
         contact=contact,

@@ -82,7 +82,8 @@ def submit(draft: intake.Draft) -> intake.Stored:
     """Store a note from a web request, commit, then queue it: the note is safe if the queue is down."""
     res = get()
     db = session()
-    stored = intake.store(db, draft, res.redactor(), max_chars=res.settings.max_note_chars)
+    stored = intake.store(db, draft, res.redactor(), max_chars=res.settings.max_note_chars,
+                          today=res.settings.today())
     db.commit()
     try:
         conn = res.redis()

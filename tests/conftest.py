@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import shutil
 import uuid
+import zoneinfo
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +197,14 @@ def _reset_postgres(url: str) -> None:
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+
+
+def across_the_date_line() -> str:
+    """A time zone whose date differs from the server's right now. UTC+14 and UTC-12 are 26 hours
+    apart, so one of them always does: a test of "today in the deployment" crosses a date line
+    at any hour, in any server time zone."""
+    return next(z for z in ("Pacific/Kiritimati", "Etc/GMT+12")
+                if dt.datetime.now(zoneinfo.ZoneInfo(z)).date() != dt.date.today())
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -85,7 +85,7 @@ def safe_to_suggest(note: Observation, audience: Audience, today: dt.date) -> bo
 def suggestions(db: Session, text: str, audience: Audience, k: int = SUGGEST_K) -> list[Item]:
     """Recent notes that may say what the draft says, safe to show to this audience."""
     res = resources.get()
-    today = dt.date.today()
+    today = res.settings.today()
     vector = res.embedder().embed([text[:SUGGEST_MAX_CHARS]], kind="passage")[0]
     f = audience.filters(today)
     where = vector_where(f, {"source": {"$in": [s.value for s in audience.sources]}})

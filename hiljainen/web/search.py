@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -219,7 +218,7 @@ def me_too(public_id: str) -> Any:
     audience, touchpoint = _audience_for_request(db, body)
     user = current_user() if touchpoint is None else None
     note = sql.by_public_id(db, public_id)
-    today = dt.date.today()
+    today = resources.get().settings.today()
     if note is None or not safe_to_suggest(note, audience, today):
         return jsonify(error=_("This note cannot be joined."), added=False), 404
     if touchpoint is not None:

@@ -128,7 +128,7 @@ def notes() -> Any:
     """Notes newest day first (within a day by public id, never in submission order), filtered by
     status, unit, source, theme, "unanswered" or "the writer replied", paginated."""
     db = resources.session()
-    today = dt.date.today()
+    today = resources.get().settings.today()
     f = Filters.from_args(request.args)
     query = select(Observation).where(*f.clauses(db, today))
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -570,7 +570,7 @@ def _note_page(
     """The note's page; `error_for` ("answer" or "action") puts the error beside that form, which
     takes the focus (and so comes into view), instead of at the top of a long page."""
     db = resources.session()
-    today = dt.date.today()
+    today = resources.get().settings.today()
     conversation = db.scalars(
         select(NoteResponse).where(NoteResponse.observation_id == obs.id).order_by(NoteResponse.id)
     ).all()

@@ -26,7 +26,7 @@ WEEK = dt.timedelta(days=7)
 @login_required(Role.LEADER)
 def digest_page() -> Any:
     """This week's digest, or an earlier one's."""
-    today = dt.date.today()
+    today = resources.get().settings.today()
     error = None
     try:
         day = dt.date.fromisoformat(request.args["week"]) if request.args.get("week") else today

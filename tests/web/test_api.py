@@ -24,7 +24,7 @@ from hiljainen.config import Settings
 from hiljainen.errors import InvalidInput
 from hiljainen.models import ApiToken, Observation, Role, Touchpoint, Unit, User
 from hiljainen.web.api import observations, openapi
-from tests.conftest import csrf_token, empty_queue, login, make_org, processing_queued
+from tests.conftest import across_the_date_line, csrf_token, empty_queue, login, make_org, processing_queued
 
 EN = {"Accept-Language": "en"}
 PASSWORD = "salasana-123"
@@ -180,7 +180,8 @@ def test_a_staff_members_token_writes_only_what_the_staff_form_writes(
     backdated = post(client, keys["staff"], text="Vanha asia.", source="staff", day="2020-03-01")
     assert backdated.status_code == 403 and "today" in backdated.get_json()["error"]
     assert count_notes(api_app) == before
-    today = dt.date.today().isoformat()
+    with api_app.app_context():
+        today = resources.get().settings.today().isoformat()
     assert post(client, keys["staff"], text="Tänään.", source="staff", day=today).status_code == 201
     # Systems (a kiosk, an import) and leaders may write other writers' notes and earlier days.
     assert (
@@ -188,6 +189,26 @@ def test_a_staff_members_token_writes_only_what_the_staff_form_writes(
         == 201
     )
     assert post(client, keys["leader"], text="Tuotu.", source="relative", day="2020-03-01").status_code == 201
+
+
+def test_notes_are_dated_in_the_deployments_time_zone(
+    api_app: Flask, client: FlaskClient, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Written just after midnight in the deployment, while the server's clock still shows the day
+    # before (or after): the note is about the deployment's today, which is neither the future nor
+    # "not today" for a staff member's token.
+    with api_app.app_context():
+        runtime = resources.get()
+        zone = across_the_date_line()
+        monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, timezone=zone))
+        there = runtime.settings.today()
+    undated = post(client, keys["staff"], text="Yöllä kirjattu.", source="staff")
+    assert undated.status_code == 201 and undated.get_json()["day"] == there.isoformat()
+    dated = post(client, keys["staff"], text="Tänään sielläkin.", source="staff", day=there.isoformat())
+    assert dated.status_code == 201, dated.get_json()
+    tomorrow = (there + dt.timedelta(days=1)).isoformat()
+    ahead = post(client, keys["system"], text="Huomenna.", source="customer", day=tomorrow)
+    assert ahead.status_code == 400 and "future" in ahead.get_json()["error"]
 
 
 def test_html_is_stored_and_returned_as_plain_text(client: FlaskClient, keys: dict[str, str]) -> None:
@@ -470,7 +491,7 @@ def acceptable(body: Any) -> bool:
         and NEW_NOTE.is_valid(body)
         and body.get("unit") in (None, "", "koivukoti")
         and body.get("touchpoint") in (None, "", "aula")
-        and (body.get("day") is None or body["day"] <= dt.date.today().isoformat())
+        and (body.get("day") is None or body["day"] <= Settings.from_env({}).today().isoformat())
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import zoneinfo
 from html.parser import HTMLParser
 from typing import Any
 
@@ -27,7 +26,7 @@ from hiljainen.models import (
     utcnow,
 )
 from hiljainen.web import report
-from tests.conftest import login
+from tests.conftest import across_the_date_line, login
 
 PASSWORD = "salasana-123"
 
@@ -243,10 +242,7 @@ def deployment_today(app: Flask) -> dt.date:
 def test_the_default_period_ends_on_the_deployments_today(
     rapp: Flask, leader: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # These zones (UTC+14, UTC-12) are 26 hours apart, so one of them always has another date
-    # than the server's: the test crosses a date line at any hour, in any server time zone.
-    zone = next(z for z in ("Pacific/Kiritimati", "Etc/GMT+12")
-                if dt.datetime.now(zoneinfo.ZoneInfo(z)).date() != dt.date.today())
+    zone = across_the_date_line()
     with rapp.app_context():
         runtime = resources.get()
         monkeypatch.setattr(runtime, "settings", dataclasses.replace(runtime.settings, timezone=zone))

@@ -48,7 +48,7 @@ def load_demo(settings: Settings, today: dt.date | None = None) -> list[int]:
             return []
         print("  demo: loading the demo organisation…", flush=True)
         _organisation(session)
-        ids = _notes(session, Redactor(), today or dt.date.today(), settings.max_note_chars)
+        ids = _notes(session, Redactor(), today or settings.today(), settings.max_note_chars)
     print(f"  demo: {len(ids)} notes stored; the worker analyses them now", flush=True)
     if settings.redis_url:
         intake.queue_processing(_redis(settings.redis_url), ids, settings.batch_size)

@@ -40,7 +40,8 @@ def upload() -> Any:
     db = resources.session()
     user = current_user()
     report = import_csv(
-        db, res.redactor(), sent.stream, max_chars=res.settings.max_note_chars, source_default=source_default
+        db, res.redactor(), sent.stream, max_chars=res.settings.max_note_chars, source_default=source_default,
+        today=res.settings.today(),
     )
     db.add(audit_event(user.id if user else None, sent.filename, report))
     db.commit()  # the notes are safe before any queue sees them

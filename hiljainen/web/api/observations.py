@@ -162,13 +162,14 @@ def _draft(body: dict[str, Any], db: Session) -> intake.Draft:
         raise ApiError(400, _("The field shareable must be true or false."))
     day = body.get("day")
     token: ApiToken = g.api_token
-    parsed_day = None if day is None else _date(day, "day", not_after=dt.date.today())
+    today = resources.get().settings.today()
+    parsed_day = None if day is None else _date(day, "day", not_after=today)
     if token.user_id is not None and token.role == Role.STAFF:
         # A staff member's token writes what the staff form writes: their own notes, as staff,
         # about today. Other writers' notes and earlier days come through an import or a system token.
         if source != Source.STAFF:
             raise ApiError(403, _("A staff member's token writes notes as staff only."))
-        if parsed_day is not None and parsed_day != dt.date.today():
+        if parsed_day is not None and parsed_day != today:
             raise ApiError(403, _("A staff member's token writes notes about today only."))
     # A token issued for a user signs that user's notes unless the note asks to be anonymous;
     # a token of a system (no user) writes anonymous notes.
