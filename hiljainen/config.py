@@ -81,10 +81,15 @@ class Settings:
             raise ConfigError(f"{PREFIX}TIMEZONE={self.timezone!r} is not a time zone name such "
                               "as Europe/Helsinki; fix or unset it.") from None
 
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The deployment's time zone, in which notes are dated and days are counted."""
+        return zoneinfo.ZoneInfo(self.timezone)
+
     def today(self) -> dt.date:
         """Today in the deployment's time zone: what its leaders call today, whatever the
         server's clock (often UTC) says."""
-        return dt.datetime.now(zoneinfo.ZoneInfo(self.timezone)).date()
+        return dt.datetime.now(self.zone).date()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

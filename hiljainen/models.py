@@ -30,6 +30,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def local_day(moment: dt.datetime, zone: dt.tzinfo) -> dt.date:
+    """The day a stored moment (UTC; SQLite gives it back without a zone) falls on in `zone`."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(zone).date()
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 

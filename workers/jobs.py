@@ -253,7 +253,7 @@ def refresh_themes(today: str | None = None) -> dict[str, int]:
             job.meta.update(step=step, progress=fraction)
             job.save_meta()
 
-    day = dt.date.fromisoformat(today) if today else dt.date.today()
+    day = dt.date.fromisoformat(today) if today else ctx.settings.today()
     with db.transaction(ctx.sessions) as session:
         # Read before the notes: every note of this batch key is among those the run sees.
         seen = processing.read(session, processing.PROCESSED_KEY).get(processing.PROCESSED_KEY)
@@ -264,7 +264,7 @@ def refresh_themes(today: str | None = None) -> dict[str, int]:
         summary = {"run": run.id, "notes": run.notes, "themes": run.themes, "unassigned": run.unassigned}
     progress("indicators", 0.9)
     with db.transaction(ctx.sessions) as session:
-        refresh.indicators(session, day, ctx.settings.min_group_size)
+        refresh.indicators(session, day, ctx.settings.min_group_size, zone=ctx.settings.zone)
     progress("done", 1.0)
     return summary
 
@@ -299,7 +299,7 @@ DIGEST_LOCK = "hiljainen:lock:weekly-digest"
 def weekly_digest() -> bool:
     """On Mondays, put last week's digest in the outbox (once per week, however often called)."""
     ctx = runtime()
-    today = dt.date.today()
+    today = ctx.settings.today()
     if today.weekday() != 0:
         return False
     # Every worker's timer calls this: the lock makes check-then-insert one step across workers.

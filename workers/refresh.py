@@ -368,9 +368,12 @@ def alert(session: Session, kind: str, theme: Theme, message: str, signal: str |
     session.add(OutboxMessage(channel="alert", subject=f"Hiljainen: {message[:200]}", body=message))
 
 
-def indicators(session: Session, today: dt.date, min_group: int, weeks: int = 12) -> int:
-    """Precompute the dashboard snapshots and tracked indicator values; returns snapshots written."""
-    facts = reports.note_facts(session, today - dt.timedelta(weeks=weeks))
+def indicators(
+    session: Session, today: dt.date, min_group: int, weeks: int = 12, zone: dt.tzinfo = dt.UTC
+) -> int:
+    """Precompute the dashboard snapshots and tracked indicator values; returns snapshots written.
+    `zone`: the deployment's time zone, in which answers' and acknowledgements' days are read."""
+    facts = reports.note_facts(session, today - dt.timedelta(weeks=weeks), zone)
     labels = ind.week_labels(today, weeks)
     themes = list(session.scalars(select(Theme).where(Theme.active.is_(True))))
     names = {t.id: t.name for t in themes}

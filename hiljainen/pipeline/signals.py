@@ -291,7 +291,7 @@ def score_signals(
         return {}
     days = [n.day for n in notes]
     today = now or max(days)
-    first_week = week_start(min(days))
+    first_week = week_start(min(*days, today))  # at least `now`'s week, were every note later
     n_weeks = (week_start(today) - first_week).days // 7 + 1
     week_of_row = np.array([(week_start(d) - first_week).days // 7 for d in days])
     inside = week_of_row < n_weeks  # notes dated after `now` are ignored

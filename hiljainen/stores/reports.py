@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hiljainen.models import Observation, Response, Snapshot, Touchpoint, Unit, utcnow
+from hiljainen.models import Observation, Response, Snapshot, Touchpoint, Unit, local_day, utcnow
 from hiljainen.pipeline.indicators import NoteFacts
 from hiljainen.pipeline.tone import shown_tone
 
 
-def note_facts(session: Session, since: dt.date) -> list[NoteFacts]:
-    """One NoteFacts per note since `since`, with its response-loop dates (two queries)."""
+def note_facts(session: Session, since: dt.date, zone: dt.tzinfo = dt.UTC) -> list[NoteFacts]:
+    """One NoteFacts per note since `since`, with its response-loop dates (two queries), read as
+    days in `zone`, the deployment's time zone in which the notes' own days are written."""
     units = dict(session.execute(select(Unit.id, Unit.slug)).tuples().all())
     touchpoints = dict(session.execute(select(Touchpoint.id, Touchpoint.slug)).tuples().all())
     first_answer: dict[int, dt.datetime] = {}
@@ -47,8 +48,8 @@ def note_facts(session: Session, since: dt.date) -> list[NoteFacts]:
                 status=o.status.value,
                 tone=shown_tone(o.tone, o.tone_confidence),
                 theme_id=o.theme_id,
-                acknowledged=o.acknowledged_at.date() if o.acknowledged_at else None,
-                first_response=first_answer[o.id].date() if o.id in first_answer else None,
+                acknowledged=local_day(o.acknowledged_at, zone) if o.acknowledged_at else None,
+                first_response=local_day(first_answer[o.id], zone) if o.id in first_answer else None,
                 closed_with_action=o.id in actions and o.status.value == "done",
                 answered=o.id in answered,
                 duplicate=o.duplicate_of_id is not None,

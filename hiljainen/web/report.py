@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from hiljainen import resources
 from hiljainen.digest import MAX_EXAMPLES, Example, Table, examples, privacy_table
 from hiljainen.errors import InvalidInput
-from hiljainen.models import Interpretation, Role, Source, Theme, Unit, User
+from hiljainen.models import Interpretation, Role, Source, Theme, Unit, User, local_day
 from hiljainen.pipeline.indicators import ACK_WORKING_DAYS, NoteFacts, response_loop, working_days_between
 from hiljainen.stores.reports import note_facts
 from hiljainen.web import report_charts
@@ -104,7 +104,7 @@ def build(
 ) -> PeriodReport:
     """Gather the report of the period (duplicates are not counted again); `tz` is the
     deployment's time zone, in which a decision's day is read."""
-    facts = [f for f in note_facts(session, start) if f.day <= end and not f.duplicate]
+    facts = [f for f in note_facts(session, start, zoneinfo.ZoneInfo(tz)) if f.day <= end and not f.duplicate]
     units = {u.slug: (u.name_fi, u.name_en) for u in session.scalars(select(Unit).order_by(Unit.name_fi))}
     present = {f.unit or NO_UNIT for f in facts}
     rows = [slug for slug in units if slug in present] + ([NO_UNIT] if NO_UNIT in present else [])
@@ -197,8 +197,7 @@ def _decisions(session: Session, start: dt.date, end: dt.date, tz: dt.tzinfo) ->
     ).tuples()
     out = []
     for item, theme, role in rows:
-        at = item.created_at if item.created_at.tzinfo else item.created_at.replace(tzinfo=dt.UTC)
-        day = at.astimezone(tz).date()
+        day = local_day(item.created_at, tz)
         if start <= day <= end:
             out.append(Decision(theme.id, theme.name, role, day, item.meaning, item.decision, item.review_on))
     return out[-MAX_DECISIONS:]

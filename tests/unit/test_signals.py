@@ -225,3 +225,16 @@ def test_mismatched_inputs_are_rejected() -> None:
     with pytest.raises(ValueError, match="labels"):
         score_signals(np.array([1, 2]), [NoteFact(MONDAY)])
     assert score_signals(np.array([], dtype=int), []) == {}
+
+
+def test_notes_dated_after_now_are_left_out_even_when_every_note_is() -> None:
+    # A refresh as of the server's date may see notes dated the deployment's tomorrow.
+    labels, facts, _ = stream()
+    before = MONDAY - dt.timedelta(days=1)
+    assert score_signals(labels, facts, now=before) == {}
+    midway = MONDAY + dt.timedelta(weeks=10)
+    signals = score_signals(labels, facts, now=midway)
+    assert 2 not in signals, "theme 2 starts in week 17"
+    next_week = midway + dt.timedelta(weeks=1)
+    up_to_now = [f for f, t in zip(facts, labels, strict=True) if t == 1 and f.day < next_week]
+    assert sum(signals[1].weekly_counts().values()) == len(up_to_now), "the rest of now's week counts"

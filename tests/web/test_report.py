@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import zoneinfo
 from html.parser import HTMLParser
 from typing import Any
 
@@ -25,6 +26,7 @@ from hiljainen.models import (
     User,
     utcnow,
 )
+from hiljainen.stores.reports import note_facts
 from hiljainen.web import report
 from tests.conftest import across_the_date_line, login
 
@@ -68,8 +70,8 @@ def rapp(app: Flask) -> Flask:
     """The app with the report blueprint (until create_app registers it) and a small organisation."""
     if "report" not in app.blueprints:
         app.register_blueprint(report.bp)
-    today = dt.date.today()  # a note's day, as intake stores it (the server's date)
     with app.app_context():
+        today = resources.get().settings.today()  # a note's day, as intake stores it
         db = resources.session()
         koivu = Unit(slug="koivukoti", name_fi="Koivukoti", name_en="Birch Home")
         maple = Unit(slug="vaahtera", name_fi="Vaahtera", name_en="Maple")
@@ -186,7 +188,7 @@ def week(day: dt.date) -> int:
 
 
 def test_charts_hold_the_figures_and_hide_small_counts(rapp: Flask, leader: FlaskClient) -> None:
-    today = dt.date.today()
+    today = deployment_today(rapp)
     with rapp.app_context():
         db = resources.session()
         koivu = db.scalar(select(Unit).where(Unit.slug == "koivukoti"))
@@ -280,12 +282,12 @@ def test_decisions_of_the_period(rapp: Flask, leader: FlaskClient) -> None:
     assert "Keitto jäähtyy" not in page and "· esihenkilö ·" in page
 
 
-def test_period_and_print_stylesheet(leader: FlaskClient) -> None:
+def test_period_and_print_stylesheet(rapp: Flask, leader: FlaskClient) -> None:
     page = leader.get("/report/").get_data(as_text=True)
     assert 'href="/static/print.css"' in page
     css = leader.get("/static/print.css").get_data(as_text=True)
     assert "@media print" in css and "header.top" in css and "@page" in css
-    today = dt.date.today()  # the days the fixture's notes were stored with
+    today = deployment_today(rapp)  # the days the fixture's notes were stored with
     old = (today - dt.timedelta(days=60)).isoformat()
     page = leader.get(f"/report/?from={old}&to={old}&lang=en").get_data(as_text=True)
     assert tables(page)[0][1:] == [["Maple", "0", "0", "0", "–", "–"], ["Total", "0", "0", "0", "–", "–"]]
@@ -325,3 +327,20 @@ def test_printed_report_shows_only_the_report(rapp: Flask, live_server: Any, chr
     assert page.pdf(format="A4")[:4] == b"%PDF"
     assert problems == []
     page.close()
+
+
+def test_answers_count_on_the_deployments_day(rapp: Flask) -> None:
+    # Answered at 00:30 in Helsinki on a note of the day before: one day, not none.
+    with rapp.app_context():
+        db = resources.session()
+        note = Observation(text="Myöhään.", source=Source.CUSTOMER, day=dt.date(2026, 3, 2), anonymous=True)
+        db.add(note)
+        db.flush()
+        db.add(Response(observation_id=note.id, kind="answer", body="Kiitos viestistä.",
+                        created_at=dt.datetime(2026, 3, 2, 22, 30, tzinfo=dt.UTC)))
+        db.commit()
+        helsinki = zoneinfo.ZoneInfo("Europe/Helsinki")
+        (fact,) = [f for f in note_facts(db, dt.date(2026, 3, 1), helsinki) if f.id == note.id]
+        assert fact.first_response == dt.date(2026, 3, 3)
+        (utc,) = [f for f in note_facts(db, dt.date(2026, 3, 1)) if f.id == note.id]
+        assert utc.first_response == dt.date(2026, 3, 2)
