@@ -15,7 +15,7 @@ from hiljainen import resources
 from hiljainen.accounts import authenticate, end_sessions
 from hiljainen.models import Role, User
 from hiljainen.rules import RANK
-from hiljainen.web import throttle
+from hiljainen.web import ratelimit, throttle
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,7 +80,7 @@ def login() -> Any:
     status = 401
     if request.method == "POST":
         db = resources.session()
-        name, address = request.form.get("username", "")[:200], request.remote_addr or ""
+        name, address = request.form.get("username", "")[:200], ratelimit.visitor_network()
         wait = throttle.blocked_for(name, address)
         user = None
         if wait:

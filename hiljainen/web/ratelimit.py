@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import threading
 import time
@@ -24,9 +25,24 @@ _local_hour = -1
 _seen: dict[str, float] = {}  # first_from_address while Redis is down: name -> end of its window
 
 
+def visitor_network() -> str:
+    """The visitor's address as every limit counts it: an IPv6 address by its /64 network, because
+    one phone or household is given a whole /64 and could write from a new address each time."""
+    raw = request.remote_addr or ""
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # an IPv4 client behind a dual-stack socket
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return raw
+
+
 def _address_key() -> str:
     return hmac.new(
-        str(current_app.secret_key).encode(), (request.remote_addr or "").encode(), hashlib.sha256
+        str(current_app.secret_key).encode(), visitor_network().encode(), hashlib.sha256
     ).hexdigest()[:32]
 
 

@@ -232,6 +232,34 @@ def test_rate_limit_per_visitor_behind_a_trusted_proxy(
     assert status == (201 if trusted_proxies else 429)
 
 
+def test_one_ipv6_network_shares_one_limit(tmp_path: Path, settings: Settings) -> None:
+    """A phone or household is given a whole IPv6 /64: a new address from it for each note must
+    not open a new limit, while another network keeps its own."""
+    app = create_app(
+        make_settings(
+            tmp_path / "v6",
+            redis_url=settings.redis_url,
+            chroma_url=settings.chroma_url,
+            public_rate_limit=2,
+            trusted_proxies=1,
+            secret_key=f"ipv6-test-{tmp_path.name}",
+        )
+    )
+    make_org(app)
+
+    def from_address(address: str, text: str) -> int:
+        visitor = app.test_client()
+        visitor.environ_base["HTTP_X_FORWARDED_FOR"] = address
+        return post_note(visitor, "/t/ruokasali", text=text, role="customer")[0]
+
+    codes = [from_address(f"2001:db8:1:2::{i + 1:x}", f"Palaute {i}") for i in range(3)]
+    assert codes == [201, 201, 429]
+    assert from_address("2001:db8:1:3::1", "Naapurin palaute") == 201
+    # An IPv4 visitor seen through a dual-stack socket is the same visitor as without it.
+    assert [from_address(a, f"Nelonen {a}") for a in ("198.51.100.7", "::ffff:198.51.100.7",
+                                                     "198.51.100.7")] == [201, 201, 429]
+
+
 def test_rate_limit_holds_while_redis_is_down(tmp_path: Path, settings: Settings) -> None:
     """Without Redis the limit is counted in the web process: notes are still taken, a flood is not."""
     app = create_app(
