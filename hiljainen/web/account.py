@@ -16,6 +16,7 @@ from hiljainen import accounts, resources
 from hiljainen.delivery import is_email
 from hiljainen.errors import InvalidInput
 from hiljainen.models import AuditEvent, Role
+from hiljainen.web import ratelimit, throttle
 from hiljainen.web.auth import current_user, login_required
 
 bp = Blueprint("account", __name__)
@@ -55,8 +56,17 @@ def change_password() -> Any:
     user = current_user()
     assert user is not None
     db = resources.session()
+    # The current password is guessed here under the login's limits: a borrowed session (a shared
+    # station left signed in) must not try passwords faster than the login form allows.
+    address = ratelimit.visitor_network()
+    wait = throttle.blocked_for(user.username, address)
+    if wait:
+        return _page(error=_("Too many wrong passwords. Try again in %(minutes)d minutes.",
+                             minutes=max(1, -(-wait // 60))), status=429)
     if not check_password_hash(user.password_hash, request.form.get("current", "")):
+        throttle.failed(user.username, address)
         return _page(error=_("The current password is not right."), status=400)
+    throttle.succeeded(user.username)
     try:
         accounts.set_password(db, user, request.form.get("new", ""))
     except InvalidInput as exc:

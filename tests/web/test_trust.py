@@ -209,6 +209,24 @@ def test_a_stranger_guessing_cannot_lock_the_owner_out_of_their_own_device(app: 
     assert post_login(own, "omistaja", PASSWORD, address="10.3.0.3") == 429
 
 
+def test_guessing_the_current_password_in_settings_is_stopped(app: Flask) -> None:
+    """A borrowed session (a shared station left signed in) guesses the password no faster than
+    the login form allows, and the right password then waits out the window too."""
+    add_user(app, "vuorossa")
+    borrowed = app.test_client()
+    assert post_login(borrowed, "vuorossa", PASSWORD) == 302
+    token = csrf_token(borrowed, "/settings")
+
+    def change(current: str) -> int:
+        form = {"csrf_token": token, "current": current, "new": "uusi-salasana-456"}
+        return borrowed.post("/settings/password", data=form).status_code
+
+    assert [change(f"arvaus-{i}") for i in range(throttle.ACCOUNT_LIMIT)] == [400] * throttle.ACCOUNT_LIMIT
+    assert change(PASSWORD) == 429
+    with app.test_request_context():
+        assert accounts.authenticate(resources.session(), "vuorossa", PASSWORD) is not None, "unchanged"
+
+
 def test_one_address_guessing_many_accounts_is_stopped(app: Flask, client: FlaskClient) -> None:
     add_user(app, "oikea")
     for i in range(throttle.ADDRESS_LIMIT):
