@@ -49,6 +49,7 @@ LINKS = {"alert": "/dashboard", "digest": "/dashboard"}
 TIMEOUT = 15  # seconds, for SMTP and the webhook
 PERSONAL = ("answer",)  # channels whose messages go to their own recipient only
 _EMAIL = re.compile(r"[^@\s,;<>\"]{1,64}@[^@\s,;<>\"]{1,190}\.[^@\s,;<>\".]{2,63}")
+_BROADCAST = re.compile(r"@(channel|here|all|everyone)\b", re.IGNORECASE)  # mentions that ping everyone
 
 
 def is_email(value: str) -> bool:
@@ -201,10 +202,18 @@ def send_mail(target: SmtpTarget, to: list[str], subject: str, body: str) -> Non
         client.send_message(mail)
 
 
+def chat_text(text: str) -> str:
+    """Text a chat shows as written: theme names and excerpts carry the public's words, so their
+    `<!channel>`, `<https://…|label>` and `@here` must not become a ping or a disguised link
+    (Slack's escaping of &, < and >; a zero-width space after @ of a broadcast mention)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub(lambda m: "@\u200b" + m.group(1), text)
+
+
 def post_webhook(url: str, message: OutboxMessage, body: str, link: str) -> None:
     """POST the message as JSON; anything but a 2xx answer is a failure to retry."""
     payload = {
-        "text": f"{message.subject}\n\n{body}",
+        "text": chat_text(f"{message.subject}\n\n{body}"),
         "subject": message.subject,
         "body": body,
         "channel": message.channel,

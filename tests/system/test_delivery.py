@@ -153,6 +153,23 @@ def test_an_alert_and_a_digest_arrive_by_mail_and_webhook_with_their_link(
     assert again.sent == [] and len(mailbox.received) == 2 and len(receiver.posts) == 2
 
 
+def test_the_publics_words_reach_the_chat_as_text(
+    session: Session, receiver: Receiver, tmp_path: Path
+) -> None:
+    """A theme's name is words of public notes: in a chat they must not ping everyone or show a
+    link under a harmless label."""
+    words = "<!channel> <https://kirjaudu.example/login|Avaa hälytys> @here & co"
+    body = f"Teema '{words}' nousee."
+    session.add(OutboxMessage(channel="alert", subject="Hiljainen: uusi aihe", body=body))
+    session.commit()
+    settings = make_settings(tmp_path, webhook_url=receiver.url, public_url=PUBLIC)
+    assert deliver_outbox(session, delivery.make_sender(settings, session), T0).failed == []
+    text = receiver.posts[0]["text"]
+    assert "<" not in text and ">" not in text and "@here" not in text
+    assert "&lt;!channel&gt; &lt;https://kirjaudu.example/login|Avaa hälytys&gt; @\u200bhere &amp; co" in text
+    assert receiver.posts[0]["link"] == f"{PUBLIC}/dashboard"
+
+
 def test_failures_wait_with_backoff_and_arrive_later(
     session: Session, mailbox: Mailbox, receiver: Receiver, tmp_path: Path
 ) -> None:
