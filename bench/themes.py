@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hiljainen.pipeline.embed import DEFAULT_BACKEND
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".." / "shared" / "data"
 OUT = ROOT / "bench" / "out"
@@ -28,9 +30,9 @@ def sample(rows: list[dict], n: int, seed: int = 0) -> list[dict]:
     return random.Random(seed).sample(rows, n)
 
 
-# The embedding backend under test: the service's default (sentence-transformers
-# multilingual-e5-small) unless --embedder says otherwise; caches are kept apart per backend.
-BACKEND = "sentence-transformers"
+# The embedding backend under test: the service's default unless --embedder says otherwise;
+# caches are kept apart per backend.
+BACKEND = DEFAULT_BACKEND
 
 
 def _model() -> str:

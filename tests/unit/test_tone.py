@@ -110,6 +110,10 @@ def test_save_load_round_trip_and_model_id_guard(tmp_path: Path) -> None:
     assert ToneModel.load(tmp_path / "tone").model_id == "toy"
     with pytest.raises(ModelMismatch, match="trained on embeddings of 'toy'"):
         ToneModel.load(tmp_path / "tone", model_id="multilingual-e5-small@0123456789ab")
+    # The int8 graph of the model it was trained on serves the same space; another's does not.
+    assert ToneModel.load(tmp_path / "tone", model_id="toy+onnx-int8").model_id == "toy"
+    with pytest.raises(ModelMismatch):
+        ToneModel.load(tmp_path / "tone", model_id="other+onnx-int8")
     with pytest.raises(ConfigError, match="no tone model"):
         ToneModel.load(tmp_path / "missing")
 
