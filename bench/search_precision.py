@@ -45,7 +45,7 @@ from sqlalchemy import select  # noqa: E402
 from hiljainen import create_app, db, intake, resources  # noqa: E402
 from hiljainen.config import BASE_MODEL_DIR, NOTES_MODEL_DIR, Settings  # noqa: E402
 from hiljainen.models import Observation, Source  # noqa: E402
-from hiljainen.pipeline.embed import load_embedder  # noqa: E402
+from hiljainen.pipeline.embed import DEFAULT_BACKEND, load_embedder  # noqa: E402
 from hiljainen.runtime import Runtime  # noqa: E402
 from hiljainen.search.engine import (  # noqa: E402
     SEARCH_KEEP_SIMILARITY,
@@ -61,7 +61,9 @@ from workers import jobs  # noqa: E402
 CORPUS = ROOT / "bench" / "corpus"
 RESULTS = ROOT / "bench" / "results" / "search.md"
 SPLITS = ("test", "dev")
-ENCODERS = (("before: untaught", BASE_MODEL_DIR), ("after: taught", NOTES_MODEL_DIR))
+# The taught model as the service serves it (its int8 graph); the untaught one has only float32.
+ENCODERS = (("before: untaught", BASE_MODEL_DIR, "sentence-transformers"),
+            ("after: taught", NOTES_MODEL_DIR, DEFAULT_BACKEND))
 K = 5
 
 
@@ -99,17 +101,18 @@ def precision(lists: list[list[str]], queries: list[dict], k: int) -> float:
     return float(np.mean([sum(s == q["label"] for s in got[:k]) / k for got, q in pairs]))
 
 
-def measure(split: str, encoder: str, model: Path, chroma_url: str, tmp: Path, queries: list[dict]) -> Run:
+def measure(split: str, encoder: str, model: Path, backend: str, chroma_url: str, tmp: Path,
+            queries: list[dict]) -> Run:
     """Store and process the split's notes under one encoder, then run every query."""
     t0 = time.perf_counter()
-    embedder = load_embedder("sentence-transformers", str(model))
+    embedder = load_embedder(backend, str(model))
     settings = Settings.from_env(
         {},
         data_dir=tmp / f"{split}-{model.name}",
         secret_key="bench",
         chroma_url=chroma_url,
         chroma_collection=f"precision_{split}_{model.name.replace('-', '_')}",
-        embed_backend="sentence-transformers",
+        embed_backend=backend,
         embed_model=str(model),
     )
     settings.data_dir.mkdir(parents=True)
@@ -190,8 +193,8 @@ def main() -> None:
         with chroma_server(tmp).start(timeout=120) as server:
             for split in SPLITS:
                 qs = [q for q in queries if q["split"] == split]
-                for encoder, model in ENCODERS:
-                    runs.append(measure(split, encoder, model, server.url, tmp, qs))
+                for encoder, model, backend in ENCODERS:
+                    runs.append(measure(split, encoder, model, backend, server.url, tmp, qs))
     langs = Counter(q["lang"] for q in queries)
     same_keywords = all(a.keyword == b.keyword for a, b in zip(runs[::2], runs[1::2], strict=True))
     kept = ", ".join(
