@@ -111,7 +111,7 @@ class ToneModel:
             )
         trained_on = str(meta["model_id"])
         # The int8 graph of the model it was trained on serves the same space (cosine >= 0.99;
-        # the same held-out accuracy, bench/results/tone.md).
+        # held-out 0.944 against 0.938, bench/results/understanding.md "Serving speed").
         if model_id is not None and model_id.removesuffix(INT8_SUFFIX) != trained_on:
             # Another embedding model gives vectors in another space: the weights would be noise there.
             raise ModelMismatch(
