@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,10 +38,15 @@ ONNX_FILE = "model.int8.onnx"
 ONNX_MARKER = "hiljainen_onnx.json"
 
 
+def graph_record(folder: Path) -> dict[str, Any]:
+    """What `hiljainen models build` recorded of the int8 graph in `folder` ({} before it ran)."""
+    record = folder / ONNX_DIR / ONNX_MARKER
+    return dict(json.loads(record.read_text("utf-8"))) if record.is_file() else {}
+
+
 def refused_at_build(folder: Path) -> str | None:
     """Why `hiljainen models build` wrote no int8 graph into `folder` (None if it did, or has not run)."""
-    record = folder / ONNX_DIR / ONNX_MARKER
-    return json.loads(record.read_text("utf-8")).get("refused") if record.is_file() else None
+    return graph_record(folder).get("refused")
 
 
 class OnnxEmbedder:

@@ -34,7 +34,7 @@ from hiljainen.config import BASE_MODEL_DIR, CORPUS_DIR, NOTES_MODEL_DIR, SHARED
 from hiljainen.errors import ConfigError
 from hiljainen.pipeline import centres
 from hiljainen.pipeline.embed import E5_PREFIXES, MARKER_FILE
-from hiljainen.pipeline.embed_onnx import ONNX_DIR, ONNX_MARKER
+from hiljainen.pipeline.embed_onnx import graph_record
 from hiljainen.tools.onnx_int8 import WEIGHT_BITS, build_onnx_int8
 
 NAME = "hiljainen-notes-e5"
@@ -259,9 +259,8 @@ def build_notes_encoder(
     built = out_dir / MARKER_FILE
     if not force and built.is_file() and json.loads(built.read_text("utf-8")).get("model_id") == model_id:
         known = json.loads(manifest_path.read_text("utf-8")) if manifest_path.is_file() else {}
-        graph = out_dir / ONNX_DIR / ONNX_MARKER
         # Built before the int8 graph was served, or with 8-bit weights (which saturate without VNNI).
-        if not graph.is_file() or json.loads(graph.read_text("utf-8")).get("weight_bits") != WEIGHT_BITS:
+        if graph_record(out_dir).get("weight_bits") != WEIGHT_BITS:
             known["served"] = build_onnx_int8(out_dir, model_id, *onnx_texts(files), say)
             if known.get("model_id") == model_id:
                 manifest_path.write_text(json.dumps(known, indent=2) + "\n", encoding="utf-8")

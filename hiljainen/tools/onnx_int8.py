@@ -14,9 +14,9 @@ the corpus's notes:
   0.975 to float32 with 8 bits, every line >= 0.992 with 7; the 400 check notes 0.9958 / 0.9951).
 Together: cosine >= 0.99 to float32 on notes never calibrated on, at about twice float32's speed.
 The build checks that bar on those notes, keeps the whole feed-forward float32 if a CPU's int8
-kernels miss it, and writes no graph rather than one below it. Even at that bar the themes of
-unseen subjects come out a little worse than in float32, so this is a setting
-(HILJAINEN_EMBED_BACKEND=onnx-int8), not the default.
+kernels miss it, and writes no graph rather than one below it (that folder is then served in
+float32). The graph is the service's default encoder: its themes on unseen subjects are level
+with float32's (bench/results/understanding.md, "Serving speed").
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def change_password() -> Any:
     wait = throttle.blocked_for(user.username, address)
     if wait:
         return _page(error=_("Too many wrong passwords. Try again in %(minutes)d minutes.",
-                             minutes=max(1, -(-wait // 60))), status=429)
+                             minutes=throttle.minutes(wait)), status=429)
     if not check_password_hash(user.password_hash, request.form.get("current", "")):
         throttle.failed(user.username, address)
         return _page(error=_("The current password is not right."), status=400)

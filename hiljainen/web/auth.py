@@ -85,7 +85,7 @@ def login() -> Any:
         user = None
         if wait:
             error = _(
-                "Too many failed logins. Try again in %(minutes)d minutes.", minutes=max(1, -(-wait // 60))
+                "Too many failed logins. Try again in %(minutes)d minutes.", minutes=throttle.minutes(wait)
             )
             status = 429
         else:

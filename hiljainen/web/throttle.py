@@ -122,6 +122,11 @@ def succeeded(username: str) -> None:
         _local.pop(name, None)
 
 
+def minutes(wait: int) -> int:
+    """`blocked_for`'s seconds as the whole minutes a person is told to wait (at least one)."""
+    return max(1, -(-wait // 60))
+
+
 def _read(name: str) -> tuple[int, int]:
     try:
         conn = resources.get().redis()
