@@ -140,7 +140,9 @@ def home_for(user: User) -> str:
 
 def _safe_next(target: str | None) -> str | None:
     # Only same-site paths: an open redirect would let a phishing link borrow our login page.
-    if not target:
+    # Browsers read a backslash as "/" (so /\evil.example is another host), and a control
+    # character cannot go into a Location header: neither belongs in a path of ours.
+    if not target or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return None
     parsed = urlparse(target)
     if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):

@@ -100,6 +100,19 @@ def test_login_sends_people_home_and_refuses_open_redirects(client: FlaskClient,
     assert resp.headers["Location"] == "/note"
 
 
+@pytest.mark.parametrize("target", ["/\\evil.example", "/%5Cevil.example", "/a%0Ab", "/a%09b"])
+def test_login_refuses_a_next_with_a_backslash_or_control_character(
+    client: FlaskClient, users: None, target: str
+) -> None:
+    """Browsers read a backslash as a slash (another host); a newline would break the header (500)."""
+    token = csrf_token(client, "/login")
+    resp = client.post(
+        f"/login?next={target}",
+        data={"username": "hoitaja", "password": "salasana-123", "csrf_token": token},
+    )
+    assert resp.status_code == 302 and resp.headers["Location"] == "/note"
+
+
 def test_logout_needs_post_with_csrf(client: FlaskClient, users: None) -> None:
     login(client, "johtaja", "salasana-123")
     assert client.post("/logout").status_code == 400
