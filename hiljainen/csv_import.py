@@ -151,6 +151,12 @@ def import_csv(
                 why = _(
                     "A double quote opened on this line is never closed, so the rest of the file is unread."
                 )
+            elif "field limit" in str(exc):
+                # The reader would go on inside the cell and read its lines as rows of their own.
+                report.errors.append((start, _(
+                    "A cell on this line is longer than %(n)d characters (a double quote never closed?), "
+                    "so the rest of the file is unread.", n=csv.field_size_limit())))
+                break
             else:
                 why = _("The row is not valid CSV (%(why)s); check its double quotes.", why=exc)
             report.errors.append((start, why))
@@ -468,6 +474,9 @@ def _day(value: str, today: dt.date) -> dt.date:
         ) from None
     if day > today:
         raise InvalidInput(_("The day %(value)s is in the future.", value=value))
+    if day < intake.oldest_day(today):
+        raise InvalidInput(_("The day %(value)s is before %(first)s.", value=_shown(value),
+                             first=intake.oldest_day(today).isoformat()))
     return day
 
 

@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_TAGS = 10
+# How many years back a note's day may go (from 1 January). An older day is a typing mistake
+# (0026 for 2026), and the weekly signals would count every week since it, for every theme.
+OLDEST_YEARS = 10
+
+
+def oldest_day(today: dt.date) -> dt.date:
+    """The earliest day a note may be about."""
+    return dt.date(today.year - OLDEST_YEARS, 1, 1)
 
 
 @dataclass

@@ -238,6 +238,7 @@ BAD_BODIES: list[tuple[str, Any, int, str]] = [
     ("too many tags", {"text": "hei", "source": "staff", "tags": list("abcdefghijk")}, 400, "10"),
     ("impossible day", {"text": "hei", "source": "staff", "day": "2026-02-30"}, 400, "day"),
     ("day in the future", {"text": "hei", "source": "staff", "day": "2999-01-01"}, 400, "future"),
+    ("day in year 1", {"text": "hei", "source": "staff", "day": "0001-01-03"}, 400, "before"),
     ("anonymous not a bool", {"text": "hei", "source": "staff", "anonymous": "yes"}, 400, "anonymous"),
     ("JSON array", [{"text": "hei", "source": "staff"}], 400, "object"),
     ("JSON string", "hei", 400, "object"),

@@ -131,6 +131,31 @@ def test_broken_quotes_are_reported_by_line(session: Session, redactor: Redactor
     assert texts(session) == ["Toinen."]
 
 
+def test_a_cell_over_the_readers_limit_ends_the_file_and_its_lines_are_not_notes(
+    session: Session, redactor: Redactor
+) -> None:
+    """Past the csv module's cell limit the reader would go on inside the cell; its lines must not
+    come back as rows of their own."""
+    inside = "Tämä rivi on solun sisällä.,customer\n"
+    data = b'text,source\nEnsin.,staff\n"' + ("x" * 140_000 + "\n" + inside * 3).encode() + b'",staff\n'
+    report = run(session, redactor, data)
+    assert [line for line, _msg in report.errors] == [3]
+    assert "131072" in report.errors[0][1] and "rest of the file" in report.errors[0][1]
+    assert texts(session) == ["Ensin."]
+
+
+def test_a_day_more_than_ten_years_back_is_refused(session: Session, redactor: Redactor) -> None:
+    """A mistyped year (0026) would make the weekly signals count every week since it."""
+    today = dt.date.today()
+    oldest = dt.date(today.year - 10, 1, 1)
+    data = (f"text,source,day\nVanha.,staff,0026-05-04\nRajalla.,staff,{oldest}\n"
+            f"Päivää liian vanha.,staff,{oldest - dt.timedelta(days=1)}\n").encode()
+    report = run(session, redactor, data)
+    assert [line for line, _msg in report.errors] == [2, 4]
+    assert str(oldest) in report.errors[0][1]
+    assert texts(session) == ["Rajalla."]
+
+
 def test_bom_semicolons_and_windows_line_ends(session: Session, redactor: Redactor) -> None:
     data = "\ufeffText;Source;Day\r\nKahvi loppui.;staff;2026-02-02\r\nKiitos!;customer;2026-02-03\r\n"
     report = run(session, redactor, data.encode("utf-8"))

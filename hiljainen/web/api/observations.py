@@ -163,7 +163,8 @@ def _draft(body: dict[str, Any], db: Session) -> intake.Draft:
     day = body.get("day")
     token: ApiToken = g.api_token
     today = resources.get().settings.today()
-    parsed_day = None if day is None else _date(day, "day", not_after=today)
+    parsed_day = None if day is None else _date(day, "day", not_after=today,
+                                                 not_before=intake.oldest_day(today))
     if token.user_id is not None and token.role == Role.STAFF:
         # A staff member's token writes what the staff form writes: their own notes, as staff,
         # about today. Other writers' notes and earlier days come through an import or a system token.
@@ -226,7 +227,9 @@ def _choice(kind: Any, value: Any, name: str) -> Any:
     return kind(value)
 
 
-def _date(value: Any, name: str, not_after: dt.date | None = None) -> dt.date:
+def _date(
+    value: Any, name: str, not_after: dt.date | None = None, not_before: dt.date | None = None
+) -> dt.date:
     if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise ApiError(400, _("%(name)s must be a date like 2026-03-31.", name=name))
     try:
@@ -235,6 +238,8 @@ def _date(value: Any, name: str, not_after: dt.date | None = None) -> dt.date:
         raise ApiError(400, _("%(name)s must be a date like 2026-03-31.", name=name)) from None
     if not_after is not None and day > not_after:
         raise ApiError(400, _("%(name)s cannot be in the future.", name=name))
+    if not_before is not None and day < not_before:
+        raise ApiError(400, _("%(name)s cannot be before %(first)s.", name=name, first=str(not_before)))
     return day
 
 
