@@ -362,10 +362,16 @@ def alerted_lately(session: Session, theme_id: int) -> list[str | None]:
     ))
 
 
+def alert_subject(message: str) -> str:
+    """A mail subject on one line: a name with a line break (a leader's rename) would be refused
+    as a header, and the alert would never be sent."""
+    return "Hiljainen: " + " ".join(message.split())[:200]
+
+
 def alert(session: Session, kind: str, theme: Theme, message: str, signal: str | None = None) -> None:
     """Shown on the dashboard and sent through the outbox (a deployment delivers it)."""
     session.add(Alert(kind=kind, theme_id=theme.id, message=message, signal=signal))
-    session.add(OutboxMessage(channel="alert", subject=f"Hiljainen: {message[:200]}", body=message))
+    session.add(OutboxMessage(channel="alert", subject=alert_subject(message), body=message))
 
 
 def indicators(
@@ -463,4 +469,4 @@ def _track_indicators(session: Session, today: dt.date) -> None:
         if limit is not None and value > limit and (before is None or before <= limit):
             message = f"{indicator.name}: {value:g} > {limit:g} ({week})"
             session.add(Alert(kind="threshold", indicator_id=indicator.id, message=message))
-            session.add(OutboxMessage(channel="alert", subject=f"Hiljainen: {message}", body=message))
+            session.add(OutboxMessage(channel="alert", subject=alert_subject(message), body=message))

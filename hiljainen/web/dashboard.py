@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,15 +125,16 @@ def _topics(themes: Sequence[Theme], limit: int = 12) -> list[dict[str, Any]]:
     return sorted(out.values(), key=lambda tp: (-_LEVEL.get(tp["signal"], 0), -tp["size"]))[:limit]
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A formula's first character at the start of a cell, or after a character a spreadsheet may split
+# the cell at: Finnish Excel opens a comma-separated file at its semicolons.
+_FORMULA = re.compile(r"(^|[;,\t\r\n])([=+\-@\t\r])")
 
 
 def spreadsheet_safe(value: Any) -> Any:
-    """A text cell a spreadsheet would read as a formula (a theme renamed "=HYPERLINK(...)") gets a
-    leading apostrophe, so it opens as text; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    """A text cell a spreadsheet would read as a formula (a theme renamed "=HYPERLINK(...)", or
+    "x;=1+1" opened at its semicolon) gets an apostrophe before the formula, so it opens as text;
+    numbers stay numbers."""
+    return _FORMULA.sub(r"\1'\2", value) if isinstance(value, str) else value
 
 
 @bp.get("/data/<chart>.csv")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 from typing import Any
 
-from flask import Blueprint, abort, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 from sqlalchemy import func, select, text
 
 from hiljainen import resources
@@ -16,6 +17,10 @@ from hiljainen.stores.vectors import count_vectors
 
 bp = Blueprint("health", __name__)
 
+
+# Seconds the public answer is reused for: each check opens connections to every store, and anyone
+# may ask, as often as they like.
+PUBLIC_ANSWER_SECONDS = 15.0
 
 # Headers a reverse proxy adds: a request that carries one came from elsewhere, whatever its address.
 _FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP", "X-Forwarded-Host")
@@ -27,13 +32,23 @@ def healthz() -> Any:
     a logged-in admin sees each component. HTTP 503 when the database is down."""
     if request.args.get("quick"):
         return jsonify(status="ok")
-    parts = _parts()
-    overall = "ok" if all(part["ok"] for part in parts.values()) else "degraded"
     user = g.get("user")
-    body = (
-        {**parts, "status": overall} if user is not None and user.role == Role.ADMIN else {"status": overall}
-    )
-    return jsonify(body), 200 if parts["database"]["ok"] else 503
+    if user is not None and user.role == Role.ADMIN:
+        parts = _parts()
+        status, code = _state(parts)
+        return jsonify({**parts, "status": status}), code
+    # One answer per web process for a few seconds, whoever asks.
+    kept = current_app.extensions.setdefault("health", {})
+    if "at" not in kept or time.monotonic() - kept["at"] >= PUBLIC_ANSWER_SECONDS:
+        status, code = _state(_parts())
+        kept.update(status=status, code=code, at=time.monotonic())
+    return jsonify(status=kept["status"]), kept["code"]
+
+
+def _state(parts: dict[str, dict[str, Any]]) -> tuple[str, int]:
+    """ok or degraded, and the HTTP status: 503 when the database is down."""
+    status = "ok" if all(part["ok"] for part in parts.values()) else "degraded"
+    return status, 200 if parts["database"]["ok"] else 503
 
 
 @bp.get("/healthz/details")
@@ -47,8 +62,8 @@ def details() -> Any:
     if not loopback or any(request.headers.get(h) for h in _FORWARDED):
         abort(404)
     parts = _parts()
-    overall = "ok" if all(part["ok"] for part in parts.values()) else "degraded"
-    return jsonify({**parts, **_children(), "status": overall}), 200 if parts["database"]["ok"] else 503
+    status, code = _state(parts)
+    return jsonify({**parts, **_children(), "status": status}), code
 
 
 def _children() -> dict[str, Any]:

@@ -170,6 +170,26 @@ def test_the_publics_words_reach_the_chat_as_text(
     assert receiver.posts[0]["link"] == f"{PUBLIC}/dashboard"
 
 
+def test_an_alert_about_a_name_with_a_line_break_is_still_mailed(
+    session: Session, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    """A leader may name a theme across two lines; as a mail header the name must stay on one line,
+    or the mail is refused and the alert retried for ever."""
+    from hiljainen.models import Theme
+    from workers import refresh
+
+    theme = Theme(label="Ovikoodi\nei toimi")
+    session.add(theme)
+    session.flush()
+    refresh.alert(session, "signal", theme, f"Teema '{theme.label}' nousee.")
+    delivery.save_recipients(session, RECIPIENTS)
+    session.commit()
+    settings = make_settings(tmp_path, smtp_url=mailbox.url, public_url=PUBLIC)
+    result = deliver_outbox(session, delivery.make_sender(settings, session), T0)
+    assert result.failed == [] and len(result.sent) == 1
+    assert mailbox.received[0][1]["Subject"] == "Hiljainen: Teema 'Ovikoodi ei toimi' nousee."
+
+
 def test_failures_wait_with_backoff_and_arrive_later(
     session: Session, mailbox: Mailbox, receiver: Receiver, tmp_path: Path
 ) -> None:

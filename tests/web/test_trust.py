@@ -290,6 +290,8 @@ def test_csv_exports_open_formulas_as_text(app: Flask, client: FlaskClient) -> N
              "emergence": -0.5, "reporters": 2, "size": 3},
             {"name": "+1 lisää", "signal": "weak", "confidence": "low", "visibility": "@all",
              "emergence": 0.2, "reporters": 1, "size": 1},
+            {"name": "x;=1+1", "signal": "weak", "confidence": "low", "visibility": "unit",
+             "emergence": 0.1, "reporters": 1, "size": 1},
         ],
         "activity": {"cells": [{"unit": "\tkoti", "source": "-staff", "hidden": False, "notes": 2}]},
     }  # fmt: skip
@@ -303,6 +305,7 @@ def test_csv_exports_open_formulas_as_text(app: Flask, client: FlaskClient) -> N
     )
     assert rows[1][0] == "'" + formula and rows[1][4] == "-0.5", "numbers stay numbers"
     assert rows[2][0] == "'+1 lisää" and rows[2][3] == "'@all"
+    assert rows[3][0] == "x;'=1+1", "Finnish Excel opens the file at its semicolons"
     cells = list(csv.reader(io.StringIO(client.get("/dashboard/data/activity.csv").get_data(as_text=True))))
     assert cells[1][:2] == ["'\tkoti", "'-staff"]
 
@@ -325,6 +328,29 @@ def test_public_health_says_only_ok_or_degraded(app: Flask, client: FlaskClient)
     add_user(app, "yllapito", Role.ADMIN)
     login(client, "yllapito", PASSWORD)
     assert client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.9"}).get_json()["database"]["ok"]
+
+
+def test_the_public_health_answer_is_reused_for_a_few_seconds(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each full check opens connections to every store: anyone asking in a loop must not make the
+    service do that on every request. An admin's view is always fresh."""
+    from hiljainen.web import health
+
+    checks = []
+    real = health._parts
+    monkeypatch.setattr(health, "_parts", lambda: checks.append(1) or real())
+    for _ in range(20):
+        assert client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 200
+    assert len(checks) == 1
+    monkeypatch.setattr(health, "PUBLIC_ANSWER_SECONDS", 0.0)
+    client.get("/healthz")
+    assert len(checks) == 2, "a stale answer is checked again"
+    add_user(app, "yllapito", Role.ADMIN)
+    login(client, "yllapito", PASSWORD)
+    client.get("/healthz")
+    client.get("/healthz")
+    assert len(checks) == 4
 
 
 def test_the_database_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
