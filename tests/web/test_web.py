@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from hiljainen import accounts, resources
+from hiljainen import accounts, create_app, resources
 from hiljainen.models import Role
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, make_settings
 
 
 def add_user(app: Flask, username: str, role: Role, password: str = "salasana-123") -> None:
@@ -32,6 +33,20 @@ def test_security_headers_on_every_page(client: FlaskClient) -> None:
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_service_with_an_https_address_keeps_to_https(client: FlaskClient, tmp_path: Path) -> None:
+    """Behind TLS (its public address is https://) the cookies are Secure and browsers are told to
+    keep to HTTPS, even where HILJAINEN_SECURE_COOKIES was forgotten; on plain HTTP neither."""
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+    app = create_app(make_settings(tmp_path, public_url="https://palaute.example.fi"))
+    add_user(app, "johtaja", Role.LEADER)
+    tls = app.test_client()
+    assert tls.get("/login").headers["Strict-Transport-Security"] == "max-age=31536000"
+    token = csrf_token(tls, "/login")
+    resp = tls.post("/login", data={"username": "johtaja", "password": "salasana-123", "csrf_token": token})
+    cookies = resp.headers.getlist("Set-Cookie")
+    assert len(cookies) == 2 and all("Secure" in c for c in cookies), cookies
 
 
 def test_finnish_is_the_default_and_english_can_be_chosen(client: FlaskClient) -> None:
