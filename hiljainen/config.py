@@ -62,7 +62,7 @@ class Settings:
         "Proxies in front of `hiljainen web` whose X-Forwarded-For and -Proto are believed "
         "(1 behind one TLS proxy); 0 = none.",
     )
-    batch_size: int = _setting(64, "Notes per worker job.")
+    batch_size: int = _setting(256, "Notes per worker job (embedded 64 at a time).")
     retention_months: int = _setting(0, "Delete notes older than this many months; 0 keeps them.")
     smtp_url: str = _setting(
         "",

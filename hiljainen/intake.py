@@ -141,7 +141,7 @@ def store(
     return Stored(obs, receipt, queued=False, redacted=dict(redaction.found))
 
 
-def queue_processing(conn: redis.Redis | None, ids: Sequence[int], batch_size: int = 64) -> bool:
+def queue_processing(conn: redis.Redis | None, ids: Sequence[int], batch_size: int = 256) -> bool:
     """Queue notes that are already committed; False (not an error) when the queue is down."""
     if conn is None or not ids:
         return False

@@ -14,10 +14,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 from rq import get_current_job
 from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
@@ -36,6 +37,7 @@ from hiljainen.stores.vectors import Hit, VectorStore
 from workers import refresh
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @functools.cache
@@ -61,13 +63,13 @@ def _follow_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="follow-parent").start()
 
 
-def _analyse(texts: Sequence[str]) -> Future[tuple[list[str], list[Analysis]]]:
-    """Start language detection and spaCy on texts in the linguistics process."""
+def _linguistics(task: Callable[[Sequence[str]], _T], texts: Sequence[str]) -> Future[_T]:
+    """Start a task on texts in the linguistics process (tasks run in the order they are sent)."""
     try:
-        return linguistics().submit(_languages_and_lemmas, texts)
+        return linguistics().submit(task, texts)
     except BrokenProcessPool:  # it died between jobs: nothing was sent yet, so start a new one
         linguistics.cache_clear()
-        return linguistics().submit(_languages_and_lemmas, texts)
+        return linguistics().submit(task, texts)
 
 
 def _analysed(pending: Future[tuple[list[str], list[Analysis]]]) -> tuple[list[str], list[Analysis]]:
@@ -89,7 +91,7 @@ def runtime() -> Runtime:
 def warm_up() -> None:
     """Load the models before taking the first job (and before any fork could happen)."""
     ctx = runtime()
-    warming = _analyse(["Ruoka oli kylmää.", "The meal was cold."])
+    warming = _linguistics(_languages_and_lemmas, ["Ruoka oli kylmää.", "The meal was cold."])
     ctx.embedder().embed(["lämmittely"], kind="passage")
     ctx.tone()
     _analysed(warming)
@@ -149,24 +151,80 @@ def index_notes(ctx: Runtime, notes: Sequence[Observation], store: VectorStore |
     if not notes:
         return
     texts = [n.text for n in notes]
-    pending = _analyse(texts)
-    vectors = ctx.embedder().embed(texts, kind="passage")
-    langs, analyses = _analysed(pending)
-    tone = ctx.tone()
-    tones = tone.predict(vectors) if tone else [None] * len(notes)
-    metadata = [vector_metadata(n, lang) for n, lang in zip(notes, langs, strict=True)]
+    languages = _linguistics(_languages, texts)  # first: the vectors' metadata waits for them
+    pending = _linguistics(_languages_and_lemmas, texts)
     try:
-        store = store or ctx.vectors()
-        store.upsert([n.id for n in notes], vectors, metadata)
-        nearest = store.query_many(vectors, DUPLICATE_CANDIDATES)
+        vectors, nearest = _embed_and_store(ctx, notes, store or ctx.vectors(), languages)
+    except BrokenProcessPool:  # the store thread waited for a linguistics process that died
+        linguistics.cache_clear()
+        raise
     except Exception:
         ctx.forget_vectors()
         raise
+    langs, analyses = _analysed(pending)
+    tone = ctx.tone()
+    tones = tone.predict(vectors) if tone else [None] * len(notes)
     link_duplicates(notes, nearest)
     mark_processed(notes, langs, analyses, tones, ctx.embedder().model_id)
     session = object_session(notes[0])
     if session is not None:
         processing.new_batch(session)
+
+
+# Notes embedded per step of a job: while one step's vectors go to Chroma, the next step embeds.
+# Smaller steps would hide more of Chroma's time but embed slower (calls of 16: a fifth slower).
+EMBED_STEP = 64
+
+
+@functools.cache
+def store_thread() -> ThreadPoolExecutor:
+    """The worker process's one thread for Chroma calls. The encoders release the GIL, so an
+    upsert and its duplicate lookup run while the next notes embed; with the int8 graph they took
+    a fifth of a job's time when they ran after its embedding (bench/results/worker.md)."""
+    return ThreadPoolExecutor(1, thread_name_prefix="vector-store")
+
+
+def _embed_and_store(
+    ctx: Runtime, notes: Sequence[Observation], store: VectorStore, languages: Future[list[str]]
+) -> tuple[np.ndarray, list[list[Hit]]]:
+    """Embed the notes a step at a time; the store thread upserts each step's vectors and looks
+    them up among the stored ones while the next step embeds. The steps follow the notes' ids, so
+    a note's earlier repeat in the same job is stored before the note is looked up."""
+    order = sorted(range(len(notes)), key=lambda i: notes[i].id)
+    steps: list[tuple[list[int], np.ndarray, Future[list[list[Hit]]]]] = []
+    try:
+        for start in range(0, len(order), EMBED_STEP):
+            rows = order[start : start + EMBED_STEP]
+            part = [notes[i] for i in rows]
+            vectors = ctx.embedder().embed([n.text for n in part], kind="passage")
+            fields = {n.id: note_fields(n) for n in part}
+            stored = store_thread().submit(_store_step, store, vectors, fields, rows, languages)
+            steps.append((rows, vectors, stored))
+    finally:
+        wait([future for *_, future in steps])
+    vectors = np.empty((len(notes), steps[0][1].shape[1]), dtype=steps[0][1].dtype)
+    nearest: list[list[Hit]] = [[] for _ in notes]
+    for rows, step_vectors, future in steps:
+        vectors[rows] = step_vectors
+        for row, hits in zip(rows, future.result(), strict=True):
+            nearest[row] = hits
+    return vectors, nearest
+
+
+def _store_step(
+    store: VectorStore,
+    vectors: np.ndarray,
+    fields: dict[int, dict[str, str | int | bool]],
+    rows: Sequence[int],
+    languages: Future[list[str]],
+) -> list[list[Hit]]:
+    """In the store thread: upsert one step's vectors (`fields` by note id, in the vectors' order,
+    `rows` their places in the job, where `languages` gives each one's language), then find each
+    one's nearest stored notes."""
+    langs = languages.result()
+    metadata = [{**f, "lang": langs[row]} for f, row in zip(fields.values(), rows, strict=True)]
+    store.upsert(list(fields), vectors, metadata)
+    return store.query_many(vectors, DUPLICATE_CANDIDATES)
 
 
 def mark_processed(
@@ -190,8 +248,14 @@ def mark_processed(
         note.processed_at = note.processed_at or processing.processed_stamp(note.day, today)
 
 
+def _languages(texts: Sequence[str]) -> list[str]:
+    return [detect(t).code for t in texts]
+
+
 def _languages_and_lemmas(texts: Sequence[str]) -> tuple[list[str], list[Analysis]]:
-    langs = [detect(t).code for t in texts]
+    # Detected again (a fraction of a millisecond a note, in the linguistics process): the task
+    # before it answered the store thread at once, without waiting for the job's spaCy.
+    langs = _languages(texts)
     return langs, analyze(texts, langs, entities=False)
 
 
@@ -229,13 +293,13 @@ def _key(note: Observation) -> fusion.NoteKey:
     )
 
 
-def vector_metadata(note: Observation, lang: str) -> dict[str, str | int | bool]:
-    """Filterable fields stored beside each vector (Chroma wants scalars; -1 = none)."""
+def note_fields(note: Observation) -> dict[str, str | int | bool]:
+    """Filterable fields stored beside each vector, but the language (Chroma wants scalars;
+    -1 = none)."""
     return {
         "unit": note.unit_id or -1,
         "touchpoint": note.touchpoint_id or -1,
         "source": note.source.value,
-        "lang": lang,
         "day": int(note.day.strftime("%Y%m%d")),
         "anonymous": note.anonymous,
     }

@@ -34,7 +34,7 @@ def queue(conn: redis.Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=conn, default_timeout=JOB_TIMEOUT)
 
 
-def enqueue_process(conn: redis.Redis, waiting: int, batch_size: int = 64) -> int:
+def enqueue_process(conn: redis.Redis, waiting: int, batch_size: int = 256) -> int:
     """Make sure a processing job waits in the queue for each batch of `waiting` notes, counting
     those already waiting; returns the number of jobs queued now.
 

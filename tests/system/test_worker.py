@@ -175,3 +175,39 @@ def test_the_linguistics_process_ends_with_a_killed_worker(tmp_path: Path) -> No
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(child)
+
+
+@pytest.mark.slow
+def test_repeats_in_one_batch_are_found_across_embedding_steps(
+    tmp_path: Path, chroma_srv: ChildServer
+) -> None:
+    """A batch embeds a step at a time while the store thread upserts and looks up the step before.
+    A note repeating an earlier note of its batch is linked whether the earlier one was embedded in
+    an earlier step or in its own, and every vector reaches Chroma with its note's language."""
+    from tests.conftest import make_settings
+    from workers import jobs
+
+    url = f"sqlite:///{tmp_path / 'steps.db'}"
+    db.upgrade(url)
+    settings = make_settings(tmp_path, database_url=url, chroma_url=chroma_srv.url,
+                             chroma_collection=f"steps_{uuid.uuid4().hex[:10]}")
+    ctx = Runtime.from_settings(settings)
+    step = jobs.EMBED_STEP
+    texts = [f"Huoneen {i} ikkuna ei mene kunnolla kiinni ja vetää." for i in range(2 * step + 4)]
+    texts[1] = texts[step + 3] = "Ruokakärryn pyörä on taas rikki ja kolisee koko käytävän matkan."
+    texts[2 * step + 1] = texts[2 * step + 2] = "The lift has been out of order since Monday morning."
+    with db.transaction(ctx.sessions) as s:
+        s.add_all([Observation(text=t, source=Source.STAFF, day=dt.date(2026, 11, 2)) for t in texts])
+    with db.transaction(ctx.sessions) as s:
+        jobs.index_notes(ctx, s.scalars(select(Observation).order_by(Observation.id)).all())
+
+    with ctx.sessions() as s:
+        notes = s.scalars(select(Observation).order_by(Observation.id)).all()
+        ids = [n.id for n in notes]
+        repeats = {i: ids.index(n.duplicate_of_id) for i, n in enumerate(notes) if n.duplicate_of_id}
+        assert repeats == {step + 3: 1, 2 * step + 2: 2 * step + 1}
+        langs = {n.id: n.lang for n in notes}
+    store = VectorStore(settings.chroma_url, ctx.embedder().model_id, collection=settings.chroma_collection)
+    stored = store.collection.get(ids=[str(i) for i in ids], include=["metadatas"])
+    assert {int(i): m["lang"] for i, m in zip(stored["ids"], stored["metadatas"], strict=True)} == langs
+    assert langs[ids[2 * step + 1]] == "en" and langs[ids[0]] == "fi"
