@@ -70,6 +70,9 @@ SOURCE_WORDS = {
     Source.PARTNER: ("kumppani", "partners", "yhteistyötaho"),
 }
 DELIMITERS = (",", ";", "\t")
+# Rows one file may hold: a file is read, redacted and stored in one request (an 8 MB file of
+# one-letter rows would be four million of them).
+MAX_ROWS = 20_000
 YES = {"1", "true", "yes", "y", "x", "kyllä", "k", "on"}
 NO = {"", "0", "false", "no", "n", "ei", "off"}
 _ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -171,6 +174,11 @@ def import_csv(
                 return report
             continue
         report.rows += 1
+        if report.rows > MAX_ROWS:  # checked before anything is stored: nothing of the file is
+            report.errors.append((start, _(
+                "The file has more than %(n)d rows: split it and import each part (nothing of this "
+                "file was imported).", n=MAX_ROWS)))
+            return report
         try:
             draft, content = _parse_row(record, header, places, max_chars, source_default, today)
         except InvalidInput as exc:

@@ -144,6 +144,20 @@ def test_a_cell_over_the_readers_limit_ends_the_file_and_its_lines_are_not_notes
     assert texts(session) == ["Ensin."]
 
 
+def test_a_file_over_the_row_limit_imports_nothing_and_says_so(
+    session: Session, redactor: Redactor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hiljainen import csv_import
+
+    monkeypatch.setattr(csv_import, "MAX_ROWS", 3)
+    rows = "".join(f"Rivi {i}.,staff\n" for i in range(4))
+    report = run(session, redactor, f"text,source\n{rows}".encode())
+    assert report.imported == [] and [line for line, _msg in report.errors] == [5]
+    assert "more than 3 rows" in report.errors[0][1]
+    assert texts(session) == []
+    assert len(run(session, redactor, f"text,source\n{rows[: rows.index('Rivi 3')]}".encode()).imported) == 3
+
+
 def test_a_day_more_than_ten_years_back_is_refused(session: Session, redactor: Redactor) -> None:
     """A mistyped year (0026) would make the weekly signals count every week since it."""
     today = dt.date.today()
