@@ -64,9 +64,10 @@ def first_from_address(kind: str, subject: str, window: int) -> bool:
             return True
 
 
-def allow(kind: str, limit: int) -> bool:
-    """Count this request of `kind` for the visitor's address; False beyond `limit` an hour."""
-    key = _address_key()
+def allow(kind: str, limit: int, *, everyone: bool = False) -> bool:
+    """Count this request of `kind` for the visitor's address (or, with `everyone`, for all
+    visitors together); False beyond `limit` an hour."""
+    key = "everyone" if everyone else _address_key()
     hour = int(time.time() // 3600)
     name = f"hiljainen:rate:{kind}:{hour}:{key}"
     try:

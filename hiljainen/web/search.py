@@ -43,6 +43,9 @@ from hiljainen.web.auth import current_user, login_required
 bp = Blueprint("search", __name__)
 
 DRAFT_RATE_LIMIT = 600  # as-you-type lookups per address per hour on public forms
+# ... and by all public visitors together: each lookup embeds the draft, and visitors from many
+# networks could otherwise keep both cores busy. Beyond it the forms work without suggestions.
+DRAFT_SERVICE_LIMIT = 6_000
 
 VOICE_RATE_LIMIT = 30  # "me too" per address per hour on public forms
 VOICE_WINDOW = 24 * 3600  # seconds: one "me too" per note per address (any browser) in this window
@@ -185,7 +188,10 @@ def similar_draft() -> Any:
     text = " ".join(text.split())
     if len(text) < SUGGEST_MIN_CHARS or not fusion.words(text):
         return jsonify(items=[])
-    if touchpoint is not None and not ratelimit.allow("draft", DRAFT_RATE_LIMIT):
+    if touchpoint is not None and not (
+        ratelimit.allow("draft", DRAFT_RATE_LIMIT)
+        and ratelimit.allow("draft", DRAFT_SERVICE_LIMIT, everyone=True)
+    ):
         return jsonify(items=[])  # suggestions are a help, not a right: quietly none
     try:
         items = suggestions(db, text, audience)

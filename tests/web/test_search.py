@@ -701,6 +701,30 @@ def test_public_suggestions_show_only_safe_public_notes_of_the_unit(
     )
 
 
+def test_public_suggestions_have_a_budget_for_all_visitors_together(
+    seeded: tuple[Flask, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each lookup embeds the draft: visitors from many networks, each under its own limit, must not
+    together keep the machine busy. Beyond the budget the form quietly shows no suggestions."""
+    from hiljainen.web import search
+
+    app, ids = seeded
+    with app.app_context():  # other tests' lookups this hour count too: start from none
+        conn = resources.get().redis()
+        for key in conn.scan_iter("hiljainen:rate:draft:*:everyone"):
+            conn.delete(key)
+    monkeypatch.setattr(search, "DRAFT_SERVICE_LIMIT", 2)
+    body = {"text": "Ruoka on kylmää kun se tuodaan huoneeseen", "touchpoint": "ruokasali"}
+    found = []
+    for n in range(3):
+        client = app.test_client()
+        token = csrf_token(client, "/t/ruokasali")
+        resp = client.post("/search/similar-draft", json=body, headers={"X-CSRFToken": token},
+                           environ_base={"REMOTE_ADDR": f"203.0.113.{n + 1}"})
+        found.append(ids["cold_food_rel"] in {i["id"] for i in resp.get_json()["items"]})
+    assert found == [True, True, False]
+
+
 def me_too(client: FlaskClient, form_path: str, note_id: str, **extra: str) -> Any:
     token = csrf_token(client, form_path)
     return client.post(
