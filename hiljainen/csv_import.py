@@ -482,9 +482,9 @@ def _day(value: str, today: dt.date) -> dt.date:
         ) from None
     if day > today:
         raise InvalidInput(_("The day %(value)s is in the future.", value=value))
-    if day < intake.oldest_day(today):
-        raise InvalidInput(_("The day %(value)s is before %(first)s.", value=_shown(value),
-                             first=intake.oldest_day(today).isoformat()))
+    oldest = intake.oldest_day(today)
+    if day < oldest:
+        raise InvalidInput(_("The day %(value)s is before %(first)s.", value=_shown(value), first=oldest))
     return day
 
 
