@@ -29,6 +29,7 @@ from hiljainen.search.engine import Item, Results, make_item
 from hiljainen.search.query import LANGS, clean_query, parse_filters, parse_page, scope_author
 from hiljainen.search.sql import Filters
 from hiljainen.search.suggest import (
+    SUGGEST_MAX_CHARS,
     SUGGEST_MIN_CHARS,
     Audience,
     public_audience,
@@ -185,7 +186,7 @@ def similar_draft() -> Any:
     text = body.get("text")
     if not isinstance(text, str) or not queryable(text):  # JSON may carry lone surrogates
         return jsonify(error=_("Send the draft as text."), items=[]), 400
-    text = " ".join(text.split())
+    text = " ".join(text.split())[:SUGGEST_MAX_CHARS]  # only the draft's start is compared
     if len(text) < SUGGEST_MIN_CHARS or not fusion.words(text):
         return jsonify(items=[])
     if touchpoint is not None and not (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import random
 import re
 import uuid
 from pathlib import Path
@@ -699,6 +700,36 @@ def test_public_suggestions_show_only_safe_public_notes_of_the_unit(
         ).status_code
         == 404
     )
+
+
+def test_words_skip_exactly_what_a_redaction_marker_covers() -> None:
+    """words() walks words and markers in one pass; it must skip the same words as comparing each
+    word with every marker, on texts full of markers."""
+    rng = random.Random(0)
+    pieces = ["[NIMI]", "[PUHELIN]", "[X]", "ruoka", "Kylmä", "a", "x[Y]z", " ", " ", "-", "ä", "["]
+    for _ in range(500):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        markers = [m.span() for m in fusion.MARKER.finditer(text)]
+        expected = [(m.start(), m.end(), m.group().lower()) for m in fusion.WORD.finditer(text)
+                    if not any(m.start() < end and start < m.end() for start, end in markers)]
+        assert fusion.words(text) == expected, text
+
+
+def test_a_long_draft_is_cut_before_anything_reads_it(
+    seeded: tuple[Flask, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the start of a draft is compared: a 100,000-character draft must not be read whole."""
+    from hiljainen.search.suggest import SUGGEST_MAX_CHARS
+    from hiljainen.web import search
+
+    app, _ids = seeded
+    seen: list[str] = []
+    monkeypatch.setattr(search, "suggestions", lambda _db, text, _audience: seen.append(text) or [])
+    client = app.test_client()
+    token = csrf_token(client, "/t/ruokasali")
+    body = {"text": "Ruoka on kylmää [NIMI] " * 5000, "touchpoint": "ruokasali"}
+    assert client.post("/search/similar-draft", json=body, headers={"X-CSRFToken": token}).status_code == 200
+    assert len(seen) == 1 and len(seen[0]) == SUGGEST_MAX_CHARS
 
 
 def test_public_suggestions_have_a_budget_for_all_visitors_together(
