@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from hiljainen.models import Observation, OutboxMessage, Response, Source, Status, Theme, Unit, utcnow
 from hiljainen.pipeline.indicators import ACK_WORKING_DAYS, working_days_between
+from hiljainen.search.sql import listing_order
 
 SIGNALS = ("strong", "weak")  # the theme signals worth a leader's attention this week
 MAX_THEMES = 10
@@ -275,7 +276,7 @@ def examples(session: Session, start: dt.date, end: dt.date, limit: int) -> list
     notes = session.scalars(
         select(Observation)
         .where(you_said_we_did_clause(), acted_in_period)
-        .order_by(Observation.id.desc())
+        .order_by(*listing_order())
         .limit(limit)
     ).all()
     out = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -192,7 +193,10 @@ def _store_reply(db: Session, obs: Observation, reply: str) -> str | None:
         text = resources.get().redactor().redact(text).text
     except InvalidInput as exc:
         return str(exc)
-    db.add(NoteResponse(observation_id=obs.id, kind="reply", body=text))
+    reply_row = NoteResponse(observation_id=obs.id, kind="reply", body=text)
+    if obs.anonymous:  # nothing kept of an anonymous note is finer than a day, its writer's reply neither
+        reply_row.created_at = dt.datetime.combine(resources.get().settings.today(), dt.time(), tzinfo=dt.UTC)
+    db.add(reply_row)
     if obs.status == Status.DONE:
         obs.status = Status.SEEN  # a reply reopens the loop
     db.commit()

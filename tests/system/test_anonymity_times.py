@@ -1,9 +1,10 @@
 """Nothing stored about an anonymous note dates it finer than its day (issue 22: anonymity).
 
-A note sent through the public form is processed by a worker process. Then every row that holds
-the note or points at it, in every table of the database, and the metadata stored beside its
-vector in Chroma, may say no more of when it was written than its day: each date-time is empty or
-midnight, and no other value holds a time of day or a Unix time. Real servers: a Redis of the
+A note is sent through the public form, its writer replies through the receipt page, and a worker
+process processes the note. Then every row that holds the note or points at it, in every table of
+the database, and the metadata stored beside its vector in Chroma, may say no more of when it was
+written than its day: each date-time is empty or midnight, and no other value holds a time of day
+or a Unix time. Real servers: a Redis of the
 test's own, the session's Chroma, the web app on SQLite and a worker process.
 """
 
@@ -25,7 +26,7 @@ from hiljainen.stores.vectors import VectorStore
 from tests.conftest import make_org, make_settings, processed_notes
 from tests.system.test_faults import running, wait_for
 from tests.system.test_worker import worker_ready
-from tests.web.test_capture import post_note
+from tests.web.test_capture import post_note, receipt_of
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +84,9 @@ def test_an_anonymous_note_keeps_only_its_day_once_processed(tmp_path: Path, chr
         make_org(app)  # a unit and the public form /t/ruokasali
         status, page = post_note(app.test_client(), "/t/ruokasali", text="Hana vuotaa taas.", role="customer")
         assert status == 201, page[:300]
+        # The writer replies through the receipt: the reply is a row about the note too.
+        status, page = post_note(app.test_client(), "/receipt", code=receipt_of(page), reply="Ja keittiössä.")
+        assert status == 200 and "Ja keittiössä." in page, page[:300]
         env = {
             "HILJAINEN_DATA_DIR": str(settings.data_dir),
             "HILJAINEN_DATABASE_URL": url,
@@ -105,6 +109,7 @@ def test_an_anonymous_note_keeps_only_its_day_once_processed(tmp_path: Path, chr
     assert note["anonymous"] and note["processed_at"] is not None
     dated = [(t, name) for t, row in rows for name, value in row.items() if isinstance(value, dt.datetime)]
     assert ("observations", "processed_at") in dated, "the worker's date-time is read"
+    assert ("responses", "created_at") in dated, "the reply's date-time is read"
     for table, row in rows:
         for name, value in row.items():
             assert not finer_than_a_day(value), f"{table}.{name} dates the anonymous note: {value!r}"

@@ -15,6 +15,7 @@ from hiljainen import db
 from hiljainen.digest import (
     BACKOFF_MAX,
     deliver_outbox,
+    examples,
     file_sender,
     overdue_cutoff,
     privacy_table,
@@ -189,6 +190,20 @@ def test_weekly_digest_content(session: Session) -> None:
         "New notes: 5" in en and "weak signal" in en and "Birch Home" in en and "Lämpölaukut vaihdettu." in en
     )
     assert "Hoitaja" not in text and "Leena" not in text, "no names in the digest"
+
+
+def test_you_said_we_did_is_not_in_the_order_notes_were_sent(session: Session) -> None:
+    """Submission order would place an anonymous note among a colleague's signed notes of the same
+    day: the digest lists a day's notes by public id, as every list shown to people does."""
+    day = dt.date(2026, 3, 3)
+    sent_first = note(session, "Ensin lähetetty.", day, status=Status.DONE, public_id="aaaaaaaaaaaa")
+    sent_next = note(session, "Sitten lähetetty.", day, status=Status.DONE, public_id="zzzzzzzzzzzz")
+    for obs in (sent_first, sent_next):
+        session.add(Response(observation_id=obs.id, kind="answer", body="Kiitos.", created_at=at(day)))
+        session.add(Response(observation_id=obs.id, kind="action", body="Tehty.", created_at=at(day)))
+    session.commit()
+    shown = [e.id for e in examples(session, dt.date(2026, 3, 2), dt.date(2026, 3, 8), 5)]
+    assert shown == [sent_first.id, sent_next.id], "newest first would be the order of sending"
 
 
 def test_queue_digest_once_per_week(session: Session) -> None:
