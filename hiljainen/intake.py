@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Unicode's direction overrides and isolates: they have no use in a note, and they reorder what a
+# reader sees ("\u202e7654 321 040" shows a phone number that redaction did not recognise).
+_DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 MAX_TAGS = 10
 # How many years back a note's day may go (from 1 January). An older day is a typing mistake
 # (0026 for 2026), and the weekly signals would count every week since it, for every theme.
@@ -72,7 +75,7 @@ def clean_text(text: str, max_chars: int) -> str:
     """Normalised note text, or InvalidInput with a message that says what to change."""
     if _CONTROL.search(text):
         raise InvalidInput(_("The text contains invisible control characters; please remove them."))
-    text = unicodedata.normalize("NFC", text).strip()
+    text = unicodedata.normalize("NFC", _DIRECTION_CONTROLS.sub("", text)).strip()
     if not text:
         raise InvalidInput(_("Write something before sending."))
     if "\ufffd" in text:

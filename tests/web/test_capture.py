@@ -156,6 +156,16 @@ def test_html_is_stored_as_text_and_escaped(seeded: Flask, client: FlaskClient) 
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
 
 
+def test_direction_controls_cannot_disguise_what_redaction_missed(seeded: Flask, client: FlaskClient) -> None:
+    """A right-to-left override before "7654 321 040" shows every reader a phone number that
+    redaction did not see; such controls are dropped, so what is stored is what is seen."""
+    text = "Soittakaa hänelle \u202e7654 321 040\u202c kiitos"
+    status, _page = post_note(client, "/t/ruokasali", text=text, role="customer")
+    assert status == 201
+    (obs,) = notes(seeded)
+    assert obs.text == "Soittakaa hänelle 7654 321 040 kiitos"
+
+
 def test_unknown_touchpoint_is_404(seeded: Flask, client: FlaskClient) -> None:
     assert client.get("/t/ei-ole").status_code == 404
 
