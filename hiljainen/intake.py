@@ -31,6 +31,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Unicode's direction overrides and isolates: they have no use in a note, and they reorder what a
 # reader sees ("\u202e7654 321 040" shows a phone number that redaction did not recognise).
 _DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# The longest stretch without a space a note may hold (a long web address fits): spaCy's tokenizer
+# spent seconds on 5,000 punctuation marks in a row, in the web request and again in the worker.
+MAX_UNBROKEN = 300
+_UNBROKEN = re.compile(rf"\S{{{MAX_UNBROKEN + 1},}}")
 MAX_TAGS = 10
 # How many years back a note's day may go (from 1 January). An older day is a typing mistake
 # (0026 for 2026), and the weekly signals would count every week since it, for every theme.
@@ -84,6 +88,9 @@ def clean_text(text: str, max_chars: int) -> str:
         raise InvalidInput(
             _("The note is %(n)d characters; the limit is %(max)d.", n=len(text), max=max_chars)
         )
+    if long := _UNBROKEN.search(text):
+        raise InvalidInput(_("Part of the text runs %(n)d characters without a space (at most %(max)d); "
+                             "please add spaces.", n=len(long.group()), max=MAX_UNBROKEN))
     return text
 
 

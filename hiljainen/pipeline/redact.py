@@ -203,7 +203,7 @@ _DOT = r"(?:\.|\s(?:dot|piste|pist)\s|\s?[(\[{]\s?(?:dot|piste)\s?[)\]}]\s?)"
 _TLD = r"(?:fi|com|net|org|uk|se|de|ee|eu|info|edu|gov|nl|no|dk|fr|es|it|pl|ax|io)"
 _PROVIDERS = r"(?:gmail|hotmail|outlook|yahoo|luukku|kolumbus|elisanet|suomi24|icloud|live|msn|protonmail)"
 _OBFUSCATED_EMAIL = re.compile(
-    rf"(?<![\w.@-])[\w+-]+(?:{_DOT}[\w+-]+)*{_AT}"
+    rf"(?<![\w.+@-])[\w+-]+(?:{_DOT}[\w+-]+)*{_AT}"  # "+" too: a run of them tried every start
     rf"(?:[\w-]+(?:{_DOT}[\w-]+)*{_DOT}{_TLD}|{_PROVIDERS})(?![\w@-])",
     re.I,
 )

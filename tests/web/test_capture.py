@@ -136,6 +136,7 @@ def test_bot_filling_the_hidden_field_stores_nothing(seeded: Flask, client: Flas
         ("   \n ", "Kirjoita jotain"),
         ("a" * 5001, "5000"),
         ("Ruoka\x00kylmää", "ohjausmerkkejä"),
+        ("Ruoka kylmää " + "+" * 2000, "ilman välilyöntiä"),  # seconds of spaCy, in the request
     ],
 )
 def test_bad_text_is_refused_clearly_and_kept_in_the_form(

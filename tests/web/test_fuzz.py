@@ -360,7 +360,7 @@ def hostile_notes() -> list[str]:
         "🙂" * 40, "\u202eMatti Virtanen soitti\u202c", "e\u0301" * 400, "[NIMI] [PUHELIN] [SÄHKÖPOSTI]",
         "x" * 5000, "a" * 4000 + " ruoka " + "b" * 900, "0" * 300, "١٢٣ ٤٥٦ ٧٨٩", "食べ物が冷たかった。",
         "Еда была холодной.", "खाना ठंडा था", "Maten var kall igen.", "\u200b\u200d\ufeffhei\u2060",
-        "Z̴̡̢̛̛̖̗a̶l̷g̸o̵ " * 20, "<" * 500, "&amp;" * 300, "\t\n\r\u2028\u2029 piha \u3000",
+        "Z̴̡̢̛̛̖̗a̶l̷g̸o̵ " * 20, ("<" * 250 + " ") * 2, ("&amp;" * 50 + " ") * 6, "\t\n\r\u2028\u2029 piha \u3000",
         "Soita 040 123 4567 100 kertaa, hetu 131052-308T, matti@example.fi",
     ]  # fmt: skip
     rng = random.Random(SEED)
@@ -442,8 +442,22 @@ def hostile(
 
 
 def write_hostile_notes(app: Flask, keys: dict[str, str]) -> dict[str, Any]:
-    """Each note by each way in; returns their ids, the public writers' receipt codes and clients."""
-    notes = hostile_notes()
+    """Each note by each way in; returns their ids, the public writers' receipt codes and clients.
+    A note with a stretch longer than intake.MAX_UNBROKEN without a space is refused, kept in the
+    form, and stores nothing."""
+    notes, unbroken = [], []
+    for text in hostile_notes():
+        try:
+            intake.clean_text(text, 5000)
+            notes.append(text)
+        except intake.InvalidInput:
+            unbroken.append(text)
+    assert len(unbroken) >= 3, "the list still tries very long words"
+    for text in unbroken:
+        client = app.test_client()
+        form = {"text": text, "csrf_token": csrf_token(client, "/t/aula"), "role": "customer"}
+        resp = client.post("/t/aula", data=form, headers=EN)
+        assert resp.status_code == 400 and "without a space" in resp.get_data(as_text=True)
     ids: list[int] = []
     receipts: list[str] = []
     public = app.test_client()
