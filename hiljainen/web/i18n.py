@@ -181,7 +181,11 @@ def moment(value: dt.datetime | None) -> str:
 def number(value: float | None, digits: int = 1) -> str:
     """A number as its reader writes it, rounded to `digits` decimals: 3,5 / 3.5, and 4 rather
     than 4.0; – for none."""
-    return "–" if value is None else format_decimal(round(value, digits))
+    if value is None:
+        return "–"
+    if not abs(value) < 1e15:  # beyond what Babel prints (a value stored before limits were set)
+        return f"{value:g}"
+    return format_decimal(round(value, digits))
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -218,9 +222,9 @@ def language_url(code: str) -> str | None:
     if request.method != "GET" or request.endpoint is None:
         return None
     # One dict, so a query key equal to a view argument cannot collide; url_for's own options
-    # (_external, _scheme, _anchor...) never come from the query string.
+    # (_external, _scheme, _anchor..., and its first argument's name) never come from the query.
     values: dict[str, Any] = {
-        k: v for k, v in request.args.to_dict(flat=False).items() if not k.startswith("_")
+        k: v for k, v in request.args.to_dict(flat=False).items() if not k.startswith("_") and k != "endpoint"
     }
     values.update(request.view_args or {}, lang=code)
     return url_for(request.endpoint, **values)

@@ -117,7 +117,7 @@ def search() -> Any:
 def _page_url(page: int) -> str:
     # url_for's own options (_external, _scheme...) never come from the query string.
     args: dict[str, Any] = {
-        k: v for k, v in request.args.items() if v and k != "page" and not k.startswith("_")
+        k: v for k, v in request.args.items() if v and k not in ("page", "endpoint") and not k.startswith("_")
     }
     return url_for("search.search", **args, page=page)
 

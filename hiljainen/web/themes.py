@@ -406,14 +406,19 @@ _STEPS = {
 }
 
 
+# The largest threshold or target a leader may set: far above any count of notes, and small
+# enough to print (1e308 stored once made every leader's home page fail).
+MAX_NUMBER = 1_000_000
+
+
 def parse_number(raw: str | None) -> float | None:
     """A number of notes per week as people write it: "4", "3,5" (a Finnish decimal comma) or
-    "3.5"; None when empty; ValueError unless a finite number of at least zero."""
+    "3.5"; None when empty; ValueError unless a finite number from zero to MAX_NUMBER."""
     text = (raw or "").strip().replace(",", ".")
     if not text:
         return None
     value = float(text)
-    if not math.isfinite(value) or value < 0:
+    if not math.isfinite(value) or not 0 <= value <= MAX_NUMBER:
         raise ValueError(raw)
     return value
 

@@ -106,3 +106,32 @@ def test_a_topic_on_the_dashboard_shows_its_most_telling_signal(
     door = topics[topics.index("Ovi jumissa"):].split("</li>")[0]
     assert "badge-well-known" in meals and "badge-noise" in door
     assert topics.index("Ateriat") < topics.index("Ovi jumissa"), "well-known before a larger noise"
+
+
+def test_a_threshold_beyond_reason_is_refused_and_the_home_page_stays_up(
+    app: Flask, client: FlaskClient, org: Callable[..., Org]
+) -> None:
+    """1e308 stored as a threshold once made every leader's home page fail (Babel cannot print it)."""
+    from hiljainen.web.i18n import number
+
+    org()
+    ids = themes_with_notes(app)
+    login(client, "johtaja", PASSWORD)
+    token = csrf_token(client, f"/themes/{ids['cold']}")
+    for huge in ("1e308", "1e25", "1000001"):
+        resp = client.post(f"/themes/{ids['cold']}/track", data={"threshold": huge, "csrf_token": token})
+        assert resp.status_code == 400, huge
+    assert client.post(f"/themes/{ids['cold']}/track",
+                       data={"threshold": "1000000", "csrf_token": token}).status_code == 303
+    assert client.get("/dashboard/").status_code == 200
+    assert number(1e308) == "1e+308", "a value stored before the limit still prints"
+
+
+def test_a_query_key_named_endpoint_does_not_break_a_page(app: Flask, client: FlaskClient,
+                                                           org: Callable[..., Org]) -> None:
+    """url_for's first argument is called endpoint: ?endpoint=x on any page made it fail (500)."""
+    org()
+    for path in ("/login?endpoint=x", "/t/ruokasali?endpoint=x", "/receipt?endpoint=x"):
+        assert client.get(path).status_code == 200, path
+    login(client, "johtaja", PASSWORD)
+    assert client.get("/search?q=ruoka&page=2&endpoint=x").status_code == 200
