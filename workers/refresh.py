@@ -168,8 +168,12 @@ class _Links:
         self.cannot: list[tuple[int, int]] = []
 
     def root(self, i: int) -> int:
+        path = []
         while self.parent.setdefault(i, i) != i:
+            path.append(i)
             i = self.parent[i]
+        for j in path:  # each later lookup takes one step: without it, many merges made chains
+            self.parent[j] = i  # as long as the notes, walked on every refresh
         return i
 
     def together(self, i: int, j: int) -> bool:
@@ -453,7 +457,9 @@ def _track_indicators(session: Session, today: dt.date) -> None:
         if indicator.theme_id is not None:
             query = query.where(Observation.theme_id.in_(_tracked_themes(session, indicator)))
         elif indicator.query:
-            query = query.where(Observation.text.ilike(f"%{indicator.query}%"))
+            # The leader's words as they are: "%" or "_" in them are not wildcards.
+            words = indicator.query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(Observation.text.ilike(f"%{words}%", escape="\\"))
         value = float(session.scalar(query) or 0)
         current = session.scalar(
             select(IndicatorValue).where(

@@ -164,7 +164,7 @@ def track_search() -> Any:
     """Track a saved search (notes per week whose text contains the words) as an indicator."""
     db = resources.session()
     f = request.form
-    query = f.get("query", "").strip()[:200]
+    query = " ".join(f.get("query", "").replace("\x00", " ").split())[:200]  # NUL ends a string in SQLite
     try:
         threshold = parse_number(f.get("threshold"))
         target = parse_number(f.get("target"))

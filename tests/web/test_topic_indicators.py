@@ -135,3 +135,16 @@ def test_a_query_key_named_endpoint_does_not_break_a_page(app: Flask, client: Fl
         assert client.get(path).status_code == 200, path
     login(client, "johtaja", PASSWORD)
     assert client.get("/search?q=ruoka&page=2&endpoint=x").status_code == 200
+
+
+def test_a_tracked_search_counts_its_words_literally(app: Flask, org: Callable[..., Org]) -> None:
+    """'%' counted every note of the week and raised a threshold alert: a leader's words are words."""
+    org()
+    themes_with_notes(app)
+    with app.app_context():
+        s = resources.session()
+        s.add_all([Indicator(name="prosentti", query="%"), Indicator(name="alaviiva", query="ov_"),
+                   Indicator(name="ovi", query="ovi")])
+        s.commit()
+    values = weekly_values(app)
+    assert (values["prosentti"], values["alaviiva"], values["ovi"]) == (0.0, 0.0, 2.0)
