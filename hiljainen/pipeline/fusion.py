@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import hashlib
 import math
 import re
+import secrets
 import unicodedata
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
@@ -137,6 +139,11 @@ class LemmaIndex:
         self._vocab: list[str] = []  # sorted, for prefix lookups
         self._total = 0
         self._id_array: np.ndarray | None = None
+        # Equal scores are ordered by a keyed hash of the note id, not by the id: the id follows
+        # the order of writing, which would place an anonymous note among a colleague's signed
+        # notes. The key is this index's own, so the order says nothing of the ids either.
+        self._tie_key = secrets.token_bytes(16)
+        self._ties = array("Q")
         self.stale = False
 
     def __len__(self) -> int:
@@ -158,6 +165,8 @@ class LemmaIndex:
         self._pos[note_id] = pos
         self._sig[note_id] = sig
         self._lens.append(len(terms))
+        tie = hashlib.blake2b(note_id.to_bytes(8, "little", signed=True), key=self._tie_key, digest_size=8)
+        self._ties.append(int.from_bytes(tie.digest(), "little"))
         self._total += len(terms)
         counts: dict[str, int] = {}
         for t in terms:
@@ -181,7 +190,8 @@ class LemmaIndex:
         return out
 
     def ranked(self, groups: Sequence[TermGroup]) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and BM25 scores of the notes matching any group, best first (ties: newer first)."""
+        """Ids and BM25 scores of the notes matching any group, best first (ties: in an order
+        unrelated to when the notes were written)."""
         n = len(self._ids)
         if not n or not groups:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
@@ -203,7 +213,8 @@ class LemmaIndex:
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
             scores[hit] += idf * tf[hit] * (BM25_K1 + 1) / (tf[hit] + norm[hit])
         found = np.flatnonzero(scores)
-        order = found[np.lexsort((-found, -scores[found]))]
+        ties = np.frombuffer(self._ties, dtype=np.uint64)
+        order = found[np.lexsort((ties[found], -scores[found]))]
         if self._id_array is None or len(self._id_array) != n:
             self._id_array = np.asarray(self._ids, dtype=np.int64)
         return self._id_array[order], scores[order]
