@@ -5,6 +5,7 @@ The rules are told in the package docstring (hiljainen.search, "Who sees what").
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -34,6 +35,11 @@ SUGGEST_MAX_CHARS = 1000  # only the start of a long draft is compared (the mode
 # paraphrase pairs are above it. 0.92 for the untaught multilingual-e5-small; 0.65 for the notes
 # encoder, whose cosines spread wider. Other embedders need their own.
 SUGGEST_MIN_SIMILARITY = 0.65
+
+# What redaction may have missed, kept from other writers' eyes all the same: an "@", seven or
+# more digits in a row however spaced or dashed ("040 - 765 4321", "0 4 0 7 6 5 4 3 2 1"; dots
+# do not join them, so a date does not count), or a personal identity code written with dots.
+_PERSONAL_LOOKING = re.compile(r"@|(?:\d[\s\-/_()]*){6}\d|\b\d{2}\.?\d{2}\.?\d{2}[-+A]?\d{3}[0-9A-Y]\b")
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ def safe_to_suggest(note: Observation, audience: Audience, today: dt.date) -> bo
         and note.processed_at is not None
         and note.duplicate_of_id is None
         and not any((note.redactions or {}).values())
+        and not _PERSONAL_LOOKING.search(note.text)
         and note.source in audience.sources
         and (audience.user_id is None or note.author_id != audience.user_id)
         and note.day >= f.since  # type: ignore[operator]

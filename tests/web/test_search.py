@@ -746,6 +746,33 @@ def test_a_long_draft_is_cut_before_anything_reads_it(
     assert len(seen) == 1 and len(seen[0]) == SUGGEST_MAX_CHARS
 
 
+MISSED_BY_REDACTION = ["040 - 765 4321", "0 4 0 7 6 5 4 3 2 1", "matti @ gmail.com", "13.10.52-308T"]
+
+
+@pytest.mark.parametrize("missed", MISSED_BY_REDACTION)
+def test_what_redaction_missed_is_not_shown_to_other_writers(
+    seeded: tuple[Flask, dict[str, Any]], missed: str
+) -> None:
+    """A phone number written with spaced dashes, an e-mail with spaces around its @, an identity
+    code with dots: redaction misses such forms, so a note holding one is not offered to others."""
+    app, ids = seeded
+    client = app.test_client()
+
+    def offered() -> bool:
+        text = "Ruoka on kylmää kun se tuodaan huoneeseen"
+        items = draft(client, "/t/ruokasali", text, touchpoint="ruokasali")
+        return ids["cold_food_rel"] in {i["id"] for i in items}
+
+    assert offered()
+    with app.test_request_context():
+        db = resources.session()
+        note = db.scalar(select(Observation).where(Observation.public_id == ids["cold_food_rel"]))
+        assert note is not None
+        note.text += f" Soittakaa {missed}."
+        db.commit()
+    assert not offered()
+
+
 def test_public_suggestions_have_a_budget_for_all_visitors_together(
     seeded: tuple[Flask, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
