@@ -151,7 +151,7 @@ def store(
     return Stored(obs, receipt, queued=False, redacted=dict(redaction.found))
 
 
-def queue_processing(conn: redis.Redis | None, ids: Sequence[int], batch_size: int = 256) -> bool:
+def queue_processing(conn: redis.Redis | None, ids: Sequence[int], batch_size: int) -> bool:
     """Queue notes that are already committed; False (not an error) when the queue is down."""
     if conn is None or not ids:
         return False
