@@ -3,8 +3,9 @@
 The text is first normalised (Unicode dashes, spaces and digit forms such as full-width digits
 become ASCII; zero-width characters go) with a map back to the original offsets, so that
 "131052–308T" or "040\u00a0123\u00a04567" match the same patterns as their plain forms.
-Structured kinds are found with validated patterns (obfuscated e-mail such as
-"info(at)firma.fi" included); names by spaCy NER, the Voikko lexicon, an English given-name list
+Structured kinds are found with validated patterns, which also take the forms used to slip data
+past them ("info(at)firma.fi", "matti @ example.fi", "0 4 0 - 1 2 3", "13.10.52-308T", a street
+in lower case after "asun"); names by spaCy NER, the Voikko lexicon, an English given-name list
 and context (redact_names.py). Found spans are replaced by typed markers in the note's language;
 a capitalised word that looks like a name but was left in place marks the result uncertain.
 Nothing here logs or keeps the original text.
@@ -125,14 +126,18 @@ def _map_back(spans: Iterable[Span], offsets: list[int]) -> list[Span]:
 
 # --- structured kinds ------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
+# Spaces around the at-sign ("matti.virtanen @ example.fi") are an evasion, not a typo to skip.
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+ {0,2}@ {0,2}[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
 
 # hetu: DDMMYY, century sign (2023 reform added A-F for 2000s and Y X W V U for 1900s),
 # individual number, check character = CHECK[int(DDMMYYNNN) % 31].
 _HETU = re.compile(r"(?<![\w+-])(\d{6})([-+ABCDEFYXWVU])(\d{3})([0-9A-Y])(?![\w+-])", re.I)
-# The same with the spaces people type inside it ("13 10 52-308T", "131052 - 308T", "131052 308T").
-_HETU_SPACED = re.compile(
-    r"(?<![\w+-])(\d\d ?\d\d ?\d\d)( ?[-+ABCDEFYXWVU] ?| )(\d ?\d ?\d ?)([0-9A-Y])(?![\w+-])", re.I
+# The same as people type it: spaced ("13 10 52-308T", "131052 - 308T", "131052 308T"), the date
+# part as a date ("13.10.52-308T", "1.3.1985 123Y") or with no sign at all ("131052308T").
+_HETU_LOOSE = re.compile(
+    r"(?<![\w+-])(?<!\d[.,])(?:(\d\d) ?(\d\d) ?(\d\d)|(\d\d?)\. ?(\d\d?)\. ?((?:18|19|20)?\d\d))"
+    r"( ?[-+ABCDEFYXWVU] ?| |)(\d ?\d ?\d ?)([0-9A-Y])(?![\w+-])",
+    re.I,
 )
 _HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 _CENTURY = {"+": 1800, **dict.fromkeys("-YXWVU", 1900), **dict.fromkeys("ABCDEF", 2000)}
@@ -152,11 +157,19 @@ _IBAN_LENGTHS = {
 # Also: Finnish and British numbers written without the plus (358401234567, 358 40 123 4567,
 # 447700900123), dots between groups of three or four (040.123.4567; dates such as 06.12.2026 have
 # a group of two) and a slash after the area code (040/1234567).
+# Between any two digits of the international and the plain domestic forms there may be spaces or
+# a dash with spaces ("040 - 123 4567", "0 4 0 1 2 3 4 5 6 7", "+358  40  123  4567"): one digit
+# per repetition, so a run of digits splits only one way and the bounded repeat stays linear.
+# Hours and dates ("08 - 16 17 - 20", 01-02-2024: two digits, a dash, one or two) and business
+# ids (Y-tunnus 0112038-9) take the same shape and are left out.
+_GAP = r"(?: {0,2}- {0,2}| {1,3})"
+_IGAP = r"(?: {0,2}[-()] {0,2}| {1,3})"  # "+358 (0) 40", "+358 (40) 123 4567"
 _PHONE = re.compile(
     r"(?<![\w+\-/.,])(?:"
-    r"(?P<intl>(?:\+|00)[1-9]\d{0,2}(?:[ -]?\(0\))?(?:[ -]?\d{1,4}){2,5}"
+    rf"(?P<intl>(?:\+ ?|00)[1-9](?:{_IGAP}?\d){{5,14}}"
     r"|(?:358|44)[1-9]\d{8,9}|358(?: \d{1,4}){3,4})"
-    r"|(?P<dom>\(0\d{1,4}\)[ -]?\d{2,5}(?:[ -]?\d{2,5}){0,2}|0[1-9]\d{0,3}(?:[ -]?\d{2,5}){1,3}"
+    r"|(?P<dom>\(0\d{1,4}\)[ -]?\d{2,5}(?:[ -]?\d{2,5}){0,2}"
+    rf"|(?!0\d ?- ?\d\d?(?!\d)|\d{{7}}-\d(?!\d))0{_GAP}?[1-9](?:{_GAP}?\d){{6,10}}"
     r"|0[1-9]\d{1,3}(?:\.\d{3,4}){2}|0[1-9]\d{1,3}/\d{5,8})"
     r"|(?P<nanp>\(\d{3}\) ?\d{3}[ -]\d{4}|\d{3}-\d{3}-\d{4})"
     r")(?![\w\-/]|[.,]\d)"
@@ -175,17 +188,28 @@ _LO = "a-zäöåé"
 # partitive is left out: it never appears there, and "Historia" would end in "tori" + "a".
 _STREET_CASE = "n|lla|llä|lle|lta|ltä|ssa|ssä|sta|stä|lle|en|een"
 _STREET_TAIL = rf"[{_LO}-]*[{_LO}](?:{_FI_STREET_WORDS})(?:{_STREET_CASE})?"
+# House number, then staircase/flat ("B 34", "b 9", "C", "as. 3"), then postcode and town.
+_HOUSE = (
+    r" \d{1,4}(?:-\d{1,4})?(?P<unit>[a-zA-Z]?(?![\w]|-[^\W\d])"
+    r"(?: ?(?:(?:as\.?|asunto|bst\.?) ?\d{1,3}|[A-Za-z](?: ?\d{1,3})?)(?![\w]))?"
+    rf"(?:,? \d{{5}} [{_UP}][{_LO}]+)?)"
+    # "Rantatiellä 5 autoa" is a count, not an address
+    r"(?! ?(?:%|€|astetta|euroa|eur|kg|km|min|kertaa|vuotta|henkeä|kpl|autoa)\b)"
+)
 _FI_ADDRESS = re.compile(
     # "Hervannan valtaväylä" | optional direction word + "Mannerheimintie" / "Hämeenkadulla"
     rf"(?<![\w])(?:[{_UP}][{_LO}]+ [{_LO}]{_STREET_TAIL}"
     rf"|(?:(?:Itäinen|Läntinen|Pohjoinen|Eteläinen|Vanha|Uusi|Iso|Pikku|Pieni) )?"
-    rf"[{_UP}]{_STREET_TAIL})"
-    # house number, then staircase/flat ("B 34", "b 9", "C", "as. 3"), then postcode and town
-    r" \d{1,4}(?:-\d{1,4})?[a-zA-Z]?(?![\w]|-[^\W\d])"
-    r"(?: ?(?:(?:as\.?|asunto|bst\.?) ?\d{1,3}|[A-Za-z](?: ?\d{1,3})?)(?![\w]))?"
-    rf"(?:,? \d{{5}} [{_UP}][{_LO}]+)?"
-    # "Rantatiellä 5 autoa" is a count, not an address
-    r"(?! ?(?:%|€|astetta|euroa|eur|kg|km|min|kertaa|vuotta|henkeä|kpl|autoa)\b)"
+    rf"[{_UP}]{_STREET_TAIL}){_HOUSE}"
+)
+# In lower case ("asun mannerheimintie 12 b 5") a street word and a number are as often a road
+# ("valtatie 4") or a count ("takapihalla 3 tuntia"): such a match counts only with a staircase,
+# flat or postcode after it, or after a word about living or an address a few words before it.
+_FI_ADDRESS_ANY_CASE = re.compile(rf"(?<![\w])[{_LO}]{_STREET_TAIL}{_HOUSE}", re.I)
+_ADDRESS_CUE = re.compile(
+    r"\b(?:asu(?:u|n|t|i|mme|tte|vat|nut|neet|imme|ivat|in\w*|va\w*)|asun[nt]o\w*|\w*osoit(?:e|tee)\w*"
+    r"|os\.|muut(?:t\w+|in|an|imme)|address|liv(?:e|es|ed|ing))\W+(?:\w+\W+){0,3}$",
+    re.I,
 )
 _EN_ADDRESS = re.compile(
     r"(?<![\w])(?:(?:Flat|Apt\.?|Apartment|Unit|Suite) \d{1,4}[A-Z]?,? )?"
@@ -202,9 +226,11 @@ _AT = r"(?:\s?[(\[{<]\s?(?:at|a|ät|æt)\s?[)\]}>]\s?|\s(?:at|ät)\s)"
 _DOT = r"(?:\.|\s(?:dot|piste|pist)\s|\s?[(\[{]\s?(?:dot|piste)\s?[)\]}]\s?)"
 _TLD = r"(?:fi|com|net|org|uk|se|de|ee|eu|info|edu|gov|nl|no|dk|fr|es|it|pl|ax|io)"
 _PROVIDERS = r"(?:gmail|hotmail|outlook|yahoo|luukku|kolumbus|elisanet|suomi24|icloud|live|msn|protonmail)"
+# At most six parts each side: every word of "a dot a dot ..." may start a match, and an
+# unbounded run from each would take quadratic time.
 _OBFUSCATED_EMAIL = re.compile(
-    rf"(?<![\w.+@-])[\w+-]+(?:{_DOT}[\w+-]+)*{_AT}"  # "+" too: a run of them tried every start
-    rf"(?:[\w-]+(?:{_DOT}[\w-]+)*{_DOT}{_TLD}|{_PROVIDERS})(?![\w@-])",
+    rf"(?<![\w.+@-])[\w+-]+(?:{_DOT}[\w+-]+){{0,5}}{_AT}"  # "+" too: a run of them tried every start
+    rf"(?:[\w-]+(?:{_DOT}[\w-]+){{0,5}}{_DOT}{_TLD}|{_PROVIDERS})(?![\w@-])",
     re.I,
 )
 
@@ -242,10 +268,19 @@ def valid_hetu(code: str) -> bool:
 
 
 def _hetu_spans(text: str) -> Iterator[Span]:
-    for m in _HETU_SPACED.finditer(text):
-        birth, individual = m.group(1).replace(" ", ""), m.group(3).replace(" ", "")
-        signs = m.group(2).strip() or "-A"  # a bare space stands for the hyphen (or the 2000s' A)
-        if any(valid_hetu(birth + sign + individual + m.group(4)) for sign in signs):
+    for m in _HETU_LOOSE.finditer(text):
+        dotted = m.group(4) is not None
+        day, month, year = m.group(4, 5, 6) if dotted else m.group(1, 2, 3)
+        sign, individual, check = m.group(7).strip(), m.group(8).replace(" ", ""), m.group(9)
+        # Without a sign a date followed by a number is likelier than a hetu, unless the check
+        # character is a letter; six digits and a space ("131052 3089") keep their old reading.
+        if not sign and check.isdigit() and (dotted or m.group(7) != " "):
+            continue
+        signs = sign or "-A"  # a missing sign stands for the hyphen (or the 2000s' A)
+        if len(year) == 4:  # the full year decides the century whatever sign was typed
+            signs = {"18": "+", "19": "-", "20": "A"}[year[:2]]
+        birth = f"{int(day):02}{int(month):02}{year[-2:]}"
+        if any(valid_hetu(birth + s + individual + check) for s in signs):
             yield Span(m.start(), m.end(), "HETU")
 
 
@@ -318,6 +353,11 @@ def _find_structured(text: str) -> list[Span]:
     spans += _plate_spans(text)
     for pattern in (_FI_ADDRESS, _EN_ADDRESS):
         spans += [Span(m.start(), m.end(), "ADDRESS") for m in pattern.finditer(text)]
+    spans += [
+        Span(m.start(), m.end(), "ADDRESS")
+        for m in _FI_ADDRESS_ANY_CASE.finditer(text)
+        if m.group("unit") or _ADDRESS_CUE.search(text, max(0, m.start() - 60), m.start())
+    ]
     return spans
 
 

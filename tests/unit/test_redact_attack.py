@@ -185,6 +185,102 @@ def test_iban_of_a_rarer_country_needs_capitals(redactor: Redactor) -> None:
     assert plate.text == "The car [PLATE] blocks the gate."
 
 
+# --- obfuscated forms: spaced, dotted, digit by digit, lower case ------------------------
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "040 - 123 4567",  # a dash with spaces around it
+        "040 - 123 - 45 - 67",
+        "0 4 0 1 2 3 4 5 6 7",  # digit by digit
+        "0-4-0-1-2-3-4-5-6-7",
+        "040-123-45-67",
+        "040  123  4567",  # double spaces
+        "09 12 34 56 78",  # pairs: the last pair was left in place
+        "+358  40  123  4567",
+        "+ 358 40 123 4567",
+        "+358 4 0 1 2 3 4 5 6 7",
+        "+358 (40) 123 4567",
+        "+358 (0) 40 - 123 4567",
+        "(040) 1234567",
+    ],
+)
+def test_obfuscated_phone_forms(redactor: Redactor, number: str) -> None:
+    assert fi(redactor, f"Soita numeroon {number}, kiitos.") == "Soita numeroon [PUHELIN], kiitos."
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "matti.virtanen @ example.fi",  # spaces around the at-sign
+        "matti @example.fi",
+        "matti@ example.fi",
+        "matti.virtanen @ firma.co",  # with a real "@" any top-level domain will do
+        "matti (at) example.fi",
+        "matti[at]example.fi",
+        "matti at example dot fi",
+    ],
+)
+def test_spaced_email(redactor: Redactor, address: str) -> None:
+    assert fi(redactor, f"Viesti osoitteeseen {address} kiitos.") == (
+        "Viesti osoitteeseen [SÄHKÖPOSTI] kiitos."
+    )
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "13.10.52-308T",  # the date part written as a date
+        "13.10.1952-308T",  # with the year in full
+        "13.10.52 308T",
+        "13. 10. 52 - 308T",
+        "1.3.85-123Y",  # day and month without the leading zero
+        "12.03.85-1232",
+        "131052308T",  # no sign at all, a letter as the check character
+        "120385 1232",
+        "12 03 85-1232",
+    ],
+)
+def test_dotted_identity_codes(redactor: Redactor, code: str) -> None:
+    assert fi(redactor, f"Hetu {code} lomakkeella.") == "Hetu [HETU] lomakkeella."
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("asun mannerheimintie 12 b 5", "asun [OSOITE]"),
+        ("kotiosoite on hämeenkatu 3 a", "kotiosoite on [OSOITE]"),
+        ("Hän asuu nykyään hämeenkadulla 20.", "Hän asuu nykyään [OSOITE]."),
+        ("Uusi osoite: rantatie 15 as 3, 33100 tampere.", "Uusi osoite: [OSOITE]."),
+        ("Vie ruoka hämeenkatu 3 b 12:een.", "Vie ruoka [OSOITE]:een."),  # flat: no cue needed
+    ],
+)
+def test_lowercase_street_address(redactor: Redactor, text: str, expected: str) -> None:
+    assert fi(redactor, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kokous 12.3.2026 klo 14.30, ilmoittautuminen 12.03. mennessä.",
+        "Lounas maksoi 12,50 € huoneessa 12, tilaus 123456.",
+        "Kävin 3-4 kertaa viikossa vuonna 2024.",
+        "Y-tunnus 0112038-9 on laskussa.",
+        "Lomake 01-02-2024 saapui ajallaan.",  # a date, not a phone number
+        "Inventaario 12.3.2026 2309 kpl.",  # date and count happen to pass the hetu check
+        "Aukioloaika 08 - 16 17 - 20, puhelinaika 9 - 12.",  # hours, not a spaced number
+        "Tapaaminen @ kahvila klo 12. Se oli mukava.",
+        "Eilen ajoimme valtatie 4:ää pitkin.",  # lower case: a road, no address cue
+        "Lapset leikkivät takapihalla 3 tuntia.",
+        "asukas kävi torilla 2 kertaa.",
+    ],
+)
+def test_obfuscation_look_alikes_kept(redactor: Redactor, text: str) -> None:
+    result = redactor.redact(text, "fi")
+    assert result.found == {} and result.text == text
+
+
 # --- look-alikes stay ---------------------------------------------------------------------
 
 

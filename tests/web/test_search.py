@@ -754,7 +754,8 @@ def test_what_redaction_missed_is_not_shown_to_other_writers(
     seeded: tuple[Flask, dict[str, Any]], missed: str
 ) -> None:
     """A phone number written with spaced dashes, an e-mail with spaces around its @, an identity
-    code with dots: redaction misses such forms, so a note holding one is not offered to others."""
+    code with dots: forms redaction once missed. The backstop for whatever it still misses: a note
+    looking like it holds one is not offered to others (the text is stored past redaction here)."""
     app, ids = seeded
     client = app.test_client()
 
