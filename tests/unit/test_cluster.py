@@ -12,7 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from hiljainen.pipeline import cluster
 from hiljainen.pipeline.cluster import ClusterParams
-from hiljainen.pipeline.grouping import UNASSIGNED, centroid
+from hiljainen.pipeline.grouping import UNASSIGNED, centroid, cut_level, unit_rows
 from hiljainen.pipeline.identity import PreviousTheme, match_themes
 
 DIM = 384
@@ -49,6 +49,43 @@ def as_previous(result, pinned: dict[int, str] | None = None) -> list[PreviousTh
                       pinned=t.id in pinned, name=pinned.get(t.id))
         for t in result.themes
     ]
+
+
+def make_families(
+    spread: float, families: int = 6, intents: int = 4, size: int = 30
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Families of close intents (a bank's card arrival / card delivery); `spread` of each
+    intent's notes around its centre: small for templated questions, large for free notes."""
+    rng = np.random.default_rng(0)
+    tops = unit_rows(rng.normal(size=(families, DIM)))
+    vecs, family, intent = [], [], []
+    for f in range(families):
+        for i in range(intents):
+            c = tops[f] + rng.normal(size=DIM) / np.sqrt(DIM)
+            vecs.append(c / np.linalg.norm(c) + spread * rng.normal(size=(size, DIM)) / np.sqrt(DIM))
+            family += [f] * size
+            intent += [f * intents + i] * size
+    return unit_rows(np.vstack(vecs).astype(np.float32)), np.array(family), np.array(intent)
+
+
+def test_densely_written_notes_are_cut_finer() -> None:
+    """Templated questions sit tight around their intent: the cut rises, and close intents that
+    the default cut would hold as one theme become themes of their own."""
+    x, family, intent = make_families(spread=0.6)
+    p = ClusterParams()
+    assert cut_level(unit_rows(x - x.mean(axis=0)), p) == p.max_cohesion
+    fixed = cluster.cluster_notes(x, params=dataclasses.replace(p, density_neighbours=0))
+    assert len(fixed.themes) == 6 and adjusted_rand_score(intent, fixed.labels) < 0.4
+    raised = cluster.cluster_notes(x, params=p)
+    assert len(raised.themes) > 10 and adjusted_rand_score(intent, raised.labels) > 0.6
+
+
+def test_loosely_written_notes_keep_the_default_cut() -> None:
+    """Notes written freely sit loosely around their subject: the cut stays where it was tuned."""
+    x, family, _ = make_families(spread=1.5)
+    p = ClusterParams()
+    assert cut_level(unit_rows(x - x.mean(axis=0)), p) == p.min_cohesion
+    assert adjusted_rand_score(family, cluster.cluster_notes(x, params=p).labels) > 0.95
 
 
 def test_finds_the_groups_and_leaves_few_out() -> None:
