@@ -144,25 +144,53 @@ def export(session: Session, fp: Footprint, settings: Settings) -> dict[str, Any
     """The subject's data as a JSON-ready dict (vectors included)."""
     ids = [n.id for n in fp.notes]
     themes = {t.id: t for t in session.scalars(select(Theme))}
+    # Notes are named by their public id throughout: the internal id runs in writing order, so
+    # an export holding it would place an anonymous note among a writer's signed ones.
+    public = _PublicIds(session)
     out: dict[str, Any] = {
         "subject": fp.subject.kind,
         "exported_at": utcnow().isoformat(),
-        "notes": [_note_json(session, n, themes) for n in fp.notes],
-        "audit_about_notes": [_event_json(e) for e in _events_about(session, ids)],
+        "notes": [_note_json(session, n, themes, public) for n in fp.notes],
+        "audit_about_notes": [_event_json(e, public) for e in _events_about(session, ids)],
         "outbox": [_message_json(m) for m in _mentioning(session, _mentions(session, fp))],
     }
     store, model = _store(settings, session)
     found = store.vectors(ids) if store and ids else {}
     out["vectors"] = {
         "model": model,
-        "by_note": {str(i): [round(float(x), 6) for x in v] for i, v in found.items()},
+        "by_note": {public[i]: [round(float(x), 6) for x in v] for i, v in found.items()},
     }
     if fp.user is not None:
-        out.update(_user_json(session, fp))
+        out.update(_user_json(session, fp, public))
     return out
 
 
-def _note_json(session: Session, n: Observation, themes: dict[int, Theme]) -> dict[str, Any]:
+class _PublicIds:
+    """Public id of a note by its internal id, looked up once each."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._known: dict[int, str | None] = {}
+
+    def __getitem__(self, note_id: int | None) -> str | None:
+        if note_id is None:
+            return None
+        if note_id not in self._known:
+            self._known[note_id] = self._session.scalar(
+                select(Observation.public_id).where(Observation.id == note_id))
+        return self._known[note_id]
+
+    def target(self, target: str) -> str:
+        """An audit target with a note's internal id made public ("observation:<public id>")."""
+        kind, _, ident = target.partition(":")
+        if kind != "observation" or not ident.isdigit():
+            return target
+        return f"{kind}:{self[int(ident)] or 'erased'}"
+
+
+def _note_json(
+    session: Session, n: Observation, themes: dict[int, Theme], public: _PublicIds
+) -> dict[str, Any]:
     responses = session.scalars(
         select(Response)
         .where(Response.observation_id == n.id, Response.kind.in_(VISIBLE_TO_WRITER))
@@ -171,10 +199,6 @@ def _note_json(session: Session, n: Observation, themes: dict[int, Theme]) -> di
     theme = themes.get(n.theme_id or -1)
     return {
         **note_json(n),
-        # The export names notes by the internal id throughout (voices, vectors, duplicates),
-        # so its parts refer to each other; the public id is given beside it.
-        "id": n.id,
-        "public_id": n.public_id,
         "anonymous": n.anonymous,
         "created_at": _iso(n.created_at),
         "tags": n.tags,
@@ -186,13 +210,13 @@ def _note_json(session: Session, n: Observation, themes: dict[int, Theme]) -> di
         "tone": n.tone,
         "theme": {"id": theme.id, "name": theme.name} if theme else None,
         "representative_of_themes": [t.id for t in themes.values() if n.id in (t.representatives or [])],
-        "duplicate_of": n.duplicate_of_id,
+        "duplicate_of": public[n.duplicate_of_id],
         "responses": [{"kind": r.kind, "body": r.body, "created_at": _iso(r.created_at)} for r in responses],
         "voices": session.scalar(select(func.count()).where(Voice.observation_id == n.id)) or 0,
     }
 
 
-def _user_json(session: Session, fp: Footprint) -> dict[str, Any]:
+def _user_json(session: Session, fp: Footprint, public: _PublicIds) -> dict[str, Any]:
     u = fp.user
     assert u is not None
     mine = [n.id for n in fp.notes]
@@ -219,14 +243,17 @@ def _user_json(session: Session, fp: Footprint) -> dict[str, Any]:
             for t in session.scalars(select(ApiToken).where(ApiToken.user_id == u.id))
         ],
         "voices": [
-            {"note": v.observation_id, "day": v.day.isoformat(), "source": v.source.value} for v in fp.voices
+            {"note": public[v.observation_id], "day": v.day.isoformat(), "source": v.source.value}
+            for v in fp.voices
         ],
         "responses_written": [
-            {"note": r.observation_id, "kind": r.kind, "body": r.body, "created_at": _iso(r.created_at)}
+            {"note": public[r.observation_id], "kind": r.kind, "body": r.body,
+             "created_at": _iso(r.created_at)}
             for r in written
             if r.observation_id not in mine or r.kind not in VISIBLE_TO_WRITER
         ],
-        "notes_owned": list(session.scalars(select(Observation.id).where(Observation.owner_id == u.id))),
+        "notes_owned": sorted(
+            session.scalars(select(Observation.public_id).where(Observation.owner_id == u.id))),
         "themes_owned": list(session.scalars(select(Theme.id).where(Theme.owner_id == u.id))),
         "interpretations": [
             {
@@ -250,7 +277,7 @@ def _user_json(session: Session, fp: Footprint) -> dict[str, Any]:
             for i in indicators
         ],
         "audit_by_user": [
-            _event_json(e)
+            _event_json(e, public)
             for e in session.scalars(
                 select(AuditEvent).where(AuditEvent.actor_id == u.id).order_by(AuditEvent.id)
             )
@@ -258,8 +285,8 @@ def _user_json(session: Session, fp: Footprint) -> dict[str, Any]:
     }
 
 
-def _event_json(e: AuditEvent) -> dict[str, Any]:
-    return {"action": e.action, "target": e.target, "detail": e.detail, "at": _iso(e.at)}
+def _event_json(e: AuditEvent, public: _PublicIds) -> dict[str, Any]:
+    return {"action": e.action, "target": public.target(e.target), "detail": e.detail, "at": _iso(e.at)}
 
 
 def _message_json(m: OutboxMessage) -> dict[str, Any]:

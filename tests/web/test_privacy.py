@@ -288,11 +288,29 @@ def assert_gone(cfg: Settings, w: World, keys: tuple[str, ...], needles: list[st
 # --------------------------------------------------------------------------- user and receipt code
 
 
+def public_ids(cfg: Settings) -> dict[int, str]:
+    """Every note's public id by its internal id."""
+    with sessions(cfg)() as s:
+        return dict(s.execute(select(Observation.id, Observation.public_id)).tuples().all())
+
+
+def assert_names_notes_publicly(data: dict[str, Any]) -> None:
+    """The internal id runs in writing order: an export holding it would place an anonymous note
+    among its writer's signed ones, so notes are named by their public id throughout."""
+    text = json.dumps(data)
+    assert not re.search(r'observation:\d+"', text), "an audit target names a note by its internal id"
+    assert all(isinstance(n["id"], str) and "public_id" not in n for n in data["notes"])
+    refs = [v["note"] for v in data.get("voices", [])]
+    refs += [r["note"] for r in data.get("responses_written", [])]
+    assert all(isinstance(r, str) for r in refs + data.get("notes_owned", []))
+
+
 @pytest.mark.slow
 def test_export_then_erase_a_person_and_a_receipt_code_leaves_nothing(
     cfg: Settings, papp: Flask, models: Any
 ) -> None:
     w = seed(papp, cfg, models[0])
+    pub = public_ids(cfg)
     others = [w.ids[k] for k, *_ in NOTES if k.startswith("o_")]
     vectors_before = store(cfg).count()
     with sessions(cfg)() as s:
@@ -301,18 +319,19 @@ def test_export_then_erase_a_person_and_a_receipt_code_leaves_nothing(
             select(Observation.theme_id).where(Observation.id.in_([w.ids[k] for k in SUBJECT_USER]))
         ).all()
     assert any(memberships), "at least one of the subject's notes is in a theme"
+    assert_names_notes_publicly(data)
     notes = {n["id"]: n for n in data["notes"]}
-    assert [notes[w.ids[k]]["text"] for k in SUBJECT_USER] == texts(SUBJECT_USER)
-    assert notes[w.ids["s_waiting"]]["voices"] == 1, "a colleague's 'me too' is counted, not named"
+    assert [notes[pub[w.ids[k]]]["text"] for k in SUBJECT_USER] == texts(SUBJECT_USER)
+    assert notes[pub[w.ids["s_waiting"]]]["voices"] == 1, "a colleague's 'me too' is counted, not named"
     assert any(n["theme"] for n in notes.values())
-    assert [r["kind"] for r in notes[w.ids["s_done"]]["responses"]] == ["answer"], (
+    assert [r["kind"] for r in notes[pub[w.ids["s_done"]]]["responses"]] == ["answer"], (
         "internal actions are not shown"
     )
-    assert data["voices"] == [{"note": w.ids["o_porridge"], "day": TODAY.isoformat(), "source": "staff"}]
+    assert data["voices"] == [{"note": pub[w.ids["o_porridge"]], "day": TODAY.isoformat(), "source": "staff"}]
     assert data["account"]["display_name"] == HANNA and data["api_tokens"][0]["name"] == "Hannan puhelin"
     assert {e["action"] for e in data["audit_about_notes"]} == {"acknowledge"}
     assert [m["channel"] for m in data["outbox"]] == ["digest"]
-    assert sorted(int(i) for i in data["vectors"]["by_note"]) == sorted(w.ids[k] for k in SUBJECT_USER)
+    assert sorted(data["vectors"]["by_note"]) == sorted(pub[w.ids[k]] for k in SUBJECT_USER)
     assert all(len(v) == 384 for v in data["vectors"]["by_note"].values())
     assert texts(("s_done",))[0] in json.dumps(data, ensure_ascii=False)
 
@@ -333,10 +352,11 @@ def test_export_then_erase_a_person_and_a_receipt_code_leaves_nothing(
     with sessions(cfg)() as s:
         data = privacy.export_subject(s, cfg, privacy.Subject.from_options(None, w.receipt.lower()))
     (note,) = data["notes"]
+    assert_names_notes_publicly(data)
     assert note["text"] == texts(("receipt",))[0] and note["contact"] == CONTACT and "account" not in data
     assert [r["kind"] for r in note["responses"]] == ["answer", "reply"] and note["voices"] == 1
     assert sorted(m["channel"] for m in data["outbox"]) == ["digest", "email"]
-    assert list(data["vectors"]["by_note"]) == [str(w.ids["receipt"])]
+    assert list(data["vectors"]["by_note"]) == [pub[w.ids["receipt"]]]
     with sessions(cfg)() as s:
         done = privacy.erase_subject(s, cfg, privacy.Subject("receipt", w.receipt))
     assert done == {"notes": 1, "vectors": 1, "outbox": 2, "voices": 1, "responses": 3, "audit_events": 1}
@@ -354,11 +374,15 @@ def test_erasing_a_leader_keeps_their_work_on_other_notes_without_their_name(
     cfg: Settings, papp: Flask, models: Any
 ) -> None:
     w = seed(papp, cfg, models[0])
+    pub = public_ids(cfg)
     lead = w.users["johtaja"]
     with sessions(cfg)() as s:
         data = privacy.export_subject(s, cfg, privacy.Subject("user", "johtaja"))
+    assert_names_notes_publicly(data)
     assert data["notes"] == [] and len(data["responses_written"]) == 5
-    assert data["notes_owned"] == [w.ids["o_soup"]] and len(data["themes_owned"]) == 1
+    assert {r["note"] for r in data["responses_written"]} <= set(pub.values())
+    assert data["notes_owned"] == [pub[w.ids["o_soup"]]] and len(data["themes_owned"]) == 1
+    assert {e["target"] for e in data["audit_by_user"]} <= {f"observation:{p}" for p in pub.values()}
     assert data["interpretations"][0]["owner"] == LEADER and data["indicators"][0]["owner"] == "johtaja"
     assert {e["action"] for e in data["audit_by_user"]} == {"acknowledge", "set_owner"}
     with sessions(cfg)() as s:
