@@ -51,7 +51,9 @@ def first_from_address(kind: str, subject: str, window: int) -> bool:
     (e.g. "me too" on one note: new browser sessions from one address do not add up)."""
     name = f"hiljainen:once:{kind}:{subject}:{_address_key()}"
     try:
-        return bool(resources.get().redis().set(name, 1, nx=True, ex=window))
+        # Kept to the end of an hour, so the key's lifetime left does not tell when it was set.
+        until = _hour_end(time.time() + window)
+        return bool(resources.get().redis().set(name, 1, nx=True, exat=until))
     except Exception as exc:  # noqa: BLE001 - any Redis failure: remember here instead
         log.warning("repeat check kept in this process: Redis unavailable (%s)", exc)
         now = time.time()
@@ -73,11 +75,18 @@ def allow(kind: str, limit: int, *, everyone: bool = False) -> bool:
     try:
         conn = resources.get().redis()
         count = int(conn.incr(name))  # type: ignore[arg-type]
-        conn.expire(name, 3600)
+        # Gone at the end of its hour: a lifetime renewed by every request would tell how long
+        # ago this address last wrote (and so, to whoever holds Redis and the key, which note).
+        conn.expireat(name, _hour_end((hour + 1) * 3600))
     except Exception as exc:  # noqa: BLE001 - any Redis failure: count here instead
         log.warning("rate limit counted in this process: Redis unavailable (%s)", exc)
         count = _count_locally(name, hour)
     return count <= limit
+
+
+def _hour_end(at: float) -> int:
+    """The first full hour at or after `at` (Unix seconds), plus a minute for clocks that differ."""
+    return -(-int(at) // 3600) * 3600 + 60
 
 
 def _count_locally(name: str, hour: int) -> int:

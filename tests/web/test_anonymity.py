@@ -173,3 +173,22 @@ def test_the_api_answers_429_with_retry_after_past_a_tokens_limit(settings: Sett
     assert written.status_code == 429
     assert api(client, keys["other"], "GET", "/api/v1/observations").status_code == 200
     assert api(client, "hlj_wrong", "GET", "/api/v1/observations").status_code == 401
+
+
+def test_rate_limit_keys_do_not_keep_the_time_of_the_last_request(settings: Settings) -> None:
+    """Each request renewed its count's lifetime to an hour, so the time left on a public form's
+    key told to the second when that address last wrote; a "me too" key told when it was given.
+    Both now end with a full hour, whenever the request came."""
+    from hiljainen.web import ratelimit
+
+    app = create_app(settings)
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "10.9.8.7"}):
+        conn = resources.get().redis()
+        assert ratelimit.allow("ttl-test", 5)
+        assert ratelimit.first_from_address("ttl-test", "note", 86400)
+        keys = [*conn.scan_iter("hiljainen:rate:ttl-test:*"), *conn.scan_iter("hiljainen:once:ttl-test:*")]
+        assert len(keys) == 2
+        for key in keys:
+            ends = int(conn.expiretime(key))
+            assert ends % 3600 == 60, f"{key!r} ends {ends % 3600} s past a full hour"
+            conn.delete(key)
