@@ -49,10 +49,13 @@ def main() -> int:
     _every(DIGEST_CHECK_SECONDS, jobs.weekly_digest)
     if ctx.settings.retention_months > 0:
         _every(RETENTION_CHECK_SECONDS, lambda: privacy.retention_job(ctx.settings))
+    logging.getLogger(__name__).info("worker ready")
     while True:
         worker = _Worker([queue.queue(conn)], connection=conn)
         try:
-            worker.work(with_scheduler=True)
+            # rq logs each job's start and end: on a quiet day one job is one note, so those lines
+            # would date each note to the second, which an anonymous note's day alone must not.
+            worker.work(with_scheduler=True, logging_level="WARNING")
         except redis.RedisError:  # rq's own teardown needs the Redis that just went away
             if worker.pubsub_thread is not None:
                 worker.pubsub_thread.stop()
