@@ -342,8 +342,8 @@ def test_contact_details_and_receipt_hashes_never_leave_through_the_api(
 def test_the_api_and_a_persons_export_show_a_note_alike(
     client: FlaskClient, keys: dict[str, str], api_app: Flask
 ) -> None:
-    # Both start from hiljainen.note_json: every field the two show under the same name agrees;
-    # the export names the note by its internal id and gives the public id beside it.
+    # Both start from hiljainen.note_json: every field the two show under the same name agrees,
+    # the id included (both name notes by their public id).
     text = "Soita minulle numeroon 040 123 4567, hissi on taas rikki."
     created = post(client, keys["staff"], text=text, source="staff", unit="koivukoti", tags=["Hissi"])
     assert created.status_code == 201, created.get_json()
@@ -351,12 +351,12 @@ def test_the_api_and_a_persons_export_show_a_note_alike(
     with api_app.test_request_context():
         subject = privacy.Subject("user", "hoitaja")
         [note] = privacy.export_subject(resources.session(), resources.get().settings, subject)["notes"]
-    shared = (api.keys() & note.keys()) - {"id"}
+    shared = api.keys() & note.keys()
     assert shared == {
-        "text", "source", "unit", "touchpoint", "day", "status", "tags", "anonymous", "redactions"
+        "id", "text", "source", "unit", "touchpoint", "day", "status", "tags", "anonymous", "redactions"
     }
     assert {k: note[k] for k in shared} == {k: api[k] for k in shared}
-    assert note["public_id"] == api["id"] and api["redactions"] == {"PHONE": 1} and api["tags"] == ["hissi"]
+    assert api["redactions"] == {"PHONE": 1} and api["tags"] == ["hissi"]
     assert api["unit"] == "koivukoti" and "040 123 4567" not in api["text"]
 
 
