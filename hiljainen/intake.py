@@ -185,6 +185,11 @@ def _place(
             raise InvalidInput(
                 _("The touchpoint %(slug)s is retired; it takes no new notes.", slug=touchpoint_slug)
             )
+    # The note is counted under its unit: a touchpoint of another unit would put it in two places.
+    # With no unit named, the note takes the touchpoint's (store).
+    if unit and touchpoint and touchpoint.unit_id is not None and touchpoint.unit_id != unit.id:
+        raise InvalidInput(_("The touchpoint %(touchpoint)s is not in the unit %(unit)s.",
+                             touchpoint=touchpoint_slug, unit=unit_slug))
     return unit, touchpoint
 
 

@@ -232,6 +232,8 @@ BAD_BODIES: list[tuple[str, Any, int, str]] = [
     ("unknown touchpoint", {"text": "hei", "source": "staff", "touchpoint": "kellari"}, 400, "kellari"),
     ("inactive touchpoint", {"text": "hei", "source": "staff", "touchpoint": "vanha"}, 400, "vanha"),
     ("unknown unit", {"text": "hei", "source": "staff", "unit": "kuu"}, 400, "kuu"),
+    ("other unit's touchpoint", {"text": "hei", "source": "staff", "unit": "kotihoito", "touchpoint": "aula"},
+     400, "touchpoint aula is not in the unit kotihoito"),
     ("NUL in unit", {"text": "hei", "source": "staff", "unit": "a\x00b"}, 400, "unit"),
     ("unknown field", {"text": "hei", "source": "staff", "contact": "x"}, 400, "contact"),
     ("tags not a list", {"text": "hei", "source": "staff", "tags": "a,b"}, 400, "tags"),
