@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import (
     Blueprint,
     abort,
     jsonify,
+    make_response,
     render_template,
     request,
     url_for,
@@ -73,7 +75,14 @@ def _audience_for_request(db: Session, body: Mapping[str, Any]) -> tuple[Audienc
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    """The JSON or form body; a 400 in JSON, as /api/v1 answers, for a body that is not JSON
+    (get_json(silent=True) lets the RecursionError of deeply nested arrays through as a 500)."""
+    if not request.is_json:
+        return request.form.to_dict()
+    try:
+        body = json.loads(request.get_data())
+    except (ValueError, RecursionError):
+        abort(make_response(jsonify(error=_("The request body is not valid JSON.")), 400))
     return body if isinstance(body, dict) else {}
 
 

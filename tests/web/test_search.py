@@ -857,6 +857,20 @@ def test_me_too_adds_one_independent_voice_per_reporter(seeded: tuple[Flask, dic
     assert "2 others said this too" in page.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("path", ["/search/similar-draft", "/notes/x/me-too"])
+def test_a_body_that_is_not_json_is_a_400_in_json(app: Flask, org: Any, path: str) -> None:
+    """Deep nesting made the JSON parser raise RecursionError, which get_json(silent=True) let
+    through as a 500; the public endpoints answer as /api/v1 does."""
+    org()
+    client = app.test_client()
+    token = csrf_token(client, "/t/ruokasali")
+    for body in (b"[" * 100_000, b'{"text": "hei", '):
+        resp = client.post(path, data=body, headers={"X-CSRFToken": token, "Accept-Language": "en",
+                                                     "Content-Type": "application/json"})
+        assert resp.status_code == 400 and resp.mimetype == "application/json", body[:20]
+        assert resp.get_json()["error"] == "The request body is not valid JSON."
+
+
 # --------------------------------------------------------------------------- JSON API
 
 
