@@ -383,7 +383,8 @@ def refresh_status(job_id: str) -> Any:
 
     try:
         job = Job.fetch(job_id, connection=resources.get().redis())
-    except (NoSuchJobError, ServiceUnavailable, ConfigError):
+    # ValueError: rq refuses an id that is not letters, digits, "-" and "_"; no job has such an id.
+    except (NoSuchJobError, ValueError, ServiceUnavailable, ConfigError):
         abort(404)
     status = job.get_status()
     step = job.meta.get("step", "queued")

@@ -179,6 +179,13 @@ def test_refresh_progress_says_finished_in_words_the_page_knows(
     assert state == {"status": "finished", "step": "valmis", "progress": 1.0}
 
 
+def test_refresh_progress_of_a_job_id_rq_refuses_is_404(client: FlaskClient, users: None) -> None:
+    """rq raises ValueError for an id that is not letters, digits, "-" and "_": no such job."""
+    login(client, "johtaja", "salasana-123")
+    for job_id in ("x y", "'", "[]", "+1", "\u0661\u0662", "ei-ole"):
+        assert client.get(f"/themes/refresh/{job_id}.json").status_code == 404, job_id
+
+
 def test_error_pages_speak_the_interface_language_on_the_app_layout(client: FlaskClient) -> None:
     page = client.get("/t/ei-ole")  # a mistyped QR address
     text = page.get_data(as_text=True)
