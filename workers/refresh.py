@@ -38,7 +38,7 @@ from hiljainen.pipeline.identity import PreviousTheme
 from hiljainen.pipeline.signals import NoteFact
 from hiljainen.pipeline.signals import Voice as SignalVoice
 from hiljainen.pipeline.themes import ThemeRunResult, compute_themes
-from hiljainen.stores import reports
+from hiljainen.stores import reports, theme_ids
 from hiljainen.stores.vectors import VectorStore
 
 Progress = Callable[[str, float], None]
@@ -127,6 +127,8 @@ def themes(
         previous=previous,
         first_seen={t.id: t.first_seen for t in old.values() if t.first_seen},
         now=today,
+        # Only where numbering starts: a leader's split during the clustering may take these ids,
+        # and _store then gives those new themes the next free ones.
         next_id=max(old, default=0) + 1,
         langs=[r.lang or "und" for r in rows],
         texts=[r.text for r in rows],
@@ -266,11 +268,22 @@ def _store(
     }
     clustering = result.clustering
     seen: set[int] = set()
+    # The run's id of a new theme -> its stored id, where another writer (a leader's split) took
+    # the run's id after `old` was read.
+    renumbered: dict[int, int] = {}
+    top_id = max((t.id for t in clustering.themes), default=0)
+
+    def stored(theme_id: int) -> int:
+        return renumbered.get(theme_id, theme_id)
+
     for t in clustering.themes:
         name = result.names.get(t.id)
         signal = result.signals.get(t.id)
-        theme = old.get(t.id) or Theme(id=t.id, label="")
-        session.add(theme)
+        theme = old.get(t.id)
+        if theme is None:
+            theme = theme_ids.insert(session, Theme(id=t.id, label=""), above=top_id)
+            if theme.id != t.id:
+                renumbered[t.id] = theme.id
         was = theme.signal
         theme.active = t.size > 0 or t.pinned
         theme.size = t.size
@@ -287,9 +300,9 @@ def _store(
                 signal.confidence,
             )
             theme.first_seen, theme.last_seen = signal.first_seen, signal.last_seen
-            _periods(session, t.id, signal)
-            kind = None if t.id in (quiet or set()) else alert_kind(  # quiet: "not a new subject"
-                was, signal.signal, signal.burst_now, alerted_lately(session, t.id))
+            _periods(session, theme.id, signal)
+            kind = None if theme.id in (quiet or set()) else alert_kind(  # quiet: "not a new subject"
+                was, signal.signal, signal.burst_now, alerted_lately(session, theme.id))
             if kind == "signal":
                 message = _(
                     "%(theme)s: %(was)s → %(now)s: %(why)s",
@@ -299,10 +312,11 @@ def _store(
                 alert(session, "signal", theme, message, signal.signal)
             elif kind == "burst":
                 alert(session, "burst", theme, _("%(theme)s: a burst of notes this week", theme=theme.name))
-        seen.add(t.id)
+        seen.add(theme.id)
     for t in clustering.themes:
         topic = result.topics.get(t.id)
-        row = old.get(t.id) or session.get(Theme, t.id)
+        topic = stored(topic) if topic is not None else None
+        row = old.get(t.id) or session.get(Theme, stored(t.id))
         if row is not None:
             top = session.get(Theme, topic) if topic is not None else None
             row.topic_id = topic
@@ -314,7 +328,8 @@ def _store(
     for e in clustering.events:
         session.add(
             ThemeEvent(
-                run_id=run.id, theme_id=e.theme_id, kind=e.kind, other_theme_id=e.other_id, size=e.size_after
+                run_id=run.id, theme_id=stored(e.theme_id), kind=e.kind,
+                other_theme_id=None if e.other_id is None else stored(e.other_id), size=e.size_after,
             )
         )
     # One UPDATE per theme instead of one per note.
@@ -322,7 +337,7 @@ def _store(
     by_theme: dict[int, list[int]] = {}
     for note_id, label in zip(ids, clustering.labels.tolist(), strict=True):
         if label != UNASSIGNED:
-            by_theme.setdefault(int(label), []).append(note_id)
+            by_theme.setdefault(stored(int(label)), []).append(note_id)
     for theme_id, note_ids in by_theme.items():
         for start in range(0, len(note_ids), 5000):
             session.execute(

@@ -21,6 +21,8 @@ from hiljainen.models import (
     Theme,
     ThemeCorrection,
 )
+from hiljainen.search.sql import listing_order
+from hiljainen.stores import theme_ids
 
 
 class CorrectionRefused(ValueError):
@@ -99,12 +101,14 @@ def split(session: Session, theme: Theme, note_ids: Sequence[int], name: str | N
     chosen = [i for i in own if i in set(note_ids)]
     if not chosen or len(chosen) == len(own):
         raise CorrectionRefused("choose some of the theme's notes, not all")
-    new = Theme(id=int(session.scalar(select(func.max(Theme.id))) or 0) + 1, label=theme.label,
-                keywords=list(theme.keywords), custom_name=name, first_seen=theme.first_seen,
-                last_seen=theme.last_seen, topic_id=theme.topic_id, topic_name=theme.topic_name,
-                signal="noise", representatives=chosen[:3])
-    session.add(new)
-    session.flush()
+    # The examples in the order every list shows notes: the first by id would be the first written,
+    # placing an anonymous note among a colleague's signed ones.
+    examples = list(session.scalars(select(Observation.id).where(Observation.id.in_(chosen))
+                                    .order_by(*listing_order()).limit(3)))
+    new = theme_ids.insert(session, Theme(
+        label=theme.label, keywords=list(theme.keywords), custom_name=name, first_seen=theme.first_seen,
+        last_seen=theme.last_seen, topic_id=theme.topic_id, topic_name=theme.topic_name, signal="noise",
+        representatives=examples))
     rest = [i for i in own if i not in set(chosen)]
     _record(session, theme, CorrectionKind.SPLIT, actor_id,
             {"new": new.id, "notes": chosen, "rest": rest})

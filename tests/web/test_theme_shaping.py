@@ -267,3 +267,114 @@ def test_undo_takes_back_a_merge_and_a_split(demo_copy: Settings) -> None:
 
 def before_size(placement: dict[int, int | None], theme_id: int) -> int:
     return sum(1 for t in placement.values() if t == theme_id)
+
+
+def _theme_with_notes(s: Any, public_ids: list[str], day: Any = None) -> Theme:
+    """A theme whose notes were written in this order (ids ascending), all on one day."""
+    import datetime as dt
+
+    theme = Theme(label="lounas", size=len(public_ids))
+    s.add(theme)
+    s.flush()
+    for pid in public_ids:
+        s.add(Observation(text=f"Lounas {pid}", source=Source.STAFF, day=day or dt.date(2026, 3, 2),
+                          public_id=pid, theme_id=theme.id))
+    s.flush()
+    return theme
+
+
+def test_a_split_themes_examples_never_follow_the_writing_order(app: Any, org: Any) -> None:
+    """The new theme's examples were its first three notes by internal id, the writing order: the
+    page showed where an anonymous note was written between a colleague's signed ones."""
+    from hiljainen import resources
+
+    org()
+    written = ["zzzzzzzzzzzz", "yyyyyyyyyyyy", "xxxxxxxxxxxx", "wwwwwwwwwwww", "aaaaaaaaaaaa"]
+    with app.app_context():
+        s = resources.session()
+        theme_id = _theme_with_notes(s, written).id
+        s.commit()
+    client = app.test_client()
+    login(client, "johtaja", "salasana-123")
+    new_page = post(client, f"/themes/{theme_id}", f"/themes/{theme_id}/split", {"notes": written[:4]})
+    page = client.get(new_page).get_data(as_text=True)
+    shown = re.findall(r"<blockquote>Lounas (\w+)</blockquote>", page)
+    assert shown == sorted(written[:4])[:3]  # one day: by public id, as every list orders notes
+
+
+def test_two_leaders_splitting_at_once_get_two_themes(database_url: str) -> None:
+    """Each split took max(id) + 1 as it read it: a theme another leader's split committed between
+    that read and the insert has the same id, and the second split failed on the primary key."""
+    from sqlalchemy import event
+
+    from hiljainen.web import corrections
+
+    sessions = db.make_sessionmaker(db.make_engine(database_url))
+    with db.transaction(sessions) as s:
+        first = _theme_with_notes(s, ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]).id
+        second = _theme_with_notes(s, ["cccccccccccc", "dddddddddddd"]).id
+    taken: list[int] = []
+
+    def other_leader_splits_first(_mapper: Any, _conn: Any, target: Theme) -> None:
+        if not taken:  # the other leader's theme takes the id this split chose, committed first
+            taken.append(target.id)
+            with db.transaction(sessions) as other:
+                other.add(Theme(id=target.id, label="toisen johtajan", custom_name="Toinen"))
+
+    event.listen(Theme, "before_insert", other_leader_splits_first)
+    try:
+        with db.transaction(sessions) as s:
+            notes = corrections.notes_of(s, first)
+            new = corrections.split(s, s.get(Theme, first), notes[:1], "Oma", None)
+            new_id = new.id
+    finally:
+        event.remove(Theme, "before_insert", other_leader_splits_first)
+    assert taken and new_id != taken[0]
+    with sessions() as s:
+        assert s.get(Theme, taken[0]).custom_name == "Toinen"
+        assert s.get(Theme, new_id).custom_name == "Oma"
+        assert corrections.notes_of(s, new_id) == notes[:1]
+        assert len(corrections.notes_of(s, second)) == 2
+
+
+def test_a_refresh_gives_its_new_themes_ids_a_split_did_not_take(database_url: str) -> None:
+    """The refresh numbers new themes from max(id) + 1 as read before clustering: a leader's split
+    committed meanwhile took the first of them, and the refresh's commit failed."""
+    import numpy as np
+
+    from hiljainen.models import ThemeEvent, ThemeRun
+    from hiljainen.pipeline import cluster, identity
+    from hiljainen.pipeline.themes import ThemeRunResult
+    from workers import refresh
+
+    sessions = db.make_sessionmaker(db.make_engine(database_url))
+    with db.transaction(sessions) as s:
+        s.add_all([Observation(text=f"Hissi {i}", source=Source.STAFF, day=DEMO_TODAY) for i in range(3)])
+        s.flush()
+        ids = list(s.scalars(select(Observation.id).order_by(Observation.id)))
+    # What the clustering made, numbered from 1 (no themes when the refresh read them): 1 and 2.
+    centre = np.zeros(4, np.float32)
+    result = ThemeRunResult(
+        clustering=cluster.Clustering(
+            labels=np.array([1, 1, 2]),
+            themes=[identity.Theme(1, np.array([0, 1]), centre), identity.Theme(2, np.array([2]), centre)],
+            events=[identity.ThemeEvent("born", 1), identity.ThemeEvent("born", 2, other_id=1)],
+        ),
+        names={},
+        topics={1: 1, 2: 1},
+    )
+    with db.transaction(sessions) as s:  # meanwhile a leader's split took id 1
+        s.add(Theme(id=1, label="jaettu", custom_name="Jaettu"))
+    with db.transaction(sessions) as s:
+        run = ThemeRun(notes=3)
+        s.add(run)
+        s.flush()
+        refresh._store(s, run, result, ids, {}, lambda text, **kw: text % kw if kw else text)
+    with sessions() as s:
+        assert s.get(Theme, 1).custom_name == "Jaettu"
+        placed = dict(s.execute(select(Observation.id, Observation.theme_id)).tuples().all())
+        renamed = placed[ids[0]]
+        assert renamed not in (1, 2) and placed == {ids[0]: renamed, ids[1]: renamed, ids[2]: 2}
+        assert s.get(Theme, 2).topic_id == renamed and s.get(Theme, renamed).topic_id == renamed
+        events = s.execute(select(ThemeEvent.theme_id, ThemeEvent.other_theme_id)).tuples().all()
+        assert sorted(events, key=str) == sorted([(renamed, None), (2, renamed)], key=str)
