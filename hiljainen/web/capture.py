@@ -100,14 +100,6 @@ def public_form(slug: str) -> Any:
         if form.get(HONEYPOT):
             # Look like success so the bot learns nothing; store nothing.
             return render_template("capture/note_sent.html", stored=None), 201
-        if not ratelimit.allow("note", resources.get().settings.public_rate_limit):
-            error = _(
-                "Many notes have come from this connection in the last hour. "
-                "Please try again a little later; your text is kept below."
-            )
-            return render_template(
-                "capture/public_form.html", touchpoint=touchpoint, form=form, error=error, roles=PUBLIC_ROLES
-            ), 429
         role = form.get("role", Source.CUSTOMER.value)
         wants_answer = form.get("wants_answer") == "on"
         try:
@@ -117,6 +109,21 @@ def public_form(slug: str) -> Any:
         except ValueError:
             error = _("Choose who you are.")
         else:
+            try:  # checked before the limit counts the post: see below
+                intake.clean_text(form.get("text", ""), resources.get().settings.max_note_chars)
+            except InvalidInput as exc:
+                error = str(exc)
+        # Only notes that will be stored count towards the limit: empty or refused posts from one
+        # visitor must not close the form for everyone on a shared network (a care home's Wi-Fi).
+        if error is None and not ratelimit.allow("note", resources.get().settings.public_rate_limit):
+            error = _(
+                "Many notes have come from this connection in the last hour. "
+                "Please try again a little later; your text is kept below."
+            )
+            return render_template(
+                "capture/public_form.html", touchpoint=touchpoint, form=form, error=error, roles=PUBLIC_ROLES
+            ), 429
+        if error is None:
             draft = intake.Draft(
                 text=form.get("text", ""),
                 source=source,

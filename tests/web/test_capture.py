@@ -200,6 +200,19 @@ def test_rate_limit_on_public_forms(tmp_path: Path, settings: Settings) -> None:
     assert status == 429 and "Vielä yksi" in page, "the text is kept for a later try"
 
 
+def test_refused_posts_do_not_count_towards_the_rate_limit(tmp_path: Path, settings: Settings) -> None:
+    """Everyone on a care home's Wi-Fi shares one address: one visitor's empty or refused posts
+    must not use up the notes the others may send."""
+    app = rate_limited_app(tmp_path / "rl-refused", settings, f"refused-rate-limit-{tmp_path.name}")
+    client = app.test_client()
+    refused = [post_note(client, "/t/ruokasali", text="", role="customer")[0] for _ in range(3)]
+    refused.append(post_note(client, "/t/ruokasali", text="Hei", role="staff")[0])
+    assert refused == [400, 400, 400, 400]
+    codes = [post_note(client, "/t/ruokasali", text=f"Palaute {i}", role="customer")[0] for i in range(3)]
+    assert codes == [201, 201, 429]
+    assert [n.text for n in notes(app)] == ["Palaute 0", "Palaute 1"]
+
+
 def test_rate_limit_on_replies_with_a_receipt_code(tmp_path: Path, settings: Settings) -> None:
     """One note's receipt code must not open an unlimited anonymous way in: replies through it
     are counted per address as the public form's notes are."""
