@@ -5,9 +5,10 @@ become ASCII; zero-width characters go) with a map back to the original offsets,
 "131052–308T" or "040\u00a0123\u00a04567" match the same patterns as their plain forms.
 Structured kinds are found with validated patterns, which also take the forms used to slip data
 past them ("info(at)firma.fi", "matti @ example.fi", "0 4 0 - 1 2 3", "13.10.52-308T", a street
-in lower case after "asun"); names by spaCy NER, the Voikko lexicon, an English given-name list
-and context (redact_names.py). Found spans are replaced by typed markers in the note's language;
-a capitalised word that looks like a name but was left in place marks the result uncertain.
+in lower case after "asun", "O4O 123 4567", "rekkari abc-123"); names by spaCy NER, the Voikko
+lexicon, an English given-name list and context, in capitals too (redact_names.py). Found spans
+are replaced by typed markers in the note's language; a capitalised word that looks like a name
+but was left in place marks the result uncertain.
 Nothing here logs or keeps the original text.
 """
 
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from hiljainen.pipeline.language import detect
 from hiljainen.pipeline.linguistics import load_nlp, pipeline_lang, spacy_text
-from hiljainen.pipeline.redact_names import name_spans
+from hiljainen.pipeline.redact_names import case_view, name_spans
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
@@ -132,10 +133,11 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+ {0,2}@ {0,2}[\w-]+(?:\.[\w-]+)*\.[^\W
 # hetu: DDMMYY, century sign (2023 reform added A-F for 2000s and Y X W V U for 1900s),
 # individual number, check character = CHECK[int(DDMMYYNNN) % 31].
 _HETU = re.compile(r"(?<![\w+-])(\d{6})([-+ABCDEFYXWVU])(\d{3})([0-9A-Y])(?![\w+-])", re.I)
-# The same as people type it: spaced ("13 10 52-308T", "131052 - 308T", "131052 308T"), the date
-# part as a date ("13.10.52-308T", "1.3.1985 123Y") or with no sign at all ("131052308T").
+# The same as people type it: spaced ("13 10 52-308T", "131052 - 308T", "131052 308T", digit by
+# digit "0 1 0 1 9 0 - 1 2 3 M"), the date part as a date ("13.10.52-308T", "1.3.1985 123Y") or
+# with no sign at all ("131052308T").
 _HETU_LOOSE = re.compile(
-    r"(?<![\w+-])(?<!\d[.,])(?:(\d\d) ?(\d\d) ?(\d\d)|(\d\d?)\. ?(\d\d?)\. ?((?:18|19|20)?\d\d))"
+    r"(?<![\w+-])(?<!\d[.,])(?:(\d ?\d) ?(\d ?\d) ?(\d ?\d)|(\d\d?)\. ?(\d\d?)\. ?((?:18|19|20)?\d\d))"
     r"( ?[-+ABCDEFYXWVU] ?| |)(\d ?\d ?\d ?)([0-9A-Y])(?![\w+-])",
     re.I,
 )
@@ -205,7 +207,8 @@ _FI_ADDRESS = re.compile(
 # In lower case ("asun mannerheimintie 12 b 5") a street word and a number are as often a road
 # ("valtatie 4") or a count ("takapihalla 3 tuntia"): such a match counts only with a staircase,
 # flat or postcode after it, or after a word about living or an address a few words before it.
-_FI_ADDRESS_ANY_CASE = re.compile(rf"(?<![\w])[{_LO}]{_STREET_TAIL}{_HOUSE}", re.I)
+# Not after a hyphen: every letter after one in "a-a-a-..." would start a scan to the end.
+_FI_ADDRESS_ANY_CASE = re.compile(rf"(?<![\w-])[{_LO}]{_STREET_TAIL}{_HOUSE}", re.I)
 _ADDRESS_CUE = re.compile(
     r"\b(?:asu(?:u|n|t|i|mme|tte|vat|nut|neet|imme|ivat|in\w*|va\w*)|asun[nt]o\w*|\w*osoit(?:e|tee)\w*"
     r"|os\.|muut(?:t\w+|in|an|imme)|address|liv(?:e|es|ed|ing))\W+(?:\w+\W+){0,3}$",
@@ -244,12 +247,29 @@ _NOT_PLATES = frozenset(
 )
 
 
+# In lower case ("abc-123", "ab12 cde") the same shapes are as often order codes and room
+# numbers: a plate only a few words after a word for one ("rekkari", "rekisterinumero", "kilpi",
+# "plate", "reg").
+_FI_PLATE_ANY_CASE = re.compile(r"(?<![\w-])([a-zåäö]{2,3})-[1-9]\d{0,2}(?![\w-]|[.,]\d)", re.I)
+_UK_PLATE_ANY_CASE = re.compile(r"(?<![\w-])[a-z]{2}\d{2} ?[a-z]{3}(?![\w-])", re.I)
+_PLATE_WORD = r"\b(?:rekkari\w*|rekisteri\w*|kilpi|kilve\w*|plates?|reg|registration)"
+_PLATE_CUE = re.compile(rf"{_PLATE_WORD}\W+(?:\w+\W+){{0,2}}$", re.I)
+_HAS_PLATE_WORD = re.compile(_PLATE_WORD, re.I)
+
+
 def _plate_spans(text: str) -> Iterator[Span]:
     for m in _FI_PLATE.finditer(text):
         if m.group(1) not in _NOT_PLATES:
             yield Span(m.start(), m.end(), "PLATE")
     for m in _UK_PLATE.finditer(text):
         yield Span(m.start(), m.end(), "PLATE")
+    if not _HAS_PLATE_WORD.search(text):
+        return
+    for pattern in (_FI_PLATE_ANY_CASE, _UK_PLATE_ANY_CASE):
+        for m in pattern.finditer(text):
+            known = pattern is _FI_PLATE_ANY_CASE and m.group(1).upper() in _NOT_PLATES
+            if not known and _PLATE_CUE.search(text, max(0, m.start() - 40), m.start()):
+                yield Span(m.start(), m.end(), "PLATE")
 
 
 def valid_hetu(code: str) -> bool:
@@ -276,6 +296,12 @@ def _hetu_spans(text: str) -> Iterator[Span]:
         # character is a letter; six digits and a space ("131052 3089") keep their old reading.
         if not sign and check.isdigit() and (dotted or m.group(7) != " "):
             continue
+        # Digit by digit, ten digits are a phone number ("0 4 0 1 2 3 4 5 6 7") unless a sign or
+        # a letter says hetu.
+        spaced = " " in day + month + year
+        if spaced and not sign and check.isdigit():
+            continue
+        day, month, year = day.replace(" ", ""), month.replace(" ", ""), year.replace(" ", "")
         signs = sign or "-A"  # a missing sign stands for the hyphen (or the 2000s' A)
         if len(year) == 4:  # the full year decides the century whatever sign was typed
             signs = {"18": "+", "19": "-", "20": "A"}[year[:2]]
@@ -322,7 +348,19 @@ def _iban_spans(text: str) -> Iterator[Span]:
                 break
 
 
+# A run of digits and letters O ("O4O", "o40"): the letter stands for a zero in a phone number.
+_O_DIGITS = re.compile(r"(?<!\w)[0-9Oo]+(?!\w)")
+_O_BY_DIGIT = re.compile(r"[Oo]\d|\d[Oo]")
+
+
+def _o_as_zero(m: re.Match[str]) -> str:
+    run = m.group(0)
+    return run.replace("O", "0").replace("o", "0") if any(ch.isdigit() for ch in run) else run
+
+
 def _phone_spans(text: str) -> Iterator[Span]:
+    # Matched on a copy with each such O as 0: the same length, so the offsets hold.
+    text = _O_DIGITS.sub(_o_as_zero, text) if _O_BY_DIGIT.search(text) else text
     for m in _PHONE.finditer(text):
         # A number right after the phone joins the match ("040 123 4567 100 kertaa") and breaks its
         # digit count: then try the match without its trailing space-separated groups.
@@ -449,10 +487,12 @@ class Redactor:
             for i, code in enumerate(codes):
                 groups.setdefault(pipeline_lang(code), []).append(i)
             for plang, idxs in groups.items():
-                docs = self._ner_docs(plang, [normal[i][0] for i in idxs])
-                for i, doc in zip(idxs, docs, strict=True):
+                # spaCy reads words in capitals recased ("PIRJO" -> "Pirjo"): one pass either way.
+                views = [case_view(normal[i][0], plang) for i in idxs]
+                docs = self._ner_docs(plang, [view for view, _ in views])
+                for i, doc, (_, caps) in zip(idxs, docs, views, strict=True):
                     taken = [(s.start, s.end) for s in structured[i]]
-                    names, uncertain[i] = name_spans(doc, plang, taken)
+                    names, uncertain[i] = name_spans(doc, plang, taken, caps)
                     spans[i] += [Span(start, end, "NAME") for start, end in names]
         return [
             (resolve(t, _map_back(s, offsets)), u)

@@ -6,10 +6,18 @@ any position and in lower case; English given names come from a list curated for
 greetings ("moi anu", "hi rose"), verbs that name someone ("told mark"), a first name next to an
 unknown word ("Kwame Owusu", "matt jones"), and "ja"/"and" between names. A capitalised word that
 no lexicon knows counts as a name; where one is left in place, the note is marked uncertain.
+
+Words in capitals ("PIRJO KETTUNEN", "HUOM") go through the same check in a recased copy of the
+text (case_view): spaCy and the rules see "Pirjo Kettunen" and "kiireellinen". Acronyms and
+shouted words are common there, so a capitals word no lexicon knows ("ASAP", "OWUSU") is a name
+only after a title or beside a name, and one that could be a name but is left in place marks the
+note uncertain. A name spelt
+letter by letter ("P i r j o") counts when the joined word is one.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -28,6 +36,8 @@ from hiljainen.pipeline.given_names import (
 from hiljainen.pipeline.linguistics import MARKER, load_nlp
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+
     from spacy.tokens import Doc, Token
 
 _PERSON_LABELS = frozenset({"PERSON", "PER"})
@@ -184,10 +194,63 @@ def _word_name(word: str) -> bool:
     return any(cls == "etunimi" and base in _WORD_NAMES for cls, base in _LEXICON.analyses(word))
 
 
-def name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], bool]:
+# A word of two or more letters; one before "-19" or "-123" is a code ("COVID-19", "ABC-123").
+_LETTERS = re.compile(r"(?<!\w)[^\W\d_]{2,}(?!\w|-\d)")
+# Four or more single letters with single spaces between ("P i r j o", "M A T T I").
+_SPACED_LETTERS = re.compile(r"(?<!\w)(?:[^\W\d_] ){3,}[^\W\d_](?!\w)")
+
+
+def _title(word: str) -> str:
+    return word[:1] + word[1:].lower()
+
+
+def case_view(text: str, lang: str) -> tuple[str, frozenset[tuple[int, int]]]:
+    """The text with each word in capitals recased for the name check, and their (start, end).
+
+    A word that the lexicons take for a name gets an initial capital ("KETTUNEN" -> "Kettunen");
+    a word no lexicon knows stays in capitals (an acronym as often as a foreign name: "ASAP",
+    "OWUSU"); any other word goes to lower case ("KIIREELLINEN", "KELA", "MÄKI"), so that NER
+    reads a shouted note as a sentence. Lengths stay, so the offsets hold. Notes without such a
+    word come back as they are: nothing extra for spaCy to do.
+    """
+    chars: list[str] | None = None
+    caps: list[tuple[int, int]] = []
+    markers = [m.span() for m in MARKER.finditer(text)] if "[" in text else []
+    for m in _LETTERS.finditer(text):
+        word = m.group()
+        if not word.isupper() or any(s < m.end() and m.start() < e for s, e in markers):
+            continue
+        title = _title(word)
+        kind = _name_kind(title, lang)
+        low = word.lower()
+        if kind in {"name", "likely", "proper"} or (
+            lang == "en" and (low in EN_GIVEN_NAMES or low in EN_SURNAMES)
+        ):
+            form = title
+        elif kind == "unknown":
+            form = word
+        else:
+            form = low
+        if len(form) != len(word) or len(title) != len(word):
+            continue  # a letter whose case pair differs in length ("ẞ"): leave the word alone
+        caps.append(m.span())
+        if form != word:
+            if chars is None:
+                chars = list(text)
+            chars[m.start() : m.end()] = form
+    return ("".join(chars) if chars is not None else text), frozenset(caps)
+
+
+def name_spans(
+    doc: Doc,
+    lang: str,
+    taken: list[tuple[int, int]],
+    caps: Collection[tuple[int, int]] = (),
+) -> tuple[list[tuple[int, int]], bool]:
     """(start, end) of each name in a document, and whether a name-like word was left in place.
 
-    taken: spans already found (structured kinds), never part of a name.
+    taken: spans already found (structured kinds), never part of a name. caps: (start, end) of
+    the words that were in capitals before case_view recased the document's text.
     """
     in_ner = {t.i for ent in doc.ents if ent.label_ in _PERSON_LABELS for t in ent}
     markers = [m.span() for m in MARKER.finditer(doc.text)]
@@ -195,6 +258,9 @@ def name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> tuple[list[
 
     def free(start: int, end: int) -> bool:
         return not any(start < b_end and b_start < end for b_start, b_end in blocked)
+
+    caps_kind: dict[int, str] = {}  # token index -> how the lexicons see the word title-cased
+    spelt, spelt_unsure = _spelt_names(doc.text, lang, free)
 
     # First pass: a verdict per token; "strong" = a name on its own evidence, "weak" = a name
     # only next to a strong one, "hyphen" = check the parts ("Liisa-mummo").
@@ -205,6 +271,13 @@ def name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> tuple[list[
         if not any(ch.isalpha() for ch in text) or not free(token.idx, token.idx + len(text)):
             continue
         if text.lower() in _TITLES or _compound_modifier(token):
+            continue
+        if (token.idx, token.idx + len(text)) in caps:
+            kind = _name_kind(_title(text), lang)
+            caps_kind[token.i] = kind
+            v = _caps_verdict(token, kind, token.i in in_ner, lang)
+            if v:
+                verdict[token.i] = v
             continue
         kind = _name_kind(text, lang)
         if kind == "unknown" and _is_capitalised(text) and text.isalpha():
@@ -217,18 +290,32 @@ def name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> tuple[list[
         return verdict.get(j) in {"strong", "hyphen"}
 
     # Second pass: weak tokens count when next to a strong one ("Juhani Kivelle").
-    names: list[tuple[int, int]] = []
-    uncertain = False
+    names: list[tuple[int, int]] = list(spelt)
+    named: set[int] = set()
+    uncertain = spelt_unsure
     for i, v in verdict.items():
         token = doc[i]
         # In a Finnish note two capitalised unknown words side by side are a foreign name
         # ("Kwame Owusu odotti").
         pair = lang != "en" and i in unknown and (i - 1 in unknown or i + 1 in unknown)
         # A lower-case word joins a lower-case name only ("matti virtanen", not "illalla Ahmed").
-        lower = token.text.islower()
+        lower = token.text.islower() and i not in caps_kind
         # Next to a strong name, or joined to one by "ja"/"and" ("Aleksi ja Emmi", "nea ja oona").
         joined = [j for j in (i - 2, i + 2) if 0 <= j < len(doc) and _joins(doc, i, j)]
         near = joined if v == "joined" else [i - 1, i + 1, *joined]
+        if i in caps_kind and token.text.islower():
+            # A word in capitals that is also an everyday word joins a name only in its place:
+            # a surname after a first name in its base form ("MATTI MÄKI", "MATTI MÄELLE"), a
+            # first name in its base form before a name ("ANNA VIRTANEN"); not "KIITOS MATILLE
+            # AAMULLA" or "AAMULLA VIRTANEN SOITTI".
+            readings = _LEXICON.analyses(_title(token.text))
+            near = [j for j in (i - 1, i + 1) if 0 <= j < len(doc)]
+            near = [
+                j
+                for j in near
+                if (j < i and any(c == "sukunimi" for c, _ in readings) and _base_first_name(doc[j]))
+                or (j > i and ("etunimi", token.lower_) in readings)
+            ]
         beside = [j for j in near if strong(j) and (not lower or doc[j].text.islower())]
         if v in {"weak", "unsure", "joined"} and not pair and not beside:
             # A capitalised word no lexicon knows, mid-sentence: maybe a foreign name.
@@ -246,7 +333,87 @@ def name_spans(doc: Doc, lang: str, taken: list[tuple[int, int]]) -> tuple[list[
                 offset += len(part) + 1
             continue
         names.append((token.idx, token.idx + len(token.text)))
+        named.add(i)
+    # A word in capitals that could be a name, left in place ("EVA" alone, "ZORBAKIS"), or
+    # two everyday words shaped as a first name and a surname ("TOIVO SAARI").
+    uncertain = uncertain or any(
+        i not in named
+        and (
+            _caps_could_be_name(doc[i], kind, lang)
+            or (
+                i + 1 in caps_kind
+                and i + 1 not in named
+                and _base_first_name(doc[i])
+                and "sukunimi" in _LEXICON.classes(_title(doc[i + 1].text))
+            )
+        )
+        for i, kind in caps_kind.items()
+    )
     return names, uncertain
+
+
+def _base_first_name(token: Token) -> bool:
+    """True if the word is a first name in its base form ("Matti", not "Matille")."""
+    return ("etunimi", token.lower_) in _LEXICON.analyses(_title(token.text))
+
+
+def _caps_verdict(token: Token, kind: str, ner: bool, lang: str) -> str:
+    """The verdict for a word that was in capitals (kind: its title-cased form's)."""
+    text = token.text
+    titled = _after_title(token) or _after_honorific(token)
+    if text.isupper():
+        # No lexicon knows it ("OWUSU", "ASAP", "HUOM"): a name after a title, else only
+        # beside a name ("PIRJO OWUSU").
+        return "strong" if titled and len(text) >= 3 else "weak"
+    if kind == "ambiguous" and (titled or _greeted(token)):
+        return "strong"  # "HOITAJA EMMI", "MOI ONNI": in capitals no initial tells name from word
+    v = _context_verdict(token, kind, lang) or _verdict(token, kind, ner, lang)
+    if v == "strong" and len(text) <= 3 and not (titled or _greeted(token)):
+        return "weak"  # "EVA", "ARI" alone read the same as acronyms ("HUS", "ATK")
+    return v
+
+
+def _caps_could_be_name(token: Token, kind: str, lang: str) -> bool:
+    """True if a word that was in capitals may be a name (for the uncertain flag).
+
+    Words that are also names ("PIAN": soon, or Pia's; "ONNI", "MÄKI") are read as words: in a
+    shouted note they are everyday words far more often, and would keep most such notes back.
+    """
+    if lang == "en" and token.lower_ in EN_GIVEN_NAMES:
+        return True
+    if kind in {"name", "likely"}:
+        return not (lang == "en" and _english_word(_title(token.text)))
+    # Short unknown words in capitals are acronyms ("HUOM", "TYKS", "ASAP").
+    return kind == "unknown" and len(token.text) >= 5
+
+
+def _spelt_names(
+    text: str, lang: str, free: Callable[[int, int], bool]
+) -> tuple[list[tuple[int, int]], bool]:
+    """Names spelt letter by letter ("P i r j o", "M A T I L L E"), and whether a spelt word
+    that may be a name was left. Only a capitalised word counts ("a b c d" is a list); a run
+    with capitals inside is read as words, one from each capital ("P i r j o K e t t u n e n")."""
+    names: list[tuple[int, int]] = []
+    unsure = False
+    for m in _SPACED_LETTERS.finditer(text):
+        letters = m.group()[::2]
+        cuts = [0] if letters.isupper() else [k for k, ch in enumerate(letters) if ch.isupper()]
+        if not cuts:
+            continue  # all in lower case: "k y l l ä", "a b c d"
+        for a, b in zip(cuts, [*cuts[1:], len(letters)], strict=True):
+            word = letters[a:b]
+            start, end = m.start() + 2 * a, m.start() + 2 * b - 1
+            if len(word) < 2 or not word[0].isupper() or not free(start, end):
+                continue
+            if not (word[1:].islower() or word[1:].isupper()):
+                continue
+            word = _title(word)
+            kind = _name_kind(word, lang)
+            if kind in {"name", "likely"} or (lang == "en" and word.lower() in EN_GIVEN_NAMES):
+                names.append((start, end))
+            elif kind in {"unknown", "proper"} or (kind == "ambiguous" and not _word_name(word)):
+                unsure = unsure or len(word) >= 4
+    return names, unsure
 
 
 def _joins(doc: Doc, i: int, j: int) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from hiljainen import intake
 from hiljainen.models import Base, Source
 from hiljainen.pipeline.redact import Redactor, find_structured, normalise
+from hiljainen.pipeline.redact_names import case_view
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -326,6 +327,161 @@ def test_uncertain_note_is_not_shareable(redactor: Redactor) -> None:
         )
         assert intake.store(s, sure, redactor, max_chars=5000).observation.shareable
         assert not intake.store(s, unsure, redactor, max_chars=5000).observation.shareable
+
+
+# --- capitals, spaced letters, O for zero, lower-case plates (issue 22, finding 3) --------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("MATTI VIRTANEN soitti.", "[NIMI] soitti."),
+        ("Matti VIRTANEN soitti.", "[NIMI] soitti."),
+        ("Hoitaja PIRJO KETTUNEN oli töykeä.", "Hoitaja [NIMI] oli töykeä."),
+        ("Soitin MATILLE eilen illalla.", "Soitin [NIMI] eilen illalla."),
+        (
+            "HOITAJA PIRJO KETTUNEN HUUSI ÄIDILLENI RUOKASALISSA KUN HÄN EI JAKSANUT SYÖDÄ",
+            "HOITAJA [NIMI] HUUSI ÄIDILLENI RUOKASALISSA KUN HÄN EI JAKSANUT SYÖDÄ",
+        ),
+        ("KIITOS HEIKILLE JA LAURALLE AVUSTA!", "KIITOS [NIMI] JA [NIMI] AVUSTA!"),
+        ("HOITAJA EMMI OLI TOSI MUKAVA", "HOITAJA [NIMI] OLI TOSI MUKAVA"),  # "emmi": a verb too
+        ("ANNA VIRTANEN SOITTI", "[NIMI] SOITTI"),  # "anna": give
+        ("MATTI MÄKI SOITTI", "[NIMI] SOITTI"),  # "mäki": a hill
+        ("KIITOS MATILLE AAMULLA", "KIITOS [NIMI] AAMULLA"),  # "Aamu" is a name too
+    ],
+)
+def test_names_in_capitals(redactor: Redactor, text: str, expected: str) -> None:
+    result = redactor.redact(text, "fi")
+    assert result.text == expected
+
+
+def test_english_names_in_capitals(redactor: Redactor) -> None:
+    assert redactor.redact("Nurse JOHN SMITH was rude.", "en").text == "Nurse [NAME] was rude."
+    assert redactor.redact("THANK YOU SARAH FOR THE LIFT", "en").text == (
+        "THANK YOU [NAME] FOR THE LIFT"
+    )
+
+
+def test_names_in_capitals_keep_offsets(redactor: Redactor) -> None:
+    text = "Hoitaja PIRJO KETTUNEN, puh. 040\u00a0123\u00a04567."
+    spans = redactor.find([text], ["fi"])[0]
+    assert [(text[s.start : s.end], s.kind) for s in spans] == [
+        ("PIRJO KETTUNEN", "NAME"),
+        ("040\u00a0123\u00a04567", "PHONE"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("HUOM KIIREELLINEN: WC ei toimi, korjaus ASAP.", "fi"),
+        ("HUS ja KELA soittivat, ATK-tuki ei vastannut.", "fi"),
+        ("Y-TUNNUS puuttuu laskusta, OK?", "fi"),
+        ("EI TODELLA KÄY, HUONE ON KYLMÄ!", "fi"),
+        ("RUOKA OLI TODELLA KYLMÄÄ EILEN ILLALLA JA HUONE OLI SOTKUINEN.", "fi"),
+        ("TOIVO PAREMMASTA RUOASTA ELÄÄ VIELÄ.", "fi"),  # an everyday word that is also a name
+        ("ONNI OLI MATKASSA, KUN KAATUMINEN EI AIHEUTTANUT MURTUMIA.", "fi"),
+        ("MENIMME HELSINKIIN TAKSILLA, SOTE-ASEMA OLI KIINNI.", "fi"),
+        ("PLEASE FIX THE HEATING ASAP, ROOM 12 IS FREEZING.", "en"),
+        ("I WILL CALL THE OFFICE AGAIN, THE BILL IS WRONG.", "en"),
+        ("COVID-19-rokotukset ja TV-ohjelma siirtyvät.", "fi"),
+    ],
+)
+def test_capitals_look_alikes_kept(redactor: Redactor, text: str, lang: str) -> None:
+    result = redactor.redact(text, lang)
+    assert result.found == {} and result.text == text
+    assert not result.uncertain
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "KWAME OWUSU ODOTTI KULJETUSTA.",  # unknown to every lexicon
+        "Ruoan toi eilen ZORBAKIS myöhässä.",
+        "TOIVO SAARI KÄVI KATSOMASSA.",  # two everyday words, shaped as first name and surname
+        "EVA SOITTI.",  # a short name reads the same as an acronym
+    ],
+)
+def test_name_like_capitals_left_in_place_are_uncertain(redactor: Redactor, text: str) -> None:
+    result = redactor.redact(text, "fi")
+    left = [w for w in ("KWAME", "OWUSU", "ZORBAKIS", "TOIVO", "SAARI", "EVA") if w in result.text]
+    assert not left or result.uncertain
+
+
+def test_case_view_keeps_length_and_plain_notes() -> None:
+    plain = "Ruoka oli kylmää, Matti soitti [NIMI]:lle."
+    assert case_view(plain, "fi") == (plain, frozenset())
+    text = "HOITAJA PIRJO soitti [NIMI]:lle ASAP"
+    view, caps = case_view(text, "fi")
+    assert view == "hoitaja Pirjo soitti [NIMI]:lle ASAP"  # markers and unknown words stay
+    assert sorted(text[a:b] for a, b in caps) == ["ASAP", "HOITAJA", "PIRJO"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hoitaja P i r j o oli töykeä.", "Hoitaja [NIMI] oli töykeä."),
+        ("Soitin M a t i l l e eilen.", "Soitin [NIMI] eilen."),
+        ("Hoitaja P I R J O oli töykeä.", "Hoitaja [NIMI] oli töykeä."),
+        ("Hoitaja P i r j o K e t t u n e n oli töykeä.", "Hoitaja [NIMI] oli töykeä."),
+    ],
+)
+def test_name_spelt_with_spaces(redactor: Redactor, text: str, expected: str) -> None:
+    assert fi(redactor, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Vastaus oli k y l l ä, kiitos.",
+        "Vaihtoehdot a b c d lomakkeella.",
+        "T O D E L L A huono ruoka.",
+        "Huoneet 1 2 3 4 siivottiin.",
+    ],
+)
+def test_spaced_letters_look_alikes_kept(redactor: Redactor, text: str) -> None:
+    result = redactor.redact(text, "fi")
+    assert result.found == {} and result.text == text
+
+
+def test_spaced_identity_code_goes_whole(redactor: Redactor) -> None:
+    assert fi(redactor, "Hetu 0 1 0 1 9 0 - 1 2 3 M lomakkeella.") == "Hetu [HETU] lomakkeella."
+    assert fi(redactor, "Hetu 0 1 0 1 9 0 1 2 3 M lomakkeella.") == "Hetu [HETU] lomakkeella."
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["O4O 123 4567", "o40 1234567", "O40-1234567", "+358 4O 123 4567"],
+)
+def test_phone_with_letter_o_for_zero(redactor: Redactor, number: str) -> None:
+    assert fi(redactor, f"Soita numeroon {number}, kiitos.") == "Soita numeroon [PUHELIN], kiitos."
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "lang"),
+    [
+        ("rekkari abc-123 oli pihalla.", "rekkari [REKISTERINUMERO] oli pihalla.", "fi"),
+        ("Auton rekisterinumero on abc-123.", "Auton rekisterinumero on [REKISTERINUMERO].", "fi"),
+        ("kilpi oli xyz-12, ajoi pois.", "kilpi oli [REKISTERINUMERO], ajoi pois.", "fi"),
+        ("The van's plate was ab12 cde again.", "The van's plate was [PLATE] again.", "en"),
+    ],
+)
+def test_lowercase_plate_after_a_cue(redactor: Redactor, text: str, expected: str, lang: str) -> None:
+    assert redactor.redact(text, lang).text == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tilaus abc-123 saapui ajallaan.",  # no cue: an order code
+        "Huone O4 ja ovi 4O olivat auki.",  # too few digits for a phone
+        "Sain ooo-viestin 040 kertaa, ei hätää.",
+        "Rekkari oli covid-19-tarrassa, huone ab-1 siivottu.",  # cue, but a known code
+    ],
+)
+def test_o_for_zero_and_plate_look_alikes_kept(redactor: Redactor, text: str) -> None:
+    result = redactor.redact(text, "fi")
+    assert result.found == {} and result.text == text
 
 
 # --- the labelled set ---------------------------------------------------------------------
