@@ -74,10 +74,10 @@ def cut_level(z: np.ndarray, params: ClusterParams) -> float:
 
     Density is the median closeness of a note and its `density_neighbours` nearest (|mean| of
     their unit vectors, in the space Ward sees before denoising; a seeded sample above
-    `direct_limit` notes). Care notes are written freely and sit loosely (0.57-0.61 on the team
+    `direct_limit` notes). Care notes are written freely and sit loosely (0.55-0.61 on the team
     corpus); short templated requests such as a bank's customer questions sit at 0.81 and their
     subjects are finer, so the cut rises by `cohesion_per_density` per unit of density above
-    `density_pivot`, at most to `max_cohesion` (bench/results/themes.md)."""
+    `density_pivot`, at most to `max_cohesion` (bench/results/understanding.md)."""
     k = params.density_neighbours
     if k <= 0 or len(z) <= k + 1:
         return params.min_cohesion
