@@ -1,9 +1,10 @@
 """Topics: the upper level a leader scans, each holding themes of related subjects.
 
 Pure. Themes' centroids are grouped by average-linkage agglomeration on cosine distance, cut into
-about 1.5 * sqrt(themes) topics (8-25 for an organisation's 30-250 themes), so the level stays
-readable however many themes there are. A topic's id is the id of its largest theme, so it
-stays put while that theme does.
+about 1.5 * sqrt(themes) topics, at least 8 and at most 25, so the level stays readable however
+many themes there are; up to 8 themes are each a topic of their own (a list that short needs no
+upper level, and merging 11 themes into 5 topics lost subjects that the themes kept apart). A
+topic's id is the id of its largest theme, so it stays put while that theme does.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
+MIN_TOPICS = 8
 MAX_TOPICS = 25
 
 
 def topic_count(themes: int) -> int:
     """How many topics `themes` themes are shown as."""
-    if themes <= 3:
-        return max(themes, 0) if themes < 2 else 1
-    return max(2, min(MAX_TOPICS, round(1.5 * math.sqrt(themes))))
+    if themes <= MIN_TOPICS:
+        return max(themes, 0)
+    return max(MIN_TOPICS, min(MAX_TOPICS, round(1.5 * math.sqrt(themes))))
 
 
 def group_topics(centroids: Mapping[int, np.ndarray], sizes: Mapping[int, int]) -> dict[int, int]:

@@ -58,13 +58,13 @@ def test_no_constraints_change_nothing() -> None:
 
 
 def test_topics_gather_related_themes_under_the_largest() -> None:
-    # Six themes in two families: each family's themes are close to one another.
+    # Sixteen themes in two families: each family's themes are close to one another.
     rng = np.random.default_rng(1)
     families = rng.normal(size=(2, 32)) * 4
-    centroids = {tid: families[tid % 2] + rng.normal(size=32) for tid in range(1, 7)}
-    sizes = {tid: 10 + tid for tid in range(1, 7)}
+    centroids = {tid: families[tid % 2] + rng.normal(size=32) for tid in range(1, 17)}
+    sizes = {tid: 10 + tid for tid in range(1, 17)}
     topics = group_topics(centroids, sizes)
-    assert topic_count(6) == 4
+    assert topic_count(16) == 8 and len(set(topics.values())) == 8
     assert set(topics) == set(centroids)
     for tid, head in topics.items():
         assert sizes[head] >= sizes[tid]
@@ -74,8 +74,11 @@ def test_topics_gather_related_themes_under_the_largest() -> None:
         assert tid % 2 == head % 2
 
 
-@pytest.mark.parametrize("themes, expected", [(0, 0), (1, 1), (3, 1), (9, 4), (100, 15), (1000, 25)])
+@pytest.mark.parametrize(
+    "themes, expected", [(0, 0), (1, 1), (3, 3), (8, 8), (11, 8), (30, 8), (100, 15), (1000, 25)]
+)
 def test_topic_count_stays_readable(themes: int, expected: int) -> None:
+    # A short list of themes is its own upper level; a long one is gathered into at most 25.
     assert topic_count(themes) == expected
 
 
