@@ -1,5 +1,6 @@
 """Error pages for people: a 4xx or 5xx says what happened, in the interface language, on the
-app's own layout (readable on a phone) with a way back. The API keeps answering in JSON."""
+app's own layout (readable on a phone) with a way back. The API, and a page's script that sent
+JSON, get the same in JSON."""
 
 from __future__ import annotations
 
@@ -45,5 +46,7 @@ def page(exc: HTTPException) -> Any:
     title, text = _EXPIRED if expired else _PAGES.get(code, _OTHER)
     # The CSRF check's own reason ("The CSRF token is missing.") helps whoever gets the report.
     detail = exc.description if expired else None
+    if request.is_json:  # a page's script sent JSON: it reads the answer as JSON too
+        return jsonify(error=f"{title}. {text}", detail=detail), code, keep
     page = render_template("error.html", code=code, title=title, text=text, detail=detail)
     return page, code, keep

@@ -871,6 +871,17 @@ def test_a_body_that_is_not_json_is_a_400_in_json(app: Flask, org: Any, path: st
         assert resp.get_json()["error"] == "The request body is not valid JSON."
 
 
+
+@pytest.mark.parametrize("path", ["/search/similar-draft", "/notes/x/me-too"])
+def test_a_script_without_its_security_token_is_answered_in_json(app: Flask, org: Any, path: str) -> None:
+    """The form's script reads JSON: a failed CSRF check answered it with an HTML page."""
+    org()
+    client = app.test_client()
+    csrf_token(client, "/t/ruokasali")
+    resp = client.post(path, json={"text": "hei"}, headers={"Accept-Language": "en"})
+    assert resp.status_code == 400 and resp.mimetype == "application/json"
+    assert resp.get_json()["error"].startswith("The form could not be sent.")
+
 # --------------------------------------------------------------------------- JSON API
 
 
