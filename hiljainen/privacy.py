@@ -146,7 +146,7 @@ def export(session: Session, fp: Footprint, settings: Settings) -> dict[str, Any
     themes = {t.id: t for t in session.scalars(select(Theme))}
     # Notes are named by their public id throughout: the internal id runs in writing order, so
     # an export holding it would place an anonymous note among a writer's signed ones.
-    public = _PublicIds(session)
+    public = _PublicIds(session, fp.notes)
     out: dict[str, Any] = {
         "subject": fp.subject.kind,
         "exported_at": utcnow().isoformat(),
@@ -166,11 +166,12 @@ def export(session: Session, fp: Footprint, settings: Settings) -> dict[str, Any
 
 
 class _PublicIds:
-    """Public id of a note by its internal id, looked up once each."""
+    """Public id of a note by its internal id: the subject's own notes known, others looked up
+    once each (the few notes the subject voiced, answered or that are linked to theirs)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, known: Sequence[Observation]) -> None:
         self._session = session
-        self._known: dict[int, str | None] = {}
+        self._known: dict[int, str | None] = {n.id: n.public_id for n in known}
 
     def __getitem__(self, note_id: int | None) -> str | None:
         if note_id is None:
