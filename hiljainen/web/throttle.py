@@ -3,7 +3,9 @@ limit the login form refuses even the right password until the window has passed
 
 So that a stranger who knows a username cannot lock its owner out, a browser that has logged in to
 an account before carries a signed device cookie, and its failures are counted for that device
-alone: guesses from elsewhere lock the account everywhere but on its owner's own devices.
+alone: guesses from elsewhere lock the account everywhere but on its owner's own devices. The same
+holds for the address count: guesses at made-up usernames from a shared address (a care home's
+network, a proxy) lock out strangers there, but not the staff's own remembered browsers.
 
 Counted in Redis so that every web process shares one count, as hiljainen.web.ratelimit does;
 while Redis is down each process counts in its own memory. Names and addresses are kept only as
@@ -62,16 +64,26 @@ def _device_accounts() -> tuple[str, list[str]]:
         return "", []
 
 
+def _remembered(username: str) -> str:
+    """This browser's device id if it has logged in to this account before, else ''."""
+    device, accounts = _device_accounts()
+    return device if device and _account(username) in accounts else ""
+
+
 def _account_key(username: str) -> str:
     """The count this login's failures go to: the account's, or on a device that has logged in to
     the account before, that device's for the account."""
-    device, accounts = _device_accounts()
-    if _account(username) in accounts:
+    device = _remembered(username)
+    if device:
         return _key("device", f"{device}:{_account(username)}")
     return _key("user", username.strip().lower())
 
 
 def _keys(username: str, address: str) -> list[tuple[str, int]]:
+    # A remembered device has its own count and leaves the address's alone both ways: anyone on a
+    # shared address could otherwise fill the address count and lock every member of staff out.
+    if _remembered(username):
+        return [(_account_key(username), ACCOUNT_LIMIT)]
     return [(_account_key(username), ACCOUNT_LIMIT), (_key("addr", address), ADDRESS_LIMIT)]
 
 

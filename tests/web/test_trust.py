@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import re
 import stat
 import uuid
 from pathlib import Path
@@ -227,12 +228,94 @@ def test_guessing_the_current_password_in_settings_is_stopped(app: Flask) -> Non
         assert accounts.authenticate(resources.session(), "vuorossa", PASSWORD) is not None, "unchanged"
 
 
+def own_email(app: Flask, name: str) -> tuple[str | None, bool]:
+    with app.test_request_context():
+        user = resources.session().scalar(select(User).where(User.username == name))
+        assert user is not None
+        return user.email, user.answers_by_email
+
+
+def test_the_answer_address_changes_only_with_the_current_password(app: Flask) -> None:
+    """A borrowed session (a station left signed in) cannot send the answers to someone's notes
+    to an address of its own: a new address takes the current password, as a new password does."""
+    add_user(app, "osoitteellinen")
+    borrowed = app.test_client()
+    assert post_login(borrowed, "osoitteellinen", PASSWORD) == 302
+    token = csrf_token(borrowed, "/settings")
+
+    def save(lang: str = "en", **form: str) -> tuple[int, str]:
+        resp = borrowed.post(f"/settings?lang={lang}", data={"csrf_token": token, **form})
+        return resp.status_code, resp.get_data(as_text=True)
+
+    typed = {"email": "vieras@example.com", "answers_by_email": "on"}
+    for password in ("", "arvaus"):
+        status, page = save(password=password, **typed)
+        assert status == 400
+        assert "The current password is not right. Your e-mail address is not changed." in page
+        assert 'value="vieras@example.com"' in page, "what was typed stays"
+        assert re.search(r'id="answers_by_email"\s+checked', page), "the tick stays"
+        assert "arvaus" not in page, "the password typed is never shown back"
+    status, page = save("fi", **typed)
+    assert status == 400 and "Sähköpostiosoitettasi ei vaihdettu." in page
+    assert own_email(app, "osoitteellinen") == (None, False), "nothing changed"
+
+    assert save(password=PASSWORD, email="oma@example.fi", answers_by_email="on")[0] == 303
+    assert own_email(app, "osoitteellinen") == ("oma@example.fi", True)
+    assert save(email="vieras@example.com", answers_by_email="on")[0] == 400
+    assert save(email="", password="arvaus")[0] == 400, "nor is the address removed without it"
+    assert save(email="oma@example.fi")[0] == 303, "ticking off (the same address) needs no password"
+    assert own_email(app, "osoitteellinen") == ("oma@example.fi", False)
+
+
+def test_guessing_the_current_password_in_the_answer_address_form_is_stopped(app: Flask) -> None:
+    add_user(app, "osoitevuoro")
+    borrowed = app.test_client()
+    assert post_login(borrowed, "osoitevuoro", PASSWORD) == 302
+    token = csrf_token(borrowed, "/settings")
+
+    def save(password: str) -> int:
+        form = {"csrf_token": token, "email": "vieras@example.com", "password": password}
+        return borrowed.post("/settings", data=form).status_code
+
+    assert [save(f"arvaus-{i}") for i in range(throttle.ACCOUNT_LIMIT)] == [400] * throttle.ACCOUNT_LIMIT
+    assert save(PASSWORD) == 429
+    assert own_email(app, "osoitevuoro") == (None, False)
+
+
 def test_one_address_guessing_many_accounts_is_stopped(app: Flask, client: FlaskClient) -> None:
     add_user(app, "oikea")
     for i in range(throttle.ADDRESS_LIMIT):
         assert post_login(client, f"tunnus{i}", "arvaus", address="10.9.9.9") == 401
     assert post_login(client, "oikea", PASSWORD, address="10.9.9.9") == 429
     assert post_login(client, "oikea", PASSWORD, address="10.9.9.10") == 302
+
+
+def test_guesses_from_a_shared_address_do_not_lock_staff_out_of_their_own_browsers(app: Flask) -> None:
+    """A care home's one address (or a proxy without trusted-proxy settings): made-up usernames
+    fill the address's count, yet a browser its owner has logged in on before still logs in, and
+    its own failures leave the address's count alone. Strangers there stay refused."""
+    shared = "10.7.0.1"
+    add_user(app, "yovuoro")
+    own = app.test_client()
+    assert post_login(own, "yovuoro", PASSWORD, address=shared) == 302  # remembers this browser
+    stranger = app.test_client()
+    for _ in range(throttle.ADDRESS_LIMIT):
+        assert post_login(stranger, f"keksitty-{uuid.uuid4().hex[:8]}", "arvaus", address=shared) == 401
+    assert post_login(stranger, "yovuoro", PASSWORD, address=shared) == 429, "strangers stay limited"
+    fresh = app.test_client()
+    assert post_login(fresh, "yovuoro", PASSWORD, address=shared) == 429, "a new browser is a stranger"
+    assert post_login(own, "yovuoro", PASSWORD, address=shared) == 302, "the owner's browser logs in"
+
+    # The owner's own slips count for the device alone, never towards locking out the address.
+    other = "10.7.5.5"
+    add_user(app, "toinenkoti")
+    home = app.test_client()
+    assert post_login(home, "toinenkoti", PASSWORD, address=other) == 302
+    for i in range(throttle.ACCOUNT_LIMIT - 1):
+        assert post_login(home, "toinenkoti", f"väärä-{i}", address=other) == 401
+    for i in range(throttle.ADDRESS_LIMIT - throttle.ACCOUNT_LIMIT + 1):
+        assert post_login(app.test_client(), f"muu-{i}", "arvaus", address=other) == 401
+    assert post_login(app.test_client(), "toinenkoti", PASSWORD, address=other) == 302, "address not full"
 
 
 def test_a_right_password_before_the_limit_clears_the_accounts_count(app: Flask, client: FlaskClient) -> None:
