@@ -66,6 +66,7 @@ def test_an_admin_disables_and_resets_an_account_on_a_phone(
     assert fits(nurse)
     nurse.fill("input[name=email]", "hanna.hoitaja@example.fi")
     nurse.check("#answers_by_email")
+    nurse.fill("#email-password", temporary)  # a new address takes the current password
     nurse.click("form[action$='/settings'] button")
     nurse.wait_for_load_state()
     assert "Asetuksesi on tallennettu." in nurse.locator("p.notice").inner_text()

@@ -85,7 +85,7 @@ def test_a_staff_member_who_opted_in_gets_the_answer_by_mail(
     assert opt_in(nurse, email="hanna.hoitaja@", answers_by_email="on")[0] == 400
     status, body = opt_in(nurse, email="", answers_by_email="on")
     assert status == 400 and "Give the e-mail address the answers are sent to." in body
-    assert opt_in(nurse, email=NURSE_MAIL, answers_by_email="on")[0] == 303
+    assert opt_in(nurse, email=NURSE_MAIL, answers_by_email="on", password=PASSWORD)[0] == 303
     post_note(nurse, "/note", text="Iltavuoron lääkekaappi on taas lukossa ilman avainta.")
     post_note(nurse, "/note", text="Anonyymi huomio pesuhuoneen lattiasta.", anonymous="on")
     signed = note_of(mapp, "lääkekaappi")
@@ -137,7 +137,7 @@ def test_a_theme_answer_mails_the_writers_who_left_an_address_and_closing_forget
         status, _page = post_note(client, "/t/ruokasali", text=text, role="relative", **extra)
         assert status == 201
     nurse = signed_in(mapp, "hoitaja")
-    assert opt_in(nurse, email=NURSE_MAIL, answers_by_email="on")[0] == 303
+    assert opt_in(nurse, email=NURSE_MAIL, answers_by_email="on", password=PASSWORD)[0] == 303
     post_note(nurse, "/note", text="Ruokasalin melu häiritsee asukkaita.")
     with mapp.app_context():
         db = resources.session()
@@ -227,7 +227,8 @@ def test_without_a_mail_server_no_answer_is_queued_and_the_leader_is_told(
     page = nurse.get("/settings?lang=en").get_data(as_text=True)
     assert 'id="no-mail-server">No mail server is set for this service yet' in page
     assert "sähköpostia ei toistaiseksi lähetetä" in nurse.get("/settings?lang=fi").get_data(as_text=True)
-    assert opt_in(nurse, email=NURSE_MAIL, answers_by_email="on")[0] == 303, "the choice waits for a server"
+    status, _body = opt_in(nurse, email=NURSE_MAIL, answers_by_email="on", password=PASSWORD)
+    assert status == 303, "the choice waits for a server"
     post_note(nurse, "/note", text="Iltavuoron lääkekaappi on taas lukossa.")
     theme_mail = "melu@example.com"
     for address, text, contact in (("203.0.113.1", "Kahvi loppui kesken.", WRITER_MAIL),
