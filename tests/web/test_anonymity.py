@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import zoneinfo
 from typing import Any
 
 from flask import Flask
@@ -21,7 +22,7 @@ from sqlalchemy import select
 
 from hiljainen import create_app, db, resources
 from hiljainen.config import Settings
-from hiljainen.models import PUBLIC_ID_LENGTH, Observation, Role, Source, Theme
+from hiljainen.models import PUBLIC_ID_LENGTH, Observation, Role, Snapshot, Source, Theme
 from hiljainen.rules import public_id_shape
 from tests.conftest import login, make_org
 
@@ -192,3 +193,24 @@ def test_rate_limit_keys_do_not_keep_the_time_of_the_last_request(settings: Sett
             ends = int(conn.expiretime(key))
             assert ends % 3600 == 60, f"{key!r} ends {ends % 3600} s past a full hour"
             conn.delete(key)
+
+
+def test_the_dashboard_dates_its_figures_to_the_day_not_the_minute(app: Flask, settings: Settings) -> None:
+    """Snapshots are rebuilt as soon as new notes are processed, so "Computed 22.41" would date the
+    newest note (maybe an anonymous one) to within minutes: the dashboard says the day only."""
+    make_org(app)
+    local = dt.datetime(2026, 11, 24, 22, 41, tzinfo=zoneinfo.ZoneInfo(settings.timezone))
+    data = {"weeks": ["2026-W48"], "notes_by_source": {"staff": [3]}, "tone": {"negative": [3]},
+            "response": {"acknowledged": [1]}, "emergence_map": [], "activity": {"cells": []}}
+    with app.test_request_context():
+        session = resources.session()
+        session.add(Snapshot(scope="all", data=data, computed_at=local.astimezone(dt.UTC)))
+        session.commit()
+    leader = app.test_client()
+    login(leader, "johtaja", PASSWORD)
+    for lang, shown_day in (("fi", "24.11.2026"), ("en", "Nov 24, 2026")):
+        page = leader.get(f"/dashboard/?lang={lang}").get_data(as_text=True)
+        computed = re.search(r'<p class="muted"[^>]*>[^<]*(?:Laskettu|Computed)[^<]*</p>', page)
+        assert computed and shown_day in computed.group(0), (lang, computed)
+        for time in ("22.41", "22:41", "10:41", "10.41"):
+            assert time not in page, (lang, time)
