@@ -24,6 +24,11 @@ from hiljainen.web.auth import current_user, login_required
 
 bp = Blueprint("capture", __name__)
 HONEYPOT = "website"  # hidden from people by CSS; bots fill it
+# Budgets of public notes and receipt replies together, for all visitors, beyond each address's
+# own limit: from many addresses (an IPv6 /48 holds 65,536 /64s) one sender could otherwise post
+# without end, each note redacted in the request and embedded by the worker.
+FORM_LIMIT = 300  # per public form per hour
+SERVICE_LIMIT = 3_000  # for all public forms together per hour
 
 
 @bp.route("/note", methods=["GET", "POST"])
@@ -115,7 +120,7 @@ def public_form(slug: str) -> Any:
                 error = str(exc)
         # Only notes that will be stored count towards the limit: empty or refused posts from one
         # visitor must not close the form for everyone on a shared network (a care home's Wi-Fi).
-        if error is None and not ratelimit.allow("note", resources.get().settings.public_rate_limit):
+        if error is None and not _public_allowed("note", touchpoint.id):
             error = _(
                 "Many notes have come from this connection in the last hour. "
                 "Please try again a little later; your text is kept below."
@@ -174,7 +179,7 @@ def receipt() -> Any:
     elif obs is not None and request.method == "POST" and request.form.get("reply"):
         reply = request.form["reply"]
         # Counted as the public form's notes are: one code must not let a flood in unlimited.
-        if not ratelimit.allow("reply", resources.get().settings.public_rate_limit):
+        if not _public_allowed("reply", obs.touchpoint_id):
             error, status, kept = _(
                 "Many notes have come from this connection in the last hour. "
                 "Please try again a little later; your text is kept below."
@@ -191,6 +196,20 @@ def receipt() -> Any:
     return render_template(
         "capture/receipt.html", code=code, obs=obs, answers=answers, error=error, reply=kept
     ), status
+
+
+def _public_allowed(kind: str, touchpoint_id: int | None) -> bool:
+    """Whether one more public note or reply may be taken: the visitor's own limit first (a visitor
+    refused there uses up nothing of the shared budgets), then its form's and the service's. A reply
+    counts under its note's form (a note from no form: under the service's budget only)."""
+    return (
+        ratelimit.allow(kind, resources.get().settings.public_rate_limit)
+        and (
+            touchpoint_id is None
+            or ratelimit.allow("public", FORM_LIMIT, scope=f"touchpoint:{touchpoint_id}")
+        )
+        and ratelimit.allow("public", SERVICE_LIMIT, everyone=True)
+    )
 
 
 def _store_reply(db: Session, obs: Observation, reply: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Per-address hourly limits on the public endpoints; an address is kept only as a keyed hash.
+"""Hourly limits on the public endpoints: per address (an address is kept only as a keyed hash),
+and budgets that all visitors of one public form, or of the whole service, share.
 
 Counted in Redis, so every web process shares one count. While Redis is down each process
 counts in its own memory instead: a down queue must neither stop people from writing nor open
@@ -22,7 +23,11 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _local: dict[str, int] = {}  # this process's counts while Redis is down, current hour only
 _local_hour = -1
-_seen: dict[str, float] = {}  # first_from_address while Redis is down: name -> end of its window
+_seen: dict[str, tuple[int, float]] = {}  # first_from_address while Redis is down: name -> count, end
+# An IPv6 /48 (one site: 65,536 /64s) may do this many times what one /64 may: one sender with a
+# /48 could otherwise write from a fresh /64 each time, while a site's many real visitors share it.
+SITE_FACTOR = 10
+SITE_REPEATS = 5  # ... and may repeat what one /64 may do once (first_from_address) this many times
 
 
 def visitor_network() -> str:
@@ -40,36 +45,72 @@ def visitor_network() -> str:
     return raw
 
 
-def _address_key() -> str:
+def _visitor_site() -> str | None:
+    """The /48 network of an IPv6 visitor (None for IPv4)."""
+    network = visitor_network()
+    if not network.endswith("/64"):
+        return None
+    return str(ipaddress.ip_network(network).supernet(new_prefix=48))
+
+
+def _address_key(network: str | None = None) -> str:
     return hmac.new(
-        str(current_app.secret_key).encode(), visitor_network().encode(), hashlib.sha256
+        str(current_app.secret_key).encode(), (network or visitor_network()).encode(), hashlib.sha256
     ).hexdigest()[:32]
 
 
 def first_from_address(kind: str, subject: str, window: int) -> bool:
     """True the first time the visitor's address does `kind` to `subject` within `window` seconds
-    (e.g. "me too" on one note: new browser sessions from one address do not add up)."""
-    name = f"hiljainen:once:{kind}:{subject}:{_address_key()}"
+    (e.g. "me too" on one note: new browser sessions from one address do not add up), and while an
+    IPv6 visitor's /48 site has done so fewer than SITE_REPEATS times: from one site's 65,536 /64s
+    one sender could otherwise add a voice each."""
+    # Kept to the end of an hour, so the key's lifetime left does not tell when it was set.
+    until = _hour_end(time.time() + window)
+    if _repeats(f"hiljainen:once:{kind}:{subject}:{_address_key()}", until) > 1:
+        return False
+    site = _visitor_site()
+    if site is None:
+        return True
+    return _repeats(f"hiljainen:once:{kind}:{subject}:{_address_key(site)}", until) <= SITE_REPEATS
+
+
+def _repeats(name: str, until: int) -> int:
+    """Count one more under `name`, forgotten at `until` (Unix seconds); the count so far."""
     try:
-        # Kept to the end of an hour, so the key's lifetime left does not tell when it was set.
-        until = _hour_end(time.time() + window)
-        return bool(resources.get().redis().set(name, 1, nx=True, exat=until))
+        conn = resources.get().redis()
+        count = int(conn.incr(name))  # type: ignore[arg-type]
+        if count == 1:
+            conn.expireat(name, until)
+        return count
     except Exception as exc:  # noqa: BLE001 - any Redis failure: remember here instead
         log.warning("repeat check kept in this process: Redis unavailable (%s)", exc)
         now = time.time()
         with _lock:
-            for old in [k for k, end in _seen.items() if end <= now]:
+            for old in [k for k, (_count, end) in _seen.items() if end <= now]:
                 del _seen[old]
-            if name in _seen:
-                return False
-            _seen[name] = now + window
-            return True
+            count, end = _seen.get(name, (0, until))
+            _seen[name] = (count + 1, end)
+            return count + 1
 
 
-def allow(kind: str, limit: int, *, everyone: bool = False) -> bool:
-    """Count this request of `kind` for the visitor's address (or, with `everyone`, for all
-    visitors together); False beyond `limit` an hour."""
-    key = "everyone" if everyone else _address_key()
+def allow(kind: str, limit: int, *, everyone: bool = False, scope: str | None = None) -> bool:
+    """Count this request of `kind` for the visitor's address (an IPv6 visitor's /48 site too, at
+    SITE_FACTOR times `limit`), or for all visitors together: of one `scope` (a public form) or,
+    with `everyone`, of the whole service. False beyond `limit` an hour."""
+    if everyone:
+        return _count(kind, "everyone") <= limit
+    if scope is not None:
+        return _count(kind, f"scope:{scope}") <= limit
+    if _count(kind, _address_key()) > limit:
+        return False
+    # Counted only once the address is within its own limit: one refused visitor must not use up
+    # the site's budget that its neighbours share.
+    site = _visitor_site()
+    return site is None or _count(kind, _address_key(site)) <= limit * SITE_FACTOR
+
+
+def _count(kind: str, key: str) -> int:
+    """Count one more request of `kind` under `key` this hour; the hour's count so far."""
     hour = int(time.time() // 3600)
     name = f"hiljainen:rate:{kind}:{hour}:{key}"
     try:
@@ -81,7 +122,7 @@ def allow(kind: str, limit: int, *, everyone: bool = False) -> bool:
     except Exception as exc:  # noqa: BLE001 - any Redis failure: count here instead
         log.warning("rate limit counted in this process: Redis unavailable (%s)", exc)
         count = _count_locally(name, hour)
-    return count <= limit
+    return count
 
 
 def _hour_end(at: float) -> int:

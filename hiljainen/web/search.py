@@ -51,6 +51,10 @@ DRAFT_RATE_LIMIT = 600  # as-you-type lookups per address per hour on public for
 DRAFT_SERVICE_LIMIT = 6_000
 
 VOICE_RATE_LIMIT = 30  # "me too" per address per hour on public forms
+# ... and by all visitors together: each voice counts as one more reporter in the signals, and
+# visitors from many networks (an IPv6 /48 holds 65,536 /64s) could otherwise make a strong one.
+VOICE_FORM_LIMIT = 300  # per public form per hour
+VOICE_SERVICE_LIMIT = 3_000  # for all public forms together per hour
 VOICE_WINDOW = 24 * 3600  # seconds: one "me too" per note per address (any browser) in this window
 
 
@@ -238,7 +242,11 @@ def me_too(public_id: str) -> Any:
     if note is None or not safe_to_suggest(note, audience, today):
         return jsonify(error=_("This note cannot be joined."), added=False), 404
     if touchpoint is not None:
-        if not ratelimit.allow("voice", VOICE_RATE_LIMIT):
+        if not (
+            ratelimit.allow("voice", VOICE_RATE_LIMIT)
+            and ratelimit.allow("voice", VOICE_FORM_LIMIT, scope=f"touchpoint:{touchpoint.id}")
+            and ratelimit.allow("voice", VOICE_SERVICE_LIMIT, everyone=True)
+        ):
             return jsonify(
                 error=_(
                     "Many notes have come from this connection in the last hour. "

@@ -66,6 +66,22 @@ def test_staff_note_is_stored_redacted_and_queued(
     assert "iltapalaa" in client.get("/my").get_data(as_text=True)
 
 
+def test_tags_holding_personal_data_are_not_stored(seeded: Flask, client: FlaskClient) -> None:
+    """Tags come back in the API and exports as the text does: a name or a phone number typed into
+    them is dropped (a "[NIMI]" tag would only group unrelated notes), the other tags are kept."""
+    login(client, "hoitaja", "salasana-123")
+    status, page = post_note(
+        client, "/note", text="Omainen toivoo soittoa.", unit="koivukoti",
+        tags="omaiset, Pirjo Kettunen, 040 123 4567, soitto",
+    )  # fmt: skip
+    assert status == 201
+    (obs,) = notes(seeded)
+    stored = " ".join(obs.tags)
+    assert "kettunen" not in stored and "pirjo" not in stored and "4567" not in stored
+    assert obs.tags == ["omaiset", "soitto"]
+    assert obs.redactions == {"NAME": 1, "PHONE": 1} and "Henkilötiedot poistettiin" in page
+
+
 def test_anonymous_note_keeps_no_link_to_its_writer(seeded: Flask, client: FlaskClient) -> None:
     login(client, "hoitaja", "salasana-123")
     status, page = post_note(client, "/note", text="Vuorolista ei toimi.", anonymous="on")
@@ -282,6 +298,76 @@ def test_one_ipv6_network_shares_one_limit(tmp_path: Path, settings: Settings) -
     # An IPv4 visitor seen through a dual-stack socket is the same visitor as without it.
     assert [from_address(a, f"Nelonen {a}") for a in ("198.51.100.7", "::ffff:198.51.100.7",
                                                      "198.51.100.7")] == [201, 201, 429]
+
+
+def budget_app(folder: Path, settings: Settings, secret: str, **overrides: object) -> Flask:
+    """An organisation with the public forms ruokasali and aula, on the session's Redis, with none of
+    the budgets that all visitors share used yet."""
+    values: dict[str, object] = {"redis_url": settings.redis_url, "chroma_url": settings.chroma_url}
+    app = create_app(make_settings(folder, **values, secret_key=secret, **overrides))
+    make_org(app, touchpoints=("ruokasali", "aula"))
+    with app.app_context():  # other tests' notes this hour count too: start from none
+        conn = resources.get().redis()
+        for key in conn.scan_iter("hiljainen:rate:public:*"):
+            conn.delete(key)
+    return app
+
+
+def from_address(app: Flask, address: str, path: str, **data: str) -> tuple[int, str]:
+    """A post by a visitor at `address`, in a browser of its own."""
+    visitor = app.test_client()
+    visitor.environ_base["REMOTE_ADDR"] = address
+    return post_note(visitor, path, **data)
+
+
+def test_each_public_form_has_a_budget_for_all_visitors_together(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many addresses, each within its own limit (an IPv6 /48 holds 65,536 /64s), must not together
+    flood a form: past the form's budget of notes and replies the next is refused and kept in the
+    form, while another form still takes notes."""
+    from hiljainen.web import capture
+
+    monkeypatch.setattr(capture, "FORM_LIMIT", 3)
+    app = budget_app(tmp_path / "form-budget", settings, f"form-budget-{tmp_path.name}")
+    status, page = from_address(app, "203.0.113.1", "/t/ruokasali", text="Palaute 1", role="customer")
+    assert status == 201
+    code = receipt_of(page)
+    assert from_address(app, "203.0.113.2", "/t/ruokasali", text="Palaute 2", role="customer")[0] == 201
+    assert from_address(app, "203.0.113.3", "/receipt", code=code, reply="Lisätieto 1")[0] == 200
+    status, page = from_address(app, "203.0.113.4", "/t/ruokasali", text="Vielä yksi", role="customer")
+    assert status == 429 and "Vielä yksi" in page, "the text is kept for a later try"
+    status, page = from_address(app, "203.0.113.5", "/receipt", code=code, reply="Vielä yksi lisätieto")
+    assert status == 429 and "Vielä yksi lisätieto" in page, "a reply counts under its note's form"
+    assert from_address(app, "203.0.113.6", "/t/aula", text="Aulan palaute", role="customer")[0] == 201
+    assert [n.text for n in notes(app)] == ["Palaute 1", "Palaute 2", "Aulan palaute"]
+
+
+def test_public_forms_have_a_budget_for_the_whole_service(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hiljainen.web import capture
+
+    monkeypatch.setattr(capture, "SERVICE_LIMIT", 2)
+    app = budget_app(tmp_path / "service-budget", settings, f"service-budget-{tmp_path.name}")
+    codes = [
+        from_address(app, f"203.0.113.{n + 1}", path, text=f"Palaute {n}", role="customer")[0]
+        for n, path in enumerate(["/t/ruokasali", "/t/aula", "/t/aula"])
+    ]
+    assert codes == [201, 201, 429]
+
+
+def test_one_ipv6_site_shares_a_wider_limit(tmp_path: Path, settings: Settings) -> None:
+    """A sender with a /48 could write from a fresh /64 each time: the /64s of one /48 share ten
+    times one address's limit, while another /48 keeps its own."""
+    app = budget_app(tmp_path / "site", settings, f"ipv6-site-{tmp_path.name}", public_rate_limit=1)
+    codes = [
+        from_address(app, f"2001:db8:7:{n + 1:x}::1", "/t/ruokasali", text=f"Palaute {n}", role="customer")[0]
+        for n in range(11)
+    ]
+    assert codes == [201] * 10 + [429]
+    status, _page = from_address(app, "2001:db8:8:1::1", "/t/ruokasali", text="Naapuri", role="customer")
+    assert status == 201
 
 
 def test_rate_limit_holds_while_redis_is_down(tmp_path: Path, settings: Settings) -> None:

@@ -857,6 +857,77 @@ def test_me_too_adds_one_independent_voice_per_reporter(seeded: tuple[Flask, dic
     assert "2 others said this too" in page.get_data(as_text=True)
 
 
+def test_me_too_has_a_budget_per_form_and_for_the_service(
+    app: Flask, org: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each "me too" is one more reporter in the signals: voices from many addresses, each within its
+    own limit, must not together make a strong signal. Past a form's budget the next voice is
+    refused politely while another form still takes them; past the service's budget every form refuses."""
+    from hiljainen.web import search
+
+    made = org(touchpoints=("ruokasali", "aula"))
+    with app.app_context():
+        s = resources.session()
+        today = resources.get().settings.today()
+        note = Observation(
+            text=f"Kahvi loppuu aina kesken iltapäivällä ({uuid.uuid4().hex[:8]}).",  # its own "me too" keys
+            source=Source.RELATIVE, unit_id=made.unit_id, anonymous=True, shareable=True, day=today,
+            processed_at=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        s.add(note)
+        s.commit()
+        note_id = note.public_id
+        conn = resources.get().redis()  # other tests' voices this hour count too: start from none
+        for pattern in ("hiljainen:rate:voice:*:scope:*", "hiljainen:rate:voice:*:everyone"):
+            for key in conn.scan_iter(pattern):
+                conn.delete(key)
+    monkeypatch.setattr(search, "VOICE_FORM_LIMIT", 2)
+
+    def voice(address: str, form: str) -> Any:
+        visitor = app.test_client()
+        visitor.environ_base["REMOTE_ADDR"] = address
+        return me_too(visitor, f"/t/{form}", note_id, touchpoint=form)
+
+    answers = [voice(f"198.51.100.{n + 21}", "ruokasali") for n in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    refused = answers[2].get_json()
+    assert refused["added"] is False and "Many notes have come" in refused["error"]
+    lobby = voice("198.51.100.24", "aula").get_json()
+    assert lobby["added"] is True and lobby["voices"] == 3
+    monkeypatch.setattr(search, "VOICE_SERVICE_LIMIT", 3)
+    assert voice("198.51.100.25", "aula").status_code == 429
+
+
+def test_one_ipv6_site_adds_a_few_voices_to_a_note_not_one_per_network(
+    app: Flask, org: Any
+) -> None:
+    """Each /64 is one reporter, but one sender with a /48 holds 65,536 of them: past a few voices
+    on one note from one site, further ones are not added (as for one IPv4 address, politely)."""
+    from hiljainen.web import ratelimit
+
+    made = org(touchpoints=("ruokasali",))
+    with app.app_context():
+        s = resources.session()
+        note = Observation(
+            text=f"Iltapalaa ei tuotu ajoissa ({uuid.uuid4().hex[:8]}).",  # its own "me too" keys
+            source=Source.RELATIVE, unit_id=made.unit_id, anonymous=True, shareable=True,
+            day=resources.get().settings.today(), processed_at=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        s.add(note)
+        s.commit()
+        note_id = note.public_id
+
+    def voice(address: str) -> Any:
+        visitor = app.test_client()
+        visitor.environ_base["REMOTE_ADDR"] = address
+        return me_too(visitor, "/t/ruokasali", note_id, touchpoint="ruokasali").get_json()
+
+    site = [voice(f"2001:db8:77:{n}::1") for n in range(ratelimit.SITE_REPEATS + 2)]
+    assert [a["added"] for a in site] == [True] * ratelimit.SITE_REPEATS + [False, False]
+    assert site[-1]["voices"] == ratelimit.SITE_REPEATS and "already" in site[-1]["message"]
+    assert voice("2001:db8:78::1")["added"]  # another site is another reporter
+
+
 @pytest.mark.parametrize("path", ["/search/similar-draft", "/notes/x/me-too"])
 def test_a_body_that_is_not_json_is_a_400_in_json(app: Flask, org: Any, path: str) -> None:
     """Deep nesting made the JSON parser raise RecursionError, which get_json(silent=True) let
