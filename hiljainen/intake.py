@@ -8,6 +8,7 @@ import logging
 import re
 import secrets
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -36,6 +37,7 @@ _DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 MAX_UNBROKEN = 300
 _UNBROKEN = re.compile(rf"\S{{{MAX_UNBROKEN + 1},}}")
 MAX_TAGS = 10
+TAG_CHARS = 40  # the longest tag kept
 # How many years back a note's day may go (from 1 January). An older day is a typing mistake
 # (0026 for 2026), and the weekly signals would count every week since it, for every theme.
 OLDEST_YEARS = 10
@@ -98,10 +100,36 @@ def clean_tags(tags: Sequence[str]) -> list[str]:
     """Lowercase, unique, short tags."""
     out: list[str] = []
     for tag in tags:
-        tag = _CONTROL.sub("", tag).strip().lower()[:40]  # PostgreSQL cannot store NUL
+        tag = _CONTROL.sub("", tag).strip().lower()[:TAG_CHARS]  # PostgreSQL cannot store NUL
         if tag and tag not in out:
             out.append(tag)
     return out[:MAX_TAGS]
+
+
+def redact_tags(tags: Sequence[str], redactor: Redactor) -> tuple[list[str], Counter[str]]:
+    """The tags clean_tags keeps, less any that holds personal data, and what those held. Such a
+    tag is dropped whole, not kept with a marker: a tag is a label to filter and count notes by,
+    and "[NIMI]" would put unrelated notes under one label while the words around the marker
+    ("omainen [NIMI]") may still point at the person."""
+    seen: list[str] = []
+    kept: list[str] = []
+    found: Counter[str] = Counter()
+    for raw in tags:
+        # Read as written (names are found more surely in their capitals), and past the characters
+        # kept, so that a number cut off at the end is still recognised.
+        tag = _CONTROL.sub("", raw).strip()[: TAG_CHARS * 4]
+        label = clean_tags([tag])
+        if not label or label[0] in seen:
+            continue
+        seen.append(label[0])
+        redaction = redactor.redact(tag)
+        if redaction.found or redaction.uncertain:
+            found.update(redaction.found)
+        else:
+            kept.append(label[0])
+        if len(seen) == MAX_TAGS:  # the tags clean_tags would keep, each redacted once at most
+            break
+    return kept, found
 
 
 def new_receipt() -> str:
@@ -124,13 +152,16 @@ def store(
     text = clean_text(draft.text, max_chars)
     unit, touchpoint = _place(db, draft.unit, draft.touchpoint)
     redaction = redactor.redact(text)
+    # Tags are shown in the API and exports as the text is: redacted as it is.
+    tags, tag_found = redact_tags(draft.tags, redactor)
+    found = Counter(redaction.found) + tag_found
     # Anonymous: no author, no exact time (the day is enough), nothing else that links a person.
     anonymous = draft.anonymous or draft.author is None
     receipt = new_receipt() if draft.wants_receipt else None
     contact = _CONTROL.sub("", draft.contact or "").strip()[:300] or None
     obs = Observation(
         text=redaction.text,
-        redactions=dict(redaction.found),
+        redactions=dict(found),
         source=draft.source,
         unit_id=unit.id if unit else (touchpoint.unit_id if touchpoint else None),
         touchpoint_id=touchpoint.id if touchpoint else None,
@@ -140,7 +171,7 @@ def store(
         shareable=draft.shareable and not redaction.uncertain,
         day=draft.day or today or dt.date.today(),
         created_at=None if anonymous else utcnow(),
-        tags=clean_tags(draft.tags),
+        tags=tags,
         contact=contact,
         wants_answer=draft.wants_answer or contact is not None,  # a contact is given to get an answer
         receipt_hash=receipt_hash(receipt) if receipt else None,
@@ -148,7 +179,7 @@ def store(
     )
     db.add(obs)
     db.flush()
-    return Stored(obs, receipt, queued=False, redacted=dict(redaction.found))
+    return Stored(obs, receipt, queued=False, redacted=dict(found))
 
 
 def queue_processing(conn: redis.Redis | None, ids: Sequence[int], batch_size: int) -> bool:
