@@ -49,6 +49,9 @@ LINKS = {"alert": "/dashboard", "digest": "/dashboard"}
 TIMEOUT = 15  # seconds, for SMTP and the webhook
 PERSONAL = ("answer",)  # channels whose messages go to their own recipient only
 _EMAIL = re.compile(r"[^@\s,;<>\"]{1,64}@[^@\s,;<>\"]{1,190}\.[^@\s,;<>\".]{2,63}")
+# Markdown's characters that make links, images, emphasis and code; "!" only where it starts an
+# image, since elsewhere it is inert and a chat without backslash escapes (Slack) would show them.
+_MARKDOWN = re.compile(r"[\\`*_\[\]()]|!(?=\[)")
 _BROADCAST = re.compile(r"@(channel|here|all|everyone)\b", re.IGNORECASE)  # mentions that ping everyone
 
 
@@ -205,7 +208,10 @@ def send_mail(target: SmtpTarget, to: list[str], subject: str, body: str) -> Non
 def chat_text(text: str) -> str:
     """Text a chat shows as written: theme names and excerpts carry the public's words, so their
     `<!channel>`, `<https://…|label>` and `@here` must not become a ping or a disguised link
-    (Slack's escaping of &, < and >; a zero-width space after @ of a broadcast mention)."""
+    (Slack's escaping of &, < and >; a zero-width space after @ of a broadcast mention), nor their
+    `[label](url)` and `![](url)` a link or an image loaded from elsewhere (Markdown, which
+    Mattermost, Rocket.Chat and Teams render: a backslash before its active characters)."""
+    text = _MARKDOWN.sub(r"\\\g<0>", text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST.sub(lambda m: "@\u200b" + m.group(1), text)
 

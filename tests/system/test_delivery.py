@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from hiljainen import accounts, db, delivery, resources
 from hiljainen.digest import deliver_outbox, queue_digest
-from hiljainen.models import AuditEvent, Observation, OutboxMessage, Role, Source
+from hiljainen.models import AuditEvent, Observation, OutboxMessage, Response, Role, Source, Status
 from hiljainen.services import free_port
 from tests.conftest import csrf_token, login, make_settings
 
@@ -168,6 +168,30 @@ def test_the_publics_words_reach_the_chat_as_text(
     assert "<" not in text and ">" not in text and "@here" not in text
     assert "&lt;!channel&gt; &lt;https://kirjaudu.example/login|Avaa hälytys&gt; @\u200bhere &amp; co" in text
     assert receiver.posts[0]["link"] == f"{PUBLIC}/dashboard"
+
+
+def test_a_quoted_note_cannot_put_a_markdown_link_or_image_into_the_chat(
+    session: Session, receiver: Receiver, tmp_path: Path
+) -> None:
+    """The digest quotes public notes ("you said"); Mattermost, Rocket.Chat and Teams render
+    Markdown, so a note's `[label](url)` would show a disguised link and `![](url)` load an image
+    from the writer's server (telling it who reads the chat): both arrive as plain text."""
+    words = "[Kirjaudu](https://evil.example)![](https://evil.example/p.png)"
+    acted = T0 - dt.timedelta(days=3)
+    note = Observation(text=words, day=acted.date(), source=Source.CUSTOMER, status=Status.DONE)
+    session.add(note)
+    session.flush()
+    for kind in ("answer", "action"):
+        session.add(Response(observation_id=note.id, kind=kind, body="Korjattu.", created_at=acted))
+    queue_digest(session, T0.date(), min_group=3, base_url=PUBLIC)
+    session.commit()
+    settings = make_settings(tmp_path, webhook_url=receiver.url, public_url=PUBLIC)
+    assert deliver_outbox(session, delivery.make_sender(settings, session), T0).failed == []
+    text = receiver.posts[0]["text"]
+    assert r"\[Kirjaudu\]\(https://evil.example\)\!\[\]\(https://evil.example/p.png\)" in text
+    assert "](" not in text and "![" not in text, "no link or image syntax is left active"
+    assert f"{PUBLIC}/dashboard" in text, "the service's own link still works"
+    assert words in receiver.posts[0]["body"] and "Kirjaudu" in text
 
 
 def test_an_alert_about_a_name_with_a_line_break_is_still_mailed(
