@@ -205,13 +205,14 @@ def replay(input_path: str, out_path: str) -> None:
     """Replay dated notes week by week as a deployment receives them; one JSON line per week.
 
     Input lines: "text", "created_at", optionally "unit", "source". Each line written says which
-    themes exist and which alerts were raised that week (members are 0-based input lines)."""
+    themes exist and which alerts were raised that week (members are 0-based input lines). A line
+    that cannot be a note (undated, empty) is skipped and named on stderr."""
     from workers.replay import replay_file
 
     def progress(week: str, done: int, total: int) -> None:
         click.echo(f"{week}: {done}/{total} weeks", err=True)
 
-    s = replay_file(input_path, out_path, progress=progress)
+    s = replay_file(input_path, out_path, progress=progress, warn=lambda msg: click.echo(msg, err=True))
     click.echo(f"{s['notes']} notes over {s['weeks']} weeks, {s['alerts']} alerts")
 
 

@@ -431,13 +431,18 @@ def _source(value: str, default: Source | None) -> Source:
         if default is None:
             raise InvalidInput(_("The source is missing; add a source column or choose a default source."))
         return default
-    found = _source_words().get(_fold(value))
+    found = source_from_word(value)
     if found is None:
         shown = ", ".join(f"{s.value} / {_source_labels_fi()[s]}" for s in Source)
         raise InvalidInput(
             _("Unknown source %(value)s; use one of: %(values)s", value=_shown(value), values=shown)
         )
     return found
+
+
+def source_from_word(value: str) -> Source | None:
+    """The writer a word names (a source's value, its label in either language, an everyday word)."""
+    return _source_words().get(_fold(value))
 
 
 @functools.cache

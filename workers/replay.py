@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from hiljainen import db, intake
 from hiljainen.config import Settings
+from hiljainen.csv_import import source_from_word
 from hiljainen.errors import InvalidInput
 from hiljainen.models import Alert, Observation, Source, Theme, Unit
 from hiljainen.runtime import Runtime
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from hiljainen.pipeline.embed import Embedder
 
 Progress = Callable[[str, int, int], None]
+Warn = Callable[[str], None]
 
 
 def _week_of(day: dt.date) -> tuple[int, int]:
@@ -52,12 +54,17 @@ def _weeks(first: dt.date, last: dt.date) -> list[dt.date]:
     return out
 
 
-def _source(value: Any, line: int) -> Source:
-    try:
-        return Source(str(value or "staff").strip().lower())
-    except ValueError:
+def _source(value: Any, line: int, warn: Warn) -> Source:
+    """The writer of a line: a source's value or any word the CSV import knows for it ("omainen",
+    "asiakas", "family"...); missing or unknown, staff (an unknown one said on stderr)."""
+    if value is None or not str(value).strip():
+        return Source.STAFF
+    found = source_from_word(str(value))
+    if found is None:
         known = ", ".join(s.value for s in Source)
-        raise InvalidInput(f'line {line}: "source" {value!r} is not one of {known}') from None
+        warn(f'line {line}: "source" {value!r} is not one of {known}: counted as staff')
+        return Source.STAFF
+    return found
 
 
 def _units(session: Session, names: set[str]) -> dict[str, str]:
@@ -77,17 +84,24 @@ def replay_file(
     settings: Settings | None = None,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
+    warn: Warn | None = None,
 ) -> dict[str, int]:
-    """Replay the stream week by week; returns counts (notes, weeks, alerts)."""
-    rows = read_notes(input_path)
+    """Replay the stream week by week; returns counts (notes, weeks, alerts). A line that cannot be
+    a note (undated, empty, refused as the forms refuse it) is skipped and said to `warn`."""
+    say = warn or (lambda _msg: None)
+    rows, days = [], []
+    for r in read_notes(input_path):
+        try:
+            if not r.get("created_at"):
+                raise InvalidInput(f'line {r["_line"]}: "created_at" is missing (a replay needs the day)')
+            days.append(parse_day(str(r["created_at"]), r["_line"]))
+        except InvalidInput as exc:  # one bad line must not lose the whole replay
+            say(f"{exc} (line skipped)")
+            continue
+        rows.append(r)
     if not rows:
-        raise InvalidInput(f"{input_path}: no notes")
-    days = []
-    for r in rows:
-        if not r.get("created_at"):
-            raise InvalidInput(f'line {r["_line"]}: "created_at" is missing (replay needs every note dated)')
-        days.append(parse_day(str(r["created_at"]), r["_line"]))
-    sources = [_source(r.get("source"), r["_line"]) for r in rows]
+        raise InvalidInput(f"{input_path}: no dated notes")
+    sources = [_source(r.get("source"), r["_line"], say) for r in rows]
     base = settings or Settings.from_env()
     with tempfile.TemporaryDirectory(prefix="hiljainen-replay-") as tmp, \
             chroma_server(Path(tmp)).start() as chroma:
@@ -106,8 +120,9 @@ def replay_file(
         with open(out_path, "w", encoding="utf-8") as out:
             for n, monday in enumerate(weeks, start=1):
                 todo = by_week.get(_week_of(monday), [])
-                line_of.update(_store(rt, rows, todo, days, sources, units))
-                _process(rt, [note for note, line in line_of.items() if line in set(todo)])
+                stored = _store(rt, rows, todo, days, sources, units, say)
+                line_of.update(stored)
+                _process(rt, list(stored))
                 sunday = monday + dt.timedelta(days=6)
                 with db.transaction(rt.sessions) as session:
                     refresh.themes(session, rt.vectors(), rt.embedder().model_id, sunday,
@@ -119,24 +134,25 @@ def replay_file(
                 out.flush()
                 if progress:
                     progress(week["week"], n, len(weeks))
-    return {"notes": len(rows), "weeks": len(weeks), "alerts": alerts_seen}
+    return {"notes": len(line_of), "weeks": len(weeks), "alerts": alerts_seen}
 
 
 def _store(rt: Runtime, rows: Sequence[dict[str, Any]], todo: Sequence[int], days: Sequence[dt.date],
-           sources: Sequence[Source], units: dict[str, str]) -> dict[int, int]:
+           sources: Sequence[Source], units: dict[str, str], warn: Warn) -> dict[int, int]:
     """Store this week's notes as the forms do; note id -> input line (0-based)."""
     stored: dict[int, int] = {}
     with db.transaction(rt.sessions) as session:
         for i in todo:
             r = rows[i]
-            note = intake.store(
-                session,
-                intake.Draft(text=r["text"], source=sources[i], unit=units.get(str(r.get("unit") or "")),
-                             anonymous=True, day=days[i], wants_receipt=False),
-                rt.redactor(),
-                max_chars=rt.settings.max_note_chars,
-            )
-            stored[note.observation.id] = i
+            draft = intake.Draft(text=r["text"], source=sources[i], unit=units.get(str(r.get("unit") or "")),
+                                 anonymous=True, day=days[i], wants_receipt=False)
+            try:
+                with session.begin_nested():
+                    note = intake.store(session, draft, rt.redactor(), max_chars=rt.settings.max_note_chars)
+            except InvalidInput as exc:
+                warn(f"line {r['_line']}: {exc} (line skipped)")
+                continue
+            stored[note.observation.id] = r["_line"] - 1
     return stored
 
 

@@ -67,8 +67,33 @@ def test_replay_writes_one_line_a_week_with_themes_and_alerts(tmp_path: Path, em
             assert alert["level"] in ("weak", "strong") and alert["members"]
 
 
-def test_replay_names_an_undated_line(tmp_path: Path) -> None:
+def test_a_stream_without_a_dated_note_is_refused_naming_its_lines(tmp_path: Path) -> None:
     stream = tmp_path / "stream.jsonl"
-    stream.write_text('{"text": "a", "created_at": "2026-01-05"}\n{"text": "b"}\n', encoding="utf-8")
-    with pytest.raises(InvalidInput, match='line 2: "created_at" is missing'):
-        replay_file(stream, tmp_path / "out.jsonl")
+    stream.write_text('{"text": "a"}\n{"text": "b", "created_at": "maanantaina"}\n', encoding="utf-8")
+    said: list[str] = []
+    with pytest.raises(InvalidInput, match="no dated notes"):
+        replay_file(stream, tmp_path / "out.jsonl", warn=said.append)
+    assert said[0].startswith('line 1: "created_at" is missing') and said[1].startswith("line 2: ")
+
+
+@pytest.mark.slow
+def test_a_line_that_cannot_be_a_note_is_skipped_and_named_not_the_whole_replay(
+    tmp_path: Path, embedder: Any
+) -> None:
+    """One undated, empty or unreadable line used to end the whole replay; an unknown writer too."""
+    stream, out = tmp_path / "stream.jsonl", tmp_path / "out.jsonl"
+    lines = [
+        {"text": "Lounas tuli taas kylmänä.", "created_at": "2026-03-02T10:00:00", "source": "omainen"},
+        {"text": "Keitto oli haaleaa kun se tuli.", "created_at": "2026-03-03", "source": "Customer"},
+        {"text": "   ", "created_at": "2026-03-03"},
+        {"text": "Ruoka oli kylmää, piti lämmittää."},
+        {"text": "The food was cold on arrival.", "created_at": "2026-03-04", "source": "nurse"},
+    ]
+    stream.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    said: list[str] = []
+    summary = replay_file(stream, out, embedder=embedder, warn=said.append)
+    assert summary["notes"] == 3
+    assert [m.split(":")[0] for m in said] == ["line 4", "line 5", "line 3"]
+    assert "counted as staff" in said[1] and said[2].endswith("(line skipped)")
+    week = json.loads(out.read_text(encoding="utf-8").splitlines()[-1])
+    assert {m for t in week["themes"] for m in t["members"]} <= {0, 1, 4}  # 0-based input lines
