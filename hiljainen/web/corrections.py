@@ -29,6 +29,10 @@ class CorrectionRefused(ValueError):
     """The correction cannot be made as asked (no notes chosen, the same theme, ...)."""
 
 
+class ThemeChanged(CorrectionRefused):
+    """Another correction changed the theme since the leader's page showed it."""
+
+
 def notes_of(session: Session, theme_id: int) -> list[int]:
     """The ids of a theme's notes now."""
     return list(session.scalars(select(Observation.id).where(Observation.theme_id == theme_id)
@@ -76,12 +80,13 @@ def merge(session: Session, theme: Theme, into: Theme, actor_id: int | None) -> 
     """All of `theme`'s notes join `into`; its indicators and alerts follow; `theme` ends."""
     if into.id == theme.id or not into.active:
         raise CorrectionRefused("merge into itself or an ended theme")
+    _claim(session, theme, into)
     moved, kept = notes_of(session, theme.id), notes_of(session, into.id)
     indicators = list(session.scalars(select(Indicator.id).where(Indicator.theme_id == theme.id)))
     alerts = list(session.scalars(select(Alert.id).where(Alert.theme_id == theme.id)))
     correction = _record(session, theme, CorrectionKind.MERGE, actor_id, {
         "into": into.id, "notes": kept + moved, "moved": moved, "indicators": indicators,
-        "alerts": alerts, "before": {"active": theme.active, "pinned": theme.pinned},
+        "alerts": alerts, "before": {"active": True, "pinned": theme.pinned},  # active: _claim
     })
     _place(session, moved, into.id)
     if indicators:
@@ -92,6 +97,26 @@ def merge(session: Session, theme: Theme, into: Theme, actor_id: int | None) -> 
     theme.active, theme.pinned = False, False
     _resize(session, theme, into)
     return correction
+
+
+def _claim(session: Session, theme: Theme, into: Theme) -> None:
+    """Check, atomically, that both themes are still in use, and end `theme`. Two leaders merging
+    A into B and B into A at once each saw both in use on their page, and both merges went through:
+    both themes ended, holding each other's notes."""
+    # PostgreSQL: lock both rows, always in id order, so such a pair waits rather than deadlocks;
+    # the later one then sees the other's commit. SQLite ignores FOR UPDATE: its one writer lock,
+    # taken by the first UPDATE below, makes the later merge see the other's commit instead.
+    session.execute(select(Theme.id).where(Theme.id.in_(sorted({theme.id, into.id})))
+                    .order_by(Theme.id).with_for_update())
+    # Check and change in one statement each, the target first so that a refusal changes nothing
+    # (its "update" keeps active as it is). The session's copies may be stale: not synchronised.
+    for theme_id, active in ((into.id, True), (theme.id, False)):
+        done = session.execute(update(Theme).where(Theme.id == theme_id, Theme.active.is_(True))
+                               .values(active=active).execution_options(synchronize_session=False))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            session.expire(theme)
+            session.expire(into)
+            raise ThemeChanged("the theme was changed meanwhile: merged or ended by another correction")
 
 
 def split(session: Session, theme: Theme, note_ids: Sequence[int], name: str | None,
@@ -152,13 +177,19 @@ def undo_last(session: Session, theme: Theme, actor_id: int | None) -> ThemeCorr
         setattr(theme, "pinned" if last.kind == CorrectionKind.PIN else "watched", bool(p.get("before")))
     elif last.kind == CorrectionKind.MERGE:
         into = session.get(Theme, p["into"])
-        _place(session, p.get("moved", []), theme.id)
-        if p.get("indicators"):
-            session.execute(update(Indicator).where(Indicator.id.in_(p["indicators"])).values(theme_id=theme.id))
-        if p.get("alerts"):
-            session.execute(update(Alert).where(Alert.id.in_(p["alerts"])).values(theme_id=theme.id))
-        theme.active = True
-        theme.pinned = bool(p.get("before", {}).get("pinned"))
+        # Only what is still where the merge put it: a later move (or refresh) of a merged note to
+        # a third theme is a correction of its own and stays.
+        moved = p.get("moved", [])
+        still = select(Observation.id).where(Observation.id.in_(moved), Observation.theme_id == p["into"])
+        _place(session, list(session.scalars(still)) if moved else [], theme.id)
+        for table, ids in ((Indicator, p.get("indicators")), (Alert, p.get("alerts"))):
+            if ids:
+                session.execute(update(table).where(table.id.in_(ids), table.theme_id == p["into"])
+                                .values(theme_id=theme.id))
+        before = p.get("before", {})
+        # As it was: merges recorded before _claim may have ended a theme that had already ended.
+        theme.active = bool(before.get("active", True))
+        theme.pinned = bool(before.get("pinned"))
         _resize(session, theme, *([into] if into else []))
     elif last.kind == CorrectionKind.SPLIT:
         new = session.get(Theme, p["new"])

@@ -378,3 +378,100 @@ def test_a_refresh_gives_its_new_themes_ids_a_split_did_not_take(database_url: s
         assert s.get(Theme, 2).topic_id == renamed and s.get(Theme, renamed).topic_id == renamed
         events = s.execute(select(ThemeEvent.theme_id, ThemeEvent.other_theme_id)).tuples().all()
         assert sorted(events, key=str) == sorted([(renamed, None), (2, renamed)], key=str)
+
+
+def _merged_pair(database_url: str) -> tuple[Any, int, int, list[int], list[int]]:
+    """Sessions on a fresh database holding two themes in use (their ids and notes)."""
+    from hiljainen.web import corrections
+
+    sessions = db.make_sessionmaker(db.make_engine(database_url))
+    with db.transaction(sessions) as s:
+        a = _theme_with_notes(s, ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]).id
+        b = _theme_with_notes(s, ["cccccccccccc", "dddddddddddd", "eeeeeeeeeeee"]).id
+        notes_a, notes_b = corrections.notes_of(s, a), corrections.notes_of(s, b)
+    return sessions, a, b, notes_a, notes_b
+
+
+def test_two_leaders_merging_two_themes_into_each_other_end_only_one(database_url: str) -> None:
+    """Each leader's page showed both themes in use and merge checked only the target as it had
+    read it: A into B and B into A at once both went through, both themes ended and their notes
+    dropped out of every list. The later merge is now refused and changes nothing."""
+    from hiljainen.web import corrections
+
+    sessions, a, b, notes_a, notes_b = _merged_pair(database_url)
+    with sessions() as late:  # the second leader read both themes in use, before the first merge
+        late_a, late_b = late.get(Theme, a), late.get(Theme, b)
+        assert late_a.active and late_b.active
+        with db.transaction(sessions) as first:
+            corrections.merge(first, first.get(Theme, a), first.get(Theme, b), None)
+        with pytest.raises(corrections.CorrectionRefused) as refused:
+            corrections.merge(late, late_b, late_a, None)
+        assert "changed meanwhile" in str(refused.value)
+        late.commit()  # were anything left changed, it would be kept
+    with sessions() as s:
+        assert not s.get(Theme, a).active and s.get(Theme, b).active
+        assert corrections.notes_of(s, b) == sorted(notes_a + notes_b) and s.get(Theme, b).size == 5
+        assert [c.theme_id for c in s.scalars(select(ThemeCorrection))] == [a]
+
+
+def test_a_theme_merged_away_is_not_merged_again_nor_revived_empty(database_url: str) -> None:
+    """Merging a theme already merged into another recorded a second merge of no notes; undoing
+    that made the theme active again with no notes, and its notes stayed in the other."""
+    from hiljainen.web import corrections
+
+    sessions, a, b, notes_a, notes_b = _merged_pair(database_url)
+    with db.transaction(sessions) as s:
+        c = _theme_with_notes(s, ["ffffffffffff"]).id
+        corrections.merge(s, s.get(Theme, a), s.get(Theme, b), None)
+    with db.transaction(sessions) as s:
+        with pytest.raises(corrections.CorrectionRefused):
+            corrections.merge(s, s.get(Theme, a), s.get(Theme, c), None)
+    with db.transaction(sessions) as s:
+        assert corrections.undo_last(s, s.get(Theme, a), None) is not None
+    with sessions() as s:
+        restored = s.get(Theme, a)
+        assert restored.active and restored.size == 2 and corrections.notes_of(s, a) == notes_a
+        assert corrections.notes_of(s, b) == notes_b and corrections.notes_of(s, c) != []
+
+
+def test_undoing_a_merge_keeps_a_later_move_of_its_notes(database_url: str) -> None:
+    """Undoing a merge put every merged note back, also those a leader had moved on to a third
+    theme since: that later correction silently disappeared."""
+    from hiljainen.web import corrections
+
+    sessions, a, b, notes_a, notes_b = _merged_pair(database_url)
+    with db.transaction(sessions) as s:
+        c = _theme_with_notes(s, ["ffffffffffff"]).id
+        notes_c = corrections.notes_of(s, c)
+        corrections.merge(s, s.get(Theme, a), s.get(Theme, b), None)
+    with db.transaction(sessions) as s:
+        corrections.move(s, s.get(Theme, b), [notes_a[0], notes_b[0]], s.get(Theme, c), None)
+    with db.transaction(sessions) as s:
+        undone = corrections.undo_last(s, s.get(Theme, a), None)
+        assert undone is not None and undone.kind == CorrectionKind.MERGE
+    with sessions() as s:
+        assert corrections.notes_of(s, a) == notes_a[1:]
+        assert corrections.notes_of(s, b) == notes_b[1:]
+        assert corrections.notes_of(s, c) == sorted(notes_c + [notes_a[0], notes_b[0]])
+        assert [s.get(Theme, t).size for t in (a, b, c)] == [1, 2, 3]
+        assert s.get(Theme, a).active
+
+
+def test_undoing_a_merge_of_an_ended_theme_leaves_it_ended(database_url: str) -> None:
+    """A merge recorded before merges checked their theme was in use ended a theme already
+    ended; undoing it made that theme active, with no notes."""
+    from hiljainen.web import corrections
+
+    sessions, a, b, _notes_a, notes_b = _merged_pair(database_url)
+    with db.transaction(sessions) as s:
+        ended = _theme_with_notes(s, [])
+        ended.active, ended.size = False, 0
+        s.add(ThemeCorrection(theme_id=ended.id, kind=CorrectionKind.MERGE, payload={
+            "into": b, "notes": notes_b, "moved": [], "indicators": [], "alerts": [],
+            "before": {"active": False, "pinned": False}}))
+        ended_id = ended.id
+    with db.transaction(sessions) as s:
+        assert corrections.undo_last(s, s.get(Theme, ended_id), None) is not None
+    with sessions() as s:
+        assert not s.get(Theme, ended_id).active and s.get(Theme, ended_id).size == 0
+        assert corrections.notes_of(s, b) == notes_b and s.get(Theme, b).size == 3
