@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -21,6 +22,7 @@ from hiljainen.services import (
     port_in_use,
     prepare_data_dir,
     redis_server,
+    shown_url,
     web_server,
     worker_process,
 )
@@ -29,6 +31,7 @@ from hiljainen.services import (
 def run(settings: Settings, *, demo: bool = False) -> None:
     """Start Redis, Chroma, the worker and the web app; print their state; stop all on Ctrl-C."""
     data = settings.data_dir.resolve()
+    os.umask(0o077)  # what this service and its children write (logs, Chroma, outbox) is the owner's
     prepare_data_dir(settings.data_dir)
     if port_in_use(settings.host, settings.port):
         raise ConfigError(f"port {settings.port} is in use; stop what uses it or set HILJAINEN_PORT")
@@ -87,7 +90,7 @@ def _check_redis(url: str) -> None:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except (redis.RedisError, ValueError) as exc:
         raise ConfigError(
-            f"cannot reach Redis at {url} ({exc}); start it, fix "
+            f"cannot reach Redis at {shown_url(url)} ({exc}); start it, fix "
             "HILJAINEN_REDIS_URL, or unset it to use the embedded server"
         ) from None
 
@@ -107,7 +110,7 @@ def _worker_ready(url: str):  # type: ignore[no-untyped-def]
 def _print_state(children: list[ChildServer], url: str, demo: bool) -> None:
     print("\nHiljainen is running:", flush=True)
     for child in children:
-        print(f"  {child.name:<8} {child.state:<10} {child.url}")
+        print(f"  {child.name:<8} {child.state:<10} {shown_url(child.url)}")
     print(f"\n  open {url}/")
     if demo:
         print("  demo logins: johtaja / demo-johtaja (leader), admin / demo-admin (admin)")

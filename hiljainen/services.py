@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,10 +28,13 @@ from hiljainen.errors import ConfigError
 
 
 def prepare_data_dir(folder: Path) -> None:
-    """Create the data folder and prove it is writable, or say which setting to fix."""
+    """Create the data folder for its owner only (notes, vectors, logs and the outbox are in it),
+    and prove it is writable, or say which setting to fix."""
     probe = folder / ".write-test"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(PermissionError):  # a folder someone else made for us stays theirs
+            folder.chmod(0o700)
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
@@ -131,11 +136,23 @@ class ChildServer:
 
 
 def redis_server(data_dir: Path, port: int | None = None) -> ChildServer:
-    """A Redis-compatible server on loopback; the queue keeps nothing on disk (a sweeper recovers)."""
+    """A Redis-compatible server on loopback; the queue keeps nothing on disk (a sweeper recovers).
+
+    It asks for a password: without one any local account could reach it on loopback and queue a
+    pickled rq job that the worker runs as the service's user. The password is made once per data
+    folder (a restarted server takes the same) and lives in a config file only the owner reads,
+    never in the command line, which `ps` shows to everyone."""
     port = port or free_port()
-    url = f"redis://127.0.0.1:{port}/0"
+    config = data_dir / "redis.conf"
+    config.touch(mode=0o600)
+    config.chmod(0o600)
+    known = config.read_text(encoding="utf-8").split()
+    password = known[1] if known[:1] == ["requirepass"] and len(known) == 2 else secrets.token_urlsafe(24)
+    config.write_text(f"requirepass {password}\n", encoding="utf-8")
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
     argv = [
         redis_binary(),
+        str(config),
         "--port",
         str(port),
         "--bind",
@@ -159,6 +176,15 @@ def redis_server(data_dir: Path, port: int | None = None) -> ChildServer:
     return ChildServer("redis", argv, url, ready, log_path=data_dir / "redis.log")
 
 
+def shown_url(url: str) -> str:
+    """A server's URL as printed or logged: without its password."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"***@{netloc}"))
+
+
 def chroma_server(data_dir: Path, port: int | None = None) -> ChildServer:
     """`chroma run` on loopback with its data under data_dir/chroma."""
     port = port or free_port()
@@ -170,7 +196,9 @@ def chroma_server(data_dir: Path, port: int | None = None) -> ChildServer:
         argv,
         url,
         lambda: _http_ok(url + "/api/v2/heartbeat"),
-        env={"ANONYMIZED_TELEMETRY": "False"},
+        # Warnings only: at INFO it logs every request to the microsecond, so its log would date
+        # each anonymous note's vector as it is written.
+        env={"ANONYMIZED_TELEMETRY": "False", "RUST_LOG": "warn"},
         log_path=data_dir / "chroma.log",
     )
 

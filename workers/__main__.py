@@ -31,6 +31,9 @@ RETENTION_CHECK_SECONDS = 3600  # retention_job itself runs at most once a day
 def main() -> int:
     """Run one worker until it is told to stop."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # The Chroma client's HTTP library logs every request at INFO: one upsert a note would date
+    # each anonymous note to the millisecond.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         ctx = jobs.runtime()
         conn = queue.connect(ctx.settings.redis_url)

@@ -127,6 +127,7 @@ def test_logs_carry_no_note_text_and_no_client_address(
     assert "Job OK" not in worked and "jobs.process" not in worked, (
         "the worker log dates each note's processing to the second"
     )
+    assert "HTTP Request" not in worked, "the worker log dates each note's vector to the millisecond"
     assert "worker ready" in worked, "the worker logs (so the checks below read a real log)"
     for word in WORDS:
         assert word not in written.lower(), f"the web log holds note text: {word}"

@@ -16,7 +16,15 @@ import redis
 from rq import Queue
 
 from hiljainen import db
-from hiljainen.services import ChildServer, free_port, redis_server, web_server
+from hiljainen.services import (
+    ChildServer,
+    chroma_server,
+    free_port,
+    prepare_data_dir,
+    redis_server,
+    shown_url,
+    web_server,
+)
 from hiljainen.stores import queue
 from tests.conftest import redis_db
 
@@ -102,3 +110,38 @@ def test_serve_restarts_a_dead_child_with_backoff(tmp_path: Path, capsys: pytest
         assert status == {"redis": {"state": "running", "restarts": 2}}
     finally:
         child.stop()
+
+
+def test_the_embedded_redis_asks_for_a_password_that_no_command_line_shows(tmp_path: Path) -> None:
+    """Without a password any local account could reach the queue on loopback and have the worker
+    run a pickled job as the service's user (found on a running instance)."""
+    with redis_server(tmp_path).start() as server:
+        port = redis.Redis.from_url(server.url).connection_pool.connection_kwargs["port"]
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=port).ping()
+        assert redis.Redis.from_url(server.url).ping()
+        password = redis.Redis.from_url(server.url).connection_pool.connection_kwargs["password"]
+        assert password and password not in " ".join(server.argv)
+        assert (tmp_path / "redis.conf").stat().st_mode & 0o077 == 0
+        assert password not in shown_url(server.url) and "127.0.0.1" in shown_url(server.url)
+
+
+def test_the_data_folder_is_its_owners_alone(tmp_path: Path) -> None:
+    """Chroma's files, the logs and the outbox (theme names quoted from notes) were readable by
+    every local account."""
+    made, existing = tmp_path / "new" / "data", tmp_path / "old"
+    existing.mkdir(mode=0o755)
+    for folder in (made, existing):
+        prepare_data_dir(folder)
+        assert folder.stat().st_mode & 0o077 == 0, folder
+
+
+def test_chroma_does_not_log_each_request(tmp_path: Path) -> None:
+    """At INFO the Chroma server logged every request to the microsecond, dating each note's vector."""
+    with chroma_server(tmp_path).start() as server:
+        listed = f"{server.url}/api/v2/tenants/default_tenant/databases/default_database/collections"
+        for _ in range(3):
+            with urllib.request.urlopen(listed, timeout=10) as resp:
+                assert resp.status == 200
+    log = (tmp_path / "chroma.log").read_text(encoding="utf-8", errors="replace")
+    assert "collections" not in log and "HTTP request" not in log

@@ -391,12 +391,9 @@ def test_rate_limit_holds_while_redis_is_down(tmp_path: Path, settings: Settings
 def test_notes_are_safe_while_redis_is_down_and_swept_when_it_returns(
     tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = free_port()
-    app = create_app(
-        make_settings(
-            tmp_path / "down", redis_url=f"redis://127.0.0.1:{port}/0", chroma_url=settings.chroma_url
-        )
-    )
+    redis_later = redis_server(tmp_path, port=free_port())  # not started yet: its address is down
+    down = make_settings(tmp_path / "down", redis_url=redis_later.url, chroma_url=settings.chroma_url)
+    app = create_app(down)
     make_org(app)
     client = app.test_client()
     status, page = post_note(client, "/t/ruokasali", text="Hissi rikki.", role="customer")
@@ -408,16 +405,16 @@ def test_notes_are_safe_while_redis_is_down_and_swept_when_it_returns(
 
     for key, value in {
         "HILJAINEN_DATABASE_URL": app.extensions["hiljainen"].settings.sqlalchemy_url,
-        "HILJAINEN_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "HILJAINEN_REDIS_URL": redis_later.url,
     }.items():
         monkeypatch.setenv(key, value)
     jobs.runtime.cache_clear()
-    with redis_server(tmp_path, port=port).start():
+    with redis_later.start():
         assert jobs.sweep() == 1
-        queued = queue(connect(f"redis://127.0.0.1:{port}/0")).jobs
+        queued = queue(connect(redis_later.url)).jobs
         assert [(job.func_name, job.args) for job in queued] == [(PROCESS_JOB, ())]
         assert jobs.sweep() == 1, "the note still waits"
-        assert len(queue(connect(f"redis://127.0.0.1:{port}/0")).jobs) == 1, "a second sweep adds no job"
+        assert len(queue(connect(redis_later.url)).jobs) == 1, "a second sweep adds no job"
     jobs.runtime.cache_clear()
 
 
