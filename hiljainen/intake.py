@@ -32,6 +32,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Unicode's direction overrides and isolates: they have no use in a note, and they reorder what a
 # reader sees ("\u202e7654 321 040" shows a phone number that redaction did not recognise).
 _DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Hangul fillers: letters by category, yet they show nothing ("\u3164" alone looks like an empty note).
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
 # The longest stretch without a space a note may hold (a long web address fits): spaCy's tokenizer
 # spent seconds on 5,000 punctuation marks in a row, in the web request and again in the worker.
 MAX_UNBROKEN = 300
@@ -77,12 +79,19 @@ class Stored:
     redacted: dict[str, int] = field(default_factory=dict)
 
 
+def is_blank(text: str) -> bool:
+    """True when nothing in the text shows: whitespace, format characters (zero-width spaces,
+    joiners, soft hyphens, BOM, direction controls) and fillers only. Such a note or answer would
+    reach its readers, and a receipt would be given for it, as an empty one."""
+    return all(ch.isspace() or ch in _FILLERS or unicodedata.category(ch) == "Cf" for ch in text)
+
+
 def clean_text(text: str, max_chars: int) -> str:
     """Normalised note text, or InvalidInput with a message that says what to change."""
     if _CONTROL.search(text):
         raise InvalidInput(_("The text contains invisible control characters; please remove them."))
     text = unicodedata.normalize("NFC", _DIRECTION_CONTROLS.sub("", text)).strip()
-    if not text:
+    if is_blank(text):
         raise InvalidInput(_("Write something before sending."))
     if "\ufffd" in text:
         raise InvalidInput(_("The text is not valid UTF-8; please copy it again."))
@@ -100,10 +109,17 @@ def clean_tags(tags: Sequence[str]) -> list[str]:
     """Lowercase, unique, short tags."""
     out: list[str] = []
     for tag in tags:
-        tag = _CONTROL.sub("", tag).strip().lower()[:TAG_CHARS]  # PostgreSQL cannot store NUL
+        tag = _strip_controls(tag).lower()[:TAG_CHARS]
         if tag and tag not in out:
             out.append(tag)
     return out[:MAX_TAGS]
+
+
+def _strip_controls(tag: str) -> str:
+    """A tag without control characters (PostgreSQL cannot store NUL) or direction controls, dropped
+    before redaction reads it: an override shows readers other characters than redaction read
+    (U+202E before "7654 321 040" shows a phone number), and one inside a number hides it."""
+    return _DIRECTION_CONTROLS.sub("", _CONTROL.sub("", tag)).strip()
 
 
 def redact_tags(tags: Sequence[str], redactor: Redactor) -> tuple[list[str], Counter[str]]:
@@ -117,7 +133,7 @@ def redact_tags(tags: Sequence[str], redactor: Redactor) -> tuple[list[str], Cou
     for raw in tags:
         # Read as written (names are found more surely in their capitals), and past the characters
         # kept, so that a number cut off at the end is still recognised.
-        tag = _CONTROL.sub("", raw).strip()[: TAG_CHARS * 4]
+        tag = _strip_controls(raw)[: TAG_CHARS * 4]
         label = clean_tags([tag])
         if not label or label[0] in seen:
             continue

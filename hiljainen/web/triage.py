@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from hiljainen import answer_mail, resources
 from hiljainen.digest import excerpt, unanswered_clause
 from hiljainen.errors import InvalidInput
-from hiljainen.intake import clean_text
+from hiljainen.intake import clean_text, is_blank
 from hiljainen.models import (
     AuditEvent,
     Observation,
@@ -446,9 +446,10 @@ def _base_url() -> str:
 
 def _clean_body(raw: str, kind: str, limit: int) -> str:
     """An answer's or action's text, or InvalidInput in words about that answer or action."""
-    if not raw.strip() and kind == "answer":
+    # Invisible characters only ("\u200b") would reach every writer as an empty answer.
+    if is_blank(raw) and kind == "answer":
         raise InvalidInput(_("Write the answer before sending."))
-    if not raw.strip():
+    if is_blank(raw):
         raise InvalidInput(_("Write what was done before saving."))
     body = clean_text(raw, len(raw))  # control characters and broken text; the length is ours
     if len(body) > limit:

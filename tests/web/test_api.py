@@ -220,6 +220,51 @@ def test_html_is_stored_and_returned_as_plain_text(client: FlaskClient, keys: di
     assert read.get_json()["text"] == text and read.get_json()["day"] == "2026-01-15"
 
 
+# Direction controls: each shows readers other characters than redaction would read past it.
+DIRECTION = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def test_direction_controls_in_tags_cannot_disguise_personal_data(
+    client: FlaskClient, keys: dict[str, str], api_app: Flask
+) -> None:
+    """An override makes "7654 321 040" show as a phone number, and one inside a number or an
+    address hides it from redaction: controls are dropped before redaction reads the tag, so what
+    is stored is what readers see, and personal data found in it drops the tag."""
+    sent = [
+        "\u202e7654 321 040",  # shown as 040 123 4567
+        "\u202emoc.elpmaxe@anna",  # shown as anna@example.com
+        "040\u202c 123 4567",  # shown as 040 123 4567; the pop hid the number from redaction
+        "anna\u2066@example.com",
+        "lämpö",
+    ]
+    created = post(client, keys["system"], text="Aulassa on kylmä.", source="customer", tags=sent)
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    with api_app.test_request_context():
+        obs = by_public_id(body["id"])
+        assert obs is not None
+        stored = obs.tags
+    assert not [t for t in stored if set(t) & set(DIRECTION)], "a stored tag reads other than it shows"
+    assert stored == body["tags"] == ["7654 321 040", "moc.elpmaxe@anna", "lämpö"]
+    assert body["redactions"] == {"PHONE": 1, "EMAIL": 1}
+
+
+INVISIBLE = ["\u200b\u200b", "\ufeff", "\u2060\u2063", "\u3164", "\u00ad\u00ad", " \u115f\u1160\uffa0\n"]
+
+
+def test_a_note_of_invisible_characters_only_is_refused_as_empty(
+    client: FlaskClient, keys: dict[str, str], api_app: Flask
+) -> None:
+    """Zero-width spaces, word joiners, a BOM, soft hyphens and Hangul fillers show nothing: such a
+    note would reach leaders, and its writer a receipt, as an empty one."""
+    for text in INVISIBLE:
+        resp = post(client, keys["system"], text=text, source="customer")
+        assert resp.status_code == 400, (text, resp.get_json())
+        assert resp.get_json()["error"] == "Write something before sending.", text
+    assert count_notes(api_app) == 0
+    assert post(client, keys["system"], text="\u200bHissi\u00ad on rikki.", source="staff").status_code == 201
+
+
 BAD_BODIES: list[tuple[str, Any, int, str]] = [
     ("empty text", {"text": "", "source": "staff"}, 400, ""),
     ("whitespace text", {"text": " \n\t  ", "source": "staff"}, 400, ""),

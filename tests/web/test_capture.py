@@ -164,6 +164,17 @@ def test_bad_text_is_refused_clearly_and_kept_in_the_form(
         assert text in page
 
 
+@pytest.mark.parametrize("text", ["\u200b\u200b", "\ufeff", "\u2060\u2063", "\u3164", "\u00ad\u00ad"])
+def test_a_note_of_invisible_characters_only_is_refused_as_empty(
+    seeded: Flask, client: FlaskClient, text: str
+) -> None:
+    """Nothing shows, so nothing was written: no empty-looking note for leaders, no receipt for it."""
+    status, page = post_note(client, "/t/ruokasali", text=text, role="customer")
+    assert status == 400 and "Kirjoita jotain ennen lähettämistä." in page and 'id="receipt"' not in page
+    assert text in page, "the typed text is kept in the form"
+    assert notes(seeded) == []
+
+
 def test_html_is_stored_as_text_and_escaped(seeded: Flask, client: FlaskClient) -> None:
     login(client, "hoitaja", "salasana-123")
     post_note(client, "/note", text="<script>alert(1)</script> lounas myöhässä")

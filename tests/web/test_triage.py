@@ -543,6 +543,25 @@ def test_a_theme_answer_to_a_selection_and_its_refusals(tapp: Flask) -> None:
     assert answer_theme(leader, 999999, body="Ei.")[0] == 404
 
 
+def test_an_answer_of_invisible_characters_only_is_refused_as_empty(tapp: Flask) -> None:
+    """A zero-width space shows nothing: sent to a theme, it reached every writer as an empty answer."""
+    theme_id, ids, _codes = theme_with_writers(tapp, writers=2)
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    status, page = answer_theme(leader, theme_id, body="\u200b", to="all")
+    assert status == 400 and "Write the answer before sending." in page
+    note_url = f"/triage/notes/{public_id(tapp, ids[0])}"
+    token = csrf_token(leader, note_url)
+    for body in ("\u200b", "\ufeff\u2060", "\u3164", "\u00ad "):
+        resp = leader.post(f"{note_url}/answer", data={"body": body, "csrf_token": token})
+        page = resp.get_data(as_text=True)
+        answer_form = page[page.index('id="answer"'):page.index('id="action"')]
+        assert resp.status_code == 400 and "Write the answer before sending." in answer_form, body
+        assert f">{body}</textarea>" in answer_form, "the typed text is kept by the form"
+    with tapp.app_context():
+        assert resources.session().scalars(select(Response)).all() == [], "no writer gets an empty answer"
+
+
 # --- reaching writers, with consent (issue 21) ------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import jsonify
@@ -16,7 +17,27 @@ from hiljainen.web.api.observations import DEFAULT_LIMIT, MAX_LIMIT, TAG_MAX
 # line breaks are fine), no U+FFFD left by a broken decoder, at least one visible character.
 _FORBIDDEN = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f\\ufffd"
 
-TEXT_PATTERN = f"^[^{_FORBIDDEN}]*[^\\s\\u0085{_FORBIDDEN}][^{_FORBIDDEN}]*$"
+
+def _char_class(code_points: list[int]) -> str:
+    """Runs of code points as a character class's ranges, in escapes Python's re reads."""
+    def esc(c: int) -> str:
+        return f"\\u{c:04x}" if c <= 0xFFFF else f"\\U{c:08x}"
+
+    runs: list[list[int]] = []
+    for c in code_points:
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return "".join(esc(a) if a == b else f"{esc(a)}-{esc(b)}" for a, b in runs)
+
+
+@functools.cache
+def text_pattern() -> str:
+    """A note's text pattern; "visible" is what intake.is_blank does not count as showing nothing
+    (spaces, format characters, Hangul fillers), read off every code point once (about a second)."""
+    invisible = _char_class([c for c in range(0x110000) if intake.is_blank(chr(c))])
+    return f"^[^{_FORBIDDEN}]*[^{invisible}{_FORBIDDEN}][^{_FORBIDDEN}]*$"
 
 TAG_PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"
 
@@ -332,7 +353,7 @@ def openapi_spec(max_chars: int) -> dict[str, Any]:
                             "type": "string",
                             "minLength": 1,
                             "maxLength": max_chars,
-                            "pattern": TEXT_PATTERN,
+                            "pattern": text_pattern(),
                             "description": (
                                 f"The note, at most {max_chars} characters. Not empty or only spaces; no "
                                 "control characters. HTML is stored as plain text."
