@@ -1,6 +1,7 @@
 """Accounts: create one with a hashed password, check a password (the login page, the CLI, the demo),
 and change what an account may do: a new password, a new role or disabling it ends every login
-session of the account (its session key is replaced) and takes back API tokens it may no longer hold."""
+session of the account (its session key is replaced); an admin's password reset, a new role or
+disabling it also takes back API tokens it may no longer hold."""
 
 from __future__ import annotations
 
@@ -91,6 +92,14 @@ def set_password(db: Session, user: User, password: str) -> None:
     end_sessions(db, user)
 
 
+def reset_password(db: Session, user: User, password: str) -> list[int]:
+    """An admin's reset: a new password, the sessions end, and all the account's API tokens are
+    revoked, since a reset is how an account that may be compromised is taken back, and a token
+    taken with it would outlive the new password. Returns the ids of the revoked tokens."""
+    set_password(db, user, password)
+    return _revoke_tokens(db, user)
+
+
 def change_role(db: Session, user: User, role: Role) -> list[int]:
     """Give the account another role: its sessions end, and its API tokens with more rights than
     the new role are revoked. Returns the ids of the revoked tokens."""
@@ -109,6 +118,11 @@ def disable_user(db: Session, user: User) -> list[int]:
     Returns the ids of the revoked tokens."""
     user.active = False
     end_sessions(db, user)
+    return _revoke_tokens(db, user)
+
+
+def _revoke_tokens(db: Session, user: User) -> list[int]:
+    """Revoke every API token the account holds; returns their ids."""
     revoked = list(
         db.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False)))
     )

@@ -4,6 +4,7 @@ real forms; sessions end and API tokens stop where the rules say, and every chan
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from hiljainen import accounts, resources
+from hiljainen import accounts, resources, tokens
 from hiljainen.models import ApiToken, AuditEvent, Observation, Role, Touchpoint, Unit, User
 from tests.conftest import Org, csrf_token, login
 
@@ -147,6 +148,86 @@ def test_a_reset_password_is_shown_once_and_replaces_the_old_one(org_app: Flask)
     login(org_app.test_client(), "johtaja", "oma-uusi-salasana")
     assert [a for a, _d in audit(org_app, f"user:{uid}")] == ["reset_password", "own_password"]
     assert temporary not in repr(audit(org_app, f"user:{uid}"))
+
+
+def test_a_password_reset_revokes_the_users_api_tokens(org_app: Flask) -> None:
+    """An admin resets a password when the account may be compromised: a token taken with it must
+    not outlive the new password. Other accounts' and systems' tokens keep working."""
+    admin = signed_in(org_app, "admin")
+    lead_token, staff_token = (org_app.extensions["test_tokens"][r] for r in (Role.LEADER, Role.STAFF))
+    with org_app.test_request_context():
+        _row, system_token = tokens.issue(resources.session(), "kioski", Role.LEADER)
+        resources.session().commit()
+    assert api_status(org_app, lead_token) == 200 and api_status(org_app, system_token) == 200
+    uid = user(org_app, "johtaja").id
+    page = f"/admin/users/{uid}"
+    resp = admin.post(f"{page}/password?lang=en", data={"csrf_token": csrf_token(admin, page)})
+    assert resp.status_code == 200
+    assert api_status(org_app, lead_token) == 401, "the old token outlived the reset"
+    note = org_app.test_client().post(
+        "/api/v1/observations",
+        json={"text": "Vanhalla tunnisteella.", "source": "staff"},
+        headers={"Authorization": f"Bearer {staff_token}"},
+    )
+    assert note.status_code == 401
+    assert api_status(org_app, system_token) == 200, "a system's token is not the account's"
+    shown = resp.get_data(as_text=True)
+    said = re.search(r'<p id="revoked-tokens">([^<]+)</p>', shown)
+    assert said and html.unescape(said.group(1)) == (
+        "The account's API tokens were revoked too: 2. Issue new ones if the person needs them."
+    )
+    assert "their API tokens are revoked" in shown, "the form says so before the next reset"
+    ((action, detail),) = audit(org_app, f"user:{uid}")
+    assert action == "reset_password" and len(detail["revoked_tokens"]) == 2  # type: ignore[arg-type]
+    again = admin.post(f"{page}/password", data={"csrf_token": csrf_token(admin, page)})
+    assert 'id="revoked-tokens"' not in again.get_data(as_text=True), "nothing left to revoke"
+
+
+def issued_rows(page: str) -> list[str]:
+    """The token names in a user page's list of the tokens that user issued."""
+    if 'id="issued-tokens"' not in page:
+        return []
+    section = page[page.index('id="issued-tokens"') :]
+    section = section[: section.index("</section>")]
+    return re.findall(r"<tr><td>([^<]+)</td>", section)
+
+
+def test_a_disabled_admins_page_lists_the_tokens_they_issued_that_still_work(
+    app: Flask, org: Callable[..., Org]
+) -> None:
+    """Disabling an admin revokes the admin's own tokens only: a kiosk's token they issued keeps
+    working, so their page lists those tokens for whoever disabled them to decide on."""
+    org(people=("admin", "paakayttaja", "johtaja"))
+    leaving, admin = signed_in(app, "paakayttaja"), signed_in(app, "admin")
+
+    def issue(client: FlaskClient, name: str, role: str, username: str = "") -> str:
+        status, body = post(client, "/admin/tokens", "/admin/tokens", name=name, role=role, username=username)
+        found = re.search(r'id="new-token">([^<]+)<', body)
+        assert status == 201 and found, body[:300]
+        return found.group(1)
+
+    kiosk = issue(leaving, "kioski", "leader")
+    issue(leaving, "raportit", "leader", "johtaja")
+    issue(leaving, "oma", "admin", "paakayttaja")
+    issue(admin, "toisen", "leader")
+    uid = user(app, "paakayttaja").id
+    page = f"/admin/users/{uid}"
+    assert issued_rows(admin.get(page).get_data(as_text=True)) == [], "listed once the account is disabled"
+    assert post(admin, page, f"{page}/active", active="off")[0] == 303
+
+    shown = admin.get(f"{page}?lang=en").get_data(as_text=True)
+    assert issued_rows(shown) == ["kioski", "raportit"], "not its own (revoked) nor another admin's"
+    assert "API tokens this admin issued" in shown and api_status(app, kiosk) == 200
+    with app.app_context():
+        kiosk_id = resources.session().scalar(select(ApiToken.id).where(ApiToken.name == "kioski"))
+    assert post(admin, "/admin/tokens", f"/admin/tokens/{kiosk_id}/revoke")[0] == 303
+    assert issued_rows(admin.get(page).get_data(as_text=True)) == ["raportit"]
+    johtaja = user(app, "johtaja").id
+    assert post(admin, f"/admin/users/{johtaja}", f"/admin/users/{johtaja}/active", active="off")[0] == 303
+    shown = admin.get(f"{page}?lang=en").get_data(as_text=True)
+    assert "None of the API tokens this admin issued still works." in shown, "a disabled holder's is dead"
+    other = admin.get(f"/admin/users/{johtaja}").get_data(as_text=True)
+    assert 'id="issued-tokens"' not in other, "only an admin issues tokens"
 
 
 def test_an_admin_cannot_lock_themself_out(org_app: Flask) -> None:

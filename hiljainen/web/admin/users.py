@@ -1,8 +1,9 @@
 """/admin/users/<id>: edit an account, change its role, disable or enable it, reset its password.
 
-A role change or disabling goes through hiljainen.accounts, which ends the account's sessions and
-revokes its API tokens that the new state no longer allows; a reset password ends them too. An
-admin cannot lower or disable their own account here (nobody would be left to undo it).
+A role change, disabling or a password reset goes through hiljainen.accounts, which ends the
+account's sessions and revokes its API tokens that the new state no longer allows (a reset: all of
+them). A disabled admin's page lists the tokens that admin issued which still work. An admin cannot
+lower or disable their own account here (nobody would be left to undo it).
 Every change writes an AuditEvent with target "user:<id>"; passwords never enter it."""
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from sqlalchemy import or_, select
+from sqlalchemy import String, cast, or_, select
+from sqlalchemy.orm import Session
 
 from hiljainen import accounts, resources
 from hiljainen.errors import InvalidInput
 from hiljainen.models import ApiToken, AuditEvent, Role, Unit, User
+from hiljainen.rules import RANK
 from hiljainen.web.admin import bp
 from hiljainen.web.admin.places import chosen_unit
 from hiljainen.web.auth import current_user, login_required
@@ -105,11 +108,12 @@ def reset_password(user_id: int) -> Any:
     if _is_me(user):  # it would end this very session; one's own password changes at /settings
         return _page(user, error=_("Change your own password in My settings."), status=400)
     password = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
-    accounts.set_password(db, user, password)
-    _audit("reset_password", user, {})
+    # A reset is how a possibly compromised account is taken back: its tokens go with the password.
+    revoked = accounts.reset_password(db, user, password)
+    _audit("reset_password", user, {"revoked_tokens": revoked})
     db.commit()
     # Rendered, not redirected: the password must not travel in a URL or sit in the session.
-    page, status = _page(user, new_password=password)
+    page, status = _page(user, new_password=password, revoked_tokens=len(revoked))
     return page, status, {"Cache-Control": "no-store"}
 
 
@@ -132,7 +136,31 @@ def _audit(action: str, user: User, detail: dict[str, Any]) -> None:
     )
 
 
-def _page(user: User, error: str | None = None, new_password: str = "", status: int = 200) -> Any:
+def _issued_tokens(db: Session, admin: User) -> list[tuple[ApiToken, str | None]]:
+    """The tokens this admin issued that still work (with their holder's username; None for a
+    system's token). Disabling an admin revokes only the admin's own tokens: a kiosk's token they
+    issued keeps working, so whoever disabled them decides on each. Who issued a token is known from
+    the audit trail only ("issue_token" at /admin/tokens); tokens made otherwise have no issuer."""
+    issued = select(AuditEvent.target).where(
+        AuditEvent.action == "issue_token", AuditEvent.actor_id == admin.id
+    )
+    rows = db.execute(
+        select(ApiToken, User)
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .where(("api_token:" + cast(ApiToken.id, String)).in_(issued), ApiToken.revoked.is_(False))
+        .order_by(ApiToken.id)
+    ).tuples()
+    # What tokens.verify accepts: a holder's token only while the holder may still do as much.
+    return [
+        (token, holder.username if holder else None)
+        for token, holder in rows
+        if holder is None or (holder.active and RANK[token.role] <= RANK[holder.role])
+    ]
+
+
+def _page(
+    user: User, error: str | None = None, new_password: str = "", status: int = 200, revoked_tokens: int = 0
+) -> Any:
     db = resources.session()
     tokens = db.scalar(
         select(ApiToken.id).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False)).limit(1)
@@ -142,6 +170,9 @@ def _page(user: User, error: str | None = None, new_password: str = "", status: 
         user=user,
         error=error,
         new_password=new_password,
+        revoked_tokens=revoked_tokens,
+        # None: not a disabled admin, so nothing to list.
+        issued_tokens=_issued_tokens(db, user) if user.role == Role.ADMIN and not user.active else None,
         roles=list(Role),
         # Retired units are offered no more, except the one the account already has.
         units=db.scalars(
