@@ -206,6 +206,9 @@ def merge(theme_id: int) -> Any:
         return _refused(theme, "merge", _("Choose the theme to merge into."))
     try:
         corrections.merge(db, theme, into, _user_id())
+    except corrections.ThemeChanged:  # another leader's merge of one of them came first
+        changed = _("Another correction changed these themes meanwhile: look at them again.")
+        return _refused(theme, "merge", changed)
     except corrections.CorrectionRefused:
         return _refused(theme, "merge", _("Choose another theme in use."))
     _audit("theme.merge", theme_id, {"into": into.id})

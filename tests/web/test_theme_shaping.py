@@ -242,11 +242,16 @@ def test_undo_takes_back_a_merge_and_a_split(demo_copy: Settings) -> None:
         before = dict(s.execute(select(Observation.id, Observation.theme_id)).tuples().all())
     client = app.test_client()
     login(client, "peruja", "salasana-123")
-    post(client, f"/themes/{b}", f"/themes/{b}/merge", {"into": c})
+    page = f"/themes/{b}"
+    token = csrf_token(client, page)  # the page as a second leader still has it open
+    post(client, page, f"/themes/{b}/merge", {"into": c})
     with sessions(demo_copy)() as s:
         merged = s.get(Theme, b)
         assert merged is not None and not merged.active and merged.size == 0
         assert s.scalars(select(Indicator.theme_id).where(Indicator.name == "Seurattu")).one() == c
+    late = client.post(f"/themes/{b}/merge", data={"into": d, "csrf_token": token},
+                       headers={"Accept-Language": "en"})
+    assert late.status_code == 400 and "changed these themes meanwhile" in late.get_data(as_text=True)
     post(client, f"/themes/{b}", f"/themes/{b}/undo", {})
     chosen = [i for i, t in before.items() if t == d][:2]
     new_page = post(client, f"/themes/{d}", f"/themes/{d}/split", {"notes": public_ids(demo_copy, chosen)})
