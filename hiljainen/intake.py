@@ -110,7 +110,7 @@ def clean_tags(tags: Sequence[str]) -> list[str]:
     out: list[str] = []
     for tag in tags:
         tag = _strip_controls(tag).lower()[:TAG_CHARS]
-        if tag and tag not in out:
+        if not is_blank(tag) and tag not in out:
             out.append(tag)
     return out[:MAX_TAGS]
 

@@ -236,6 +236,7 @@ def test_direction_controls_in_tags_cannot_disguise_personal_data(
         "040\u202c 123 4567",  # shown as 040 123 4567; the pop hid the number from redaction
         "anna\u2066@example.com",
         "lämpö",
+        "\u200b\u3164",  # shows nothing: dropped as an empty tag is
     ]
     created = post(client, keys["system"], text="Aulassa on kylmä.", source="customer", tags=sent)
     assert created.status_code == 201, created.get_json()
