@@ -11,8 +11,8 @@ Prediction is pure numpy (softmax of one matrix product), so the worker needs no
 
 Low confidence: the label is the most probable class and `confidence` is its probability, so an
 unsure note keeps its best guess with a low confidence (with three classes the floor is 1/3).
-Below `UNSURE_BELOW` the interface shows the tone as "uncertain" instead of a label (the search
-templates repeat the figure: Jinja cannot import it). Relabelling unsure polar calls as
+Below `UNSURE_BELOW` the interface shows the tone as "uncertain" instead of a label
+(`shown_tone`, also the templates' global). Relabelling unsure polar calls as
 "neutral" was measured and cost accuracy (bench/results/tone.md), so the saved models have
 `polar_threshold` 0; the switch stays: with a threshold t > 0 a positive/negative call below t
 comes out "neutral" with the neutral probability as its (low) confidence.

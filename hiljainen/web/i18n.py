@@ -11,6 +11,7 @@ from flask_babel import Babel, format_date, format_datetime, format_decimal, get
 from hiljainen.catalogs import LOCALES, compile_catalogs
 from hiljainen.config import Settings
 from hiljainen.models import Role, Source, Status
+from hiljainen.pipeline.tone import shown_tone
 
 _STATUS = {
     Status.NEW: lazy_gettext("new"),
@@ -195,6 +196,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.config["BABEL_DEFAULT_LOCALE"] = default
     app.config["BABEL_DEFAULT_TIMEZONE"] = settings.timezone
     app.jinja_env.filters.update(day=day, moment=moment, number=number)
+    app.jinja_env.globals["shown_tone"] = shown_tone  # one threshold for pages and queries
     Babel(app, locale_selector=lambda: select_locale(default))
 
     @app.context_processor
