@@ -199,17 +199,9 @@ def receipt() -> Any:
 
 
 def _public_allowed(kind: str, touchpoint_id: int | None) -> bool:
-    """Whether one more public note or reply may be taken: the visitor's own limit first (a visitor
-    refused there uses up nothing of the shared budgets), then its form's and the service's. A reply
-    counts under its note's form (a note from no form: under the service's budget only)."""
-    return (
-        ratelimit.allow(kind, resources.get().settings.public_rate_limit)
-        and (
-            touchpoint_id is None
-            or ratelimit.allow("public", FORM_LIMIT, scope=f"touchpoint:{touchpoint_id}")
-        )
-        and ratelimit.allow("public", SERVICE_LIMIT, everyone=True)
-    )
+    """A public note or reply (a reply counts under its note's form) within the limits."""
+    return ratelimit.allow_public(kind, resources.get().settings.public_rate_limit, budget="public",
+                                  per_form=FORM_LIMIT, for_service=SERVICE_LIMIT, form=touchpoint_id)
 
 
 def _store_reply(db: Session, obs: Observation, reply: str) -> str | None:

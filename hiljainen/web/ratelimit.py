@@ -109,6 +109,18 @@ def allow(kind: str, limit: int, *, everyone: bool = False, scope: str | None = 
     return site is None or _count(kind, _address_key(site)) <= limit * SITE_FACTOR
 
 
+def allow_public(kind: str, per_address: int, *, budget: str, per_form: int, for_service: int,
+                 form: int | None) -> bool:
+    """One more public `kind` (a note, a reply, a voice): within the visitor's own limit first (a
+    visitor refused there uses up nothing of the shared budgets), then within the hourly `budget`
+    that all visitors of its public form (none: the service's only) and of the whole service share."""
+    return (
+        allow(kind, per_address)
+        and (form is None or allow(budget, per_form, scope=f"touchpoint:{form}"))
+        and allow(budget, for_service, everyone=True)
+    )
+
+
 def _count(kind: str, key: str) -> int:
     """Count one more request of `kind` under `key` this hour; the hour's count so far."""
     hour = int(time.time() // 3600)

@@ -242,11 +242,8 @@ def me_too(public_id: str) -> Any:
     if note is None or not safe_to_suggest(note, audience, today):
         return jsonify(error=_("This note cannot be joined."), added=False), 404
     if touchpoint is not None:
-        if not (
-            ratelimit.allow("voice", VOICE_RATE_LIMIT)
-            and ratelimit.allow("voice", VOICE_FORM_LIMIT, scope=f"touchpoint:{touchpoint.id}")
-            and ratelimit.allow("voice", VOICE_SERVICE_LIMIT, everyone=True)
-        ):
+        if not ratelimit.allow_public("voice", VOICE_RATE_LIMIT, budget="voice", per_form=VOICE_FORM_LIMIT,
+                                      for_service=VOICE_SERVICE_LIMIT, form=touchpoint.id):
             return jsonify(
                 error=_(
                     "Many notes have come from this connection in the last hour. "
