@@ -4,8 +4,9 @@ The text is first normalised (Unicode dashes, spaces and digit forms such as ful
 become ASCII; zero-width characters go) with a map back to the original offsets, so that
 "131052–308T" or "040\u00a0123\u00a04567" match the same patterns as their plain forms.
 Structured kinds are found with validated patterns, which also take the forms used to slip data
-past them ("info(at)firma.fi", "matti @ example.fi", "0 4 0 - 1 2 3", "13.10.52-308T", a street
-in lower case after "asun", "O4O 123 4567", "rekkari abc-123"); names by spaCy NER, the Voikko
+past them ("info(at)firma.fi", "matti . virtanen @ gmail . com", "0 4 0 - 1 2 3", a number
+wrapped over two lines or spelt in words, "13.10.52-308T", a street in lower case after "asun" or
+"lives at", "O4O 123 4567", "rekkari abc-123"); names by spaCy NER, the Voikko
 lexicon, an English given-name list and context, in capitals too (redact_names.py). Found spans
 are replaced by typed markers in the note's language; a capitalised word that looks like a name
 but was left in place marks the result uncertain.
@@ -211,22 +212,47 @@ _FI_ADDRESS = re.compile(
 _FI_ADDRESS_ANY_CASE = re.compile(rf"(?<![\w-])[{_LO}]{_STREET_TAIL}{_HOUSE}", re.I)
 _ADDRESS_CUE = re.compile(
     r"\b(?:asu(?:u|n|t|i|mme|tte|vat|nut|neet|imme|ivat|in\w*|va\w*)|asun[nt]o\w*|\w*osoit(?:e|tee)\w*"
-    r"|os\.|muut(?:t\w+|in|an|imme)|address|liv(?:e|es|ed|ing))\W+(?:\w+\W+){0,3}$",
+    r"|os\.|muut(?:t\w+|in|an|imme)|address|liv(?:e|es|ed|ing)|mov(?:e|es|ed|ing))\W+(?:\w+\W+){0,3}$",
     re.I,
+)
+_EN_STREET_WORDS = (
+    r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Court|Ct|Way|Crescent|Cres|"
+    r"Place|Pl|Terrace|Gardens|Grove|Square|Sq|Boulevard|Blvd|Row|Mews|Hill|Walk|Parade)\b"
 )
 _EN_ADDRESS = re.compile(
     r"(?<![\w])(?:(?:Flat|Apt\.?|Apartment|Unit|Suite) \d{1,4}[A-Z]?,? )?"
-    r"\d{1,5}[A-Z]?,? (?:[A-Z][\w']+ ){1,3}"
-    r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Court|Ct|Way|Crescent|Cres|"
-    r"Place|Pl|Terrace|Gardens|Grove|Square|Sq|Boulevard|Blvd|Row|Mews|Hill|Walk|Parade)\b"
+    rf"\d{{1,5}}[A-Z]?,? (?:[A-Z][\w']+ ){{1,3}}{_EN_STREET_WORDS}"
+)
+# In lower case ("she lives at 12 baker street", "14 elm road flat 3") the same shape is as
+# often a distance or a count ("lives 5 minutes walk", "2 doors down the road"): it counts only
+# with a flat before or after it or a word about living, moving or an address a few words before
+# it, and with no such word between the number and the street word.
+_EN_UNIT = r"(?:flat|apt\.?|apartment|unit|suite) \d{1,4}[a-z]?"
+_EN_ADDRESS_ANY_CASE = re.compile(
+    rf"(?<![\w])(?:{_EN_UNIT},? )?\d{{1,5}}[a-z]?,? (?P<name>(?:[a-z][\w']+ ){{1,3}})"
+    rf"{_EN_STREET_WORDS}(?P<unit>,? {_EN_UNIT}(?![\w]))?",
+    re.I,
+)
+_NOT_STREET_NAMES = frozenset(
+    "the a an of on in at to up down and or by from each every per this that my her his their "
+    "our your its minutes minute mins hours hour miles mile metres meters yards km doors houses "
+    "steps stops blocks times days weeks years people".split()
 )
 
 
 # Obfuscated e-mail: "info(at)firma.fi", "liisa.k [at] luukku.com", "matti piste virtanen at
-# gmail", "mary dot jones at gmail dot com". A bare " at " needs a domain that ends in a known
-# top-level domain or is a known mail provider, so that "I met her at home" stays.
-_AT = r"(?:\s?[(\[{<]\s?(?:at|a|ät|æt)\s?[)\]}>]\s?|\s(?:at|ät)\s)"
-_DOT = r"(?:\.|\s(?:dot|piste|pist)\s|\s?[(\[{]\s?(?:dot|piste)\s?[)\]}]\s?)"
+# gmail", "mary dot jones at gmail dot com", "matti . virtanen @ gmail . com", "miukumauku" (the
+# Finnish nickname of the at-sign). A bare " at " needs a domain that ends in a known top-level
+# domain or is a known mail provider, so that "I met her at home" stays. A dot spaced on both
+# sides is a separator unless a word follows that ends sentences as often ("kahvila . se oli").
+_AT = (
+    r"(?:\s?[(\[{<]\s?(?:at|a|ät|æt)\s?[)\]}>]\s?|\s{0,2}@\s{0,2}"
+    r"|\s(?:at|ät|miukumauku|miuku-mauku|kissanhäntä)\s)"
+)
+_DOT = (
+    r"(?:\.| {1,2}\. {1,2}(?!(?:se|no|it|es|de|info)\b)|\s(?:dot|piste|pist)\s"
+    r"|\s?[(\[{<]\s?(?:dot|piste)\s?[)\]}>]\s?)"
+)
 _TLD = r"(?:fi|com|net|org|uk|se|de|ee|eu|info|edu|gov|nl|no|dk|fr|es|it|pl|ax|io)"
 _PROVIDERS = r"(?:gmail|hotmail|outlook|yahoo|luukku|kolumbus|elisanet|suomi24|icloud|live|msn|protonmail)"
 # At most six parts each side: every word of "a dot a dot ..." may start a match, and an
@@ -348,6 +374,8 @@ def _iban_spans(text: str) -> Iterator[Span]:
                 break
 
 
+_BREAKS_AS_SPACES = str.maketrans("\t\n\r\v\f", "     ")
+
 # A run of digits and letters O ("O4O", "o40"): the letter stands for a zero in a phone number.
 _O_DIGITS = re.compile(r"(?<!\w)[0-9Oo]+(?!\w)")
 _O_BY_DIGIT = re.compile(r"[Oo]\d|\d[Oo]")
@@ -359,8 +387,10 @@ def _o_as_zero(m: re.Match[str]) -> str:
 
 
 def _phone_spans(text: str) -> Iterator[Span]:
-    # Matched on a copy with each such O as 0: the same length, so the offsets hold.
+    # Matched on a copy with each such O as 0 and line breaks and tabs as spaces ("040\n123 4567"
+    # is a number wrapped at the end of a line): the same length, so the offsets hold.
     text = _O_DIGITS.sub(_o_as_zero, text) if _O_BY_DIGIT.search(text) else text
+    text = text.translate(_BREAKS_AS_SPACES)
     for m in _PHONE.finditer(text):
         # A number right after the phone joins the match ("040 123 4567 100 kertaa") and breaks its
         # digit count: then try the match without its trailing space-separated groups.
@@ -370,6 +400,41 @@ def _phone_spans(text: str) -> Iterator[Span]:
             if cut is not None and _phone_digits_ok(cut):
                 yield Span(m.start(), end, "PHONE")
                 break
+
+
+# A number spelt in words, digit by digit ("nolla neljä nolla yksi kaksi ...", "oh seven seven
+# ..."), possibly mixed with digits; a comma only before a word ("nolla neljä nolla, yksi kaksi"),
+# so that a list of figures stays. Only a run that starts with a zero or a plus and spells 8 to 15
+# digits counts: counts and sums ("kaksi kertaa", "one two three") never start that way, nor
+# does a sigh ("Oh, one two ...").
+_DIGIT_WORDS = {
+    **dict.fromkeys(("nolla", "zero", "oh"), "0"),
+    **dict.fromkeys(("yksi", "yks", "one"), "1"),
+    **dict.fromkeys(("kaksi", "kaks", "two"), "2"),
+    **dict.fromkeys(("kolme", "three"), "3"),
+    **dict.fromkeys(("neljä", "nelj", "four"), "4"),
+    **dict.fromkeys(("viisi", "viis", "five"), "5"),
+    **dict.fromkeys(("kuusi", "kuus", "six"), "6"),
+    **dict.fromkeys(("seitsemän", "seittemän", "seiska", "seven"), "7"),
+    **dict.fromkeys(("kahdeksan", "kaheksan", "kasi", "eight"), "8"),
+    **dict.fromkeys(("yhdeksän", "yheksän", "ysi", "nine"), "9"),
+}
+_DIGIT_TOKEN = rf"(?:{'|'.join(_DIGIT_WORDS)}|\d{{1,10}})"
+_SPELT_PHONE = re.compile(
+    rf"(?<![\w+\-/.,])(?:(?:\+ ?|plus )(?=\S)|(?=nolla|zero|oh(?!,)|0)){_DIGIT_TOKEN}"
+    rf"(?:(?:\s{{1,3}}|\s?-\s?|,\s?(?=[^\W\d])){_DIGIT_TOKEN}){{2,14}}(?![\w\-/]|[.,]\d)",
+    re.I,
+)
+_DIGIT_TOKENS = re.compile(_DIGIT_TOKEN, re.I)
+
+
+def _spelt_phone_spans(text: str) -> Iterator[Span]:
+    for m in _SPELT_PHONE.finditer(text):
+        tokens = _DIGIT_TOKENS.findall(m.group(0))
+        digits = "".join(_DIGIT_WORDS.get(t.lower(), t) for t in tokens)
+        # all digits: the plain patterns decide
+        if not all(t.isdigit() for t in tokens) and 8 <= len(digits) <= 15:
+            yield Span(m.start(), m.end(), "PHONE")
 
 
 def _phone_digits_ok(m: re.Match[str]) -> bool:
@@ -388,6 +453,7 @@ def _find_structured(text: str) -> list[Span]:
     spans += _hetu_spans(text)
     spans += _iban_spans(text)
     spans += _phone_spans(text)
+    spans += _spelt_phone_spans(text)
     spans += _plate_spans(text)
     for pattern in (_FI_ADDRESS, _EN_ADDRESS):
         spans += [Span(m.start(), m.end(), "ADDRESS") for m in pattern.finditer(text)]
@@ -395,6 +461,16 @@ def _find_structured(text: str) -> list[Span]:
         Span(m.start(), m.end(), "ADDRESS")
         for m in _FI_ADDRESS_ANY_CASE.finditer(text)
         if m.group("unit") or _ADDRESS_CUE.search(text, max(0, m.start() - 60), m.start())
+    ]
+    spans += [
+        Span(m.start(), m.end(), "ADDRESS")
+        for m in _EN_ADDRESS_ANY_CASE.finditer(text)
+        if not _NOT_STREET_NAMES.intersection(m.group("name").lower().split())
+        and (
+            m.group("unit")
+            or m.group(0)[0].isalpha()  # "flat 3, 14 elm road"
+            or _ADDRESS_CUE.search(text, max(0, m.start() - 60), m.start())
+        )
     ]
     return spans
 

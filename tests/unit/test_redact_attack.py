@@ -162,6 +162,7 @@ def test_car_plates(redactor: Redactor) -> None:
         "matti piste virtanen at gmail",
         "matti.virtanen ät gmail piste com",
         "mary dot jones at gmail dot com",
+        "matti.virtanen (at) gmail (dot) com",
     ],
 )
 def test_obfuscated_email(redactor: Redactor, address: str) -> None:
@@ -521,3 +522,120 @@ def test_tricky_set_recall_and_words_kept(redactor: Redactor, stem: str, min_row
                 kept += not any(s.start <= i < s.end for s in spans)
     assert hit / gold >= 0.95
     assert kept / chars >= 0.97  # letters and digits outside personal data left intact
+
+
+# --- numbers across a line break or in words, spaced e-mail, English streets in lower case -
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Soita 040\n123 4567, kiitos.", "Soita [PUHELIN], kiitos."),  # wrapped at the line end
+        ("Soita 040 123\r\n4567, kiitos.", "Soita [PUHELIN], kiitos."),
+        ("Soita 040\t1234567, kiitos.", "Soita [PUHELIN], kiitos."),
+    ],
+)
+def test_phone_across_a_line_break(redactor: Redactor, text: str, expected: str) -> None:
+    assert fi(redactor, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "lang"),
+    [
+        (
+            "Soita nolla neljä nolla yksi kaksi kolme neljä viisi kuusi seitsemän, kiitos.",
+            "Soita [PUHELIN], kiitos.",
+            "fi",
+        ),
+        (
+            "Numero on nolla neljä nolla, yksi kaksi kolme, neljä viisi kuusi seitsemän.",
+            "Numero on [PUHELIN].",
+            "fi",
+        ),
+        ("Soita 040 yksi kaksi kolme neljä viisi kuusi seitsemän.", "Soita [PUHELIN].", "fi"),
+        ("Call oh seven seven oh oh nine zero zero one two three today.", "Call [PHONE] today.", "en"),
+    ],
+)
+def test_phone_spelt_in_words(redactor: Redactor, text: str, expected: str, lang: str) -> None:
+    assert redactor.redact(text, lang).text == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Kävin kaksi kertaa, yksi kaksi kolme neljä viisi kuusi seitsemän.", "fi"),  # no zero
+        ("Nolla kertaa myöhässä, kaksi kertaa ajallaan.", "fi"),
+        ("Tulokset 0, 1, 2, 3, 4, 5, 6 ja 7 kirjattiin.", "fi"),
+        ("Aukioloaika 08 - 16\n17 - 20, puhelinaika 9 - 12.", "fi"),  # hours over two lines
+        ("Kokous 12.3.2026\nklo 14.30 huoneessa 12.", "fi"),
+        ("Lounas 12,50 €\n2 kertaa viikossa, tilaus 123456\n78 kpl.", "fi"),
+        ("Oh, one two three four five six seven eight, we counted.", "en"),
+    ],
+)
+def test_phone_across_lines_and_in_words_look_alikes_kept(
+    redactor: Redactor, text: str, lang: str
+) -> None:
+    result = redactor.redact(text, lang)
+    assert result.found == {} and result.text == text
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "matti . virtanen @ gmail . com",  # spaces around every separator
+        "matti.virtanen@gmail . com",
+        "matti.virtanen (at) gmail . com",
+        "matti.virtanen <at> gmail <dot> com",
+        "matti . virtanen at gmail . com",
+        "matti.virtanen miukumauku gmail piste com",  # the at-sign's Finnish nickname
+        "matti.virtanen @ firma . co . uk",
+    ],
+)
+def test_email_with_spaced_or_spelt_separators(redactor: Redactor, address: str) -> None:
+    assert fi(redactor, f"Viesti osoitteeseen {address} kiitos.") == (
+        "Viesti osoitteeseen [SÄHKÖPOSTI] kiitos."
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Tapaaminen @ kahvila . se oli mukava.", "fi"),  # a spaced full stop, not a domain
+        ("I met her at home . It was fine.", "en"),
+        ("I met her at home . no problems.", "en"),
+    ],
+)
+def test_spaced_full_stop_is_not_an_email(redactor: Redactor, text: str, lang: str) -> None:
+    result = redactor.redact(text, lang)
+    assert result.found == {} and result.text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("she lives at 12 baker street", "she lives at [ADDRESS]"),
+        ("14 elm road flat 3", "[ADDRESS]"),
+        ("New address is 14 elm road, flat 3.", "New address is [ADDRESS]."),
+        ("flat 3, 14 elm road needs a visit.", "[ADDRESS] needs a visit."),
+        ("She moved to 5 station road last week.", "She moved to [ADDRESS] last week."),
+        ("She lived 40 years at 12 baker street.", "She lived 40 years at [ADDRESS]."),
+    ],
+)
+def test_lowercase_english_street_address(redactor: Redactor, text: str, expected: str) -> None:
+    assert redactor.redact(text, "en").text == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "She lives 5 minutes walk from here.",  # a distance, not a house number
+        "He lives 2 doors down the road.",
+        "She lived 40 years on baker street.",  # no house number
+        "We took 5 cars on the way.",  # no word about living
+        "I delivered 14 meals on the road at 12.30.",
+        "Room 12 down the hill was cold, 2 times.",
+    ],
+)
+def test_lowercase_english_street_look_alikes_kept(redactor: Redactor, text: str) -> None:
+    result = redactor.redact(text, "en")
+    assert result.found == {} and result.text == text
