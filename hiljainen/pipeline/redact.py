@@ -254,7 +254,9 @@ _DOT = (
     r"|\s?[(\[{<]\s?(?:dot|piste)\s?[)\]}>]\s?)"
 )
 _TLD = r"(?:fi|com|net|org|uk|se|de|ee|eu|info|edu|gov|nl|no|dk|fr|es|it|pl|ax|io)"
-_PROVIDERS = r"(?:gmail|hotmail|outlook|yahoo|luukku|kolumbus|elisanet|suomi24|icloud|live|msn|protonmail)"
+# Bare after " at " ("matti at gmail"); "live" and "outlook" are words too ("sang at live events"):
+# they count with their domain ("at live dot com").
+_PROVIDERS = r"(?:gmail|hotmail|yahoo|luukku|kolumbus|elisanet|suomi24|icloud|msn|protonmail)"
 # At most six parts each side: every word of "a dot a dot ..." may start a match, and an
 # unbounded run from each would take quadratic time.
 _OBFUSCATED_EMAIL = re.compile(
