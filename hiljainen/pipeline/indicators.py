@@ -2,9 +2,12 @@
 
 Pure: takes plain facts, returns plain dicts ready to store as a dashboard snapshot.
 
-Privacy rule: a breakdown cell (unit x role, per period) is shown only when at least
-`min_group` distinct writers stand behind it. Signed notes count their author once; each
-anonymous note counts as one writer, because nothing links anonymous notes to each other.
+Privacy rule: a breakdown cell (unit x role over the period, or role or tone per week) is shown
+only when at least `min_group` distinct writers stand behind it. Signed notes count their author
+once; each anonymous note counts as one writer, because nothing links anonymous notes to each
+other. A unit's scope holds only that unit's notes, so its weekly series are unit x role x week
+cells. Pages show "shown_total", the number of notes where it gives no hidden cell away, never
+"total".
 """
 
 from __future__ import annotations
@@ -79,16 +82,55 @@ def snapshot(
     return {
         "weeks": labels,
         "total": len(inside),
-        "notes_by_source": _series(labels, by_week, lambda n: n.source),
-        "tone": _series(labels, by_week, lambda n: n.tone or "unknown"),
+        "shown_total": _shown_total(
+            inside,
+            min_group,
+            lambda n: (week_of(n.day), _source(n)),
+            lambda n: (week_of(n.day), _tone(n)),
+            lambda n: (n.unit or "-", n.source),  # the activity table's cells
+        ),
+        "notes_by_source": _series(labels, by_week, _source, min_group),
+        "tone": _series(labels, by_week, _tone, min_group),
         "response": response_loop(labels, by_week, today),
         "activity": activity(inside, labels, min_group),
     }
 
 
-def _series(labels: Sequence[str], by_week: dict[str, list[NoteFacts]], key: Any) -> dict[str, list[int]]:
+def _source(n: NoteFacts) -> str:
+    return n.source
+
+
+def _tone(n: NoteFacts) -> str:
+    return n.tone or "unknown"
+
+
+def _series(
+    labels: Sequence[str], by_week: dict[str, list[NoteFacts]], key: Any, min_group: int
+) -> dict[str, list[int | None]]:
+    """Notes per week and key; a count from fewer than `min_group` writers is hidden (None)."""
     keys = sorted({key(n) for notes in by_week.values() for n in notes})
-    return {k: [sum(1 for n in by_week.get(w, []) if key(n) == k) for w in labels] for k in keys}
+    return {
+        k: [_count([n for n in by_week.get(w, []) if key(n) == k], min_group) for w in labels] for k in keys
+    }
+
+
+def _count(notes: Sequence[NoteFacts], min_group: int) -> int | None:
+    # An empty cell shows 0: it names nobody.
+    return len(notes) if not notes or len({n.writer for n in notes}) >= min_group else None
+
+
+def _shown_total(notes: Sequence[NoteFacts], min_group: int, *cells: Any) -> int | None:
+    """The number of notes, or None where it would give hidden cells away: the total minus a
+    breakdown's shown cells is the sum of its hidden ones (`cells` give a note's cell in each
+    breakdown shown beside the total), so the writers behind that sum must be enough too."""
+    for cell in cells:
+        writers: dict[Any, set[str]] = defaultdict(set)
+        for n in notes:
+            writers[cell(n)].add(n.writer)
+        behind_hidden = {w for group in writers.values() if len(group) < min_group for w in group}
+        if 0 < len(behind_hidden) < min_group:
+            return None
+    return len(notes)
 
 
 def response_loop(

@@ -65,6 +65,7 @@ def _home_page(error: str | None = None, values: Any = None, status: int = 200) 
         "dashboard/index.html",
         scope=scope,
         snap=snap.data if snap else None,
+        charts=_chart_data(snap.data) if snap else None,
         computed_at=snap.computed_at if snap else None,
         tables=_tables(snap.data) if snap else {},
         signal_map=_signal_map(db, snap.data) if snap else None,
@@ -232,6 +233,20 @@ def _indicators() -> list[dict[str, Any]]:
     return out
 
 
+# What the page's script draws: the page carries these, not the whole snapshot (whose "total"
+# and weekly writer counts are not for showing).
+CHART_DATA = ("weeks", "notes_by_source", "tone", "topic_stream", "response")
+
+
+def _chart_data(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: data[key] for key in CHART_DATA if key in data}
+
+
+def _hidden_as_dash(series: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    # A hidden count (None) reads "–" in the table and its CSV, as in the activity table.
+    return {name: ["–" if v is None else v for v in values] for name, values in series.items()}
+
+
 def _tables(data: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
     """Each chart's data as (header, rows): shown under the chart and served as CSV."""
     weeks = data["weeks"]
@@ -242,8 +257,8 @@ def _tables(data: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]
 
     cells = data["activity"]["cells"]
     return {
-        "notes_by_source": by_week(data["notes_by_source"]),
-        "tone": by_week(data["tone"]),
+        "notes_by_source": by_week(_hidden_as_dash(data["notes_by_source"])),
+        "tone": by_week(_hidden_as_dash(data["tone"])),
         "response": by_week(data["response"]),
         "topic_stream": by_week(data.get("topic_stream", {})),
         "emergence_map": (
