@@ -12,7 +12,10 @@ writer and record internal actions; themes get a status and an owner too.
   writer reads it with their code or in "my notes", the indicators count every note as answered,
   and a personal answer can still follow on any of them.
 - A public-form writer's "I want an answer" tick is kept on the note and shown in triage with the
-  contact they gave beside it (never in the text); closing the note deletes the contact.
+  contact they gave beside it (never in the text); closing the note deletes the contact. The
+  contacts a theme answer leaves the leader to send it to wait in the database until the leader's
+  next look at the theme's page, not in a flash message: the session cookie is readable (signed,
+  not encrypted), and a browser drops it past 4 KB while closing has deleted them from the notes.
 - Anonymous notes never show a name. Signed notes show their author's display name to leaders;
   a writer's replies are shown as coming from "the writer".
 - Any step on a note nobody has acknowledged yet acknowledges it too (it has evidently been seen),
@@ -22,6 +25,7 @@ writer and record internal actions; themes get a status and an owner too.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +44,7 @@ from hiljainen.models import (
     AuditEvent,
     Observation,
     Role,
+    Setting,
     Source,
     Status,
     Theme,
@@ -261,7 +266,14 @@ def theme(theme_id: int) -> Any:
                 th.owner_id = owner_id
             db.commit()
             return redirect(url_for("triage.theme", theme_id=th.id), code=303)
-    return _theme_page(db, th, error=error)
+    user = current_user()
+    assert user is not None
+    waiting = db.get(Setting, _contacts_key(user.id, th.id))
+    page = _theme_page(db, th, error=error, contacts=json.loads(waiting.value) if waiting else [])
+    if waiting is not None:
+        db.delete(waiting)  # the page now shows them to the leader
+        db.commit()
+    return page
 
 
 @bp.post("/themes/<int:theme_id>/answer")
@@ -314,6 +326,8 @@ def theme_answer(theme_id: int) -> Any:
         f"theme:{th.id}",
         {"notes": len(notes), "chars": len(body), "action": action is not None, "closed": close},
     )
+    if contacts:
+        _keep_contacts(db, user.id, th.id, contacts)
     db.commit()
     by_code = sum(1 for n in notes if n.receipt_hash)
     mine = sum(1 for n in notes if n.author_id is not None and not n.receipt_hash)
@@ -328,9 +342,6 @@ def theme_answer(theme_id: int) -> Any:
         message += " " + answer_mail.notice(mailed, theme=True)
     elif asked_mail:
         message += " " + answer_mail.unsent(asked_mail, theme=True)
-    if contacts:
-        asked = _("%(n)d writers asked for it by e-mail or phone: send it there too.", n=len(contacts))
-        message += f" {asked} {', '.join(contacts)}"
     unreachable = len(notes) - by_code - mine
     if unreachable:
         message += " " + _(
@@ -360,8 +371,23 @@ def _theme_selection(db: Session, th: Theme) -> list[Observation]:
     return notes
 
 
-def _theme_page(db: Session, th: Theme, error: str | None = None, form: Any = None) -> Any:
-    """The theme's page; after a refused answer, with what was typed and chosen."""
+def _contacts_key(user_id: int, theme_id: int) -> str:
+    return f"theme_contacts:{user_id}:{theme_id}"
+
+
+def _keep_contacts(db: Session, user_id: int, theme_id: int, contacts: list[str]) -> None:
+    """Keep the contacts for the leader's next look at the theme's page (added to any not seen yet)."""
+    key = _contacts_key(user_id, theme_id)
+    waiting = db.get(Setting, key)
+    kept = json.loads(waiting.value) if waiting else []
+    db.merge(Setting(key=key, value=json.dumps(kept + contacts, ensure_ascii=False)))
+
+
+def _theme_page(
+    db: Session, th: Theme, error: str | None = None, form: Any = None, contacts: list[str] | None = None
+) -> Any:
+    """The theme's page; after a refused answer, with what was typed and chosen; `contacts`: those
+    a theme answer left the leader to send it to."""
     count = db.scalar(select(func.count()).where(Observation.theme_id == th.id)) or 0
     theme_notes = db.scalars(
         select(Observation)
@@ -390,6 +416,7 @@ def _theme_page(db: Session, th: Theme, error: str | None = None, form: Any = No
         form=form or {},
         chosen=set(form.getlist("note")) if form else set(),
         excerpt=excerpt,
+        contacts=contacts or [],
     ), (400 if error else 200)
 
 

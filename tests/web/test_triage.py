@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
+import string
 
 import pytest
 from flask import Flask
@@ -11,7 +13,18 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from hiljainen import accounts, resources
-from hiljainen.models import AuditEvent, Observation, Response, Role, Source, Status, Theme, Unit, User
+from hiljainen.models import (
+    AuditEvent,
+    Observation,
+    Response,
+    Role,
+    Setting,
+    Source,
+    Status,
+    Theme,
+    Unit,
+    User,
+)
 from hiljainen.web import triage
 from tests.conftest import csrf_token, login, make_org
 from tests.web.test_capture import post_note, receipt_of
@@ -541,6 +554,61 @@ def test_a_theme_answer_to_a_selection_and_its_refusals(tapp: Flask) -> None:
     login(nurse, "hoitaja", PASSWORD)
     assert answer_theme(nurse, theme_id, body="Ei.")[0] == 403
     assert answer_theme(leader, 999999, body="Ei.")[0] == 404
+
+
+def test_a_theme_answer_keeps_many_contacts_out_of_the_session_cookie_and_shows_them_all(
+    tapp: Flask,
+) -> None:
+    """The contacts left for the leader went into a flash message, i.e. into the session cookie:
+    readable by anyone holding it (signed, not encrypted), and past 4 KB dropped by the browser,
+    while closing the notes deleted them. 300 writers' contacts (over 4 KB even compressed, as
+    Flask's cookie is) now wait in the database."""
+    rng = random.Random(21)
+
+    def name() -> str:
+        return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(5, 10)))
+
+    contacts = [f"{name()}.{name()}@example.com" if i % 2 else f"040 {rng.randint(1000000, 9999999)}"
+                for i in range(300)]
+    day = dt.date.today() - dt.timedelta(days=3)
+    ids = add_notes(tapp, *({"text": f"Lasku {i} nousi.", "day": day, "wants_answer": True, "contact": c}
+                            for i, c in enumerate(contacts)))
+    with tapp.app_context():
+        db = resources.session()
+        theme = Theme(label="lasku korotus", phrase="Laskun korotus")
+        db.add(theme)
+        db.flush()
+        for obs in db.scalars(select(Observation).where(Observation.id.in_(ids))):
+            obs.theme_id = theme.id
+        db.commit()
+        theme_id = theme.id
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    path = f"/triage/themes/{theme_id}"
+    resp = leader.post(f"{path}/answer?lang=en", headers={"Accept-Language": "en"}, data={
+        "body": "Korotus perutaan.", "action": "Hinnasto korjattu.", "close": "on", "to": "all",
+        "csrf_token": csrf_token(leader, path)})
+    assert resp.status_code == 303
+    cookie_name = tapp.config["SESSION_COOKIE_NAME"]
+    (cookie,) = [c for c in resp.headers.getlist("Set-Cookie") if c.startswith(f"{cookie_name}=")]
+    assert len(cookie) <= 4093, f"a browser drops a cookie of {len(cookie)} bytes"
+    session = tapp.session_interface.get_signing_serializer(tapp).loads(  # type: ignore[attr-defined]
+        cookie.split(";", 1)[0].split("=", 1)[1])
+    assert not [c for c in contacts if c in repr(session) or c in cookie], "no contact in the cookie"
+    with tapp.app_context():
+        assert all(n.contact is None for n in resources.session().scalars(select(Observation))), "closed"
+
+    landed = leader.get(f"{path}?lang=en").get_data(as_text=True)
+    assert "The answer is saved to 300 notes" in landed
+    shown = re.search(r'<div class="notice" role="status" id="answer-contacts">([^<]*)</div>', landed)
+    assert shown, landed[:2000]
+    asked = "300 writers asked for it by e-mail or phone: send it there too."
+    assert shown.group(1) == f"{asked} {', '.join(contacts)}", "every contact, in the notes' order"
+    again = leader.get(f"{path}?lang=en").get_data(as_text=True)
+    assert 'id="answer-contacts"' not in again and contacts[0] not in again, "shown once, then deleted"
+    with tapp.app_context():
+        kept = select(Setting.key).where(Setting.key.startswith("theme_contacts:"))
+        assert resources.session().scalars(kept).all() == []
 
 
 def test_an_answer_of_invisible_characters_only_is_refused_as_empty(tapp: Flask) -> None:
