@@ -13,6 +13,9 @@ What belongs to a subject
   audit events caused.
 - Outbox messages that quote one of the notes or its responses (the digest quotes notes), refer to
   one by id, or contain the contact details, username or display name.
+- Contacts a theme answer left waiting for a leader (web.triage) that came from one of the notes or
+  are the subject's contact: the leader's next look at the theme shows and deletes them, but a
+  closed note no longer holds its contact, so each waiting contact names its note.
 
 Erasure
 - The subject's notes are deleted with everything hanging off them (voices, responses, audit
@@ -24,6 +27,8 @@ Erasure
 - Outbox messages are scrubbed, not deleted (a digest still goes out): a line quoting or naming an
   erased note becomes ERASED, a contact or name inside a line is replaced by it, and a copy the
   development sender already wrote under <data folder>/outbox is rewritten.
+- The subject's waiting contacts are removed; an erased leader's waiting contacts all go, as no
+  one else would ever be shown them.
 - Vectors are deleted before the rows and again after the commit: a failed erasure can simply be
   run again, and a worker indexing one of the notes at that moment cannot leave its vector behind.
 - One AuditEvent (action "erase", target "privacy") records counts only, never who was erased.
@@ -31,7 +36,8 @@ Erasure
   theme refresh recomputes them without the erased notes.
 
 Retention: with HILJAINEN_RETENTION_MONTHS=N > 0, notes whose day is more than N calendar months
-before today are erased the same way. The worker runs `retention_job` at most once a day;
+before today are erased the same way, and so are waiting contacts kept before that day (a leader
+may never come back to the theme). The worker runs `retention_job` at most once a day;
 `hiljainen retention` runs it on demand.
 """
 
@@ -39,8 +45,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -78,6 +85,7 @@ OWNER_ACTIONS = ("set_owner", "theme_owner")
 CHUNK = 500  # ids per IN (...) and notes per retention transaction
 MIN_NAME = 3  # shorter names would scrub ordinary words
 LAST_RETENTION = "retention_last_day"
+WAITING_CONTACTS = "theme_contacts:"  # + "<leader's user id>:<theme id>", see waiting_contacts
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,8 @@ def export(session: Session, fp: Footprint, settings: Settings) -> dict[str, Any
     """The subject's data as a JSON-ready dict (vectors included)."""
     ids = [n.id for n in fp.notes]
     themes = {t.id: t for t in session.scalars(select(Theme))}
+    mentions = _mentions(session, fp)
+    theirs = _theirs(set(ids), mentions)
     # Notes are named by their public id throughout: the internal id runs in writing order, so
     # an export holding it would place an anonymous note among a writer's signed ones.
     public = _PublicIds(session, fp.notes)
@@ -152,7 +162,13 @@ def export(session: Session, fp: Footprint, settings: Settings) -> dict[str, Any
         "exported_at": utcnow().isoformat(),
         "notes": [_note_json(session, n, themes, public) for n in fp.notes],
         "audit_about_notes": [_event_json(e, public) for e in _events_about(session, ids)],
-        "outbox": [_message_json(m) for m in _mentioning(session, _mentions(session, fp))],
+        "outbox": [_message_json(m) for m in _mentioning(session, mentions)],
+        "waiting_contacts": [
+            {"theme": int(row.key.rsplit(":", 1)[1]), "contact": e["contact"], "day": e["day"]}
+            for row in _waiting(session)
+            for e in waiting_contacts(row.value)
+            if theirs(e)
+        ],
     }
     store, model = _store(settings, session)
     found = store.vectors(ids) if store and ids else {}
@@ -374,6 +390,7 @@ def _erase_notes(
     counts = {"notes": len(ids), "vectors": len(store.vectors(ids)) if store and ids else 0}
     _delete_vectors(store, ids)
     counts["outbox"] = _scrub_outbox(session, mentions, settings)
+    _drop_waiting(session, _theirs(gone, mentions))
     for theme in session.scalars(select(Theme)):
         reps = [i for i in theme.representatives or [] if i not in gone]
         members = sum(1 for n in notes if n.theme_id == theme.id)
@@ -422,6 +439,8 @@ def _forget_user(session: Session, fp: Footprint) -> dict[str, int]:
     tokens = [t for t in session.scalars(select(ApiToken.id).where(ApiToken.user_id == u.id))]
     session.execute(delete(AuditEvent).where(AuditEvent.target.in_([f"api_token:{t}" for t in tokens])))
     session.execute(delete(ApiToken).where(ApiToken.user_id == u.id))
+    for row in _waiting(session, f"{WAITING_CONTACTS}{u.id}:"):
+        session.delete(row)
     session.execute(delete(User).where(User.id == u.id))
     return {"voices_given": len(fp.voices), "detached": detached, "api_tokens": len(tokens), "account": 1}
 
@@ -461,6 +480,10 @@ def apply_retention(settings: Settings, today: dt.date, *, months: int | None = 
                 _delete_vectors(store, [n.id for n in notes])
                 for key, n in counts.items():
                     total[key] = total.get(key, 0) + n
+        # Contacts a leader never came back for. ISO days sort as text; an undated entry (kept
+        # before days were recorded) is of unknown age, so it goes too.
+        with database.transaction(factory) as session:
+            _drop_waiting(session, lambda e: e["day"] is None or e["day"] < cutoff.isoformat())
         if total:
             with database.transaction(factory) as session:
                 detail = {"kind": "retention", "months": months, "before": cutoff.isoformat(), **total}
@@ -494,6 +517,38 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
         yield database.make_sessionmaker(engine)
     finally:
         engine.dispose()
+
+
+# --- contacts waiting for a leader ------------------------------------------------------------
+
+
+def waiting_contacts(value: str) -> list[dict[str, Any]]:
+    """The entries of a row of contacts waiting for a leader (WAITING_CONTACTS), a JSON list of
+    {"note": note id, "contact": text, "day": ISO day kept}: erasure finds an entry by its note,
+    retention by its day. Rows kept before those were recorded hold plain contacts."""
+    entries = json.loads(value)
+    return [e if isinstance(e, dict) else {"note": None, "contact": e, "day": None} for e in entries]
+
+
+def _waiting(session: Session, prefix: str = WAITING_CONTACTS) -> list[Setting]:
+    return list(session.scalars(select(Setting).where(Setting.key.startswith(prefix, autoescape=True))))
+
+
+def _theirs(note_ids: set[int], m: _Mentions) -> Callable[[dict[str, Any]], bool]:
+    """Whether a waiting entry is the subject's: from one of their notes, or their contact as the
+    outbox is scrubbed of it (an entry kept before notes were recorded names none)."""
+    contacts = {n.lower() for n in m.names}
+    return lambda e: e["note"] in note_ids or e["contact"].strip().lower() in contacts
+
+
+def _drop_waiting(session: Session, drop: Callable[[dict[str, Any]], bool]) -> None:
+    for row in _waiting(session):
+        entries = waiting_contacts(row.value)
+        kept = [e for e in entries if not drop(e)]
+        if not kept:
+            session.delete(row)
+        elif len(kept) < len(entries):
+            row.value = json.dumps(kept, ensure_ascii=False)
 
 
 # --- helpers ----------------------------------------------------------------------------------

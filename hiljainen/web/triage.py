@@ -36,7 +36,7 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from hiljainen import answer_mail, resources
+from hiljainen import answer_mail, privacy, resources
 from hiljainen.digest import excerpt, unanswered_clause
 from hiljainen.errors import InvalidInput
 from hiljainen.intake import clean_text, is_blank
@@ -269,7 +269,8 @@ def theme(theme_id: int) -> Any:
     user = current_user()
     assert user is not None
     waiting = db.get(Setting, _contacts_key(user.id, th.id))
-    page = _theme_page(db, th, error=error, contacts=json.loads(waiting.value) if waiting else [])
+    contacts = [e["contact"] for e in privacy.waiting_contacts(waiting.value)] if waiting else []
+    page = _theme_page(db, th, error=error, contacts=contacts)
     if waiting is not None:
         db.delete(waiting)  # the page now shows them to the leader
         db.commit()
@@ -299,7 +300,9 @@ def theme_answer(theme_id: int) -> Any:
     smtp_url = resources.get().settings.smtp_url
     # Read before closing deletes them; an e-mail address gets the answer by mail instead, if it can.
     contacts = [
-        n.contact for n in notes if n.contact and not (smtp_url and answer_mail.is_email(n.contact.strip()))
+        {"note": n.id, "contact": n.contact}
+        for n in notes
+        if n.contact and not (smtp_url and answer_mail.is_email(n.contact.strip()))
     ]
     mailed = asked_mail = 0
     for obs in notes:
@@ -372,15 +375,18 @@ def _theme_selection(db: Session, th: Theme) -> list[Observation]:
 
 
 def _contacts_key(user_id: int, theme_id: int) -> str:
-    return f"theme_contacts:{user_id}:{theme_id}"
+    return f"{privacy.WAITING_CONTACTS}{user_id}:{theme_id}"
 
 
-def _keep_contacts(db: Session, user_id: int, theme_id: int, contacts: list[str]) -> None:
-    """Keep the contacts for the leader's next look at the theme's page (added to any not seen yet)."""
+def _keep_contacts(db: Session, user_id: int, theme_id: int, contacts: list[dict[str, Any]]) -> None:
+    """Keep the contacts ({"note", "contact"}) for the leader's next look at the theme's page (added
+    to any not seen yet), dated: erasure and retention reach them (privacy.waiting_contacts)."""
     key = _contacts_key(user_id, theme_id)
     waiting = db.get(Setting, key)
-    kept = json.loads(waiting.value) if waiting else []
-    db.merge(Setting(key=key, value=json.dumps(kept + contacts, ensure_ascii=False)))
+    kept = privacy.waiting_contacts(waiting.value) if waiting else []
+    day = dt.date.today().isoformat()  # the clock retention_job's cutoff is counted on
+    kept += [{**c, "day": day} for c in contacts]
+    db.merge(Setting(key=key, value=json.dumps(kept, ensure_ascii=False)))
 
 
 def _theme_page(

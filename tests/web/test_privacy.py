@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import select
 
-from hiljainen import accounts, create_app, db, digest, intake, privacy, tokens
+from hiljainen import accounts, create_app, db, digest, intake, privacy, resources, tokens
 from hiljainen.cli import main as cli
 from hiljainen.config import Settings
 from hiljainen.models import (
@@ -45,7 +45,8 @@ from hiljainen.models import (
 )
 from hiljainen.search import sql, suggest
 from hiljainen.stores.vectors import VectorStore
-from tests.conftest import csrf_token, login
+from hiljainen.web import triage
+from tests.conftest import csrf_token, login, make_org
 from workers import jobs
 
 PASSWORD = "salasana-123"
@@ -455,6 +456,171 @@ def test_months_before_clamps_to_the_end_of_a_shorter_month() -> None:
     assert privacy.months_before(dt.date(2026, 3, 31), 1) == dt.date(2026, 2, 28)
     assert privacy.months_before(dt.date(2026, 1, 15), 13) == dt.date(2024, 12, 15)
     assert privacy.months_before(dt.date(2024, 5, 31), 3) == dt.date(2024, 2, 29)
+
+
+# --------------------------------------------------------------------------- contacts waiting for a leader
+
+
+@pytest.fixture()
+def wcfg(settings: Settings, database_url: str) -> Settings:
+    """Settings on SQLite or PostgreSQL; nothing gets indexed, so no model is needed."""
+    return dataclasses.replace(settings, database_url=database_url)
+
+
+@pytest.fixture()
+def wapp(wcfg: Settings) -> Flask:
+    """The app with hoitaja (staff) and two leaders, johtaja and toinen."""
+    app = create_app(wcfg)
+    app.config["TESTING"] = True
+    make_org(app)
+    with app.app_context():
+        accounts.create_user(resources.session(), "toinen", PASSWORD, Role.LEADER)
+        resources.session().commit()
+    return app
+
+
+def user_id_of(app: Flask, username: str) -> int:
+    with app.app_context():
+        found = resources.session().scalar(select(User.id).where(User.username == username))
+        assert found is not None
+        return found
+
+
+def waiting_rows(cfg: Settings) -> dict[str, str]:
+    """The rows of contacts waiting for a leader, by key."""
+    with sessions(cfg)() as s:
+        query = select(Setting.key, Setting.value).where(Setting.key.startswith("theme_contacts:"))
+        return dict(s.execute(query).tuples().all())
+
+
+def add_public_note(app: Flask, contact: str, theme_id: int | None = None) -> str:
+    """A public-form note whose writer wants an answer at `contact`; returns its receipt code."""
+    code = intake.new_receipt()
+    with app.app_context():
+        s = resources.session()
+        s.add(
+            Observation(
+                text="Laskun korotus yllätti, kirje tuli myöhään.",
+                source=Source.RELATIVE,
+                anonymous=True,
+                day=TODAY,
+                wants_answer=True,
+                contact=contact,
+                receipt_hash=intake.receipt_hash(code),
+                theme_id=theme_id,
+            )
+        )
+        s.commit()
+    return code
+
+
+def add_theme(app: Flask) -> int:
+    with app.app_context():
+        theme = Theme(label="lasku korotus", phrase="Laskun korotus")
+        resources.session().add(theme)
+        resources.session().commit()
+        return theme.id
+
+
+def answer_and_close(app: Flask, leader: str, theme_id: int) -> Any:
+    """The leader answers the whole theme and closes its notes (which deletes their contacts);
+    returns the leader's client."""
+    client = app.test_client()
+    login(client, leader, PASSWORD)
+    path = f"/triage/themes/{theme_id}"
+    form = {"body": "Korotus perutaan.", "action": "Hinnasto korjattu.", "close": "on", "to": "all"}
+    resp = client.post(f"{path}/answer", data={**form, "csrf_token": csrf_token(client, path)})
+    assert resp.status_code == 303
+    return client
+
+
+def shown_contacts(leader: Any, theme_id: int) -> str:
+    """The contacts the theme's page shows its leader (then deletes), after the count sentence."""
+    page = leader.get(f"/triage/themes/{theme_id}?lang=en").get_data(as_text=True)
+    found = re.search(r'id="answer-contacts">[^<]*send it there too\. ([^<]*)</div>', page)
+    return found.group(1) if found else ""
+
+
+def test_erasure_and_export_reach_a_contact_a_theme_answer_left_waiting(wcfg: Settings, wapp: Flask) -> None:
+    """Closing the notes deleted their contacts, but the theme answer kept them for the leader's
+    next look at the theme: the export did not show the writer theirs and erasure left it there.
+    A row kept in the older form (plain contacts) is scrubbed by the contact its open note holds."""
+    mine, other, open_contact = "040 1234567", "045 7654321", "maija.avoin@example.org"
+    theme_id, older_id = add_theme(wapp), add_theme(wapp)
+    code = add_public_note(wapp, mine, theme_id)
+    add_public_note(wapp, other, theme_id)
+    open_code = add_public_note(wapp, open_contact)
+    with wapp.app_context():
+        key = triage._contacts_key(user_id_of(wapp, "johtaja"), older_id)
+        resources.session().add(Setting(key=key, value=json.dumps([open_contact, other])))
+        resources.session().commit()
+    leader = answer_and_close(wapp, "johtaja", theme_id)
+    with sessions(wcfg)() as s:
+        closed = s.scalars(select(Observation.contact).where(Observation.theme_id == theme_id)).all()
+        assert closed == [None, None], "closing deleted the contacts from the notes"
+
+        data = privacy.export_subject(s, wcfg, privacy.Subject("receipt", code))
+        assert data["waiting_contacts"] == [{"theme": theme_id, "contact": mine, "day": TODAY.isoformat()}]
+        assert other not in json.dumps(data), "another writer's contact is not theirs"
+        data = privacy.export_subject(s, wcfg, privacy.Subject("receipt", open_code))
+        assert data["waiting_contacts"] == [{"theme": older_id, "contact": open_contact, "day": None}]
+
+        privacy.erase_subject(s, wcfg, privacy.Subject("receipt", code))
+        privacy.erase_subject(s, wcfg, privacy.Subject("receipt", open_code))
+    everything = dump(wcfg)
+    assert mine not in everything and open_contact not in everything
+    assert shown_contacts(leader, theme_id) == other, "the other writer's contact still waits"
+    assert shown_contacts(leader, older_id) == other
+
+
+def test_erasing_a_leader_drops_the_contacts_waiting_for_them(wcfg: Settings, wapp: Flask) -> None:
+    """The rows are the erased leader's (keyed by their user id): nobody else would ever be shown
+    them, so the writers' contacts would stay for good."""
+    themes = {}
+    for leader, contact in (("johtaja", "040 1111111"), ("toinen", "045 2222222")):
+        themes[leader] = add_theme(wapp)
+        add_public_note(wapp, contact, themes[leader])
+        answer_and_close(wapp, leader, themes[leader])
+    with wapp.app_context():
+        key = triage._contacts_key(user_id_of(wapp, "johtaja"), themes["toinen"])
+        resources.session().add(Setting(key=key, value='["040 3333333"]'))  # the older form
+        resources.session().commit()
+    kept_for_other = triage._contacts_key(user_id_of(wapp, "toinen"), themes["toinen"])
+    assert len(waiting_rows(wcfg)) == 3
+    with sessions(wcfg)() as s:
+        privacy.erase_subject(s, wcfg, privacy.Subject("user", "johtaja"))
+    assert list(waiting_rows(wcfg)) == [kept_for_other], "only the other leader's row is left"
+
+
+def test_retention_drops_waiting_contacts_kept_before_its_cutoff(wcfg: Settings, wapp: Flask) -> None:
+    """A leader who never opens the theme again left its contacts waiting for ever. Retention now
+    drops those kept before its cutoff, and those of the older, undated form."""
+    theme_id = add_theme(wapp)
+    add_public_note(wapp, "040 3333333", theme_id)
+    answer_and_close(wapp, "johtaja", theme_id)  # kept today
+    lead = user_id_of(wapp, "johtaja")
+    cutoff = privacy.months_before(TODAY, 12)
+
+    def entry(contact: str, day: dt.date) -> dict[str, Any]:
+        return {"note": None, "contact": contact, "day": day.isoformat()}
+
+    rows = {
+        triage._contacts_key(lead, 901): [
+            entry("040 old", cutoff - dt.timedelta(days=1)),
+            entry("040 edge", cutoff),
+        ],
+        triage._contacts_key(lead, 902): [entry("040 older", cutoff - dt.timedelta(days=40))],
+        triage._contacts_key(lead, 903): ["040 undated"],
+    }
+    with wapp.app_context():
+        resources.session().add_all(Setting(key=k, value=json.dumps(v)) for k, v in rows.items())
+        resources.session().commit()
+    assert privacy.apply_retention(wcfg, TODAY, months=12) == 0, "no note is that old"
+    left = waiting_rows(wcfg)
+    assert set(left) == {triage._contacts_key(lead, theme_id), triage._contacts_key(lead, 901)}
+    assert "040 3333333" in left[triage._contacts_key(lead, theme_id)], "kept today"
+    assert "040 edge" in left[triage._contacts_key(lead, 901)], "exactly N months old: kept"
+    assert "040 old" not in left[triage._contacts_key(lead, 901)]
 
 
 # --------------------------------------------------------------------------- admin page and command
