@@ -8,18 +8,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hiljainen.config import BASE_MODEL_DIR, CORPUS_DIR, NOTES_MODEL_DIR
-from hiljainen.pipeline.embed import E5_PREFIXES, MARKER_FILE
+from hiljainen.config import CORPUS_DIR, NOTES_MODEL_DIR
+from hiljainen.pipeline.embed import MARKER_FILE
 from hiljainen.tools.notes_encoder import (
     MANIFEST_PATH,
     Recipe,
-    embed_in_parts,
     fingerprint,
     fingerprint_drift,
     input_files,
     inputs_digest,
     taught_notes,
-    trainable,
     training_pairs,
     turku_held_out,
 )
@@ -54,24 +52,6 @@ def test_the_model_id_names_the_inputs_and_the_recipe() -> None:
     assert one == inputs_digest(files, Recipe(), "base@1")
     assert one["digest"] != inputs_digest(files, Recipe(seed=1), "base@1")["digest"]
     assert one["digest"] != inputs_digest(files, Recipe(), "base@2")["digest"]
-
-
-@pytest.mark.slow
-def test_a_batch_embedded_in_sorted_parts_keeps_each_text_its_own_vector() -> None:
-    # Training embeds a batch in parts of similar length; each vector must come back to its text's
-    # place, and equal what the model's own encode gives (eval mode: no dropout).
-    import torch
-
-    texts = [text for text, _, _ in training_pairs(input_files(), Recipe())[:21]]
-    texts[3] = "Ovikoodi ei toimi, en päässyt sisään eilen illalla enkä tänään aamulla kotiin asti."
-    model, _ = trainable(BASE_MODEL_DIR, Recipe())
-    model.eval()
-    with torch.no_grad():
-        parts = embed_in_parts(model, texts, Recipe(part=4)).numpy()
-    whole = model.encode([E5_PREFIXES["passage"] + t for t in texts], normalize_embeddings=True)
-    assert parts.shape == (21, 384)
-    assert np.abs(parts - whole).max() < 1e-4
-    assert np.argmax(parts @ whole.T, axis=1).tolist() == list(range(21))
 
 
 @pytest.mark.slow
