@@ -7,10 +7,13 @@ touchpoint by its short name or by the name the interface shows in Finnish or En
 ("Kotihoito", "Home care"), the writer as "asiakas", "omainen", "henkilöstö", "customer"..., the
 day as 2026-12-06 or as Finns write it (6.12.2026, with or without a time). Comma, semicolon or
 tab separated; UTF-8 with or without a BOM. A line that is not UTF-8 is reported with its
-number; the other rows still import. Each row gets an import key (a SHA-256 of its normalised
-content and how many identical rows came before it in the file), so importing the same file
-again skips the rows already imported, while two identical notes in one file both count; a row
-that names a place or writer by its shown name is the same row as one that uses the short name.
+number; the other rows still import. Each row gets an import key (an HMAC, keyed with the web
+app's secret key, of a SHA-256 of its normalised content and how many identical rows came before it
+in the file), so importing the same file again skips the rows already imported, while two identical
+notes in one file both count; a row that names a place or writer by its shown name is the same row
+as one that uses the short name. The content is the text before redaction: a plain hash of it could
+be brute-forced back to the redacted parts by anyone who reads the database, a keyed one cannot.
+Rows imported before keys were keyed (a bare SHA-256) are rekeyed by the next import.
 Imported notes have no author: they are stored as anonymous, without receipts.
 """
 
@@ -21,6 +24,7 @@ import csv
 import datetime as dt
 import functools
 import hashlib
+import hmac
 import io
 import json
 import re
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hiljainen import intake
@@ -83,6 +87,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_BYTE = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
 _TAG_SPLIT = re.compile(r"[,;|]")
 _KEY_CHUNK = 500
+# Keyed import keys start with this (a bare SHA-256 is 64 hex digits); the column holds 64 characters.
+_KEYED = "h:"
+# Texts per redact_many call: the web app's redactor holds the NLP lock that searches and notes wait
+# for during each call, so a big import must let them in between batches (a whole 20,000-row
+# file in one call held it for 86 s).
+REDACT_CHUNK = 64
 
 
 @dataclass
@@ -120,11 +130,16 @@ def import_csv(
     stream: IO[bytes],
     *,
     max_chars: int,
+    secret: str,
     source_default: Source | None = None,
     today: dt.date | None = None,
 ) -> ImportReport:
     """Validate every row, then add the valid new ones to the session (the caller commits and queues).
-    `today` is the deployment's date (Settings.today; the server's when not given): no day after it."""
+    `secret` is the web app's secret key, which keys the import keys (the web app and the command
+    must use the same one). `today` is the deployment's date (Settings.today; the server's when not
+    given): no day after it."""
+    if not secret:
+        raise ValueError("import keys need the app's secret key")
     today = today or dt.date.today()
     report = ImportReport()
     raw = stream.read()
@@ -136,6 +151,10 @@ def import_csv(
     if not text.strip():
         report.errors.append((1, _("The file is empty.")))
         return report
+    # No cell can be longer than the file: a long but well-quoted cell is read whole and refused by
+    # the note length rule with its line number, instead of stopping the reader (its default limit
+    # is 131,072 characters). The limit is per process; it is only ever raised.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     places = _Places(session)
     header: list[str] | None = None
@@ -154,12 +173,6 @@ def import_csv(
                 why = _(
                     "A double quote opened on this line is never closed, so the rest of the file is unread."
                 )
-            elif "field limit" in str(exc):
-                # The reader would go on inside the cell and read its lines as rows of their own.
-                report.errors.append((start, _(
-                    "A cell on this line is longer than %(n)d characters (a double quote never closed?), "
-                    "so the rest of the file is unread.", n=csv.field_size_limit())))
-                break
             else:
                 why = _("The row is not valid CSV (%(why)s); check its double quotes.", why=exc)
             report.errors.append((start, why))
@@ -186,12 +199,13 @@ def import_csv(
             continue
         seen[content] += 1
         # The count makes two identical notes in one file two notes, and the same file twice one.
-        draft.import_key = hashlib.sha256(f"{content}\n{seen[content]}".encode()).hexdigest()
+        draft.import_key = _keyed(secret, hashlib.sha256(f"{content}\n{seen[content]}".encode()).hexdigest())
         rows.append(_Row(start, draft))
         keys.append(draft.import_key)
     if header is None:
         report.errors.append((1, _("The file has no header row.")))
         return report
+    _rekey(session, secret)
     existing = _existing_keys(session, keys)
     new = [row for row in rows if row.draft.import_key not in existing]
     report.skipped_duplicates = len(rows) - len(new)
@@ -215,6 +229,7 @@ def import_command(path: Path, *, source_default: Source | None = None) -> Impor
     from hiljainen import db as database
     from hiljainen.config import Settings
     from hiljainen.pipeline.redact import Redactor
+    from hiljainen.resources import app_secret
     from hiljainen.stores import queue
 
     settings = Settings.from_env()
@@ -228,8 +243,9 @@ def import_command(path: Path, *, source_default: Source | None = None) -> Impor
     try:
         with stream, database.make_sessionmaker(engine)() as session:
             report = import_csv(
-                session, Redactor(), stream, max_chars=settings.max_note_chars, source_default=source_default,
-                today=settings.today(),
+                session, Redactor(), stream, max_chars=settings.max_note_chars,
+                secret=app_secret(settings),
+                source_default=source_default, today=settings.today(),
             )
             session.add(audit_event(None, path.name, report))
             session.commit()
@@ -511,6 +527,26 @@ def _flag(value: str) -> bool:
     raise InvalidInput(_("anonymous must be yes or no, not %(value)s.", value=value[:40]))
 
 
+def _keyed(secret: str, digest: str) -> str:
+    """The stored import key of a row whose content hashes to `digest`."""
+    return _KEYED + hmac.new(secret.encode(), digest.encode(), hashlib.sha256).hexdigest()[: 64 - len(_KEYED)]
+
+
+def _rekey(session: Session, secret: str) -> None:
+    """Key the bare SHA-256 keys of rows imported by older versions, so that no plain hash of a
+    text before redaction stays in the database and re-importing their file still adds nothing.
+    (A migration cannot do it: it does not know the secret.) Finds nothing once done."""
+    old = session.execute(
+        select(Observation.id, Observation.import_key).where(
+            Observation.import_key.is_not(None), Observation.import_key.not_like(f"{_KEYED}%")
+        )
+    ).all()
+    if old:
+        session.execute(
+            update(Observation), [{"id": i, "import_key": _keyed(secret, key)} for i, key in old if key]
+        )
+
+
 def _existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(keys), _KEY_CHUNK):
@@ -529,11 +565,14 @@ class _Prepared:
     def __init__(self, redactor: Redactor, texts: Sequence[str]) -> None:
         self._redactor = redactor
         unique = list(dict.fromkeys(texts))
-        # A wrapper without redact_many (e.g. the web app's locked one) redacts note by note.
+        # A wrapper without redact_many redacts note by note.
         many = getattr(redactor, "redact_many", None)
-        self._done: dict[str, Redaction] = (
-            dict(zip(unique, many(unique), strict=True)) if unique and many is not None else {}
-        )
+        self._done: dict[str, Redaction] = {}
+        if many is not None:
+            # In batches: the web app's redactor takes the shared NLP lock per call (runtime.py).
+            for i in range(0, len(unique), REDACT_CHUNK):
+                chunk = unique[i : i + REDACT_CHUNK]
+                self._done.update(zip(chunk, many(chunk), strict=True))
 
     def redact(self, text: str, lang: str | None = None) -> Redaction:
         """The batched result for this text, or a fresh one."""

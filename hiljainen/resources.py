@@ -26,7 +26,7 @@ def init_app(app: Flask, settings: Settings, runtime: Runtime | None = None) -> 
         db.upgrade(settings.sqlalchemy_url)  # the embedded default migrates itself
     app.extensions["hiljainen"] = runtime
     app.config.update(
-        SECRET_KEY=settings.secret_key or _stored_secret(settings),
+        SECRET_KEY=app_secret(settings),
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
         MAX_NOTE_CHARS=settings.max_note_chars,
     )
@@ -69,8 +69,11 @@ def _close_session(_exc: BaseException | None) -> None:
         s.close()
 
 
-def _stored_secret(settings: Settings) -> str:
-    """A signing key generated once and kept in the data folder (readable by the owner only)."""
+def app_secret(settings: Settings) -> str:
+    """The web app's signing key: HILJAINEN_SECRET_KEY, else one generated once and kept in the data
+    folder (readable by the owner only). It also keys the CSV import keys (csv_import.py)."""
+    if settings.secret_key:
+        return settings.secret_key
     path = settings.data_dir / "secret_key"
     if not path.exists():
         path.touch(mode=0o600)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import hashlib
+import hmac
 import io
+import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -13,15 +19,17 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hiljainen import accounts, db, resources
+from hiljainen import accounts, csv_import, db, resources
 from hiljainen.config import Settings
 from hiljainen.csv_import import ImportReport, import_command, import_csv
 from hiljainen.models import AuditEvent, Observation, Role, Source, Touchpoint, Unit
 from hiljainen.pipeline.redact import Redactor
+from hiljainen.runtime import _LockedRedactor
 from hiljainen.services import ChildServer
 from tests.conftest import csrf_token, empty_queue, login, processing_queued
 
 PASSWORD = "salasana-123"
+SECRET = "testin-salainen-avain"
 GOOD = (
     "text,source,unit,touchpoint,day,tags,anonymous\n"
     "Ruoka oli kylmää.,customer,koivukoti,,2026-01-10,ruoka,yes\n"
@@ -55,9 +63,15 @@ def session(database_url: str) -> Iterator[Session]:
 
 
 def run(
-    session: Session, redactor: Redactor, data: bytes, source_default: Source | None = None
+    session: Session,
+    redactor: Any,
+    data: bytes,
+    source_default: Source | None = None,
+    secret: str = SECRET,
 ) -> ImportReport:
-    report = import_csv(session, redactor, io.BytesIO(data), max_chars=200, source_default=source_default)
+    report = import_csv(
+        session, redactor, io.BytesIO(data), max_chars=200, secret=secret, source_default=source_default
+    )
     session.commit()
     return report
 
@@ -131,16 +145,16 @@ def test_broken_quotes_are_reported_by_line(session: Session, redactor: Redactor
     assert texts(session) == ["Toinen."]
 
 
-def test_a_cell_over_the_readers_limit_ends_the_file_and_its_lines_are_not_notes(
-    session: Session, redactor: Redactor
+def test_a_cell_over_the_readers_default_limit_is_one_row_and_its_lines_are_not_notes(
+    session: Session, redactor: Redactor, default_field_limit: None
 ) -> None:
-    """Past the csv module's cell limit the reader would go on inside the cell; its lines must not
-    come back as rows of their own."""
+    """Past the csv module's default cell limit the reader would go on inside the cell; its lines
+    must not come back as rows of their own: the cell is read whole and refused as too long."""
     inside = "Tämä rivi on solun sisällä.,customer\n"
     data = b'text,source\nEnsin.,staff\n"' + ("x" * 140_000 + "\n" + inside * 3).encode() + b'",staff\n'
     report = run(session, redactor, data)
     assert [line for line, _msg in report.errors] == [3]
-    assert "131072" in report.errors[0][1] and "rest of the file" in report.errors[0][1]
+    assert "200" in report.errors[0][1]  # the note length rule
     assert texts(session) == ["Ensin."]
 
 
@@ -245,7 +259,9 @@ def test_a_bad_header_imports_nothing_and_says_why(
 
 def test_the_caller_owns_the_transaction(session: Session, redactor: Redactor) -> None:
     """import_csv does not commit: a caller that fails before committing leaves no half import."""
-    report = import_csv(session, redactor, io.BytesIO(GOOD.encode()), max_chars=200, source_default=None)
+    report = import_csv(
+        session, redactor, io.BytesIO(GOOD.encode()), max_chars=200, secret=SECRET, source_default=None
+    )
     assert len(report.imported) == 3
     session.rollback()
     assert texts(session) == []
@@ -441,3 +457,113 @@ def test_words_the_interface_does_not_know_are_reported_by_line(session: Session
     assert texts(session) == ["Yksi.", "Viisi."]
     viisi = session.scalars(select(Observation).where(Observation.text == "Viisi.")).one()
     assert viisi.touchpoint is not None and viisi.touchpoint.slug == "aula"
+
+
+# --- probe findings: keyed import keys, the NLP lock, long cells ----------------------------
+
+
+def keys(session: Session) -> list[str | None]:
+    return list(session.scalars(select(Observation.import_key).order_by(Observation.id)))
+
+
+def test_import_keys_are_keyed_with_the_secret_not_a_hash_of_the_raw_text(
+    session: Session, redactor: Redactor
+) -> None:
+    """The key of a row is computed from its text before redaction: a plain hash of it let anyone
+    with the database brute-force the redacted phone number."""
+    first = run(session, redactor, GOOD.encode())
+    stored = keys(session)
+    # What an attacker computes for the second row, trying phone numbers until one matches.
+    row = ["Soita minulle, numero on 040 123 4567", "relative", None, "aula", "2026-01-11",
+           ["soitto", "toive"], False]
+    plain = hashlib.sha256(f"{json.dumps(row, ensure_ascii=False)}\n1".encode()).hexdigest()
+    assert len(first.imported) == 3 and plain not in stored
+    assert all(k and k.startswith("h:") and len(k) <= 64 for k in stored)
+    assert stored[1] == "h:" + hmac.new(SECRET.encode(), plain.encode(), hashlib.sha256).hexdigest()[:62]
+    again = run(session, redactor, GOOD.encode())
+    assert (again.imported, again.skipped_duplicates) == ([], 3)
+    # Another secret, other keys: they cannot be computed without the secret.
+    session.query(Observation).delete()
+    session.commit()
+    run(session, redactor, GOOD.encode(), secret="toinen-avain")
+    assert not set(keys(session)) & set(stored)
+
+
+def test_keys_of_an_older_version_are_rekeyed_and_their_file_still_adds_nothing(
+    session: Session, redactor: Redactor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as m:  # the older version: a bare SHA-256 of the content
+        m.setattr(csv_import, "_keyed", lambda _secret, digest: digest)
+        run(session, redactor, GOOD.encode())
+    old = keys(session)
+    assert all(k and len(k) == 64 and not k.startswith("h:") for k in old)
+    again = run(session, redactor, GOOD.encode())
+    assert (again.imported, again.skipped_duplicates) == ([], 3)
+    assert keys(session) == [csv_import._keyed(SECRET, k) for k in old if k]
+
+
+class CountingLock:
+    """The NLP lock, noting which thread took it each time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.takers: list[str] = []
+        self.on_release: Any = None
+
+    def __enter__(self) -> CountingLock:
+        self._lock.acquire()
+        self.takers.append(threading.current_thread().name)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+        hook, self.on_release = self.on_release, None
+        if hook is not None:
+            hook()
+
+
+def test_a_big_import_lets_other_redactions_take_the_nlp_lock_between_batches(
+    session: Session, redactor: Redactor
+) -> None:
+    """A 20,000-row import held the shared NLP lock for 86 s: searches and notes waited for all of it."""
+    lock = CountingLock()
+    locked = _LockedRedactor(redactor, lock)  # type: ignore[arg-type]
+    lines = [f"Huomio {i}: soita numeroon 040 123 45{i:02d}." for i in range(150)]
+    data = ("text,source\n" + "".join(f"{t},staff\n" for t in lines)).encode()
+    other: list[str] = []
+
+    def another_request() -> None:  # runs once the import first lets go of the lock
+        t = threading.Thread(
+            target=lambda: other.append(locked.redact("Soita 040 765 4321.").text), name="request"
+        )
+        t.start()
+        t.join()
+
+    lock.on_release = another_request
+    report = run(session, locked, data)
+    assert len(report.imported) == 150 and report.errors == []
+    assert other == ["Soita [PUHELIN]."]
+    imports = [i for i, name in enumerate(lock.takers) if name != "request"]
+    assert len(imports) == -(-150 // csv_import.REDACT_CHUNK)  # once per batch, not once per file
+    assert lock.takers.index("request") < imports[-1]  # the request got in before the import ended
+    # Batching does not change what is stored.
+    assert texts(session) == [redactor.redact(t).text for t in lines]
+
+
+@pytest.fixture()
+def default_field_limit() -> Iterator[None]:
+    """Python's default cell limit (another test may have raised it), restored afterwards."""
+    before = csv.field_size_limit(131_072)
+    yield
+    csv.field_size_limit(before)
+
+
+@pytest.mark.parametrize("cell", ["a" * 140_000, ("sana " * 200 + "\n") * 140], ids=["one-line", "multiline"])
+def test_a_cell_over_the_csv_field_limit_is_reported_and_the_next_rows_import(
+    session: Session, redactor: Redactor, default_field_limit: None, cell: str
+) -> None:
+    data = f'text,source\n"{cell}",staff\nHyvä rivi.,staff\n'.encode()
+    report = run(session, redactor, data)
+    assert [line for line, _msg in report.errors] == [2]
+    assert "200" in report.errors[0][1]  # too long for a note: the limit is said
+    assert texts(session) == ["Hyvä rivi."] and report.rows == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -40,8 +40,8 @@ def upload() -> Any:
     db = resources.session()
     user = current_user()
     report = import_csv(
-        db, res.redactor(), sent.stream, max_chars=res.settings.max_note_chars, source_default=source_default,
-        today=res.settings.today(),
+        db, res.redactor(), sent.stream, max_chars=res.settings.max_note_chars,
+        secret=str(current_app.secret_key), source_default=source_default, today=res.settings.today(),
     )
     db.add(audit_event(user.id if user else None, sent.filename, report))
     db.commit()  # the notes are safe before any queue sees them
