@@ -79,6 +79,7 @@ def snapshot(
     by_week: dict[str, list[NoteFacts]] = defaultdict(list)
     for n in inside:
         by_week[week_of(n.day)].append(n)
+    response = response_loop(labels, by_week, today, min_group)
     return {
         "weeks": labels,
         "total": len(inside),
@@ -88,10 +89,14 @@ def snapshot(
             lambda n: (week_of(n.day), _source(n)),
             lambda n: (week_of(n.day), _tone(n)),
             lambda n: (n.unit or "-", n.source),  # the activity table's cells
+            # The response loop's weeks: a shown week's shares hint at its number of notes, and
+            # the total minus those would count the hidden weeks' notes.
+            lambda n: week_of(n.day),
         ),
         "notes_by_source": _series(labels, by_week, _source, min_group),
         "tone": _series(labels, by_week, _tone, min_group),
-        "response": response_loop(labels, by_week, today),
+        "response": response,
+        "you_said_total": _shown_sum(response["you_said_we_did"], labels, by_week, min_group),
         "activity": activity(inside, labels, min_group),
     }
 
@@ -133,14 +138,38 @@ def _shown_total(notes: Sequence[NoteFacts], min_group: int, *cells: Any) -> int
     return len(notes)
 
 
+def _few_writers(notes: Sequence[NoteFacts], min_group: int) -> bool:
+    # An empty week names nobody: it is not hidden.
+    return 0 < len({n.writer for n in notes}) < min_group
+
+
+def _shown_sum(
+    values: Sequence[int | None], labels: Sequence[str], by_week: dict[str, list[NoteFacts]], min_group: int
+) -> int | None:
+    """The sum of a weekly count over the period, or None where it minus the shown weeks would give
+    the hidden weeks' sum away: the writers behind the hidden weeks must be enough (or none)."""
+    hidden = {n.writer for w in labels if _few_writers(by_week.get(w, []), min_group) for n in by_week[w]}
+    return sum(v or 0 for v in values) if not 0 < len(hidden) < min_group else None
+
+
 def response_loop(
-    labels: Sequence[str], by_week: dict[str, list[NoteFacts]], today: dt.date
+    labels: Sequence[str], by_week: dict[str, list[NoteFacts]], today: dt.date, min_group: int = 1
 ) -> dict[str, Any]:
     """Per week: share acknowledged within 2 working days, median days to first response,
-    share closed with an action, and the 'you said, we did' count (answered and acted on)."""
-    ack_share, median_days, closed_share, you_said = [], [], [], []
+    share closed with an action, and the 'you said, we did' count (answered and acted on). A week
+    with fewer than `min_group` writers is hidden: None for all its figures."""
+    ack_share: list[float | None] = []
+    median_days: list[float | None] = []
+    closed_share: list[float | None] = []
+    you_said: list[int | None] = []
     for w in labels:
         notes = by_week.get(w, [])
+        if _few_writers(notes, min_group):
+            ack_share.append(None)
+            median_days.append(None)
+            closed_share.append(None)
+            you_said.append(None)
+            continue
         # A note younger than the acknowledgement window cannot have failed it yet.
         due = [n for n in notes if working_days_between(n.day, today) >= ACK_WORKING_DAYS]
         on_time = [

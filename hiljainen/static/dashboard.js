@@ -33,11 +33,12 @@
   draw("topic_stream", { type: "line", data: { labels: weeks, datasets: series(data.topic_stream || {}, "line", true, true, true) },
     options: { scales: stackedScales, plugins: { legend: { position: "bottom" } } } });
 
+  // A hidden week (null) is a gap in the lines, not a line drawn across it.
   var r = data.response;
   function pct(values) { return values.map(function (v) { return v === null ? null : Math.round(v * 100); }); }
   draw("response", { type: "line", data: { labels: weeks, datasets: [
-      { label: say("acknowledged"), data: pct(r.acknowledged_in_time), borderColor: palette[0], backgroundColor: palette[0], spanGaps: true },
-      { label: say("closed"), data: pct(r.closed_with_action), borderColor: palette[1], backgroundColor: palette[1], spanGaps: true },
+      { label: say("acknowledged"), data: pct(r.acknowledged_in_time), borderColor: palette[0], backgroundColor: palette[0], spanGaps: false },
+      { label: say("closed"), data: pct(r.closed_with_action), borderColor: palette[1], backgroundColor: palette[1], spanGaps: false },
       { label: say("you_said"), data: r.you_said_we_did, type: "bar", backgroundColor: "rgba(59,108,196,.35)", yAxisID: "count" }
     ] },
     options: { scales: { y: { min: 0, max: 100 }, count: { position: "right", beginAtZero: true, grid: { display: false } } } } });

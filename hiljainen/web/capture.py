@@ -29,6 +29,9 @@ HONEYPOT = "website"  # hidden from people by CSS; bots fill it
 # without end, each note redacted in the request and embedded by the worker.
 FORM_LIMIT = 300  # per public form per hour
 SERVICE_LIMIT = 3_000  # for all public forms together per hour
+# Wrong receipt codes per address (an IPv6 /48 ten times that) per hour: enough for typing errors,
+# too few to guess codes. Only failures count, so nobody's lookups close the page to others.
+RECEIPT_FAILURES = 30
 
 
 @bp.route("/note", methods=["GET", "POST"])
@@ -172,9 +175,16 @@ def receipt() -> Any:
     device's history; a link with ?code= still works."""
     db = resources.session()
     code = (request.form.get("code") or request.args.get("code") or "").strip()
+    if code and ratelimit.spent("receipt-miss", RECEIPT_FAILURES):
+        # Refused before the lookup: a right guess past the limit must not show either.
+        error = _("Too many wrong receipt codes have come from this connection in the last hour. "
+                  "Please try again later.")
+        return render_template("capture/receipt.html", code=code, obs=None, answers=[], error=error,
+                               reply=""), 429
     obs = intake.find_by_receipt(db, code) if code else None
     error, status, kept = None, 200, ""
     if code and obs is None:
+        ratelimit.allow("receipt-miss", RECEIPT_FAILURES)  # counts this failure
         error, status = _("No note has this receipt code. Check the code and try again."), 404
     elif obs is not None and request.method == "POST" and request.form.get("reply"):
         reply = request.form["reply"]

@@ -259,7 +259,8 @@ def _tables(data: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]
     return {
         "notes_by_source": by_week(_hidden_as_dash(data["notes_by_source"])),
         "tone": by_week(_hidden_as_dash(data["tone"])),
-        "response": by_week(data["response"]),
+        # Hidden weeks and weeks without figures both read "–".
+        "response": by_week(_hidden_as_dash(data["response"])),
         "topic_stream": by_week(data.get("topic_stream", {})),
         "emergence_map": (
             ["theme", "signal", "confidence", "visibility", "emergence", "reporters", "notes"],

@@ -109,6 +109,17 @@ def allow(kind: str, limit: int, *, everyone: bool = False, scope: str | None = 
     return site is None or _count(kind, _address_key(site)) <= limit * SITE_FACTOR
 
 
+def spent(kind: str, limit: int) -> bool:
+    """True when the visitor's address (or an IPv6 visitor's /48 site, at SITE_FACTOR times `limit`)
+    has used up `limit` of `kind` this hour. Counts nothing: for a limit on failures only (wrong
+    receipt codes), each counted with allow() when it happens, so a visitor's successes cost
+    nothing and other visitors' failures close nothing to them."""
+    if _peek(kind, _address_key()) >= limit:
+        return True
+    site = _visitor_site()
+    return site is not None and _peek(kind, _address_key(site)) >= limit * SITE_FACTOR
+
+
 def allow_public(kind: str, per_address: int, *, budget: str, per_form: int, for_service: int,
                  form: int | None) -> bool:
     """One more public `kind` (a note, a reply, a voice): within the visitor's own limit first (a
@@ -135,6 +146,18 @@ def _count(kind: str, key: str) -> int:
         log.warning("rate limit counted in this process: Redis unavailable (%s)", exc)
         count = _count_locally(name, hour)
     return count
+
+
+def _peek(kind: str, key: str) -> int:
+    """The hour's count of `kind` under `key`, without counting."""
+    hour = int(time.time() // 3600)
+    name = f"hiljainen:rate:{kind}:{hour}:{key}"
+    try:
+        return int(resources.get().redis().get(name) or 0)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - any Redis failure: this process's count instead
+        log.warning("rate limit read from this process: Redis unavailable (%s)", exc)
+        with _lock:
+            return _local.get(name, 0) if hour == _local_hour else 0
 
 
 def _hour_end(at: float) -> int:

@@ -79,6 +79,41 @@ def test_cells_with_fewer_than_three_writers_are_hidden() -> None:
     assert cells["customer"]["hidden"]
 
 
+def test_a_week_of_fewer_than_three_writers_shows_none_of_its_response_loop() -> None:
+    """With one writer a week's response figures would tell how that person's note was handled
+    (in a small source's or touchpoint's scope, or as a count beside a hidden cell)."""
+    lone, week = dt.date(2026, 11, 10), dt.date(2026, 11, 17)
+    facts = [
+        note(1, lone, acknowledged=lone, first_response=lone + dt.timedelta(days=1),
+             closed_with_action=True, answered=True),
+        *(note(i, week, acknowledged=week, closed_with_action=True, answered=True) for i in (2, 3, 4)),
+    ]
+    hidden = snapshot(facts, today=TODAY, weeks=3)
+    response = hidden["response"]
+    assert [values[0] for values in response.values()] == [None, None, None, None], response
+    assert response["closed_with_action"][1] == 1.0 and response["you_said_we_did"][1] == 3
+    assert response["you_said_we_did"][2] == 0, "an empty week names nobody"
+    # The 12 weeks' sum minus the shown weeks would give the lone week's count away.
+    assert hidden["you_said_total"] is None
+    shown = snapshot(facts, today=TODAY, weeks=3, min_group=1)
+    assert shown["response"]["you_said_we_did"] == [1, 3, 0] and shown["you_said_total"] == 4
+
+
+def test_the_total_is_hidden_when_it_would_count_a_hidden_weeks_notes() -> None:
+    """Every source, tone and unit x role breakdown hides three writers or none, but the lone
+    writer's week is hidden in the response loop: a shown week's shares hint at its notes, and the
+    total minus those would count the lone week's."""
+    lone, week = dt.date(2026, 11, 10), dt.date(2026, 11, 17)
+    facts = [
+        note(1, lone, tone="negative"),
+        note(2, week, tone="positive"),
+        note(3, week, tone="positive"),
+        *(note(i, week, source="customer", tone="negative") for i in (4, 5, 6)),
+    ]
+    assert snapshot(facts, today=TODAY, weeks=3)["shown_total"] is None
+    assert snapshot(facts, today=TODAY, weeks=3, min_group=1)["shown_total"] == 6
+
+
 def test_duplicates_are_not_counted_twice() -> None:
     day = dt.date(2026, 11, 18)
     facts = [note(1, day), note(2, day, duplicate=True)]

@@ -471,3 +471,56 @@ def test_the_receipt_page_gives_a_personal_link_and_copy_buttons(seeded: Flask, 
     assert "receipt.js" in page
     followed = seeded.test_client().get(link.group(1).removeprefix("http://localhost"))
     assert followed.status_code == 200 and "Ovikello ei soi." in followed.get_data(as_text=True)
+
+
+def test_wrong_receipt_codes_are_limited_per_address(tmp_path: Path, settings: Settings) -> None:
+    """Receipt codes must not be guessable by trying them unlimited: an address may look up 30
+    wrong codes an hour, then every lookup of its answers 429 (a right guess too). Only failures
+    count, and only the address's own: its own right codes and other addresses' lookups still work."""
+    app = create_app(make_settings(tmp_path / "rl-receipt", redis_url=settings.redis_url,
+                                   chroma_url=settings.chroma_url, trusted_proxies=1,
+                                   secret_key=f"receipt-limit-{tmp_path.name}"))
+    make_org(app)
+
+    def visitor(address: str) -> FlaskClient:
+        client = app.test_client()
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = address
+        return client
+
+    guesser, writer = visitor("203.0.113.10"), visitor("203.0.113.20")
+    status, page = post_note(writer, "/t/ruokasali", text="Keitto oli kylmää.", role="customer")
+    assert status == 201
+    code = receipt_of(page)
+    # Right codes cost nothing: the writer can look their note up as often as they like.
+    assert {writer.get(f"/receipt?code={code}").status_code for _ in range(35)} == {200}
+    codes = [guesser.get(f"/receipt?code=AAAA-BBBB-{i:04d}").status_code for i in range(31)]
+    assert codes == [404] * 30 + [429]
+    refused = guesser.get(f"/receipt?code={code}", headers={"Accept-Language": "en"})
+    assert refused.status_code == 429, "a right guess past the limit does not show either"
+    assert "Too many wrong receipt codes" in refused.get_data(as_text=True)
+    assert "Keitto" not in refused.get_data(as_text=True)
+    assert writer.get(f"/receipt?code={code}").status_code == 200, "other addresses are not blocked"
+    assert writer.get("/receipt?code=AAAA-BBBB-CCCC").status_code == 404
+
+
+def test_wrong_receipt_codes_from_one_ipv6_site_add_up(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender with an IPv6 /48 could guess from a fresh /64 each time: the site has ten times an
+    address's limit."""
+    from hiljainen.web import capture
+
+    monkeypatch.setattr(capture, "RECEIPT_FAILURES", 2, raising=False)
+    app = create_app(make_settings(tmp_path / "rl-receipt-v6", redis_url=settings.redis_url,
+                                   chroma_url=settings.chroma_url, trusted_proxies=1,
+                                   secret_key=f"receipt-limit-v6-{tmp_path.name}"))
+    make_org(app)
+
+    def lookup(address: str) -> int:
+        client = app.test_client()
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = address
+        return client.get("/receipt?code=AAAA-BBBB-CCCC").status_code
+
+    assert [lookup(f"2001:db8:1:{i}::1") for i in range(10) for _ in range(2)] == [404] * 20
+    assert lookup("2001:db8:1:99::1") == 429, "the site's 20 wrong codes are used up"
+    assert lookup("2001:db8:2:1::1") == 404, "another site keeps its own"

@@ -93,3 +93,26 @@ def test_a_units_counts_are_shown_when_enough_writers_stand_behind_them(app: Fla
     assert numbers(shown, "notes_by_source")[-1][1:] == ["3", "3"]
     assert numbers(shown, "tone")[-1][1:] == ["3", "3"]
     assert 'id="kpi-total">6</p>' in shown
+
+
+def test_a_weeks_response_loop_from_one_writer_is_hidden_in_charts_tables_and_csv(app: Flask) -> None:
+    """The response loop of a small scope told how one writer's note was handled: its week shows
+    "–" (null in the charts' data) when fewer than three writers stand behind it."""
+    small_unit(app)  # this week: three staff members and one customer
+    leader = app.test_client()
+    login(leader, "johtaja", PASSWORD)
+    lone = page(leader, "/dashboard/?scope=source:customer")
+    data = json.loads(lone.split('id="dashboard-data">', 1)[1].split("</script>", 1)[0])
+    assert [values[-1] for values in data["response"].values()] == [None] * 4, data["response"]
+    assert numbers(lone, "response")[-1][1:] == ["–"] * 4
+    resp = leader.get("/dashboard/data/response.csv?scope=source:customer")
+    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[-1][1:] == ["–"] * 4, rows[-1]
+    assert re.search(r"You said, we did</p><p class=\"kpi\">–</p>", lone), "the 12 weeks' sum too"
+    # The unit's week stands on four writers: shown (nothing was closed yet).
+    unit = page(leader, f"/dashboard/?scope={SCOPE}")
+    assert numbers(unit, "response")[-1][3:] == ["0.0", "0"]
+    assert re.search(r"You said, we did</p><p class=\"kpi\">0</p>", unit)
+    # A hidden week is a gap in the chart's lines, not a line drawn across it.
+    script = leader.get("/static/dashboard.js").get_data(as_text=True)
+    assert "spanGaps: true" not in script
