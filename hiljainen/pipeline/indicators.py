@@ -112,16 +112,27 @@ def _tone(n: NoteFacts) -> str:
 def _series(
     labels: Sequence[str], by_week: dict[str, list[NoteFacts]], key: Any, min_group: int
 ) -> dict[str, list[int | None]]:
-    """Notes per week and key; a count from fewer than `min_group` writers is hidden (None)."""
+    """Notes per week and key. A cell from fewer than `min_group` writers is hidden (None), and so
+    are the smallest other cells of its week until the hidden ones stand for `min_group` writers:
+    the week's total, which another breakdown of the same notes gives (tone beside source), minus
+    the shown cells would count them otherwise."""
     keys = sorted({key(n) for notes in by_week.values() for n in notes})
-    return {
-        k: [_count([n for n in by_week.get(w, []) if key(n) == k], min_group) for w in labels] for k in keys
-    }
-
-
-def _count(notes: Sequence[NoteFacts], min_group: int) -> int | None:
-    # An empty cell shows 0: it names nobody.
-    return len(notes) if not notes or len({n.writer for n in notes}) >= min_group else None
+    series: dict[str, list[int | None]] = {k: [] for k in keys}
+    for week in labels:
+        cells: dict[str, list[NoteFacts]] = defaultdict(list)
+        for n in by_week.get(week, []):
+            cells[key(n)].append(n)
+        writers = {k: {n.writer for n in notes} for k, notes in cells.items()}
+        hidden = {k for k, group in writers.items() if len(group) < min_group}
+        behind = {w for k in hidden for w in writers[k]}
+        for k in sorted(writers.keys() - hidden, key=lambda k: (len(writers[k]), k)):
+            if not behind or len(behind) >= min_group:
+                break
+            hidden.add(k)
+            behind |= writers[k]
+        for k in keys:  # an empty cell shows 0: it names nobody
+            series[k].append(None if k in hidden else len(cells.get(k, [])))
+    return series
 
 
 def _shown_total(notes: Sequence[NoteFacts], min_group: int, *cells: Any) -> int | None:
@@ -153,7 +164,7 @@ def _shown_sum(
 
 
 def response_loop(
-    labels: Sequence[str], by_week: dict[str, list[NoteFacts]], today: dt.date, min_group: int = 1
+    labels: Sequence[str], by_week: dict[str, list[NoteFacts]], today: dt.date, min_group: int
 ) -> dict[str, Any]:
     """Per week: share acknowledged within 2 working days, median days to first response,
     share closed with an action, and the 'you said, we did' count (answered and acted on). A week

@@ -157,7 +157,7 @@ def _themes(session: Session, facts: list[NoteFacts], min_group: int) -> list[Th
 def _loop(facts: list[NoteFacts], today: dt.date, min_group: int) -> dict[str, Any]:
     """Response-loop figures over the whole period (the indicators' weekly rules, one bucket); a
     count of notes from fewer than `min_group` writers is None (hidden), as in the tables."""
-    per = response_loop(["period"], {"period": facts}, today)
+    per = response_loop(["period"], {"period": facts}, today, min_group)
     due = [f for f in facts if working_days_between(f.day, today) > ACK_WORKING_DAYS]
     groups = {
         "notes": facts,

@@ -114,6 +114,22 @@ def test_the_total_is_hidden_when_it_would_count_a_hidden_weeks_notes() -> None:
     assert snapshot(facts, today=TODAY, weeks=3, min_group=1)["shown_total"] == 6
 
 
+def test_a_hidden_cell_cannot_be_counted_from_another_breakdown_of_its_week() -> None:
+    """One relative and five staff in a week: tone shows the week's six notes, so with the staff
+    cell shown the relative's would be six minus five. The smallest other cells go too."""
+    week = dt.date(2026, 11, 17)
+    facts = [
+        note(1, week, source="relative", tone="negative"),
+        *(note(i, week, tone="positive" if i < 5 else "negative") for i in range(2, 7)),
+        *(note(i, week, source="customer", tone="neutral") for i in range(7, 11)),
+    ]
+    data = snapshot(facts, today=TODAY, weeks=3)
+    by_source = {k: v[1] for k, v in data["notes_by_source"].items()}
+    assert by_source == {"relative": None, "customer": None, "staff": 5}, by_source
+    assert {k: v[1] for k, v in data["tone"].items()} == {"negative": 3, "positive": 3, "neutral": 4}
+    assert data["notes_by_source"]["relative"][0] == 0, "an empty week names nobody"
+
+
 def test_duplicates_are_not_counted_twice() -> None:
     day = dt.date(2026, 11, 18)
     facts = [note(1, day), note(2, day, duplicate=True)]
