@@ -235,8 +235,8 @@ _EN_ADDRESS_ANY_CASE = re.compile(
 )
 _NOT_STREET_NAMES = frozenset(
     "the a an of on in at to up down and or by from each every per this that my her his their "
-    "our your its minutes minute mins hours hour miles mile metres meters yards km doors houses "
-    "steps stops blocks times days weeks years people".split()
+    "our your its minutes minute mins min hours hour hrs hr secs sec yrs yr miles mile metres meters "
+    "yards km doors houses steps stops blocks times days weeks years people".split()
 )
 
 

@@ -636,6 +636,9 @@ def test_lowercase_english_street_address(redactor: Redactor, text: str, expecte
         "We took 5 cars on the way.",  # no word about living
         "I delivered 14 meals on the road at 12.30.",
         "Room 12 down the hill was cold, 2 times.",
+        "Her daughter lives a 20 min drive away.",  # abbreviated units too
+        "He lives 2 hrs drive from his son.",
+        "She moved to a flat 10 min walk from the shop.",
     ],
 )
 def test_lowercase_english_street_look_alikes_kept(redactor: Redactor, text: str) -> None:
