@@ -3,11 +3,12 @@
 Usage: .venv/bin/python bench/build_speed.py [--rounds 12] [--no-write]
 
 Times full training steps (forward, backward, optimiser) on the shipped recipe's pairs, a batch
-embedded as built until 2026-12-07 (the 32 texts and their 32 partners in a pass each, padded to
-the longest) and as hiljainen.tools.notes_encoder.batch_loss embeds it now, in parts sorted by
-length, of 32, 16 (shipped) and 8. All run in one process on one model, interleaved: each round
-gives every way the same batch, in a rotated order, so a neighbour's load falls on all alike;
-the first round warms up and is not counted. Writes bench/results/build.md.
+embedded as hiljainen.tools.notes_encoder.fine_tune does (the 32 texts and their 32 partners in a
+pass each, padded to the longest) and, measured and not shipped (bench/results/understanding.md
+says why), all 64 in parts sorted by length, of 32, 16 and 8: the same loss with less padding.
+All run in one process on one model, interleaved: each round gives every way the same batch, in a
+rotated order, so a neighbour's load falls on all alike; the first round warms up and is not
+counted. Writes bench/results/build.md.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,30 +28,38 @@ from benchlib import cpu_model, write_section  # noqa: E402
 
 from hiljainen.config import BASE_MODEL_DIR  # noqa: E402
 from hiljainen.pipeline.embed import E5_PREFIXES  # noqa: E402
-from hiljainen.tools.notes_encoder import (  # noqa: E402
-    Pair,
-    Recipe,
-    batch_loss,
-    in_batch_loss,
-    input_files,
-    trainable,
-    training_pairs,
-)
+from hiljainen.tools.notes_encoder import Pair, Recipe, in_batch_loss, input_files, training_pairs  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "build.md"
 TITLE = "## Building the notes encoder (issue 18)"
-BEFORE = "as built before: a pass each side, padded"
+SHIPPED = "as shipped: a pass each side, padded"
 
 
-def loss_before(model: Any, batch: list[Pair], recipe: Recipe) -> Any:
-    """The batch's loss as fine_tune computed it until 2026-12-07 (the baseline)."""
+def embed(model: Any, texts: list[str], part: int = 0) -> Any:
+    """Unit vectors of `texts` with grad: in one padded pass, or `part` at a time sorted by length."""
     import torch
 
-    def encode(texts: list[str]) -> Any:
-        out = model(model.tokenize([E5_PREFIXES["passage"] + t for t in texts]))
-        return torch.nn.functional.normalize(out["sentence_embedding"], dim=-1)
+    texts = [E5_PREFIXES["passage"] + t for t in texts]
+    if not part:
+        return torch.nn.functional.normalize(model(model.tokenize(texts))["sentence_embedding"], dim=-1)
+    ids = model.tokenizer(texts, truncation=True, max_length=Recipe().max_tokens)["input_ids"]
+    by_length = sorted(range(len(texts)), key=lambda i: (len(ids[i]), i))
+    parts = [model(model.tokenize([texts[i] for i in by_length[start:start + part]]))["sentence_embedding"]
+             for start in range(0, len(texts), part)]
+    out = torch.cat(parts)[torch.argsort(torch.tensor(by_length))]
+    return torch.nn.functional.normalize(out, dim=-1)
 
-    sims = encode([a for a, _, _ in batch]) @ encode([b for _, b, _ in batch]).T * recipe.scale
+
+def loss(model: Any, batch: list[Pair], recipe: Recipe, part: int) -> Any:
+    """The batch's contrastive loss as fine_tune computes it, the batch embedded either way."""
+    import torch
+
+    if part:
+        both = embed(model, [a for a, _, _ in batch] + [b for _, b, _ in batch], part)
+        sims = both[: len(batch)] @ both[len(batch):].T * recipe.scale
+    else:
+        anchors, partners = embed(model, [a for a, _, _ in batch]), embed(model, [b for _, b, _ in batch])
+        sims = anchors @ partners.T * recipe.scale
     labels = [lab for _, _, lab in batch]
     return in_batch_loss(sims, torch.tensor([[li == lj for lj in labels] for li in labels]))
 
@@ -62,18 +70,22 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     import torch
+    from sentence_transformers import SentenceTransformer
 
     recipe = Recipe()
     pairs = training_pairs(input_files(), recipe)
     steps = int(len(pairs) // recipe.batch_size * recipe.epochs)
-    model, params = trainable(BASE_MODEL_DIR, recipe)
+    torch.set_num_threads(recipe.threads)
+    model = SentenceTransformer(str(BASE_MODEL_DIR), device="cpu", local_files_only=True)
+    model.max_seq_length = recipe.max_tokens
+    transformer: Any = model[0].auto_model
+    transformer.embeddings.word_embeddings.weight.requires_grad_(False)  # as fine_tune
+    params = [p for p in model.parameters() if p.requires_grad]
 
-    def in_parts(part: int) -> Callable[[list[Pair]], Any]:
-        return lambda batch: batch_loss(model, batch, replace(recipe, part=part))
+    def way(part: int) -> Callable[[list[Pair]], Any]:
+        return lambda batch: loss(model, batch, recipe, part)
 
-    ways: dict[str, Callable[[list[Pair]], Any]] = {BEFORE: lambda batch: loss_before(model, batch, recipe)}
-    for part in (32, 16, 8):
-        ways[f"sorted parts of {part}" + (" (shipped)" if part == recipe.part else "")] = in_parts(part)
+    ways = {SHIPPED: way(0), **{f"sorted parts of {part}": way(part) for part in (32, 16, 8)}}
     optimiser = torch.optim.AdamW(params, lr=1e-7)  # timing only: the weights barely move
     model.train()
     seconds: dict[str, list[float]] = {name: [] for name in ways}
@@ -82,9 +94,9 @@ def main() -> None:
         batch = pairs[r * recipe.batch_size:(r + 1) * recipe.batch_size]
         for name in names[r % len(names):] + names[:r % len(names)]:
             began = time.perf_counter()
-            loss = ways[name](batch)
+            value = ways[name](batch)
             optimiser.zero_grad()
-            loss.backward()
+            value.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimiser.step()
             if r:  # the first round warms up
@@ -103,7 +115,7 @@ def main() -> None:
         f"{2 * recipe.batch_size} texts a step), interleaved; the last column is the recipe's "
         "steps at that speed.",
         "",
-        f"| a step's texts embedded | seconds a step | speed against before "
+        f"| a step's texts embedded | seconds a step | speed against shipped "
         f"| the recipe's {steps} steps |",
         "|---|---|---|---|",
         *rows,
