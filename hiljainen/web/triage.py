@@ -33,7 +33,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from hiljainen import answer_mail, privacy, resources
@@ -271,8 +271,9 @@ def theme(theme_id: int) -> Any:
     waiting = db.get(Setting, _contacts_key(user.id, th.id))
     contacts = [e["contact"] for e in privacy.waiting_contacts(waiting.value)] if waiting else []
     page = _theme_page(db, th, error=error, contacts=contacts)
-    if waiting is not None:
-        db.delete(waiting)  # the page now shows them to the leader
+    if waiting is not None:  # the page now shows them to the leader; an answer that added more
+        # while it rendered keeps the row, to be shown next time rather than lost
+        db.execute(delete(Setting).where(Setting.key == waiting.key, Setting.value == waiting.value))
         db.commit()
     return page
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import re
 import string
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -609,6 +611,43 @@ def test_a_theme_answer_keeps_many_contacts_out_of_the_session_cookie_and_shows_
     with tapp.app_context():
         kept = select(Setting.key).where(Setting.key.startswith("theme_contacts:"))
         assert resources.session().scalars(kept).all() == []
+
+
+def test_contacts_an_answer_adds_while_the_theme_page_renders_are_kept_for_next_time(
+    tapp: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page deleted the waiting row after rendering: contacts another answer of the same
+    leader added meanwhile (closing had deleted them from the notes) went unseen."""
+    with tapp.app_context():
+        db = resources.session()
+        theme = Theme(label="lasku", phrase="Laskun korotus")
+        db.add(theme)
+        db.commit()
+        theme_id = theme.id
+    key = triage._contacts_key(user_id(tapp, "johtaja"), theme_id)
+    first = [{"note": 1, "contact": "040 1111111", "day": "2026-12-01"}]
+    later = [*first, {"note": 2, "contact": "040 2222222", "day": "2026-12-01"}]
+    with tapp.app_context():
+        resources.session().add(Setting(key=key, value=json.dumps(first)))
+        resources.session().commit()
+    render = triage._theme_page
+
+    def answered_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        with tapp.app_context():  # another request's session, committed while this page renders
+            other = resources.session()
+            row = other.get(Setting, key)
+            assert row is not None
+            row.value = json.dumps(later)
+            other.commit()
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(triage, "_theme_page", answered_meanwhile)
+    leader = tapp.test_client()
+    login(leader, "johtaja", PASSWORD)
+    assert "040 1111111" in leader.get(f"/triage/themes/{theme_id}").get_data(as_text=True)
+    with tapp.app_context():
+        kept = resources.session().get(Setting, key)
+        assert kept is not None and "040 2222222" in kept.value, "the later contact waits"
 
 
 def test_an_answer_of_invisible_characters_only_is_refused_as_empty(tapp: Flask) -> None:
