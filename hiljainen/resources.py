@@ -10,7 +10,7 @@ import threading
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
-from hiljainen import db, intake
+from hiljainen import db, intake, privacy
 from hiljainen.config import Settings
 from hiljainen.runtime import Runtime
 from hiljainen.services import prepare_data_dir
@@ -70,15 +70,13 @@ def _close_session(_exc: BaseException | None) -> None:
 
 
 def app_secret(settings: Settings) -> str:
-    """The web app's signing key: HILJAINEN_SECRET_KEY, else one generated once and kept in the data
-    folder (readable by the owner only). It also keys the CSV import keys (csv_import.py)."""
-    if settings.secret_key:
-        return settings.secret_key
+    """The web app's signing key (privacy.app_secret), generated into the data folder on first use
+    (readable by the owner only). It also keys the CSV import keys (csv_import.py)."""
     path = settings.data_dir / "secret_key"
-    if not path.exists():
+    if not settings.secret_key and not path.exists():
         path.touch(mode=0o600)
         path.write_text(secrets.token_hex(32))
-    return path.read_text().strip()
+    return privacy.app_secret(settings)
 
 
 def submit(draft: intake.Draft) -> intake.Stored:

@@ -132,10 +132,15 @@ def allow_public(kind: str, per_address: int, *, budget: str, per_form: int, for
     )
 
 
+def _counter(kind: str, key: str) -> tuple[str, int]:
+    """The Redis name of this hour's counter of `kind` under `key`, and the hour."""
+    hour = int(time.time() // 3600)
+    return f"hiljainen:rate:{kind}:{hour}:{key}", hour
+
+
 def _count(kind: str, key: str) -> int:
     """Count one more request of `kind` under `key` this hour; the hour's count so far."""
-    hour = int(time.time() // 3600)
-    name = f"hiljainen:rate:{kind}:{hour}:{key}"
+    name, hour = _counter(kind, key)
     try:
         conn = resources.get().redis()
         count = int(conn.incr(name))  # type: ignore[arg-type]
@@ -150,8 +155,7 @@ def _count(kind: str, key: str) -> int:
 
 def _peek(kind: str, key: str) -> int:
     """The hour's count of `kind` under `key`, without counting."""
-    hour = int(time.time() // 3600)
-    name = f"hiljainen:rate:{kind}:{hour}:{key}"
+    name, hour = _counter(kind, key)
     try:
         return int(resources.get().redis().get(name) or 0)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - any Redis failure: this process's count instead
