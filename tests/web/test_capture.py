@@ -473,21 +473,27 @@ def test_the_receipt_page_gives_a_personal_link_and_copy_buttons(seeded: Flask, 
     assert followed.status_code == 200 and "Ovikello ei soi." in followed.get_data(as_text=True)
 
 
+def receipt_app(tmp_path: Path, settings: Settings, name: str) -> Flask:
+    """An app behind one trusted proxy (X-Forwarded-For names the visitor), with its organisation."""
+    app = create_app(make_settings(tmp_path / name, redis_url=settings.redis_url,
+                                   chroma_url=settings.chroma_url, trusted_proxies=1,
+                                   secret_key=f"{name}-{tmp_path.name}"))
+    make_org(app)
+    return app
+
+
+def visitor(app: Flask, address: str) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = address
+    return client
+
+
 def test_wrong_receipt_codes_are_limited_per_address(tmp_path: Path, settings: Settings) -> None:
     """Receipt codes must not be guessable by trying them unlimited: an address may look up 30
     wrong codes an hour, then every lookup of its answers 429 (a right guess too). Only failures
     count, and only the address's own: its own right codes and other addresses' lookups still work."""
-    app = create_app(make_settings(tmp_path / "rl-receipt", redis_url=settings.redis_url,
-                                   chroma_url=settings.chroma_url, trusted_proxies=1,
-                                   secret_key=f"receipt-limit-{tmp_path.name}"))
-    make_org(app)
-
-    def visitor(address: str) -> FlaskClient:
-        client = app.test_client()
-        client.environ_base["HTTP_X_FORWARDED_FOR"] = address
-        return client
-
-    guesser, writer = visitor("203.0.113.10"), visitor("203.0.113.20")
+    app = receipt_app(tmp_path, settings, "rl-receipt")
+    guesser, writer = visitor(app, "203.0.113.10"), visitor(app, "203.0.113.20")
     status, page = post_note(writer, "/t/ruokasali", text="Keitto oli kylmää.", role="customer")
     assert status == 201
     code = receipt_of(page)
@@ -511,15 +517,10 @@ def test_wrong_receipt_codes_from_one_ipv6_site_add_up(
     from hiljainen.web import capture
 
     monkeypatch.setattr(capture, "RECEIPT_FAILURES", 2, raising=False)
-    app = create_app(make_settings(tmp_path / "rl-receipt-v6", redis_url=settings.redis_url,
-                                   chroma_url=settings.chroma_url, trusted_proxies=1,
-                                   secret_key=f"receipt-limit-v6-{tmp_path.name}"))
-    make_org(app)
+    app = receipt_app(tmp_path, settings, "rl-receipt-v6")
 
     def lookup(address: str) -> int:
-        client = app.test_client()
-        client.environ_base["HTTP_X_FORWARDED_FOR"] = address
-        return client.get("/receipt?code=AAAA-BBBB-CCCC").status_code
+        return visitor(app, address).get("/receipt?code=AAAA-BBBB-CCCC").status_code
 
     assert [lookup(f"2001:db8:1:{i}::1") for i in range(10) for _ in range(2)] == [404] * 20
     assert lookup("2001:db8:1:99::1") == 429, "the site's 20 wrong codes are used up"

@@ -59,6 +59,15 @@ def user_id(app: Flask, username: str) -> int:
         return found
 
 
+def new_theme(app: Flask, **fields: Any) -> int:
+    with app.app_context():
+        db = resources.session()
+        theme = Theme(**fields)
+        db.add(theme)
+        db.commit()
+        return theme.id
+
+
 def events(app: Flask, target: str) -> list[AuditEvent]:
     with app.app_context():
         return list(
@@ -301,12 +310,7 @@ def test_list_filters_newest_first_and_pages(tapp: Flask) -> None:
 
 
 def test_theme_status_and_owner(tapp: Flask) -> None:
-    with tapp.app_context():
-        db = resources.session()
-        theme = Theme(label="pyykki katoaa", signal="strong")
-        db.add(theme)
-        db.commit()
-        theme_id = theme.id
+    theme_id = new_theme(tapp, label="pyykki katoaa", signal="strong")
     add_notes(tapp, {"text": "Pyykkiä hukassa taas.", "day": dt.date.today(), "theme_id": theme_id})
     leader = tapp.test_client()
     login(leader, "johtaja", PASSWORD)
@@ -618,12 +622,7 @@ def test_contacts_an_answer_adds_while_the_theme_page_renders_are_kept_for_next_
 ) -> None:
     """The page deleted the waiting row after rendering: contacts another answer of the same
     leader added meanwhile (closing had deleted them from the notes) went unseen."""
-    with tapp.app_context():
-        db = resources.session()
-        theme = Theme(label="lasku", phrase="Laskun korotus")
-        db.add(theme)
-        db.commit()
-        theme_id = theme.id
+    theme_id = new_theme(tapp, label="lasku", phrase="Laskun korotus")
     key = triage._contacts_key(user_id(tapp, "johtaja"), theme_id)
     first = [{"note": 1, "contact": "040 1111111", "day": "2026-12-01"}]
     later = [*first, {"note": 2, "contact": "040 2222222", "day": "2026-12-01"}]
