@@ -332,6 +332,25 @@ def org(request: pytest.FixtureRequest) -> Callable[..., Org]:
 
 
 @pytest.fixture(scope="session")
+def base_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The untaught multilingual-e5-small: the project's own folder if it matches its manifest,
+    else one built once per session."""
+    from hiljainen.config import BASE_MODEL_DIR
+    from hiljainen.tools.modelbuild import (
+        DEFAULT_MANIFEST_PATH,
+        MODEL_NAME,
+        build_embedding_model,
+        check_build,
+    )
+
+    if not check_build(BASE_MODEL_DIR, DEFAULT_MANIFEST_PATH):
+        return BASE_MODEL_DIR
+    out = tmp_path_factory.getbasetemp() / "e5-build" / MODEL_NAME
+    build_embedding_model(out, out.parent / "manifest.json", progress=lambda _msg: None)
+    return out
+
+
+@pytest.fixture(scope="session")
 def embedder() -> Any:
     """The configured embedder (the real model), loaded once for the whole session."""
     from hiljainen.pipeline.embed import load_embedder

@@ -18,7 +18,7 @@ from hiljainen.config import BASE_MODEL_DIR, NOTES_MODEL_DIR
 from hiljainen.errors import ConfigError
 from hiljainen.pipeline import embed
 from hiljainen.pipeline.embed import Embedder, ModelNotBuilt, load_embedder
-from hiljainen.tools.modelbuild import DEFAULT_MANIFEST_PATH, MODEL_NAME, build_embedding_model, check_build
+from hiljainen.tools.modelbuild import DEFAULT_MANIFEST_PATH, MODEL_NAME
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHARED_DATA = PROJECT.parent / "shared" / "data"
@@ -31,13 +31,8 @@ NOTES = [
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built folder: the project's own if it matches its manifest, else one built once per session."""
-    if not check_build(BASE_MODEL_DIR, DEFAULT_MANIFEST_PATH):
-        return BASE_MODEL_DIR
-    out = tmp_path_factory.getbasetemp() / "e5-build" / MODEL_NAME
-    build_embedding_model(out, out.parent / "manifest.json", progress=lambda _msg: None)
-    return out
+def model_dir(base_model_dir: Path) -> Path:
+    return base_model_dir
 
 
 @pytest.fixture(scope="module")

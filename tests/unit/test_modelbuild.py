@@ -29,15 +29,6 @@ PROJECT = Path(__file__).resolve().parents[2]
 SHARED_DATA = PROJECT.parent / "shared" / "data"
 
 
-def built_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built folder: the project's own if it matches its manifest, else one built once per session."""
-    if not check_build(BASE_MODEL_DIR, DEFAULT_MANIFEST_PATH):
-        return BASE_MODEL_DIR
-    out = tmp_path_factory.getbasetemp() / "e5-build" / MODEL_NAME
-    build_embedding_model(out, out.parent / "manifest.json", progress=lambda _msg: None)
-    return out
-
-
 def manifest_of(model_dir: Path) -> dict:
     path = DEFAULT_MANIFEST_PATH if model_dir == BASE_MODEL_DIR else model_dir.parent / "manifest.json"
     return json.loads(path.read_text("utf-8"))
@@ -57,8 +48,8 @@ def sample_lines(per_file: dict[str, int]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return built_model(tmp_path_factory)
+def model_dir(base_model_dir: Path) -> Path:
+    return base_model_dir
 
 
 @pytest.fixture(scope="module")
