@@ -7,9 +7,8 @@ same subject are pulled together and every other text of the batch pushed away
   extra subjects; the test subjects stay unseen) and its Finnish-English pairs of one note,
 - when the shared development data is present, Turku paraphrase pairs (80 % of them; the rest
   measure forgetting) and clinc150 same-intent pairs (banking77 is never trained on).
-Texts of one label in a batch are not counted as each other's negatives. The embeddings and the
-lower layers stay frozen (they hold most of the weights and all the languages the notes never
-show), which also makes a step cheap (hiljainen.tools.encoder_training).
+Texts of one label in a batch are not counted as each other's negatives. The word-embedding
+matrix stays frozen (it holds most of the weights and all the languages the notes never show).
 
 The build is pinned: inputs are checksummed into the model id, the recipe is fixed, and the
 training runs on one seeded order, so two builds from the same inputs give the same id and
@@ -22,8 +21,9 @@ import hashlib
 import json
 import random
 import shutil
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,6 @@ from hiljainen.errors import ConfigError
 from hiljainen.pipeline import centres
 from hiljainen.pipeline.embed import E5_PREFIXES, MARKER_FILE
 from hiljainen.pipeline.embed_onnx import graph_record
-from hiljainen.tools.encoder_training import Pair, Progress, fine_tune
 from hiljainen.tools.onnx_int8 import WEIGHT_BITS, build_onnx_int8
 
 NAME = "hiljainen-notes-e5"
@@ -53,6 +52,8 @@ PROBES = (
 )
 FINGERPRINT_TOLERANCE = 0.01
 
+Progress = Callable[[str], None]
+Pair = tuple[str, str, str]  # text, text, label
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,6 @@ class Recipe:
     turku_train_share: int = 4  # of every 5 paraphrase groups; the fifth measures forgetting
     splits: tuple[str, ...] = ("train", "dev", "extra")
     threads: int = 2
-    frozen_layers: int = 4  # of twelve: not taught, computed once per text (encoder_training)
-    part: int = 16  # texts embedded together, sorted by length
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -173,6 +172,62 @@ def inputs_digest(files: Sequence[Path], recipe: Recipe, base_id: str) -> dict[s
     blob = json.dumps({"base": base_id, "files": sums, "recipe": asdict(recipe)}, sort_keys=True)
     return {"base": base_id, "files": sums, "recipe": asdict(recipe),
             "digest": hashlib.sha256(blob.encode()).hexdigest()[:12]}
+
+
+def in_batch_loss(sims: Any, same: Any) -> Any:
+    """The symmetric in-batch contrastive loss of scaled similarities (row i's partner is column i);
+    `same` marks pairs of one label, which are not each other's negatives."""
+    import torch
+
+    sims = sims.masked_fill(same & ~torch.eye(len(sims), dtype=torch.bool), -1e4)
+    target = torch.arange(len(sims))
+    return (torch.nn.functional.cross_entropy(sims, target)
+            + torch.nn.functional.cross_entropy(sims.T, target)) / 2
+
+
+def fine_tune(base: Path, pairs: Sequence[Pair], recipe: Recipe, say: Progress) -> Any:
+    """The base model trained on `pairs` (a SentenceTransformer, in eval mode)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(recipe.seed)
+    torch.set_num_threads(recipe.threads)
+    model = SentenceTransformer(str(base), device="cpu", local_files_only=True)
+    model.max_seq_length = recipe.max_tokens
+    transformer: Any = model[0].auto_model
+    transformer.embeddings.word_embeddings.weight.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+    steps = int(len(pairs) // recipe.batch_size * recipe.epochs)
+    warm = max(1, int(steps * recipe.warmup_share))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    prefix = E5_PREFIXES["passage"]
+    rnd = random.Random(recipe.seed)
+    order = [i for _ in range(int(np.ceil(recipe.epochs)) + 1) for i in range(len(pairs))]
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        out = model(model.tokenize([prefix + t for t in texts]))
+        return torch.nn.functional.normalize(out["sentence_embedding"], dim=-1)
+
+    model.train()
+    started = time.monotonic()
+    for step in range(steps):
+        batch = [pairs[i] for i in order[step * recipe.batch_size:(step + 1) * recipe.batch_size]]
+        batch = [(a, b, lab) if rnd.random() < 0.5 else (b, a, lab) for a, b, lab in batch]
+        sims = encode([a for a, _, _ in batch]) @ encode([b for _, b, _ in batch]).T * recipe.scale
+        labels = [lab for _, _, lab in batch]
+        loss = in_batch_loss(sims, torch.tensor([[li == lj for lj in labels] for li in labels]))
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimiser.step()
+        schedule.step()
+        if step % 10 == 0 or step == steps - 1:
+            say(f"step {step + 1}/{steps}, loss {loss.item():.3f}, {time.monotonic() - started:.0f} s")
+    model.eval()
+    model.max_seq_length = 512
+    return model
 
 
 def fingerprint(model: Any) -> list[float]:

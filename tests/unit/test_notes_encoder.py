@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from hiljainen.config import CORPUS_DIR, NOTES_MODEL_DIR
-from hiljainen.pipeline.embed import E5_PREFIXES, MARKER_FILE
-from hiljainen.tools.encoder_training import SplitEncoder, fine_tune
+from hiljainen.pipeline.embed import MARKER_FILE
 from hiljainen.tools.notes_encoder import (
     MANIFEST_PATH,
     Recipe,
@@ -55,43 +52,6 @@ def test_the_model_id_names_the_inputs_and_the_recipe() -> None:
     assert one == inputs_digest(files, Recipe(), "base@1")
     assert one["digest"] != inputs_digest(files, Recipe(seed=1), "base@1")["digest"]
     assert one["digest"] != inputs_digest(files, Recipe(), "base@2")["digest"]
-
-
-def test_the_split_encoder_is_the_model_run_in_two_parts(base_model_dir: Path) -> None:
-    # Training caches the frozen lower layers per text and runs the rest in parts sorted by
-    # length; without dropout that must be exactly the model the service runs.
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(base_model_dir), device="cpu", local_files_only=True)
-    model.max_seq_length = Recipe().max_tokens
-    texts = ["Ruoka tuli taas kylmänä.", "Kiitos!", "The soup was cold again when it finally arrived "
-             "at half past two, and nobody called to say it would be late.", "ovikoodi ei toimi"]
-    reference = model.encode([E5_PREFIXES["passage"] + t for t in texts], normalize_embeddings=True)
-    for frozen in (0, 4, 12):
-        encoder = SplitEncoder(model, frozen, Recipe().max_tokens)
-        encoder.cache(texts)
-        model.eval()
-        with torch.no_grad():
-            got = encoder.embed(texts, part=3).numpy()
-        assert (got * reference).sum(axis=1).min() > 0.9999, frozen
-
-
-def test_training_changes_the_upper_layers_only(base_model_dir: Path) -> None:
-    from sentence_transformers import SentenceTransformer
-
-    recipe = dataclasses.replace(Recipe(), batch_size=2, frozen_layers=4, learning_rate=1e-3)
-    pairs = [("Ruoka tuli kylmänä.", "The food was cold.", "a"),
-             ("Ovikoodi ei toimi.", "Door code broken.", "b"),
-             ("Kiitos hoitajalle!", "Thanks to the nurse!", "c"),
-             ("Valot rikki.", "Lights are out.", "d")]
-    taught = fine_tune(base_model_dir, pairs, recipe, say=lambda _msg: None)
-    base = SentenceTransformer(str(base_model_dir), device="cpu", local_files_only=True)
-    before = dict(base[0].auto_model.named_parameters())
-    after = taught[0].auto_model.named_parameters()
-    moved = [name for name, p in after if not p.detach().equal(before[name])]
-    assert all(name.startswith("encoder.layer.") for name in moved), moved
-    assert {int(name.split(".")[2]) for name in moved} == set(range(4, 12))
 
 
 @pytest.mark.slow
