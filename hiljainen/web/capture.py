@@ -175,16 +175,18 @@ def receipt() -> Any:
     device's history; a link with ?code= still works."""
     db = resources.session()
     code = (request.form.get("code") or request.args.get("code") or "").strip()
-    if code and ratelimit.spent("receipt-miss", RECEIPT_FAILURES):
-        # Refused before the lookup: a right guess past the limit must not show either.
+    # Every try is counted before the lookup (tries in parallel cannot pass the limit) and a right
+    # code's try taken back below; refused before the lookup, a right guess past the limit shows nothing.
+    if code and not ratelimit.allow("receipt-miss", RECEIPT_FAILURES):
         error = _("Too many wrong receipt codes have come from this connection in the last hour. "
                   "Please try again later.")
         return render_template("capture/receipt.html", code=code, obs=None, answers=[], error=error,
                                reply=""), 429
     obs = intake.find_by_receipt(db, code) if code else None
+    if obs is not None:
+        ratelimit.refund("receipt-miss")
     error, status, kept = None, 200, ""
     if code and obs is None:
-        ratelimit.allow("receipt-miss", RECEIPT_FAILURES)  # counts this failure
         error, status = _("No note has this receipt code. Check the code and try again."), 404
     elif obs is not None and request.method == "POST" and request.form.get("reply"):
         reply = request.form["reply"]

@@ -109,15 +109,14 @@ def allow(kind: str, limit: int, *, everyone: bool = False, scope: str | None = 
     return site is None or _count(kind, _address_key(site)) <= limit * SITE_FACTOR
 
 
-def spent(kind: str, limit: int) -> bool:
-    """True when the visitor's address (or an IPv6 visitor's /48 site, at SITE_FACTOR times `limit`)
-    has used up `limit` of `kind` this hour. Counts nothing: for a limit on failures only (wrong
-    receipt codes), each counted with allow() when it happens, so a visitor's successes cost
-    nothing and other visitors' failures close nothing to them."""
-    if _peek(kind, _address_key()) >= limit:
-        return True
+def refund(kind: str) -> None:
+    """Take back one request of `kind` that allow() let through: for a limit on failures only
+    (wrong receipt codes), where every try is counted before it is looked at, so that tries in
+    parallel cannot pass the limit, and a try that turns out right costs nothing."""
+    _count(kind, _address_key(), -1)
     site = _visitor_site()
-    return site is not None and _peek(kind, _address_key(site)) >= limit * SITE_FACTOR
+    if site is not None:
+        _count(kind, _address_key(site), -1)
 
 
 def allow_public(kind: str, per_address: int, *, budget: str, per_form: int, for_service: int,
@@ -138,30 +137,19 @@ def _counter(kind: str, key: str) -> tuple[str, int]:
     return f"hiljainen:rate:{kind}:{hour}:{key}", hour
 
 
-def _count(kind: str, key: str) -> int:
-    """Count one more request of `kind` under `key` this hour; the hour's count so far."""
+def _count(kind: str, key: str, by: int = 1) -> int:
+    """Count one more request of `kind` under `key` this hour (or `by` more); the hour's count so far."""
     name, hour = _counter(kind, key)
     try:
         conn = resources.get().redis()
-        count = int(conn.incr(name))  # type: ignore[arg-type]
+        count = int(conn.incr(name, by))  # type: ignore[arg-type]
         # Gone at the end of its hour: a lifetime renewed by every request would tell how long
         # ago this address last wrote (and so, to whoever holds Redis and the key, which note).
         conn.expireat(name, _hour_end((hour + 1) * 3600))
     except Exception as exc:  # noqa: BLE001 - any Redis failure: count here instead
         log.warning("rate limit counted in this process: Redis unavailable (%s)", exc)
-        count = _count_locally(name, hour)
+        count = _count_locally(name, hour, by)
     return count
-
-
-def _peek(kind: str, key: str) -> int:
-    """The hour's count of `kind` under `key`, without counting."""
-    name, hour = _counter(kind, key)
-    try:
-        return int(resources.get().redis().get(name) or 0)  # type: ignore[arg-type]
-    except Exception as exc:  # noqa: BLE001 - any Redis failure: this process's count instead
-        log.warning("rate limit read from this process: Redis unavailable (%s)", exc)
-        with _lock:
-            return _local.get(name, 0) if hour == _local_hour else 0
 
 
 def _hour_end(at: float) -> int:
@@ -169,11 +157,11 @@ def _hour_end(at: float) -> int:
     return -(-int(at) // 3600) * 3600 + 60
 
 
-def _count_locally(name: str, hour: int) -> int:
+def _count_locally(name: str, hour: int, by: int = 1) -> int:
     global _local_hour
     with _lock:
         if hour != _local_hour:
             _local.clear()
             _local_hour = hour
-        _local[name] = _local.get(name, 0) + 1
+        _local[name] = _local.get(name, 0) + by
         return _local[name]

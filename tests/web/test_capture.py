@@ -509,6 +509,41 @@ def test_wrong_receipt_codes_are_limited_per_address(tmp_path: Path, settings: S
     assert writer.get("/receipt?code=AAAA-BBBB-CCCC").status_code == 404
 
 
+def test_wrong_receipt_codes_tried_in_parallel_stop_at_the_limit(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tries sent at once must not all pass the limit while none has been counted yet: each is
+    counted before its lookup."""
+    import threading
+    import time
+
+    from hiljainen import intake
+    from hiljainen.web import capture
+
+    monkeypatch.setattr(capture, "RECEIPT_FAILURES", 3, raising=False)
+    app = receipt_app(tmp_path, settings, "rl-receipt-parallel")
+    lookup = intake.find_by_receipt
+
+    def slow_lookup(*args: Any) -> Any:  # a slow database: every try is in flight at once
+        time.sleep(0.5)
+        return lookup(*args)
+
+    monkeypatch.setattr(intake, "find_by_receipt", slow_lookup)
+    start, statuses = threading.Barrier(8), []
+
+    def guess(i: int) -> None:
+        client = visitor(app, "203.0.113.30")
+        start.wait()
+        statuses.append(client.get(f"/receipt?code=AAAA-BBBB-{i:04d}").status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [404] * 3 + [429] * 5
+
+
 def test_wrong_receipt_codes_from_one_ipv6_site_add_up(
     tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
