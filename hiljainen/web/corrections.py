@@ -87,6 +87,7 @@ def merge(session: Session, theme: Theme, into: Theme, actor_id: int | None) -> 
     correction = _record(session, theme, CorrectionKind.MERGE, actor_id, {
         "into": into.id, "notes": kept + moved, "moved": moved, "indicators": indicators,
         "alerts": alerts, "before": {"active": True, "pinned": theme.pinned},  # active: _claim
+        "into_pinned": into.pinned,
     })
     _place(session, moved, into.id)
     if indicators:
@@ -190,6 +191,8 @@ def undo_last(session: Session, theme: Theme, actor_id: int | None) -> ThemeCorr
         # As it was: merges recorded before _claim may have ended a theme that had already ended.
         theme.active = bool(before.get("active", True))
         theme.pinned = bool(before.get("pinned"))
+        if into is not None and "into_pinned" in p and not _flagged_since(session, into, last):
+            into.pinned = bool(p["into_pinned"])  # the pin it took from the merged theme goes back
         _resize(session, theme, *([into] if into else []))
     elif last.kind == CorrectionKind.SPLIT:
         new = session.get(Theme, p["new"])
@@ -205,6 +208,15 @@ def undo_last(session: Session, theme: Theme, actor_id: int | None) -> ThemeCorr
     last.undone = True
     _record(session, theme, CorrectionKind.UNDO, actor_id, {"correction": last.id, "kind": last.kind.value})
     return last
+
+
+def _flagged_since(session: Session, theme: Theme, correction: ThemeCorrection) -> bool:
+    """Whether a leader pinned or unpinned `theme` after `correction` (and has not undone it)."""
+    return session.scalar(
+        select(ThemeCorrection.id).where(
+            ThemeCorrection.theme_id == theme.id, ThemeCorrection.id > correction.id,
+            ThemeCorrection.kind == CorrectionKind.PIN, ThemeCorrection.undone.is_(False))
+        .limit(1)) is not None
 
 
 def _in(session: Session, note_id: int, theme_id: int) -> bool:

@@ -462,6 +462,31 @@ def test_undoing_a_merge_keeps_a_later_move_of_its_notes(database_url: str) -> N
         assert s.get(Theme, a).active
 
 
+def test_undoing_a_merge_takes_back_the_pin_it_gave(database_url: str) -> None:
+    """Merging a pinned theme pins the theme it joins; undoing the merge left that one pinned, so
+    its notes stayed held together through every refresh though no leader had pinned it. A pin
+    set on it after the merge stays."""
+    from hiljainen.web import corrections
+
+    sessions, a, b, _notes_a, _notes_b = _merged_pair(database_url)
+    with db.transaction(sessions) as s:
+        corrections.flag(s, s.get(Theme, a), CorrectionKind.PIN, True, None)
+        corrections.merge(s, s.get(Theme, a), s.get(Theme, b), None)
+        assert s.get(Theme, b).pinned
+    with db.transaction(sessions) as s:
+        assert corrections.undo_last(s, s.get(Theme, a), None) is not None
+    with sessions() as s:
+        assert s.get(Theme, a).pinned and not s.get(Theme, b).pinned
+    with db.transaction(sessions) as s:  # again, with the leader pinning the target after the merge
+        corrections.merge(s, s.get(Theme, a), s.get(Theme, b), None)
+        corrections.flag(s, s.get(Theme, b), CorrectionKind.PIN, False, None)
+        corrections.flag(s, s.get(Theme, b), CorrectionKind.PIN, True, None)
+    with db.transaction(sessions) as s:
+        assert corrections.undo_last(s, s.get(Theme, a), None) is not None
+    with sessions() as s:
+        assert s.get(Theme, b).pinned, "the leader's own pin stays"
+
+
 def test_undoing_a_merge_of_an_ended_theme_leaves_it_ended(database_url: str) -> None:
     """A merge recorded before merges checked their theme was in use ended a theme already
     ended; undoing it made that theme active, with no notes."""
