@@ -24,6 +24,7 @@ from hiljainen.models import (
 from hiljainen.search.sql import listing_order
 from hiljainen.stores import theme_ids
 
+EXAMPLES = 3  # example notes a theme shows, as hiljainen.pipeline.label picks them
 
 class CorrectionRefused(ValueError):
     """The correction cannot be made as asked (no notes chosen, the same theme, ...)."""
@@ -48,9 +49,25 @@ def _record(session: Session, theme: Theme, kind: CorrectionKind, actor_id: int 
 
 
 def _resize(session: Session, *themes: Theme) -> None:
+    """Each theme's size, and its examples: those that left it are replaced by others of its notes."""
     for theme in themes:
         theme.size = int(session.scalar(
             select(func.count()).select_from(Observation).where(Observation.theme_id == theme.id)) or 0)
+        old = list(theme.representatives or [])
+        kept = [i for i in old if _in(session, i, theme.id)]
+        if len(kept) < min(EXAMPLES, theme.size):
+            kept += _examples(session, theme.id, EXAMPLES - len(kept), but=kept)
+        if kept != old:
+            theme.representatives = kept
+
+
+def _examples(session: Session, theme_id: int, n: int, but: Sequence[int] = ()) -> list[int]:
+    """`n` of a theme's notes in the order every list shows notes: the first by id would be the
+    first written, placing an anonymous note among a colleague's signed ones."""
+    query = select(Observation.id).where(Observation.theme_id == theme_id)
+    if but:
+        query = query.where(Observation.id.not_in(list(but)))
+    return list(session.scalars(query.order_by(*listing_order()).limit(n)))
 
 
 def _place(session: Session, note_ids: Sequence[int], theme_id: int | None) -> None:
@@ -127,19 +144,15 @@ def split(session: Session, theme: Theme, note_ids: Sequence[int], name: str | N
     chosen = [i for i in own if i in set(note_ids)]
     if not chosen or len(chosen) == len(own):
         raise CorrectionRefused("choose some of the theme's notes, not all")
-    # The examples in the order every list shows notes: the first by id would be the first written,
-    # placing an anonymous note among a colleague's signed ones.
-    examples = list(session.scalars(select(Observation.id).where(Observation.id.in_(chosen))
-                                    .order_by(*listing_order()).limit(3)))
     new = theme_ids.insert(session, Theme(
         label=theme.label, keywords=list(theme.keywords), custom_name=name, first_seen=theme.first_seen,
         last_seen=theme.last_seen, topic_id=theme.topic_id, topic_name=theme.topic_name, signal="noise",
-        representatives=examples))
+        representatives=[]))
     rest = [i for i in own if i not in set(chosen)]
     _record(session, theme, CorrectionKind.SPLIT, actor_id,
             {"new": new.id, "notes": chosen, "rest": rest})
     _place(session, chosen, new.id)
-    _resize(session, theme, new)
+    _resize(session, theme, new)  # the new theme's examples too
     return new
 
 

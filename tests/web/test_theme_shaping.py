@@ -487,6 +487,26 @@ def test_undoing_a_merge_takes_back_the_pin_it_gave(database_url: str) -> None:
         assert s.get(Theme, b).pinned, "the leader's own pin stays"
 
 
+def test_examples_follow_their_notes_when_a_theme_is_split_or_notes_move(database_url: str) -> None:
+    """A theme's examples stayed as they were after a split or a move: its page showed notes that
+    now belonged to another theme, as examples of this one, until the next refresh."""
+    from hiljainen.web import corrections
+
+    sessions = db.make_sessionmaker(db.make_engine(database_url))
+    with db.transaction(sessions) as s:
+        theme = _theme_with_notes(s, ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc", "dddddddddddd"])
+        other = _theme_with_notes(s, ["eeeeeeeeeeee"])
+        notes = corrections.notes_of(s, theme.id)
+        theme.representatives = notes[:3]
+        new = corrections.split(s, theme, notes[:2], None, None)
+        assert set(new.representatives) == set(notes[:2])
+        assert len(theme.representatives) == 2 and set(theme.representatives) == set(notes[2:])
+        corrections.move(s, theme, [notes[2]], other, None)
+        assert theme.representatives == [notes[3]]
+        corrections.undo_last(s, theme, None)  # the move
+        assert sorted(theme.representatives) == notes[2:]
+
+
 def test_undoing_a_merge_of_an_ended_theme_leaves_it_ended(database_url: str) -> None:
     """A merge recorded before merges checked their theme was in use ended a theme already
     ended; undoing it made that theme active, with no notes."""
