@@ -177,14 +177,15 @@ def receipt() -> Any:
     code = (request.form.get("code") or request.args.get("code") or "").strip()
     # Every try is counted before the lookup (tries in parallel cannot pass the limit) and a right
     # code's try taken back below; refused before the lookup, a right guess past the limit shows nothing.
-    if code and not ratelimit.allow("receipt-miss", RECEIPT_FAILURES):
+    counted = ratelimit.count_try("receipt-miss", RECEIPT_FAILURES) if code else None
+    if code and counted is None:
         error = _("Too many wrong receipt codes have come from this connection in the last hour. "
                   "Please try again later.")
         return render_template("capture/receipt.html", code=code, obs=None, answers=[], error=error,
                                reply=""), 429
     obs = intake.find_by_receipt(db, code) if code else None
-    if obs is not None:
-        ratelimit.refund("receipt-miss")
+    if obs is not None and counted is not None:
+        ratelimit.refund(counted)
     error, status, kept = None, 200, ""
     if code and obs is None:
         error, status = _("No note has this receipt code. Check the code and try again."), 404

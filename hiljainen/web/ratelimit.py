@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 from flask import current_app, request
 
@@ -101,22 +102,39 @@ def allow(kind: str, limit: int, *, everyone: bool = False, scope: str | None = 
         return _count(kind, "everyone") <= limit
     if scope is not None:
         return _count(kind, f"scope:{scope}") <= limit
-    if _count(kind, _address_key()) > limit:
-        return False
+    return count_try(kind, limit) is not None
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The counters one request went into, so that it can be taken back from exactly those."""
+
+    names: tuple[str, ...]
+    hour: int
+
+
+def count_try(kind: str, limit: int) -> Counted | None:
+    """Count one request of `kind` for the visitor as allow() does; None beyond the limit, else
+    where it was counted. For a limit on failures only (wrong receipt codes) every try is counted
+    before it is looked at, so that tries in parallel cannot pass the limit, and refund() takes
+    back a try that turned out right."""
+    hour = int(time.time() // 3600)
+    address = _counter(kind, _address_key(), hour)
+    if _add(address, hour) > limit:
+        return None
     # Counted only once the address is within its own limit: one refused visitor must not use up
     # the site's budget that its neighbours share.
     site = _visitor_site()
-    return site is None or _count(kind, _address_key(site)) <= limit * SITE_FACTOR
+    if site is None:
+        return Counted((address,), hour)
+    network = _counter(kind, _address_key(site), hour)
+    return Counted((address, network), hour) if _add(network, hour) <= limit * SITE_FACTOR else None
 
 
-def refund(kind: str) -> None:
-    """Take back one request of `kind` that allow() let through: for a limit on failures only
-    (wrong receipt codes), where every try is counted before it is looked at, so that tries in
-    parallel cannot pass the limit, and a try that turns out right costs nothing."""
-    _count(kind, _address_key(), -1)
-    site = _visitor_site()
-    if site is not None:
-        _count(kind, _address_key(site), -1)
+def refund(counted: Counted) -> None:
+    """Take one request back from the counters it went into (an hour later too: from that hour's)."""
+    for name in counted.names:
+        _add(name, counted.hour, -1)
 
 
 def allow_public(kind: str, per_address: int, *, budget: str, per_form: int, for_service: int,
@@ -131,24 +149,30 @@ def allow_public(kind: str, per_address: int, *, budget: str, per_form: int, for
     )
 
 
-def _counter(kind: str, key: str) -> tuple[str, int]:
-    """The Redis name of this hour's counter of `kind` under `key`, and the hour."""
+def _counter(kind: str, key: str, hour: int) -> str:
+    """The Redis name of an hour's counter of `kind` under `key`."""
+    return f"hiljainen:rate:{kind}:{hour}:{key}"
+
+
+def _count(kind: str, key: str) -> int:
+    """Count one more request of `kind` under `key` this hour; the hour's count so far."""
     hour = int(time.time() // 3600)
-    return f"hiljainen:rate:{kind}:{hour}:{key}", hour
+    return _add(_counter(kind, key, hour), hour)
 
 
-def _count(kind: str, key: str, by: int = 1) -> int:
-    """Count one more request of `kind` under `key` this hour (or `by` more); the hour's count so far."""
-    name, hour = _counter(kind, key)
+def _add(name: str, hour: int, by: int = 1) -> int:
+    """Add `by` to the counter `name` of `hour` (never below 0); its count now."""
     try:
         conn = resources.get().redis()
         count = int(conn.incr(name, by))  # type: ignore[arg-type]
+        if count < 0:  # taken back from a counter that lost its count (Redis restarted, say)
+            count = int(conn.incr(name, -count))  # type: ignore[arg-type]
         # Gone at the end of its hour: a lifetime renewed by every request would tell how long
         # ago this address last wrote (and so, to whoever holds Redis and the key, which note).
         conn.expireat(name, _hour_end((hour + 1) * 3600))
     except Exception as exc:  # noqa: BLE001 - any Redis failure: count here instead
         log.warning("rate limit counted in this process: Redis unavailable (%s)", exc)
-        count = _count_locally(name, hour, by)
+        count = _add_locally(name, hour, by)
     return count
 
 
@@ -157,11 +181,13 @@ def _hour_end(at: float) -> int:
     return -(-int(at) // 3600) * 3600 + 60
 
 
-def _count_locally(name: str, hour: int, by: int = 1) -> int:
+def _add_locally(name: str, hour: int, by: int) -> int:
     global _local_hour
     with _lock:
+        if hour < _local_hour:  # taking back from an hour that is gone
+            return 0
         if hour != _local_hour:
             _local.clear()
             _local_hour = hour
-        _local[name] = _local.get(name, 0) + by
+        _local[name] = max(0, _local.get(name, 0) + by)
         return _local[name]

@@ -533,15 +533,34 @@ def test_wrong_receipt_codes_tried_in_parallel_stop_at_the_limit(
 
     def guess(i: int) -> None:
         client = visitor(app, "203.0.113.30")
-        start.wait()
+        start.wait(timeout=30)
         statuses.append(client.get(f"/receipt?code=AAAA-BBBB-{i:04d}").status_code)
 
     threads = [threading.Thread(target=guess, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=60)
     assert sorted(statuses) == [404] * 3 + [429] * 5
+
+
+@pytest.mark.parametrize("address", ["203.0.113.40", "2001:db8:5:1::1"])
+def test_a_right_codes_try_is_taken_back_from_the_hour_it_was_counted_in(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, address: str
+) -> None:
+    """A try counted just before the hour turned and taken back just after must not leave the
+    new hour's counters below zero (one free wrong code for every such try)."""
+    from hiljainen.web import ratelimit
+
+    app = receipt_app(tmp_path, settings, "rl-receipt-hour")
+    hour = 3600 * 500_000
+    with app.test_request_context(headers={"X-Forwarded-For": address}):
+        monkeypatch.setattr(ratelimit.time, "time", lambda: hour - 1.0)
+        counted = ratelimit.count_try("receipt-miss", 3)
+        assert counted is not None
+        monkeypatch.setattr(ratelimit.time, "time", lambda: hour + 1.0)
+        ratelimit.refund(counted)
+        assert [ratelimit.count_try("receipt-miss", 3) is not None for _ in range(4)] == [True] * 3 + [False]
 
 
 def test_wrong_receipt_codes_from_one_ipv6_site_add_up(
