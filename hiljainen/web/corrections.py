@@ -49,10 +49,13 @@ def _record(session: Session, theme: Theme, kind: CorrectionKind, actor_id: int 
 
 
 def _resize(session: Session, *themes: Theme) -> None:
-    """Each theme's size, and its examples: those that left it are replaced by others of its notes."""
+    """Each theme's size, and its examples: those that left a theme in use are replaced by others of
+    its notes (an ended theme keeps its own, for an undo)."""
     for theme in themes:
         theme.size = int(session.scalar(
             select(func.count()).select_from(Observation).where(Observation.theme_id == theme.id)) or 0)
+        if not theme.active:
+            continue
         old = list(theme.representatives or [])
         kept = [i for i in old if _in(session, i, theme.id)]
         if len(kept) < min(EXAMPLES, theme.size):
@@ -204,8 +207,8 @@ def undo_last(session: Session, theme: Theme, actor_id: int | None) -> ThemeCorr
         # As it was: merges recorded before _claim may have ended a theme that had already ended.
         theme.active = bool(before.get("active", True))
         theme.pinned = bool(before.get("pinned"))
-        if into is not None and "into_pinned" in p and not _flagged_since(session, into, last):
-            into.pinned = bool(p["into_pinned"])  # the pin it took from the merged theme goes back
+        if into is not None and before.get("pinned"):  # the pin it gave `into` goes back with it
+            into.pinned = _own_pin(session, into, last)
         _resize(session, theme, *([into] if into else []))
     elif last.kind == CorrectionKind.SPLIT:
         new = session.get(Theme, p["new"])
@@ -223,13 +226,25 @@ def undo_last(session: Session, theme: Theme, actor_id: int | None) -> ThemeCorr
     return last
 
 
-def _flagged_since(session: Session, theme: Theme, correction: ThemeCorrection) -> bool:
-    """Whether a leader pinned or unpinned `theme` after `correction` (and has not undone it)."""
-    return session.scalar(
-        select(ThemeCorrection.id).where(
-            ThemeCorrection.theme_id == theme.id, ThemeCorrection.id > correction.id,
-            ThemeCorrection.kind == CorrectionKind.PIN, ThemeCorrection.undone.is_(False))
-        .limit(1)) is not None
+def _own_pin(session: Session, theme: Theme, undone: ThemeCorrection) -> bool:
+    """Whether `theme` is pinned once the merge `undone` (of a pinned theme into it) no longer
+    stands: while another pinned theme's merge into it stands, or it is tracked (an indicator pins
+    its theme), yes; else as a leader last pinned or unpinned it, else as it was before the first
+    pinned theme was merged into it (merges recorded before that was kept: as it is)."""
+    merges = [m for m in session.scalars(select(ThemeCorrection).where(
+        ThemeCorrection.kind == CorrectionKind.MERGE).order_by(ThemeCorrection.id))
+        if m.payload.get("into") == theme.id and m.payload.get("before", {}).get("pinned")]
+    if any(not m.undone and m.id != undone.id for m in merges):
+        return True
+    if session.scalar(select(Indicator.id).where(Indicator.theme_id == theme.id).limit(1)) is not None:
+        return True
+    pin = session.scalars(select(ThemeCorrection).where(
+        ThemeCorrection.theme_id == theme.id, ThemeCorrection.kind == CorrectionKind.PIN,
+        ThemeCorrection.undone.is_(False)).order_by(ThemeCorrection.id.desc())).first()
+    if pin is not None:
+        return bool(pin.payload.get("on"))
+    first = merges[0].payload if merges else {}
+    return bool(first.get("into_pinned", theme.pinned))
 
 
 def _in(session: Session, note_id: int, theme_id: int) -> bool:

@@ -464,27 +464,34 @@ def test_undoing_a_merge_keeps_a_later_move_of_its_notes(database_url: str) -> N
 
 def test_undoing_a_merge_takes_back_the_pin_it_gave(database_url: str) -> None:
     """Merging a pinned theme pins the theme it joins; undoing the merge left that one pinned, so
-    its notes stayed held together through every refresh though no leader had pinned it. A pin
-    set on it after the merge stays."""
+    its notes stayed held together through every refresh though no leader had pinned it. It stays
+    pinned while another pinned theme's merge into it stands, and as a leader pinned it since."""
     from hiljainen.web import corrections
 
     sessions, a, b, _notes_a, _notes_b = _merged_pair(database_url)
     with db.transaction(sessions) as s:
-        corrections.flag(s, s.get(Theme, a), CorrectionKind.PIN, True, None)
+        c = _theme_with_notes(s, ["ffffffffffff"]).id
+        for pinned in (a, c):
+            corrections.flag(s, s.get(Theme, pinned), CorrectionKind.PIN, True, None)
         corrections.merge(s, s.get(Theme, a), s.get(Theme, b), None)
-        assert s.get(Theme, b).pinned
-    with db.transaction(sessions) as s:
-        assert corrections.undo_last(s, s.get(Theme, a), None) is not None
+        corrections.merge(s, s.get(Theme, c), s.get(Theme, b), None)
+
+    def undo(theme_id: int) -> bool:
+        """Undo the theme's last correction; whether b is pinned then."""
+        with db.transaction(sessions) as s:
+            assert corrections.undo_last(s, s.get(Theme, theme_id), None) is not None
+        with sessions() as s:
+            return s.get(Theme, b).pinned
+
+    assert undo(a), "c's pinned notes are still in b"
+    assert not undo(c), "neither merge stands: b is as it was"
     with sessions() as s:
-        assert s.get(Theme, a).pinned and not s.get(Theme, b).pinned
-    with db.transaction(sessions) as s:  # again, with the leader pinning the target after the merge
+        assert s.get(Theme, a).pinned and s.get(Theme, c).pinned
+    with db.transaction(sessions) as s:  # again, with the leader pinning b after the merge
         corrections.merge(s, s.get(Theme, a), s.get(Theme, b), None)
         corrections.flag(s, s.get(Theme, b), CorrectionKind.PIN, False, None)
         corrections.flag(s, s.get(Theme, b), CorrectionKind.PIN, True, None)
-    with db.transaction(sessions) as s:
-        assert corrections.undo_last(s, s.get(Theme, a), None) is not None
-    with sessions() as s:
-        assert s.get(Theme, b).pinned, "the leader's own pin stays"
+    assert undo(a), "the leader's own pin stays"
 
 
 def test_examples_follow_their_notes_when_a_theme_is_split_or_notes_move(database_url: str) -> None:
@@ -505,6 +512,10 @@ def test_examples_follow_their_notes_when_a_theme_is_split_or_notes_move(databas
         assert theme.representatives == [notes[3]]
         corrections.undo_last(s, theme, None)  # the move
         assert sorted(theme.representatives) == notes[2:]
+        corrections.merge(s, theme, other, None)
+        corrections.undo_last(s, theme, None)  # the merge: its examples are back with its notes
+        assert sorted(theme.representatives) == notes[2:]
+        assert not set(other.representatives or []) & set(notes)
 
 
 def test_undoing_a_merge_of_an_ended_theme_leaves_it_ended(database_url: str) -> None:
