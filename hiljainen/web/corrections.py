@@ -26,6 +26,7 @@ from hiljainen.stores import theme_ids
 
 EXAMPLES = 3  # example notes a theme shows, as hiljainen.pipeline.label picks them
 
+
 class CorrectionRefused(ValueError):
     """The correction cannot be made as asked (no notes chosen, the same theme, ...)."""
 
@@ -230,7 +231,7 @@ def _own_pin(session: Session, theme: Theme, undone: ThemeCorrection) -> bool:
     """Whether `theme` is pinned once the merge `undone` (of a pinned theme into it) no longer
     stands: while another pinned theme's merge into it stands, or it is tracked (an indicator pins
     its theme), yes; else as a leader last pinned or unpinned it, else as it was before the first
-    pinned theme was merged into it (merges recorded before that was kept: as it is)."""
+    pinned theme was merged into it (as it is, for merges recorded before that was kept)."""
     merges = [m for m in session.scalars(select(ThemeCorrection).where(
         ThemeCorrection.kind == CorrectionKind.MERGE).order_by(ThemeCorrection.id))
         if m.payload.get("into") == theme.id and m.payload.get("before", {}).get("pinned")]
