@@ -58,7 +58,9 @@ def _resize(session: Session, *themes: Theme) -> None:
         if not theme.active:
             continue
         old = list(theme.representatives or [])
-        kept = [i for i in old if _in(session, i, theme.id)]
+        still = set(session.scalars(select(Observation.id).where(
+            Observation.id.in_(old), Observation.theme_id == theme.id))) if old else set()
+        kept = [i for i in old if i in still]
         if len(kept) < min(EXAMPLES, theme.size):
             kept += _examples(session, theme.id, EXAMPLES - len(kept), but=kept)
         if kept != old:
