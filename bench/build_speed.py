@@ -1,20 +1,23 @@
-"""Training speed of the notes encoder: the shipped step against the two faster ways measured.
+"""Training speed of the notes encoder: the shipped step against the earlier one and the other ways measured.
 
 Usage: .venv/bin/python bench/build_speed.py [--rounds 12] [--no-write]
 
-Times full training steps (forward, backward, optimiser) on the shipped recipe's pairs:
-- as shipped (hiljainen.tools.notes_encoder.fine_tune): the 32 texts and their 32 partners in a
-  pass each, padded to the longest, through all twelve layers (only the word embeddings frozen);
-- all 64 texts in parts of 16 sorted by length: the same loss with less padding (built as
+Times full training steps (forward, backward, optimiser) on the shipped recipe's pairs, all
+layers taught but the word embeddings unless said:
+- the baseline, shipped until bfloat16: the 32 texts and their 32 partners in a float32 pass
+  each, padded to the longest;
+- all 64 texts in parts of 16 sorted by length: the same loss with less padding (built alone as
   79b1281 and withdrawn in 852558f);
+- either of those with bfloat16 matrix products (torch autocast; weights, optimiser and loss stay
+  float32); parts and bfloat16 together is the shipped step (notes_encoder.batch_loss);
 - the embeddings and lower 4 (or 6) layers frozen, their output computed once per text before
   the steps (the last column adds that back), the upper layers run in sorted parts of 16 (built
   as f7cf201 and withdrawn in the commit after it).
-bench/results/understanding.md says why neither is shipped. Each way has its own copy of the
-model; all run in one process, interleaved, each round giving every way the same batch in a
-rotated order, so a neighbour's load falls on all alike; the first round warms up and is not
-counted. The split encoder is checked against the plain model first (eval mode, cosine > 0.9999).
-Writes bench/results/build.md.
+bench/results/understanding.md says which were built and why they were or were not shipped.
+Each way has its own copy of the model; all run in one process, interleaved, each round giving
+every way the same batch in a rotated order, so a neighbour's load falls on all alike; the
+first round warms up and is not counted. The split encoder is checked against the plain model
+first (eval mode, cosine > 0.9999). Writes bench/results/build.md.
 """
 
 from __future__ import annotations
@@ -34,11 +37,18 @@ from benchlib import cpu_model, write_section  # noqa: E402
 
 from hiljainen.config import BASE_MODEL_DIR  # noqa: E402
 from hiljainen.pipeline.embed import E5_PREFIXES  # noqa: E402
-from hiljainen.tools.notes_encoder import Pair, Recipe, in_batch_loss, input_files, training_pairs  # noqa: E402
+from hiljainen.tools.notes_encoder import (  # noqa: E402
+    Pair,
+    Recipe,
+    batch_loss,
+    in_batch_loss,
+    input_files,
+    training_pairs,
+)
 
 RESULTS = ROOT / "bench" / "results" / "build.md"
 TITLE = "## Building the notes encoder (issue 18)"
-SHIPPED = "as shipped: a pass each side, padded, all layers"
+BASELINE = "float32, a padded pass each side (shipped until bfloat16)"
 PART = 16
 PREFIX = E5_PREFIXES["passage"]
 Step = tuple[Callable[[list[Pair]], Any], list[Any], float]  # batch loss, parameters, caching seconds
@@ -117,27 +127,26 @@ def loss_of(anchors: Any, partners: Any, batch: list[Pair]) -> Any:
     return in_batch_loss(anchors @ partners.T * Recipe().scale, same)
 
 
-def padded_step(sorted_parts: bool) -> Step:
-    """As notes_encoder.fine_tune embeds a batch, or all its texts in parts sorted by length."""
+def padded_step(sorted_parts: bool, autocast: str) -> Step:
+    """A batch embedded in a padded pass each side (as notes_encoder.fine_tune did before parts),
+    or in parts sorted by length (as it does now), under `autocast`."""
+    import dataclasses
+
     import torch
 
     m = model()
     m[0].auto_model.embeddings.word_embeddings.weight.requires_grad_(False)
+    recipe = dataclasses.replace(Recipe(), autocast=autocast)
 
     def embed(texts: list[str]) -> Any:
-        out = m(m.tokenize([PREFIX + t for t in texts]))["sentence_embedding"]
-        return torch.nn.functional.normalize(out, dim=-1)
+        with torch.autocast("cpu", dtype=getattr(torch, autocast), enabled=autocast != "float32"):
+            out = m(m.tokenize([PREFIX + t for t in texts]))["sentence_embedding"]
+        return torch.nn.functional.normalize(out.float(), dim=-1)
 
     def loss(batch: list[Pair]) -> Any:
-        texts = [a for a, _, _ in batch] + [b for _, b, _ in batch]
-        if not sorted_parts:
-            return loss_of(embed(texts[:len(batch)]), embed(texts[len(batch):]), batch)
-        lengths = [len(ids) for ids in m.tokenizer([PREFIX + t for t in texts], truncation=True,
-                                                   max_length=Recipe().max_tokens)["input_ids"]]
-        order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))
-        both = torch.cat([embed([texts[i] for i in order[s:s + PART]]) for s in range(0, len(texts), PART)])
-        both = both[torch.argsort(torch.tensor(order))]
-        return loss_of(both[:len(batch)], both[len(batch):], batch)
+        if sorted_parts:
+            return batch_loss(m, batch, recipe)
+        return loss_of(embed([a for a, _, _ in batch]), embed([b for _, b, _ in batch]), batch)
 
     m.train()
     return loss, [p for p in m.parameters() if p.requires_grad], 0.0
@@ -186,9 +195,12 @@ def main() -> None:
     check_split_encoder()
     pairs = training_pairs(input_files(), recipe)
     steps = int(len(pairs) // recipe.batch_size * recipe.epochs)
-    ways = {SHIPPED: padded_step(False), f"all 64 in parts of {PART} sorted by length": padded_step(True)}
+    ways = {BASELINE: padded_step(False, "float32"),
+            f"float32, all 64 in parts of {PART} sorted by length": padded_step(True, "float32"),
+            "bfloat16 products, a padded pass each side": padded_step(False, "bfloat16"),
+            f"bfloat16 products, parts of {PART} (shipped)": padded_step(True, "bfloat16")}
     for frozen in (4, 6):
-        ways[f"lower {frozen} layers frozen and cached, parts of {PART}"] = split_step(frozen, pairs)
+        ways[f"float32, lower {frozen} layers frozen and cached, parts of {PART}"] = split_step(frozen, pairs)
     optimisers = {name: torch.optim.AdamW(params, lr=1e-7) for name, (_, params, _) in ways.items()}
     seconds: dict[str, list[float]] = {name: [] for name in ways}
     names = list(ways)
@@ -205,7 +217,7 @@ def main() -> None:
             if r:  # the first round warms up
                 seconds[name].append(time.perf_counter() - began)
         print(f"round {r}/{args.rounds}", flush=True)
-    base = sum(seconds[SHIPPED]) / len(seconds[SHIPPED])
+    base = sum(seconds[BASELINE]) / len(seconds[BASELINE])
     rows = []
     for name, s in seconds.items():
         mean, cached = sum(s) / len(s), ways[name][2]
@@ -219,7 +231,7 @@ def main() -> None:
         f"{2 * recipe.batch_size} texts a step), interleaved; the last column is the recipe's "
         f"{steps} steps at that speed plus the caching.",
         "",
-        "| a step | seconds a step | speed against shipped | caching the lower layers "
+        "| a step | seconds a step | speed against the baseline | caching the lower layers "
         f"| {steps} steps and the caching |",
         "|---|---|---|---|---|",
         *rows,

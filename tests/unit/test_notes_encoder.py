@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from hiljainen.config import CORPUS_DIR, NOTES_MODEL_DIR
-from hiljainen.pipeline.embed import MARKER_FILE
+from hiljainen.pipeline.embed import E5_PREFIXES, MARKER_FILE
 from hiljainen.tools.notes_encoder import (
     MANIFEST_PATH,
     Recipe,
+    embed_in_parts,
     fingerprint,
     fingerprint_drift,
     input_files,
@@ -52,6 +54,28 @@ def test_the_model_id_names_the_inputs_and_the_recipe() -> None:
     assert one == inputs_digest(files, Recipe(), "base@1")
     assert one["digest"] != inputs_digest(files, Recipe(seed=1), "base@1")["digest"]
     assert one["digest"] != inputs_digest(files, Recipe(), "base@2")["digest"]
+
+
+@pytest.mark.slow
+def test_a_batch_embedded_in_parts_keeps_each_text_with_its_own_vector(base_model_dir: Path) -> None:
+    """Training embeds a batch in parts sorted by length, with bfloat16 products: each row must be
+    its own text's vector, in the batch's order, as the served model would give it."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(base_model_dir), device="cpu", local_files_only=True)
+    rows = (CORPUS_DIR / "eval" / "test.jsonl").read_text("utf-8").splitlines()
+    texts = [json.loads(line)["text"] for line in rows[::18][:25]]  # of many lengths, in no order
+    recipe = Recipe()
+    assert recipe.autocast == "bfloat16" and 1 < recipe.part < len(texts)
+    model.eval()
+    with torch.no_grad():
+        parts = embed_in_parts(model, texts, recipe).numpy()
+    plain = model.encode([E5_PREFIXES["passage"] + t for t in texts], normalize_embeddings=True)
+    agreement = (parts * plain).sum(axis=1)
+    assert agreement.min() > 0.99  # bfloat16 products, not float32: close, not equal
+    sims = parts @ plain.T
+    assert (sims.argmax(axis=1) == np.arange(len(texts))).all()
 
 
 @pytest.mark.slow

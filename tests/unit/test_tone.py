@@ -193,7 +193,7 @@ def test_the_manifest_reports_the_held_out_notes_at_the_goal_and_no_thanks_calle
     thanks = metrics["domain_thanks"]
     assert thanks["thanks"] == sum(notes[i]["kind"] == "thanks" for i in split_domain(notes)[1]) >= 30
     # A leader never sees a thank-you note called negative. The model itself calls one of the 39
-    # negative, at 0.48: below UNSURE_BELOW, so it is shown as uncertain (bench/results/tone.md).
+    # negative, at 0.54: below UNSURE_BELOW, so it is shown as uncertain (bench/results/tone.md).
     assert thanks["shown_negative"] == 0 and thanks["negative"] <= 1
 
 
