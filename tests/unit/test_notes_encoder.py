@@ -14,6 +14,7 @@ from hiljainen.pipeline.embed import E5_PREFIXES, MARKER_FILE
 from hiljainen.tools.notes_encoder import (
     MANIFEST_PATH,
     Recipe,
+    batch_loss,
     embed_in_parts,
     fingerprint,
     fingerprint_drift,
@@ -60,6 +61,8 @@ def test_the_model_id_names_the_inputs_and_the_recipe() -> None:
 def test_a_batch_embedded_in_parts_keeps_each_text_with_its_own_vector(base_model_dir: Path) -> None:
     """Training embeds a batch in parts sorted by length, with bfloat16 products: each row must be
     its own text's vector, in the batch's order, as the served model would give it."""
+    import dataclasses
+
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -68,14 +71,39 @@ def test_a_batch_embedded_in_parts_keeps_each_text_with_its_own_vector(base_mode
     texts = [json.loads(line)["text"] for line in rows[::18][:25]]  # of many lengths, in no order
     recipe = Recipe()
     assert recipe.autocast == "bfloat16" and 1 < recipe.part < len(texts)
+    plain = model.encode([E5_PREFIXES["passage"] + t for t in texts], normalize_embeddings=True)
     model.eval()
     with torch.no_grad():
-        parts = embed_in_parts(model, texts, recipe).numpy()
-    plain = model.encode([E5_PREFIXES["passage"] + t for t in texts], normalize_embeddings=True)
-    agreement = (parts * plain).sum(axis=1)
-    assert agreement.min() > 0.99  # bfloat16 products, not float32: close, not equal
-    sims = parts @ plain.T
-    assert (sims.argmax(axis=1) == np.arange(len(texts))).all()
+        low = embed_in_parts(model, texts, recipe).numpy()
+        full = embed_in_parts(model, texts, dataclasses.replace(recipe, autocast="float32")).numpy()
+    assert (1 - (full * plain).sum(axis=1)).max() < 1e-6  # float32: the parts put back in order exactly
+    gap = 1 - (low * plain).sum(axis=1)
+    assert gap.max() < 1e-3 and gap.mean() > 1e-6  # bfloat16 (about 5e-6 here): close, not equal
+    assert ((low @ plain.T).argmax(axis=1) == np.arange(len(texts))).all()
+
+
+@pytest.mark.slow
+def test_a_training_step_in_bfloat16_gives_float32_gradients(base_model_dir: Path) -> None:
+    """The loss and every gradient stay float32 (the optimiser's weights are float32), finite, and
+    reach the layers through the parts."""
+    import dataclasses
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(base_model_dir), device="cpu", local_files_only=True)
+    model.max_seq_length = Recipe().max_tokens
+    pairs = training_pairs(input_files(), Recipe())[:8]
+    model.train()
+    loss = batch_loss(model, pairs, dataclasses.replace(Recipe(), part=4))
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    transformer: Any = model[0].auto_model
+    weights = dict(transformer.named_parameters())
+    for name in ("encoder.layer.0.attention.self.query.weight", "encoder.layer.11.output.dense.weight"):
+        grad = weights[name].grad
+        assert grad is not None and grad.dtype == torch.float32
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0
 
 
 @pytest.mark.slow

@@ -194,6 +194,7 @@ def test_the_manifest_reports_the_held_out_notes_at_the_goal_and_no_thanks_calle
     assert thanks["thanks"] == sum(notes[i]["kind"] == "thanks" for i in split_domain(notes)[1]) >= 30
     # A leader never sees a thank-you note called negative. The model itself calls one of the 39
     # negative, at 0.54: below UNSURE_BELOW, so it is shown as uncertain (bench/results/tone.md).
+    # Close to it: a rebuild whose vectors move that note past 0.55 fails here, as it should.
     assert thanks["shown_negative"] == 0 and thanks["negative"] <= 1
 
 
