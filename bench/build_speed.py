@@ -41,6 +41,7 @@ from hiljainen.tools.notes_encoder import (  # noqa: E402
     Pair,
     Recipe,
     batch_loss,
+    embed_in_parts,
     in_batch_loss,
     input_files,
     training_pairs,
@@ -132,21 +133,16 @@ def padded_step(sorted_parts: bool, autocast: str) -> Step:
     or in parts sorted by length (as it does now), under `autocast`."""
     import dataclasses
 
-    import torch
-
     m = model()
     m[0].auto_model.embeddings.word_embeddings.weight.requires_grad_(False)
     recipe = dataclasses.replace(Recipe(), autocast=autocast)
-
-    def embed(texts: list[str]) -> Any:
-        with torch.autocast("cpu", dtype=getattr(torch, autocast), enabled=autocast != "float32"):
-            out = m(m.tokenize([PREFIX + t for t in texts]))["sentence_embedding"]
-        return torch.nn.functional.normalize(out.float(), dim=-1)
+    side = dataclasses.replace(recipe, part=Recipe().batch_size)  # a side in one padded pass
 
     def loss(batch: list[Pair]) -> Any:
         if sorted_parts:
             return batch_loss(m, batch, recipe)
-        return loss_of(embed([a for a, _, _ in batch]), embed([b for _, b, _ in batch]), batch)
+        anchors = embed_in_parts(m, [a for a, _, _ in batch], side)
+        return loss_of(anchors, embed_in_parts(m, [b for _, b, _ in batch], side), batch)
 
     m.train()
     return loss, [p for p in m.parameters() if p.requires_grad], 0.0
